@@ -1,0 +1,151 @@
+"""The images myonion builds: the base (debootstrap), the shared tor layer, one per template.
+
+Image tags carry a digest of their build context, so an unchanged template is never rebuilt and
+a changed one always is.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from myonion import render
+from myonion.errors import MyOnionError, OptionError
+from myonion.events import Event, Reporter, Stage, log_reporter
+from myonion.runtime.base import LABEL, Runtime
+from myonion.templates import TemplateSpec
+
+log = logging.getLogger(__name__)
+
+LOCAL_BASE = "myonion/base:bookworm"
+REGISTRY_BASE = "debian:bookworm-slim"
+SUITE = "bookworm"
+STEP_RE = re.compile(r"^Step (\d+)/(\d+)")
+
+
+def base_image(runtime: Runtime) -> str:
+    """The base image: ``MYONION_BASE_IMAGE``, else the locally built one, else Debian's slim."""
+    configured = os.environ.get("MYONION_BASE_IMAGE")
+    if configured:
+        return configured
+    return LOCAL_BASE if runtime.image_exists(LOCAL_BASE) else REGISTRY_BASE
+
+
+def host_debian_mirror(sources: tuple[Path, ...] = (
+    Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"),
+)) -> str | None:
+    """The Debian mirror this host's apt uses (deb822 ``URIs:`` or a one-line ``deb`` entry)."""
+    for path in sources:
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            line = line.strip()
+            if line.startswith("URIs:"):
+                uris = line.split()[1:]
+                if uris:
+                    return uris[0]
+            if line.startswith("deb ") and "security" not in line:
+                parts = [p for p in line.split()[1:] if not p.startswith("[")]
+                if parts:
+                    return parts[0]
+    return None
+
+
+def build_base(
+    runtime: Runtime,
+    mirror: str | None = None,
+    tag: str = LOCAL_BASE,
+    reporter: Reporter = log_reporter,
+    force: bool = False,
+) -> str:
+    """Make a minimal Debian image with debootstrap and ``docker import`` it as ``tag``."""
+    runtime.ping()
+    if runtime.image_exists(tag) and not force:
+        reporter(Event(Stage.BUILDING, f"Base image {tag} exists already.", percent=100))
+        return tag
+    if shutil.which("debootstrap") is None:
+        raise MyOnionError(
+            "debootstrap is not installed, so the base image cannot be made locally.",
+            hint="Install it (`apt-get install debootstrap`) or set MYONION_BASE_IMAGE to an "
+            "image you have.",
+        )
+    if os.geteuid() != 0:
+        raise MyOnionError("Building the base image needs root (debootstrap).",
+                           hint="Run `sudo myonion base build`.")
+    mirror = mirror or host_debian_mirror()
+    if not mirror:
+        raise OptionError("No Debian mirror was given and none is configured for apt here.",
+                          hint="Give one with --mirror URL.")
+    with tempfile.TemporaryDirectory(prefix="myonion-base-") as tmp:
+        root = Path(tmp) / "rootfs"
+        reporter(Event(Stage.BUILDING, f"debootstrap {SUITE} from {mirror}", percent=5))
+        _run(["debootstrap", "--variant=minbase", SUITE, str(root), mirror], reporter)
+        # Keep the image small: no apt lists or caches, no docs.
+        for sub in ("var/lib/apt/lists", "var/cache/apt/archives"):
+            for item in (root / sub).glob("*"):
+                if item.is_file():
+                    item.unlink()
+        shutil.rmtree(root / "usr/share/doc", ignore_errors=True)
+        shutil.rmtree(root / "usr/share/man", ignore_errors=True)
+        (root / "etc/apt/apt.conf.d/99myonion").write_text(
+            'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n'
+        )
+        reporter(Event(Stage.BUILDING, "Packing the root filesystem", percent=80))
+        tarball = Path(tmp) / "rootfs.tar"
+        _run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(tarball), "."], reporter)
+        reporter(Event(Stage.BUILDING, f"Importing as {tag}", percent=90))
+        runtime.import_image(str(tarball), tag)
+    reporter(Event(Stage.BUILDING, f"Base image {tag} is ready.", percent=100))
+    return tag
+
+
+def _run(command: list[str], reporter: Reporter) -> None:
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    tail: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        tail = [*tail[-29:], line.rstrip()]
+        reporter(Event(Stage.BUILDING, command[0], detail=line.rstrip()))
+    if proc.wait() != 0:
+        raise MyOnionError(f"{command[0]} failed with status {proc.returncode}.",
+                           detail="\n".join(tail))
+
+
+def _build(runtime: Runtime, context: render.BuildContext, tag: str, what: str,
+           reporter: Reporter) -> str:
+    if runtime.image_exists(tag):
+        return tag
+    reporter(Event(Stage.BUILDING, f"Building {what} ({tag})", percent=0))
+
+    def on_line(line: str) -> None:
+        match = STEP_RE.match(line)
+        percent = None
+        if match:
+            percent = int(100 * (int(match.group(1)) - 1) / int(match.group(2)))
+        reporter(Event(Stage.BUILDING, f"Building {what}", percent=percent, detail=line))
+
+    runtime.build(context.tar(), tag, {f"{LABEL}.image": what}, on_line)
+    reporter(Event(Stage.BUILDING, f"Built {what}", percent=100))
+    return tag
+
+
+def tor_image(runtime: Runtime, reporter: Reporter = log_reporter) -> str:
+    """The shared tor layer, built on the base image when missing."""
+    context = render.tor_image_context(base_image(runtime))
+    return _build(runtime, context, f"myonion/tor:{context.digest}", "the tor layer", reporter)
+
+
+def template_image(runtime: Runtime, template: TemplateSpec,
+                   reporter: Reporter = log_reporter) -> str:
+    """A template's image (and the layers below it), built when missing."""
+    base = tor_image(runtime, reporter)
+    context = render.template_context(template, base)
+    tag = f"myonion/{template.id}:{context.digest}"
+    return _build(runtime, context, tag, f"template '{template.id}'", reporter)

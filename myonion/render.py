@@ -1,0 +1,127 @@
+"""Rendering with jinja2 (StrictUndefined): build contexts for images, config files for services.
+
+Two kinds of output:
+- a *build context* (``Dockerfile.j2`` + ``files/``) that depends only on the template and the
+  image it builds on, so one image serves every service of a template;
+- *runtime files* (``torrc.j2`` and the manifest's ``runtime_files``) rendered per service into its
+  ``conf/`` directory and mounted read-only at ``/etc/myonion``; they hold no secrets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from myonion import paths
+from myonion.errors import TemplateError
+from myonion.templates import TemplateSpec
+
+#: the unprivileged uid/gid tor and the service run as inside every container
+CONTAINER_UID = 10001
+
+
+def runtime_dir() -> Path:
+    """The shared layer's folder (``containers/_runtime``): the tor image and common torrc."""
+    return paths.builtin_templates_dir() / "_runtime"
+
+
+def _env(folder: Path) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(folder), str(runtime_dir())]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def _render(folder: Path, name: str, variables: dict[str, Any]) -> str:
+    try:
+        return _env(folder).get_template(name).render(**variables)
+    except jinja2.TemplateError as e:
+        raise TemplateError(f"Rendering {folder / name} failed: {e}.") from e
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """Files of a docker build context and a digest naming exactly that content."""
+
+    files: dict[str, bytes]
+    modes: dict[str, int]
+
+    @property
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for name in sorted(self.files):
+            h.update(name.encode() + b"\0" + oct(self.modes[name]).encode() + b"\0")
+            h.update(hashlib.sha256(self.files[name]).digest())
+        return h.hexdigest()[:16]
+
+    def tar(self) -> io.BytesIO:
+        """The context as an uncompressed tar stream, as the Docker API wants it."""
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for name in sorted(self.files):
+                data = self.files[name]
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                info.mode = self.modes[name]
+                tar.addfile(info, io.BytesIO(data))
+        buf.seek(0)
+        return buf
+
+
+def _collect(folder: Path, dockerfile: str, skip: set[str]) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if path.is_file() and rel not in skip and not rel.endswith(".j2"):
+            files[rel.removeprefix("files/")] = path
+    return files
+
+
+def _context(folder: Path, variables: dict[str, Any], skip: set[str]) -> BuildContext:
+    files: dict[str, bytes] = {"Dockerfile": _render(folder, "Dockerfile.j2", variables).encode()}
+    modes: dict[str, int] = {"Dockerfile": 0o644}
+    for rel, path in _collect(folder, "Dockerfile.j2", skip).items():
+        files[rel] = path.read_bytes()
+        modes[rel] = 0o755 if path.stat().st_mode & 0o111 else 0o644
+    return BuildContext(files, modes)
+
+
+def tor_image_context(base_image: str) -> BuildContext:
+    """The shared tor layer's build context, on top of ``base_image``."""
+    return _context(
+        runtime_dir(), {"base_image": base_image, "uid": CONTAINER_UID}, skip={"template.yaml"}
+    )
+
+
+def template_context(template: TemplateSpec, tor_image: str) -> BuildContext:
+    """A template's build context: ``Dockerfile.j2`` rendered plus ``files/``."""
+    skip = {"template.yaml"}
+    return _context(template.path, {"tor_image": tor_image, "uid": CONTAINER_UID}, skip)
+
+
+def render_runtime_files(
+    template: TemplateSpec,
+    service: dict[str, Any],
+    options: dict[str, Any],
+    tor: dict[str, Any] | None = None,
+) -> dict[str, str]:
+    """Render ``torrc`` and the template's runtime files for one service."""
+    variables = {
+        "template": template,
+        "service": service,
+        "options": options,
+        "tor": {"pow": False, **(tor or {})},
+        "uid": CONTAINER_UID,
+    }
+    out = {"torrc": _render(template.path, "torrc.j2", variables)}
+    for name in template.runtime_files:
+        out[name.removesuffix(".j2")] = _render(template.path, name, variables)
+    return out

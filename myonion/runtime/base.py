@@ -1,0 +1,147 @@
+"""What myonion needs from a container engine, independent of Docker's API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Protocol
+
+#: label keys put on everything myonion creates
+LABEL = "org.myonion"
+LABEL_SERVICE = f"{LABEL}.service"
+LABEL_TEMPLATE = f"{LABEL}.template"
+LABEL_MODE = f"{LABEL}.mode"
+LABEL_NETWORK = f"{LABEL}.network"
+LABEL_ROLE = f"{LABEL}.role"
+
+
+@dataclass
+class Mount:
+    """A bind mount (``source`` is a host path) or a named volume (``volume=True``)."""
+
+    source: str
+    target: str
+    read_only: bool = False
+    volume: bool = False
+
+
+@dataclass
+class ContainerSpec:
+    """Everything needed to create one container."""
+
+    name: str
+    image: str
+    labels: dict[str, str]
+    command: list[str] | None = None
+    user: str | None = None
+    mounts: list[Mount] = field(default_factory=list)
+    tmpfs: dict[str, str] = field(default_factory=dict)
+    network: str | None = None
+    ipv4_address: str | None = None
+    #: extra networks to connect after creation (e.g. a bridge for a published port)
+    extra_networks: list[str] = field(default_factory=list)
+    #: container port ("9050/tcp") → (host ip, host port); host port 0 means any free one
+    ports: dict[str, tuple[str, int]] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+    cap_add: list[str] = field(default_factory=list)
+    read_only: bool = True
+    mem_limit: str | None = "256m"
+    pids_limit: int | None = 128
+    restart: str | None = None  # "unless-stopped", "on-failure", None
+    healthcheck: dict[str, object] | None = None
+    hostname: str | None = None
+
+
+@dataclass
+class ContainerInfo:
+    """A container as the engine sees it now."""
+
+    id: str
+    name: str
+    image: str
+    status: str  # created | running | restarting | exited | paused | dead
+    exit_code: int
+    labels: dict[str, str]
+    started_at: str = ""
+    health: str | None = None
+    ip_addresses: dict[str, str] = field(default_factory=dict)
+    ports: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+class Runtime(Protocol):
+    """The container engine as myonion uses it. Errors are MyOnionError subclasses."""
+
+    def ping(self) -> None:
+        """Raise DockerUnavailable if the engine does not answer."""
+
+    def image_exists(self, tag: str) -> bool: ...
+
+    def build(
+        self, context: IO[bytes], tag: str, labels: dict[str, str], on_line: Callable[[str], None]
+    ) -> None:
+        """Build an image from a tar context, streaming each log line to ``on_line``."""
+
+    def import_image(self, tar_path: str, tag: str) -> None:
+        """Import a root filesystem tarball as an image (``docker import``)."""
+
+    def remove_image(self, tag: str) -> None: ...
+
+    def image_size(self, tag: str) -> int: ...
+
+    def create(self, spec: ContainerSpec) -> ContainerInfo: ...
+
+    def start(self, name: str) -> None: ...
+
+    def stop(self, name: str, timeout: int = 10) -> None: ...
+
+    def kill(self, name: str, signal: str = "SIGKILL") -> None: ...
+
+    def remove(self, name: str) -> None:
+        """Remove a container (forcefully) if it exists."""
+
+    def get(self, name: str) -> ContainerInfo | None: ...
+
+    def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]:
+        """Containers (running or not) that carry all of ``labels`` (a value of "" matches any)."""
+
+    def logs(self, name: str, tail: int | None = None, follow: bool = False) -> Iterator[str]: ...
+
+    def exec(self, name: str, command: list[str]) -> tuple[int, str]: ...
+
+    def create_network(
+        self, name: str, internal: bool, subnet: str | None, labels: dict[str, str]
+    ) -> None: ...
+
+    def remove_network(self, name: str) -> None: ...
+
+    def network_exists(self, name: str) -> bool: ...
+
+    def list_networks(self, labels: dict[str, str]) -> list[str]: ...
+
+    def create_volume(self, name: str, labels: dict[str, str]) -> None: ...
+
+    def remove_volume(self, name: str) -> None: ...
+
+    def list_volumes(self, labels: dict[str, str]) -> list[str]: ...
+
+    def used_subnets(self) -> list[str]: ...
+
+    def run_task(
+        self,
+        image: str,
+        command: list[str],
+        mounts: list[Mount],
+        files: dict[str, tuple[bytes, int]] | None = None,
+        user: str | None = None,
+        cap_add: list[str] | None = None,
+        timeout: float = 300,
+    ) -> tuple[int, str]:
+        """Run a one-off container with no network and return (exit status, output).
+
+        ``files`` maps absolute paths to (content, mode) put into the container (owned by
+        ``user``) before it starts, e.g. into its mounted volumes. The container is removed.
+        """
