@@ -1,0 +1,1 @@
+"""The myonion desktop app (PySide6). Imports only the core public API."""

@@ -1,0 +1,371 @@
+"""The ``myonion`` command line. One place (``main``) turns errors into messages and exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from enum import IntEnum
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from myonion import __version__, config, images
+from myonion.errors import MyOnionError
+from myonion.manager import Manager, ServiceView
+from myonion.progress import TerminalReporter
+from myonion.templates import parse_option_args
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class ExitStatus(IntEnum):
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    CTRL_C = 130
+
+
+def _manager(reporter: TerminalReporter | None = None) -> Manager:
+    return Manager(reporter=reporter) if reporter else Manager()
+
+
+def _json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="myonion")
+@click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Show every line of build logs.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
+    """Run templates as Docker containers, each with its own tor, as onion services."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    ctx.obj["verbose"] = verbose
+
+
+def _progress(ctx: click.Context) -> TerminalReporter:
+    return TerminalReporter(err, verbose=bool(ctx.obj.get("verbose")))
+
+
+# base ---------------------------------------------------------------------------------------
+@cli.group()
+def base() -> None:
+    """The base image templates build on."""
+
+
+@base.command("build")
+@click.option("--mirror", help="Debian mirror URL (default: the one this host's apt uses).")
+@click.option("--tag", default=images.LOCAL_BASE, show_default=True)
+@click.option("--force", is_flag=True, help="Rebuild even if the image exists.")
+@click.pass_context
+def base_build(ctx: click.Context, mirror: str | None, tag: str, force: bool) -> None:
+    """Make the base image locally with debootstrap and docker import (no registry needed)."""
+    from myonion.runtime import default_runtime
+
+    with _progress(ctx) as reporter:
+        result = images.build_base(default_runtime(), mirror=mirror, tag=tag, reporter=reporter,
+                                   force=force)
+    out.print(result)
+
+
+# templates ----------------------------------------------------------------------------------
+@cli.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def templates(ctx: click.Context, as_json: bool) -> None:
+    """List the templates."""
+    if ctx.invoked_subcommand:
+        return
+    from myonion.templates import TemplateRegistry
+
+    specs = TemplateRegistry().all()
+    if as_json:
+        _json([t.to_dict() for t in specs])
+        return
+    table = Table("id", "title", "onion ports", "options", box=None)
+    for t in specs:
+        table.add_row(t.id, t.title, ", ".join(f"{p.virtual}→{p.target}" for p in t.ports),
+                      ", ".join(o.name for o in t.options) or "-")
+    out.print(table)
+
+
+@templates.command("show")
+@click.argument("template_id")
+@click.option("--json", "as_json", is_flag=True)
+def templates_show(template_id: str, as_json: bool) -> None:
+    """One template's description and options."""
+    from myonion.templates import TemplateRegistry
+
+    t = TemplateRegistry().get(template_id)
+    if as_json:
+        _json(t.to_dict())
+        return
+    out.print(f"[bold]{t.id}[/bold] — {t.title}\n{t.description}\n")
+    out.print("onion ports: " + ", ".join(f"{p.virtual} → 127.0.0.1:{p.target}" for p in t.ports))
+    table = Table("option", "type", "required", "default", "help", box=None)
+    for o in t.options:
+        kind = f"choice ({'|'.join(o.choices)})" if o.choices else o.type
+        table.add_row(o.name, kind, "yes" if o.required else "no",
+                      "" if o.default is None else str(o.default), o.help)
+    out.print(table)
+
+
+# share and lifecycle ------------------------------------------------------------------------
+def _show_service(view: ServiceView, as_json: bool) -> None:
+    if as_json:
+        _json(view.to_dict())
+        return
+    out.print(f"name:     {view.name}")
+    out.print(f"template: {view.template}")
+    out.print(f"state:    {view.state} ({view.stage}"
+              + (f" {view.percent}%" if view.percent is not None else "") + ")")
+    if view.reason:
+        out.print(f"reason:   {view.reason}")
+    out.print(f"network:  {view.network}    mode: {view.mode}")
+    out.print(f"address:  {view.address or '-'}")
+    if view.timings:
+        out.print("timings:  " + ", ".join(f"{k} {v:.1f} s" for k, v in view.timings.items()))
+
+
+@cli.command()
+@click.argument("template_id")
+@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="A template option (repeatable); see `myonion templates show TEMPLATE`.")
+@click.option("--name", help="Service name (default: the template id).")
+@click.option("--network", type=click.Choice(config.NETWORKS),
+              help="Tor network: the public 'tor' or the 'local' test network "
+                   "(default: $MYONION_NETWORK or tor).")
+@click.option("--persistent", is_flag=True, help="Keep the address across restarts.")
+@click.option("--no-wait", is_flag=True, help="Return once started, without waiting for tor.")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for readiness.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def share(ctx: click.Context, template_id: str, options: tuple[str, ...], name: str | None,
+          network: str | None, persistent: bool, no_wait: bool, timeout: float,
+          as_json: bool) -> None:
+    """Build TEMPLATE, run it with its own tor and print its .onion address."""
+    values = parse_option_args(options)
+    with _progress(ctx) as reporter:
+        view = _manager(reporter).share(template_id, values, name=name, network=network,
+                                        persistent=persistent, wait=not no_wait, timeout=timeout)
+    if as_json:
+        _json(view.to_dict())
+    else:
+        _show_service(view, False)
+
+
+@cli.command("ls")
+@click.option("--json", "as_json", is_flag=True)
+def ls(as_json: bool) -> None:
+    """Every myonion service."""
+    views = _manager().list()
+    if as_json:
+        _json([v.to_dict() for v in views])
+        return
+    if not views:
+        err.print("No services. Share one with `myonion share site`.")
+        return
+    table = Table("name", "template", "state", "stage", "address", "network", "mode", box=None)
+    for v in views:
+        table.add_row(v.name, v.template, v.state, v.stage, v.address or "-", v.network, v.mode)
+    out.print(table)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+def status(name: str, as_json: bool) -> None:
+    """One service in detail."""
+    _show_service(_manager().status(name), as_json)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--qr", is_flag=True, help="Also print a QR code of the address.")
+def address(name: str, qr: bool) -> None:
+    """Print a service's .onion address."""
+    addr = _manager().address(name)
+    out.print(addr)
+    if qr:
+        import segno
+
+        segno.make(addr, error="m").terminal(compact=True)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("-f", "--follow", is_flag=True)
+@click.option("-n", "--tail", type=int, default=None, help="Only the last N lines.")
+def logs(name: str, follow: bool, tail: int | None) -> None:
+    """A service's log (tor and the service)."""
+    for line in _manager().logs(name, tail=tail, follow=follow):
+        click.echo(line)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--no-wait", is_flag=True)
+@click.option("--timeout", default=120.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def start(ctx: click.Context, name: str, no_wait: bool, timeout: float, as_json: bool) -> None:
+    """Start a stopped service."""
+    with _progress(ctx) as reporter:
+        view = _manager(reporter).start(name, wait=not no_wait, timeout=timeout)
+    _show_service(view, as_json)
+
+
+@cli.command()
+@click.argument("name")
+def stop(name: str) -> None:
+    """Stop a service (an ephemeral one loses its address)."""
+    view = _manager().stop(name)
+    err.print(f"{view.name}: {view.state}")
+
+
+@cli.command("rm")
+@click.argument("names", nargs=-1, required=True)
+def rm(names: tuple[str, ...]) -> None:
+    """Remove services with their containers and volumes."""
+    manager = _manager()
+    for name in names:
+        manager.remove(name)
+        err.print(f"{name}: removed")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--timeout", default=60.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def check(name: str, timeout: float, as_json: bool) -> None:
+    """Fetch a service through a separate tor client; exit 1 if it is unreachable."""
+    result = _manager().check(name, timeout=timeout)
+    if as_json:
+        _json(result.to_dict())
+    elif result.reachable:
+        out.print(f"{name}: reachable at {result.address} in {result.seconds:.2f} s"
+                  + (f" (HTTP {result.status}, {result.bytes} bytes)" if result.status else ""))
+    else:
+        err.print(f"{name}: NOT reachable at {result.address}: {result.error}")
+    if not result.reachable:
+        raise SystemExit(ExitStatus.ERROR)
+
+
+@cli.command("fetch")
+@click.argument("url")
+@click.option("--network", type=click.Choice(config.NETWORKS))
+@click.option("--timeout", default=60.0, show_default=True)
+def fetch_cmd(url: str, network: str | None, timeout: float) -> None:
+    """Print the body of URL fetched through tor (the test network's client when local)."""
+    response = _manager().fetch(url, network=network, timeout=timeout)
+    sys.stdout.buffer.write(response.body)
+    sys.stdout.flush()
+    if response.status >= 400:
+        err.print(f"HTTP {response.status}")
+        raise SystemExit(ExitStatus.ERROR)
+
+
+# testnet ------------------------------------------------------------------------------------
+@cli.group()
+def testnet() -> None:
+    """The private Tor network on this machine (for tests and demos, no internet needed)."""
+
+
+def _testnet(reporter: TerminalReporter | None = None) -> Any:
+    from myonion.runtime import default_runtime
+    from myonion.testnet import Testnet
+
+    return Testnet(default_runtime(), reporter) if reporter else Testnet(default_runtime())
+
+
+def _show_testnet(st: Any, as_json: bool) -> None:
+    if as_json:
+        _json(st.to_dict())
+        return
+    out.print(f"up: {'yes' if st.up else 'no'}    consensus: {'yes' if st.consensus else 'no'}"
+              f"    client bootstrapped: {'yes' if st.client_bootstrapped else 'no'}")
+    if st.socks:
+        out.print(f"SOCKS: {st.socks[0]}:{st.socks[1]}")
+    table = Table("node", "role", "state", "bootstrap", "address", box=None)
+    for n in st.nodes:
+        table.add_row(n.name, n.role, n.state, "-" if n.bootstrap is None else f"{n.bootstrap}%",
+                      n.address or "-")
+    out.print(table)
+
+
+@testnet.command("up")
+@click.option("--relays", default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def testnet_up(ctx: click.Context, relays: int, as_json: bool) -> None:
+    """Start the test network; prints its SOCKS address on 127.0.0.1."""
+    started = time.monotonic()
+    with _progress(ctx) as reporter:
+        st = _testnet(reporter).up(relays=relays)
+    if not as_json:
+        err.print(f"test network up in {time.monotonic() - started:.1f} s")
+    _show_testnet(st, as_json)
+
+
+@testnet.command("status")
+@click.option("--json", "as_json", is_flag=True)
+def testnet_status(as_json: bool) -> None:
+    """Authorities, relays, consensus and client state."""
+    _show_testnet(_testnet().status(), as_json)
+
+
+@testnet.command("down")
+def testnet_down() -> None:
+    """Remove every test network container, network and volume."""
+    _testnet().down()
+    err.print("test network removed")
+
+
+@cli.command()
+def gui() -> None:
+    """Open the desktop app."""
+    try:
+        from gui.app import main as gui_main
+    except ImportError as e:
+        raise MyOnionError("The desktop app is not installed.",
+                           hint="pip install 'myonion[gui]'") from e
+    raise SystemExit(gui_main())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; every MyOnionError becomes `error:`/`hint:` on stderr and exit status 1."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="myonion", standalone_mode=False)
+    except MyOnionError as e:
+        if debug:
+            raise
+        err.print(f"[red]error:[/red] {e.message}", highlight=False)
+        if e.detail:
+            err.print(e.detail, markup=False, highlight=False)
+        if e.hint:
+            err.print(f"[yellow]hint:[/yellow] {e.hint}", highlight=False)
+        return ExitStatus.ERROR
+    except click.exceptions.Abort:
+        err.print("aborted")
+        return ExitStatus.CTRL_C
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return ExitStatus.CTRL_C
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except SystemExit as e:
+        return int(e.code or 0) if not isinstance(e.code, str) else ExitStatus.ERROR
+    return ExitStatus.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

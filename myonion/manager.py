@@ -1,0 +1,523 @@
+"""The facade every surface (CLI, GUI) calls: share, start, stop, rm, ls, status, check, logs.
+
+Docker is the runtime truth (which containers exist and run); the state store holds what the user
+asked for. Long operations report progress through the Reporter given at construction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from myonion import config, fetch, images, render, tor
+from myonion.errors import (
+    MyOnionError,
+    NameInUse,
+    ServiceNotFound,
+    TorError,
+)
+from myonion.events import Event, Reporter, Stage, log_reporter
+from myonion.runtime.base import (
+    LABEL_MODE,
+    LABEL_NETWORK,
+    LABEL_ROLE,
+    LABEL_SERVICE,
+    LABEL_TEMPLATE,
+    ContainerInfo,
+    ContainerSpec,
+    Mount,
+    Runtime,
+)
+from myonion.state import ServiceRecord, StateStore, check_name
+from myonion.templates import TemplateRegistry, TemplateSpec
+
+log = logging.getLogger(__name__)
+
+CONTAINER_PREFIX = "myonion-"
+DEFAULT_TIMEOUT = 120.0
+LOG_TAIL = 20
+
+
+@dataclass
+class ServiceView:
+    """A service as surfaces show it: the record joined with what Docker says now."""
+
+    name: str
+    template: str
+    network: str
+    mode: str
+    state: str  # running | stopped | failed | missing | restarting | created
+    stage: str
+    address: str | None
+    reason: str | None = None
+    percent: int | None = None
+    container: str | None = None
+    health: str | None = None
+    created: float = 0.0
+    options: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CheckResult:
+    """The outcome of fetching a service through a separate tor client."""
+
+    name: str
+    address: str
+    reachable: bool
+    seconds: float
+    status: int | None = None
+    bytes: int = 0
+    error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def container_name(service: str) -> str:
+    return CONTAINER_PREFIX + service
+
+
+def container_user() -> str:
+    """tor and the service run as uid 10001; the group lets a non-root host user read the socket."""
+    gid = os.getegid()
+    return f"{render.CONTAINER_UID}:{gid if gid != 0 else render.CONTAINER_UID}"
+
+
+class Manager:
+    """Creates and manages myonion services."""
+
+    def __init__(
+        self,
+        runtime: Runtime | None = None,
+        store: StateStore | None = None,
+        registry: TemplateRegistry | None = None,
+        reporter: Reporter = log_reporter,
+        testnet: Any | None = None,
+    ) -> None:
+        if runtime is None:
+            from myonion.runtime import default_runtime
+
+            runtime = default_runtime()
+        self.runtime = runtime
+        self.store = store or StateStore()
+        self.registry = registry or TemplateRegistry()
+        self.reporter = reporter
+        self._testnet = testnet
+
+    # templates ----------------------------------------------------------------------------
+    def templates(self) -> list[TemplateSpec]:
+        return self.registry.all()
+
+    def template(self, template_id: str) -> TemplateSpec:
+        return self.registry.get(template_id)
+
+    @property
+    def testnet(self) -> Any:
+        if self._testnet is None:
+            from myonion.testnet import Testnet
+
+            self._testnet = Testnet(self.runtime, self.reporter)
+        return self._testnet
+
+    # share --------------------------------------------------------------------------------
+    def share(
+        self,
+        template_id: str,
+        options: dict[str, Any] | None = None,
+        name: str | None = None,
+        network: str | None = None,
+        persistent: bool = False,
+        wait: bool = True,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> ServiceView:
+        """Validate, build, run and (unless ``wait`` is False) wait until the onion serves."""
+        template = self.registry.get(template_id)
+        values = template.validate(options or {})
+        net = config.resolve_network(network)
+        if name is not None:
+            check_name(name)
+        self.runtime.ping()
+        with self.store.locked():
+            name = name or self._free_name(template.id)
+            if self.store.exists(name) or self.runtime.get(container_name(name)):
+                raise NameInUse(f"A service named '{name}' exists already.")
+            # reserve the name before the (long) build so a concurrent share cannot take it
+            record = ServiceRecord(name=name, template=template.id, options=values, network=net,
+                                   mode="persistent" if persistent else "ephemeral",
+                                   stage=Stage.BUILDING)
+            self.store.put(record)
+        try:
+            if net == "local":
+                self._ensure_testnet()
+            self._report(Stage.BUILDING, f"Preparing the image of template '{template.id}'",
+                         name)
+            record.image = images.template_image(self.runtime, template, self._reporter(name))
+            self._create_container(record, template)
+            self.store.put(record)
+        except BaseException:
+            self._forget(name)
+            raise
+        try:
+            self._start_container(record, wait=wait, timeout=timeout)
+        except BaseException:
+            # a service that never became ready is not left half-made behind
+            self._forget(name)
+            raise
+        return self.status(name)
+
+    def _free_name(self, base: str) -> str:
+        name, n = base, 1
+        while self.store.exists(name) or self.runtime.get(container_name(name)):
+            n += 1
+            name = f"{base}-{n}"
+        return name
+
+    def _ensure_testnet(self) -> None:
+        if not self.testnet.is_up():
+            self._report(Stage.STARTING, "Starting the local Tor test network", None)
+            self.testnet.up()
+
+    def _report(self, stage: Stage, message: str, service: str | None,
+                percent: int | None = None) -> None:
+        self.reporter(Event(stage, message, percent=percent, service=service))
+
+    def _reporter(self, service: str) -> Reporter:
+        def report(event: Event) -> None:
+            self.reporter(Event(event.stage, event.message, event.percent, service,
+                                event.detail, event.data))
+        return report
+
+    def _control_dir(self, name: str) -> Path:
+        return self.store.service_dir(name) / "ctl"
+
+    def _create_container(self, record: ServiceRecord, template: TemplateSpec) -> None:
+        directory = self.store.service_dir(record.name)
+        conf = directory / "conf"
+        conf.mkdir(exist_ok=True)
+        service = {"name": record.name, "network": record.network, "mode": record.mode}
+        for filename, text in render.render_runtime_files(template, service,
+                                                          record.options).items():
+            (conf / filename).write_text(text)
+            os.chmod(conf / filename, 0o644)
+        os.chmod(conf, 0o755)
+        self._prepare_control_dir(record.name, record.image)
+        self.runtime.create(self._container_spec(record, template, directory))
+
+    def _container_spec(self, record: ServiceRecord, template: TemplateSpec,
+                        directory: Path) -> ContainerSpec:
+        uid = render.CONTAINER_UID
+        mounts = [
+            Mount(str(directory / "conf"), "/etc/myonion", read_only=True),
+            Mount(str(directory / "ctl"), "/run/myonion/ctl"),
+        ]
+        for m in template.mounts:
+            if record.options.get(m.option):
+                mounts.append(Mount(str(record.options[m.option]), m.target, read_only=True))
+        for v in template.volumes:
+            mounts.append(Mount(f"{container_name(record.name)}-{v.name}", v.target, volume=True))
+        tmpfs = {path: "rw,nosuid,nodev,size=64m" for path in template.tmpfs}
+        if record.mode == "persistent":
+            mounts.append(Mount(f"{container_name(record.name)}-tor", "/var/lib/tor", volume=True))
+        else:
+            # ephemeral: the onion key lives in memory only and is gone when the container stops
+            tmpfs["/var/lib/tor"] = f"rw,nosuid,nodev,size=32m,uid={uid},gid={uid},mode=0700"
+        network = None
+        if record.network == "local":
+            from myonion import testnet
+
+            network = testnet.NETWORK
+            mounts.append(Mount(testnet.INCLUDE_VOLUME, "/etc/tor/torrc.d",
+                                read_only=True, volume=True))
+        return ContainerSpec(
+            name=container_name(record.name),
+            image=record.image,
+            labels={
+                LABEL_SERVICE: record.name,
+                LABEL_TEMPLATE: record.template,
+                LABEL_MODE: record.mode,
+                LABEL_NETWORK: record.network,
+                LABEL_ROLE: "service",
+            },
+            user=container_user(),
+            mounts=mounts,
+            tmpfs=tmpfs,
+            network=network,
+            cap_add=list(template.cap_add),
+            restart="unless-stopped" if record.mode == "persistent" else "on-failure",
+            healthcheck=template.healthcheck or None,
+            hostname=record.name,
+        )
+
+    def _prepare_control_dir(self, name: str, image: str) -> None:
+        """The directory tor puts its control socket, cookie and hostname in, owned by tor's uid."""
+        ctl = self._control_dir(name)
+        ctl.mkdir(exist_ok=True)
+        uid, _, gid = container_user().partition(":")
+        if os.geteuid() == 0:
+            os.chown(ctl, int(uid), int(gid))
+        else:
+            # a non-root host user cannot chown; a one-off root container with CAP_CHOWN can
+            self.runtime.run_task(image, ["chown", f"{uid}:{gid}", "/ctl"],
+                                  [Mount(str(ctl), "/ctl")], user="0:0", cap_add=["CHOWN"])
+        os.chmod(ctl, 0o750)
+
+    def _clear_control_dir(self, name: str) -> Path:
+        ctl = self._control_dir(name)
+        for leftover in ("control.sock", "control.authcookie", "hostname", "hold"):
+            (ctl / leftover).unlink(missing_ok=True)
+        return ctl
+
+    # start / stop / rm --------------------------------------------------------------------
+    def _start_container(self, record: ServiceRecord, wait: bool, timeout: float) -> None:
+        name = record.name
+        ctl = self._clear_control_dir(name)
+        if wait:
+            # tor starts with DisableNetwork until we have subscribed to its events
+            (ctl / "hold").touch()
+        self._set_stage(name, Stage.STARTING)
+        self._report(Stage.STARTING, "Starting the container", name)
+        started = time.monotonic()
+        self.runtime.start(container_name(name))
+        if wait:
+            self._wait_ready(record, started, timeout)
+
+    def _wait_ready(self, record: ServiceRecord, started: float, timeout: float) -> None:
+        name = record.name
+        ctl = self._control_dir(name)
+
+        def alive() -> bool:
+            info = self.runtime.get(container_name(name))
+            return info is not None and info.status in ("running", "created")
+
+        self._set_stage(name, Stage.BOOTSTRAPPING)
+        try:
+            readiness = tor.wait_published(
+                ctl, lambda: self._read_address(name), release_network=True,
+                timeout=timeout, alive=alive, reporter=self._reporter(name), service=name)
+        except TorError as e:
+            self._fail(name, e)
+            raise
+        address = self._read_address(name)
+        timings = {"bootstrapped": round(readiness.bootstrapped or 0, 3),
+                   "published": round(readiness.uploaded or 0, 3)}
+        self.store.update(name, address=address, stage=Stage.PUBLISHED, reason=None,
+                          timings=timings)
+        if record.network == "local":
+            remaining = max(10.0, timeout - (time.monotonic() - started))
+            result = self.check(name, timeout=remaining)
+            if not result.reachable:
+                error = TorError(f"Service '{name}' was published but could not be reached "
+                                 f"through the test network: {result.error}")
+                self._fail(name, error)
+                raise error
+            timings["reachable"] = round(time.monotonic() - started, 3)
+            self.store.update(name, timings=timings)
+
+    def _fail(self, name: str, error: MyOnionError) -> None:
+        error.detail = error.detail or "\n".join(self._log_tail(name))
+        error.hint = error.hint or f"See the whole log with `myonion logs {name}`."
+        self.store.update(name, stage=Stage.FAILED, reason=error.message)
+        self._report(Stage.FAILED, error.message, name)
+
+    def _log_tail(self, name: str) -> list[str]:
+        try:
+            return list(self.runtime.logs(container_name(name), tail=LOG_TAIL))
+        except MyOnionError:
+            return []
+
+    def _set_stage(self, name: str, stage: Stage) -> None:
+        self.store.update(name, stage=stage, reason=None)
+
+    def _read_address(self, name: str) -> str | None:
+        try:
+            text = (self._control_dir(name) / "hostname").read_text().strip()
+        except OSError:
+            return None
+        return text if tor.is_valid_onion(text) else None
+
+    def _record(self, name: str) -> ServiceRecord:
+        check_name(name)
+        record = self.store.get(name)
+        if record is None:
+            raise ServiceNotFound(f"There is no service named '{name}'.")
+        return record
+
+    def start(self, name: str, wait: bool = True, timeout: float = DEFAULT_TIMEOUT) -> ServiceView:
+        """Start a stopped service (ephemeral ones get a new address) and wait until it serves."""
+        record = self._record(name)
+        info = self.runtime.get(container_name(name))
+        if info is None:
+            raise MyOnionError(f"The container of service '{name}' is gone.",
+                               hint=f"Remove it with `myonion rm {name}` and share it again.")
+        if info.running:
+            return self.status(name)
+        if record.network == "local":
+            self._ensure_testnet()
+        self._start_container(record, wait=wait, timeout=timeout)
+        return self.status(name)
+
+    def stop(self, name: str) -> ServiceView:
+        """Stop a service; an ephemeral one forgets its address (its key was only in memory)."""
+        record = self._record(name)
+        self._report(Stage.STOPPED, "Stopping", name)
+        if self.runtime.get(container_name(name)) is not None:
+            self.runtime.stop(container_name(name))
+        self._clear_control_dir(name)
+        changes: dict[str, Any] = {"stage": Stage.STOPPED, "reason": None}
+        if record.mode == "ephemeral":
+            changes["address"] = None
+        self.store.update(name, **changes)
+        return self.status(name)
+
+    def remove(self, name: str) -> None:
+        """Remove a service: its container, its volumes and its record."""
+        self._record(name)
+        self._report(Stage.STOPPED, "Removing", name)
+        self._forget(name)
+
+    def _forget(self, name: str) -> None:
+        self.runtime.remove(container_name(name))
+        for volume in self.runtime.list_volumes({LABEL_SERVICE: name}):
+            self.runtime.remove_volume(volume)
+        for volume in (f"{container_name(name)}-tor",):
+            self.runtime.remove_volume(volume)
+        template = None
+        record = self.store.get(name)
+        if record is not None:
+            try:
+                template = self.registry.get(record.template)
+            except MyOnionError:
+                template = None
+        if template is not None:
+            for v in template.volumes:
+                self.runtime.remove_volume(f"{container_name(name)}-{v.name}")
+        with self.store.locked():
+            self.store.remove(name)
+
+    # queries ------------------------------------------------------------------------------
+    def list(self) -> list[ServiceView]:
+        """Every myonion service, from Docker's containers joined with the records."""
+        containers = {c.labels.get(LABEL_SERVICE, ""): c
+                      for c in self.runtime.list_containers({LABEL_ROLE: "service"})}
+        records = {r.name: r for r in self.store.all()}
+        names = sorted(set(containers) | set(records))
+        return [self._view(records.get(n), containers.get(n), n) for n in names if n]
+
+    def status(self, name: str, live: bool = True) -> ServiceView:
+        record = self._record(name)
+        view = self._view(record, self.runtime.get(container_name(name)), name)
+        if live and view.state == "running" and view.stage in (Stage.STARTING,
+                                                                Stage.BOOTSTRAPPING):
+            view.percent = tor.bootstrap_percent(self._control_dir(name))
+        return view
+
+    def _view(self, record: ServiceRecord | None, info: ContainerInfo | None,
+              name: str) -> ServiceView:
+        if record is None:
+            assert info is not None
+            labels = info.labels
+            record = ServiceRecord(name=name, template=labels.get(LABEL_TEMPLATE, "?"),
+                                   options={}, network=labels.get(LABEL_NETWORK, "?"),
+                                   mode=labels.get(LABEL_MODE, "?"))
+        stage = record.stage or Stage.STOPPED
+        reason = record.reason
+        if info is None:
+            state = "missing" if record.image else "creating"
+            if state == "missing":
+                stage, reason = Stage.FAILED, "its container was removed outside myonion"
+        elif info.status == "exited":
+            state = "failed" if info.exit_code not in (0, 137, 143) else "stopped"
+            if state == "failed" and stage != Stage.FAILED:
+                stage, reason = Stage.FAILED, f"the container exited with status {info.exit_code}"
+            elif state == "stopped":
+                stage = Stage.STOPPED
+        else:
+            state = info.status
+        address = self._read_address(name) if info is not None and info.running else None
+        return ServiceView(
+            name=name, template=record.template, network=record.network, mode=record.mode,
+            state=state, stage=str(stage), address=address or (
+                record.address if record.mode == "persistent" else None),
+            reason=reason, container=info.id[:12] if info else None,
+            health=info.health if info else None, created=record.created,
+            options=record.options, timings=record.timings)
+
+    def address(self, name: str) -> str:
+        view = self.status(name, live=False)
+        if not view.address:
+            raise MyOnionError(f"Service '{name}' has no address right now (it is {view.state}).",
+                               hint=f"Start it with `myonion start {name}`.")
+        return view.address
+
+    def logs(self, name: str, tail: int | None = None, follow: bool = False) -> Iterator[str]:
+        self._record(name)
+        if self.runtime.get(container_name(name)) is None:
+            raise MyOnionError(f"Service '{name}' has no container, so it has no logs.")
+        return self.runtime.logs(container_name(name), tail=tail, follow=follow)
+
+    # reachability -------------------------------------------------------------------------
+    def socks_for(self, network: str) -> tuple[str, int]:
+        """The SOCKS port of a tor client *separate* from the service, for the given network."""
+        if network == "local":
+            socks: tuple[str, int] = self.testnet.socks()
+            return socks
+        return config.public_socks()
+
+    def check(self, name: str, timeout: float = 60.0) -> CheckResult:
+        """Fetch the service's first onion port through a separate tor client, timing it."""
+        record = self._record(name)
+        view = self.status(name, live=False)
+        if view.state != "running" or not view.address:
+            raise MyOnionError(f"Service '{name}' is not running, so it cannot be reached.",
+                               hint=f"Start it with `myonion start {name}`.")
+        template = self.registry.get(record.template)
+        port = template.ports[0]
+        proxy = self.socks_for(record.network)
+        self._report(Stage.PUBLISHED, f"Checking {view.address} through a separate tor client",
+                     name)
+        start = time.monotonic()
+        try:
+            if port.protocol == "http":
+                url = f"http://{view.address}:{port.virtual}/"
+                response = fetch.http_get_retry(url, proxy, timeout=timeout)
+                status, size = response.status, len(response.body)
+            else:
+                _connect_retry(proxy, view.address, port.virtual, timeout)
+                status, size = None, 0
+        except MyOnionError as e:
+            return CheckResult(name, view.address, False, round(time.monotonic() - start, 3),
+                               error=e.message)
+        seconds = round(time.monotonic() - start, 3)
+        self.store.update(name, stage=Stage.REACHABLE, reason=None)
+        self._report(Stage.REACHABLE, f"Reachable at {view.address} ({seconds:.1f} s)", name,
+                     percent=100)
+        return CheckResult(name, view.address, True, seconds, status=status, bytes=size)
+
+    def fetch(self, url: str, network: str | None = None, timeout: float = 60.0) -> fetch.Response:
+        """GET a URL through the configured tor client (the test network's when local)."""
+        return fetch.http_get_retry(url, self.socks_for(config.resolve_network(network)),
+                                    timeout=timeout)
+
+
+def _connect_retry(proxy: tuple[str, int], host: str, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fetch.socks_connect(proxy, host, port, timeout=max(5.0, deadline - time.monotonic())
+                                ).close()
+            return
+        except MyOnionError:
+            if time.monotonic() + 0.5 > deadline:
+                raise
+            time.sleep(0.5)
+

@@ -1,0 +1,138 @@
+"""An in-memory Runtime for fast unit tests of myonion's own logic (no engine, no tor)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO
+
+from myonion.errors import BuildFailed, DockerUnavailable, RuntimeFailure
+from myonion.runtime.base import ContainerInfo, ContainerSpec, Mount
+
+
+@dataclass
+class FakeRuntime:
+    """Records what was asked of it; ``fail_build`` / ``down`` simulate failures."""
+
+    images: set[str] = field(default_factory=set)
+    containers: dict[str, tuple[ContainerSpec, ContainerInfo]] = field(default_factory=dict)
+    networks: dict[str, dict[str, str]] = field(default_factory=dict)
+    volumes: dict[str, dict[str, str]] = field(default_factory=dict)
+    builds: list[str] = field(default_factory=list)
+    tasks: list[list[str]] = field(default_factory=list)
+    fail_build: bool = False
+    down: bool = False
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def _check(self) -> None:
+        if self.down:
+            raise DockerUnavailable("The Docker engine is not reachable (fake engine is down).")
+
+    def ping(self) -> None:
+        self._check()
+
+    def image_exists(self, tag: str) -> bool:
+        self._check()
+        return tag in self.images
+
+    def build(self, context: IO[bytes], tag: str, labels: dict[str, str],
+              on_line: Callable[[str], None]) -> None:
+        self._check()
+        on_line("Step 1/2 : FROM fake")
+        if self.fail_build:
+            raise BuildFailed(f"Building image {tag} failed: fake failure.", detail="fake log")
+        on_line("Step 2/2 : RUN true")
+        self.builds.append(tag)
+        self.images.add(tag)
+
+    def import_image(self, tar_path: str, tag: str) -> None:
+        self.images.add(tag)
+
+    def remove_image(self, tag: str) -> None:
+        self.images.discard(tag)
+
+    def image_size(self, tag: str) -> int:
+        return 1000
+
+    def create(self, spec: ContainerSpec) -> ContainerInfo:
+        self._check()
+        if spec.name in self.containers:
+            raise RuntimeFailure(f"Docker refused to create container {spec.name}: in use.")
+        for m in spec.mounts:
+            if m.volume and m.source not in self.volumes:
+                self.volumes[m.source] = {}
+        info = ContainerInfo(id=f"{next(self._ids):064x}", name=spec.name, image=spec.image,
+                             status="created", exit_code=0, labels=dict(spec.labels))
+        self.containers[spec.name] = (spec, info)
+        return info
+
+    def _info(self, name: str) -> ContainerInfo:
+        if name not in self.containers:
+            raise RuntimeFailure(f"No such container {name}.")
+        return self.containers[name][1]
+
+    def start(self, name: str) -> None:
+        info = self._info(name)
+        info.status, info.exit_code = "running", 0
+
+    def stop(self, name: str, timeout: int = 10) -> None:
+        info = self._info(name)
+        info.status, info.exit_code = "exited", 0
+
+    def kill(self, name: str, signal: str = "SIGKILL") -> None:
+        info = self._info(name)
+        info.status, info.exit_code = "exited", 137
+
+    def remove(self, name: str) -> None:
+        self.containers.pop(name, None)
+
+    def get(self, name: str) -> ContainerInfo | None:
+        self._check()
+        entry = self.containers.get(name)
+        return entry[1] if entry else None
+
+    def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]:
+        self._check()
+        return [info for _, info in self.containers.values()
+                if all(k in info.labels and (not v or info.labels[k] == v)
+                       for k, v in labels.items())]
+
+    def logs(self, name: str, tail: int | None = None, follow: bool = False) -> Iterator[str]:
+        self._info(name)
+        return iter(["fake log line"])
+
+    def exec(self, name: str, command: list[str]) -> tuple[int, str]:
+        return 0, ""
+
+    def create_network(self, name: str, internal: bool, subnet: str | None,
+                       labels: dict[str, str]) -> None:
+        self.networks[name] = dict(labels)
+
+    def remove_network(self, name: str) -> None:
+        self.networks.pop(name, None)
+
+    def network_exists(self, name: str) -> bool:
+        return name in self.networks
+
+    def list_networks(self, labels: dict[str, str]) -> list[str]:
+        return [n for n, lab in self.networks.items() if all(k in lab for k in labels)]
+
+    def create_volume(self, name: str, labels: dict[str, str]) -> None:
+        self.volumes[name] = dict(labels)
+
+    def remove_volume(self, name: str) -> None:
+        self.volumes.pop(name, None)
+
+    def list_volumes(self, labels: dict[str, str]) -> list[str]:
+        return [v for v, lab in self.volumes.items()
+                if all(k in lab and (not val or lab[k] == val) for k, val in labels.items())]
+
+    def used_subnets(self) -> list[str]:
+        return []
+
+    def run_task(self, image: str, command: list[str], mounts: list[Mount],
+                 files: dict[str, tuple[bytes, int]] | None = None, user: str | None = None,
+                 cap_add: list[str] | None = None, timeout: float = 300) -> tuple[int, str]:
+        self.tasks.append(command)
+        return 0, ""

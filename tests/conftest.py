@@ -1,0 +1,22 @@
+"""Shared fixtures: every test gets its own myonion home; the public Tor network is never used."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# No test may ever create a service on the public Tor network.
+os.environ["MYONION_NETWORK"] = "local"
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def myonion_home(tmp_path_factory: pytest.TempPathFactory,
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("MYONION_HOME", str(home))
+    monkeypatch.setenv("MYONION_NETWORK", "local")
+    yield home
