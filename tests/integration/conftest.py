@@ -1,0 +1,85 @@
+"""Integration fixtures: a real Docker engine, the base image, and the private Tor network.
+
+In CI (``CI`` set) a missing engine is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from myonion import images
+from myonion.errors import MyOnionError
+from myonion.events import Event
+from myonion.manager import Manager
+from myonion.runtime.base import LABEL_ROLE, LABEL_SERVICE
+from myonion.runtime.docker import DockerRuntime
+from myonion.state import StateStore
+
+IN_CI = bool(os.environ.get("CI"))
+
+
+def _no_engine(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"CI needs a Docker engine: {reason}", pytrace=False)
+    pytest.skip(f"no Docker engine here: {reason}")
+
+
+@pytest.fixture(scope="session")
+def docker_runtime() -> DockerRuntime:
+    runtime = DockerRuntime()
+    try:
+        runtime.ping()
+    except MyOnionError as e:
+        _no_engine(e.message)
+    images.build_base(runtime)
+    return runtime
+
+
+@pytest.fixture(scope="session")
+def testnet_session(docker_runtime: DockerRuntime) -> Iterator[object]:
+    """One private Tor network for the whole test session, removed at the end."""
+    from myonion.testnet import Testnet
+
+    net = Testnet(docker_runtime)
+    net.up()
+    yield net
+    net.down()
+
+
+class EventLog(list[Event]):
+    def __call__(self, event: Event) -> None:
+        self.append(event)
+
+
+@pytest.fixture
+def events() -> EventLog:
+    return EventLog()
+
+
+@pytest.fixture
+def real_manager(docker_runtime: DockerRuntime, testnet_session: object,
+                 events: EventLog) -> Iterator[Manager]:
+    """A manager on the real engine and test network; removes every service it made."""
+    manager = Manager(runtime=docker_runtime, store=StateStore(), reporter=events,
+                      testnet=testnet_session)
+    yield manager
+    names = [view.name for view in manager.list()]
+    for name in names:
+        manager.remove(name)
+    left = [c.name for c in docker_runtime.list_containers({LABEL_ROLE: "service"})
+            if c.labels.get(LABEL_SERVICE) in names]
+    assert left == [], f"containers left behind: {left}"
+
+
+@pytest.fixture
+def site_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / "index.html").write_text(f"<h1>integration {os.getpid()} {tmp_path.name}</h1>\n")
+    (folder / "data.txt").write_text("some data\n")
+    os.chmod(tmp_path, 0o755)
+    return folder

@@ -1,0 +1,47 @@
+"""Run over every template in containers/: the manifest validates, both templates render."""
+
+from __future__ import annotations
+
+import pytest
+
+from myonion import render
+from myonion.templates import TemplateRegistry
+
+REGISTRY = TemplateRegistry()
+IDS = REGISTRY.ids()
+
+
+def test_there_are_templates() -> None:
+    assert "site" in IDS
+
+
+@pytest.mark.parametrize("template_id", IDS)
+@pytest.mark.parametrize("network", ["tor", "local"])
+@pytest.mark.parametrize("mode", ["ephemeral", "persistent"])
+def test_template_renders(template_id: str, network: str, mode: str) -> None:
+    spec = REGISTRY.get(template_id)
+    options = spec.validate({o.name: o.default for o in spec.options if o.required})
+    dockerfile = render.template_context(spec, "myonion/tor:x").files["Dockerfile"].decode()
+    assert dockerfile.startswith("FROM myonion/tor:x")
+    files = render.render_runtime_files(spec, {"name": "svc", "network": network, "mode": mode},
+                                        options)
+    torrc = files["torrc"]
+    assert "HiddenServiceDir /var/lib/tor/hs" in torrc
+    for port in spec.ports:
+        assert f"HiddenServicePort {port.virtual} 127.0.0.1:{port.target}" in torrc
+    # the production torrc is the same on both networks; the test network comes in an include
+    assert "TestingTorNetwork" not in torrc and "DirAuthority" not in torrc
+    assert "%include /etc/tor/torrc.d/*.conf" in torrc
+    # control only over the unix socket with a cookie; no SOCKS, no relay
+    assert "ControlPort" not in torrc and "SocksPort 0" in torrc and "ORPort 0" in torrc
+    assert "CookieAuthentication 1" in torrc
+
+
+def test_public_torrc_has_no_test_settings() -> None:
+    spec = REGISTRY.get("site")
+    torrc = render.render_runtime_files(
+        spec, {"name": "blog", "network": "tor", "mode": "persistent"}, spec.validate({}))["torrc"]
+    lines = [line for line in torrc.splitlines() if line and not line.startswith("#")]
+    assert not any(line.startswith(("Testing", "DirAuthority", "AssumeReachable"))
+                   for line in lines)
+    assert "SafeLogging 1" in lines

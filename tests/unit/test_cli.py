@@ -1,0 +1,55 @@
+"""The CLI's error handling: clear messages on stderr, non-zero exit, nothing changed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from myonion.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_templates_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "templates", "--json")
+    assert code == 0
+    assert "site" in {t["id"] for t in json.loads(out)}
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["share", "nope"], "no template 'nope'"),
+    (["share", "site", "-o", "dir=/does/not/exist"], "does not exist"),
+    (["share", "site", "-o", "colour=red"], "has no option 'colour'"),
+    (["share", "site", "-o", "dir"], "KEY=VALUE"),
+    (["share", "site", "--network", "tor"], "refused"),
+    (["share", "site", "--name", "Not Valid"], "not a valid service name"),
+    (["status", "ghost"], "no service named 'ghost'"),
+    (["stop", "ghost"], "no service named 'ghost'"),
+    (["rm", "ghost"], "no service named 'ghost'"),
+])
+def test_bad_input(capsys: pytest.CaptureFixture[str], myonion_home: Path, args: list[str],
+                   words: str) -> None:
+    code, out, err = run(capsys, *args)
+    assert code == 1
+    assert err.startswith("error: ") and words in err
+    assert out == ""
+    assert not (myonion_home / "data" / "services").exists() or not any(
+        (myonion_home / "data" / "services").glob("*/service.json"))
+
+
+def test_usage_error_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "share")
+    assert code == 2 and "Missing argument" in err
+
+
+def test_debug_shows_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    from myonion.errors import TemplateError
+
+    with pytest.raises(TemplateError):
+        main(["--debug", "share", "nope"])

@@ -1,0 +1,130 @@
+"""The manager's own logic on the fake runtime: validation, naming, container specs, cleanup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from myonion.errors import BuildFailed, DockerUnavailable, NameInUse, OptionError, ServiceNotFound
+from myonion.manager import Manager, container_name
+from myonion.runtime.base import LABEL_SERVICE
+from myonion.runtime.fake import FakeRuntime
+
+
+def share(manager: Manager, site: Path, **kw: object) -> str:
+    view = manager.share("site", {"dir": str(site)}, wait=False, **kw)  # type: ignore[arg-type]
+    return view.name
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    (tmp_path / "index.html").write_text("hello")
+    return tmp_path
+
+
+def test_share_creates_a_hardened_container(manager: Manager, runtime: FakeRuntime,
+                                            site: Path) -> None:
+    name = share(manager, site, name="blog")
+    spec, info = runtime.containers[container_name(name)]
+    assert info.status == "running"
+    assert spec.read_only and spec.user and not spec.user.startswith("0")
+    assert spec.ports == {}  # nothing published on the host
+    assert spec.labels[LABEL_SERVICE] == "blog"
+    assert spec.mem_limit and spec.pids_limit
+    # the shared folder is mounted read-only, the onion key only in memory (ephemeral)
+    assert any(m.source == str(site) and m.read_only for m in spec.mounts)
+    assert "uid=10001" in spec.tmpfs["/var/lib/tor"]
+    assert not any(m.volume and m.target == "/var/lib/tor" for m in spec.mounts)
+    # local network: the test network's settings come from a read-only include
+    assert any(m.target == "/etc/tor/torrc.d" and m.read_only for m in spec.mounts)
+    torrc = (manager.store.root / "blog" / "conf" / "torrc").read_text()
+    assert "HiddenServicePort 80 127.0.0.1:8080" in torrc
+
+
+def test_persistent_keeps_key_in_a_volume(manager: Manager, runtime: FakeRuntime,
+                                          site: Path) -> None:
+    name = share(manager, site, persistent=True)
+    spec, _ = runtime.containers[container_name(name)]
+    assert "/var/lib/tor" not in spec.tmpfs
+    assert any(m.volume and m.target == "/var/lib/tor" for m in spec.mounts)
+    assert spec.restart == "unless-stopped"
+
+
+def test_names_default_to_template_and_never_collide(manager: Manager, site: Path) -> None:
+    assert share(manager, site) == "site"
+    assert share(manager, site) == "site-2"
+    with pytest.raises(NameInUse):
+        share(manager, site, name="site")
+
+
+def test_bad_input_changes_nothing(manager: Manager, runtime: FakeRuntime, tmp_path: Path) -> None:
+    with pytest.raises(OptionError):
+        manager.share("site", {"dir": str(tmp_path / "missing")}, wait=False)
+    with pytest.raises(OptionError):
+        manager.share("site", {}, name="Bad Name", wait=False)
+    with pytest.raises(OptionError, match="refused"):
+        manager.share("site", {}, network="tor", wait=False)
+    assert runtime.containers == {} and runtime.builds == []
+    assert manager.store.all() == []
+
+
+def test_failed_build_leaves_nothing_behind(manager: Manager, runtime: FakeRuntime,
+                                            site: Path) -> None:
+    runtime.fail_build = True
+    with pytest.raises(BuildFailed):
+        share(manager, site, name="blog")
+    assert runtime.containers == {} and manager.store.all() == []
+    assert not (manager.store.root / "blog").exists()
+
+
+def test_docker_down_is_reported(manager: Manager, runtime: FakeRuntime, site: Path) -> None:
+    runtime.down = True
+    with pytest.raises(DockerUnavailable):
+        share(manager, site)
+
+
+def test_images_are_built_once(manager: Manager, runtime: FakeRuntime, site: Path) -> None:
+    share(manager, site)
+    share(manager, site)
+    assert len(runtime.builds) == 2  # the tor layer and the site image, once each
+
+
+def test_testnet_is_started_when_needed(manager: Manager, testnet: object, site: Path) -> None:
+    testnet.running = False  # type: ignore[attr-defined]
+    share(manager, site)
+    assert testnet.ups == [1]  # type: ignore[attr-defined]
+
+
+def test_ls_lists_from_docker(manager: Manager, runtime: FakeRuntime, site: Path) -> None:
+    share(manager, site, name="a")
+    share(manager, site, name="b", persistent=True)
+    views = {v.name: v for v in manager.list()}
+    assert set(views) == {"a", "b"}
+    assert views["a"].state == "running" and views["b"].mode == "persistent"
+    runtime.kill(container_name("a"))
+    assert {v.name: v.state for v in manager.list()}["a"] == "failed"
+    runtime.remove(container_name("b"))
+    assert {v.name: v.state for v in manager.list()}["b"] == "missing"
+
+
+def test_stop_start_rm(manager: Manager, runtime: FakeRuntime, site: Path) -> None:
+    name = share(manager, site, name="blog", persistent=True)
+    assert manager.stop(name).state == "stopped"
+    assert manager.start(name, wait=False).state == "running"
+    manager.remove(name)
+    assert runtime.containers == {}
+    assert not any(v.startswith("myonion-blog") for v in runtime.volumes)
+    assert manager.store.all() == []
+    with pytest.raises(ServiceNotFound):
+        manager.status(name)
+
+
+def test_address_needs_a_running_service(manager: Manager, site: Path) -> None:
+    name = share(manager, site)
+    ctl = manager.store.root / name / "ctl"
+    addr = "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion"
+    (ctl / "hostname").write_text(addr + "\n")
+    assert manager.address(name) == addr
+    manager.stop(name)
+    assert manager.status(name).address is None  # ephemeral: gone with the stop

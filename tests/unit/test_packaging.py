@@ -1,0 +1,23 @@
+"""The templates in containers/ are needed at run time, so they must ship in the wheel."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_wheel_ships_the_templates(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir",
+                    str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    wheel = next(tmp_path.glob("myonion-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for folder in ROOT.joinpath("containers").iterdir():
+        for path in folder.rglob("*"):
+            if path.is_file():
+                rel = path.relative_to(ROOT / "containers").as_posix()
+                assert f"myonion/containers/{rel}" in names, rel
+    assert "myonion/cli.py" in names and "gui/__init__.py" in names
