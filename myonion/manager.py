@@ -310,8 +310,9 @@ class Manager:
         address = self._read_address(name)
         timings = {"bootstrapped": round(readiness.bootstrapped or 0, 3),
                    "published": round(readiness.uploaded or 0, 3)}
+        info = self.runtime.get(container_name(name))
         self.store.update(name, address=address, stage=Stage.PUBLISHED, reason=None,
-                          timings=timings)
+                          timings=timings, started_at=info.started_at if info else None)
         if record.network == "local":
             remaining = max(10.0, timeout - (time.monotonic() - started))
             result = self.check(name, timeout=remaining)
@@ -443,6 +444,10 @@ class Manager:
                 stage = Stage.STOPPED
         else:
             state = info.status
+            if (state == "running" and record.started_at and stage in (
+                    Stage.PUBLISHED, Stage.REACHABLE) and info.started_at != record.started_at):
+                # restarted behind our back (restart policy, engine restart): not measured yet
+                stage, reason = Stage.BOOTSTRAPPING, "restarted since it was last checked"
         address = self._read_address(name) if info is not None and info.running else None
         return ServiceView(
             name=name, template=record.template, network=record.network, mode=record.mode,
@@ -498,7 +503,9 @@ class Manager:
             return CheckResult(name, view.address, False, round(time.monotonic() - start, 3),
                                error=e.message)
         seconds = round(time.monotonic() - start, 3)
-        self.store.update(name, stage=Stage.REACHABLE, reason=None)
+        info = self.runtime.get(container_name(name))
+        self.store.update(name, stage=Stage.REACHABLE, reason=None,
+                          started_at=info.started_at if info else None)
         self._report(Stage.REACHABLE, f"Reachable at {view.address} ({seconds:.1f} s)", name,
                      percent=100)
         return CheckResult(name, view.address, True, seconds, status=status, bytes=size)

@@ -51,6 +51,8 @@ class ServiceRecord:
     stage: str | None = None
     reason: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    #: Docker's StartedAt of the container run that ``stage`` describes
+    started_at: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServiceRecord:
