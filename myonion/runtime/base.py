@@ -33,6 +33,8 @@ class ContainerSpec:
     image: str
     labels: dict[str, str]
     command: list[str] | None = None
+    #: replaces the image's ENTRYPOINT when given ([] clears it)
+    entrypoint: list[str] | None = None
     user: str | None = None
     mounts: list[Mount] = field(default_factory=list)
     tmpfs: dict[str, str] = field(default_factory=dict)
@@ -113,8 +115,14 @@ class Runtime(Protocol):
     def exec(self, name: str, command: list[str]) -> tuple[int, str]: ...
 
     def create_network(
-        self, name: str, internal: bool, subnet: str | None, labels: dict[str, str]
-    ) -> None: ...
+        self,
+        name: str,
+        internal: bool,
+        subnet: str | None,
+        labels: dict[str, str],
+        options: dict[str, str] | None = None,
+    ) -> None:
+        """Create a bridge network; ``options`` are driver options (e.g. no IP masquerade)."""
 
     def remove_network(self, name: str) -> None: ...
 

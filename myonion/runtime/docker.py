@@ -177,6 +177,8 @@ class DockerRuntime:
             ports={k: v for k, v in spec.ports.items()} or None,
             log_config={"type": "json-file", "config": {"max-size": "1m", "max-file": "2"}},
         )
+        if spec.entrypoint is not None:
+            kwargs["entrypoint"] = spec.entrypoint
         if spec.restart:
             kwargs["restart_policy"] = {"Name": spec.restart}
         if spec.healthcheck:
@@ -294,20 +296,29 @@ class DockerRuntime:
 
     # networks and volumes ------------------------------------------------------------------
     def create_network(
-        self, name: str, internal: bool, subnet: str | None, labels: dict[str, str]
+        self,
+        name: str,
+        internal: bool,
+        subnet: str | None,
+        labels: dict[str, str],
+        options: dict[str, str] | None = None,
     ) -> None:
         ipam = None
         if subnet:
             ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
+        # Docker 20.10 would otherwise happily make a second network of the same name.
         self._call(f"create network {name}", lambda: self.client.networks.create(
-            name, driver="bridge", internal=internal, ipam=ipam, labels=labels))
+            name, driver="bridge", internal=internal, ipam=ipam, labels=labels,
+            options=options or None, check_duplicate=True))
 
     def remove_network(self, name: str) -> None:
-        try:
-            net = self._call("find a network", lambda: self.client.networks.get(name))
-            self._call(f"remove network {name}", net.remove)
-        except docker.errors.NotFound:
-            pass
+        # By id: several networks may share a name (made by older engines or other tools).
+        nets = self._call("list networks", lambda: self.client.networks.list(names=[name]))
+        for net in nets:
+            if net.name != name:  # the name filter matches substrings
+                continue
+            with contextlib.suppress(docker.errors.NotFound):
+                self._call(f"remove network {name}", net.remove)
 
     def network_exists(self, name: str) -> bool:
         try:
