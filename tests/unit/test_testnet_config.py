@@ -1,0 +1,264 @@
+"""The test network's pure parts: plan, subnet choice, key output parsing, torrc rendering."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from myonion import errors
+from myonion import testnet as tn
+from myonion.runtime.fake import FakeRuntime
+
+# Real output of `tor --list-fingerprint ...` (tor 0.4.9.11) followed by the certificate's
+# fingerprint line, as keygen_script prints them.
+LIST_FINGERPRINT = """\
+Nov 22 06:02:16.170 [warn] TestingTorNetwork is set. This will make your node almost unusable \
+in the public Tor network, and is therefore only advised if you are building a testing Tor \
+network!
+Nov 22 06:02:16.404 [notice] Your Tor server's identity key fingerprint is 'auth2 \
+A217D6A63FEFBEC14EDD130FC9BA29EA34F2D6D7'
+Nov 22 06:02:16.404 [notice] Your Tor server's identity key ed25519 fingerprint is 'auth2 \
+K1cIIuv0UGspXvsdMagsayoK6taq7D9drVGG5EUsHl0'
+auth2 A217 D6A6 3FEF BEC1 4EDD 130F C9BA 29EA 34F2 D6D7
+"""
+CERT_LINE = "fingerprint 50A7A993419B019C41C494F07B6D9F7CC583200E\n"
+CERTIFICATE = (
+    "dir-key-certificate-version 3\n"
+    "dir-address 10.213.0.202:7000\n"
+    + CERT_LINE
+    + "dir-key-published 2026-11-22 06:02:16\n"
+    "dir-key-expires 2027-11-22 06:02:16\n"
+    "dir-identity-key\n-----BEGIN RSA PUBLIC KEY-----\nMIIBigKCAYEA\n"
+    "-----END RSA PUBLIC KEY-----\n"
+)
+
+
+def keygen_output(names: list[str]) -> str:
+    out = []
+    for i, name in enumerate(names):
+        fp = f"{i:X}" * 40
+        spaced = " ".join(fp[j:j + 4] for j in range(0, 40, 4))
+        out.append(f"{tn.SECTION}{name}\n[notice] Bootstrapped nothing\n{name} {spaced}\n"
+                   f"fingerprint {f'{i + 5:X}' * 40}\n")
+    return "".join(out)
+
+
+# --- plan and subnet -------------------------------------------------------------------------
+def test_pick_subnet_skips_used_and_overlapping_networks() -> None:
+    assert tn.pick_subnet([]) == "10.213.0.0/24"
+    used = ["172.17.0.0/16", "10.213.0.0/24", "10.213.1.128/25", "fd00::/64", "garbage"]
+    assert tn.pick_subnet(used) == "10.213.2.0/24"
+
+
+def test_pick_subnet_fails_when_the_pool_is_covered() -> None:
+    with pytest.raises(errors.TestnetError, match="already used") as caught:
+        tn.pick_subnet(["10.0.0.0/8"])
+    assert caught.value.hint
+
+
+def test_plan_places_nodes_at_fixed_addresses() -> None:
+    nodes = tn.plan("10.213.7.0/24", authorities=3, relays=2)
+    assert [(n.name, n.role, n.address) for n in nodes] == [
+        ("auth1", "authority", "10.213.7.201"),
+        ("auth2", "authority", "10.213.7.202"),
+        ("auth3", "authority", "10.213.7.203"),
+        ("relay1", "relay", "10.213.7.211"),
+        ("relay2", "relay", "10.213.7.212"),
+        ("client", "client", "10.213.7.250"),
+    ]
+    assert nodes[0].container == "myonion-testnet-auth1" == nodes[0].volume
+
+
+@pytest.mark.parametrize(("authorities", "relays", "words"), [
+    (0, 3, "1 to 10 directory authorities"),
+    (11, 3, "1 to 10"),
+    (3, -1, "0 to 39 relays"),
+    (3, 40, "0 to 39 relays"),
+    (2, 1, "too few"),
+])
+def test_bad_sizes_are_refused_with_a_hint(authorities: int, relays: int, words: str) -> None:
+    with pytest.raises(errors.TestnetError, match=words) as caught:
+        tn.plan("10.213.0.0/24", authorities, relays)
+    assert caught.value.hint
+
+
+def test_largest_plan_fits_below_the_client() -> None:
+    nodes = tn.plan("10.213.0.0/24", tn.MAX_AUTHORITIES, tn.MAX_RELAYS)
+    addresses = [n.address for n in nodes]
+    assert len(set(addresses)) == len(addresses)
+    assert addresses[-1] == "10.213.0.250"
+
+
+# --- parsing tool output ---------------------------------------------------------------------
+def test_parse_fingerprint_takes_the_spaced_line() -> None:
+    assert tn.parse_fingerprint(LIST_FINGERPRINT) == (
+        "auth2", "A217D6A63FEFBEC14EDD130FC9BA29EA34F2D6D7")
+
+
+def test_parse_fingerprint_without_one_fails() -> None:
+    with pytest.raises(errors.TestnetError, match="no fingerprint") as caught:
+        tn.parse_fingerprint("Nov 22 [err] something went wrong\n")
+    assert "something went wrong" in (caught.value.detail or "")
+
+
+def test_parse_v3ident_from_certificate() -> None:
+    assert tn.parse_v3ident(CERTIFICATE) == "50A7A993419B019C41C494F07B6D9F7CC583200E"
+    with pytest.raises(errors.TestnetError):
+        tn.parse_v3ident("dir-key-certificate-version 3\n")
+
+
+def test_parse_keygen_output_for_every_authority() -> None:
+    text = f"{tn.SECTION}auth2\n{LIST_FINGERPRINT}{CERT_LINE}"
+    keys = tn.parse_keygen_output(text, ["auth2"])
+    assert keys == {"auth2": tn.AuthorityKeys(
+        "auth2", "50A7A993419B019C41C494F07B6D9F7CC583200E",
+        "A217D6A63FEFBEC14EDD130FC9BA29EA34F2D6D7")}
+    many = tn.parse_keygen_output(keygen_output(["auth1", "auth2", "auth3"]),
+                                  ["auth1", "auth2", "auth3"])
+    assert many["auth3"].fingerprint == "2" * 40 and many["auth3"].v3ident == "7" * 40
+
+
+def test_parse_keygen_output_refuses_missing_or_mixed_up_sections() -> None:
+    with pytest.raises(errors.TestnetError, match="auth2 printed nothing"):
+        tn.parse_keygen_output(keygen_output(["auth1"]), ["auth1", "auth2"])
+    swapped = keygen_output(["auth1"]).replace(f"{tn.SECTION}auth1", f"{tn.SECTION}auth2")
+    with pytest.raises(errors.TestnetError, match="carry the nickname auth1"):
+        tn.parse_keygen_output(swapped, ["auth2"])
+
+
+def test_keygen_script_never_lets_tor_near_a_network() -> None:
+    nodes = tn.plan("10.213.4.0/24")
+    script = tn.keygen_script([n for n in nodes if n.role == "authority"])
+    assert script.count("keys auth") == 3 and "keys auth2 10.213.4.202 &" in script
+    assert "--DisableNetwork 1" in script and "--TestingTorNetwork 1" in script
+    assert "127.0.0.1:1 " + "0" * 40 in script  # the only authority it knows is a placeholder
+    assert "--passphrase-fd 0 </dev/null" in script
+    assert script.index("chmod 0700") < script.index("chown -R 10001:10001")
+    if shutil.which("bash"):
+        subprocess.run(["bash", "-n", "-c", script], check=True)
+
+
+# --- rendering -------------------------------------------------------------------------------
+@pytest.fixture
+def rendered() -> tuple[list[tn.Node], list[str], dict[str, tuple[bytes, int]]]:
+    nodes = tn.plan("10.213.5.0/24")
+    auths = [n.name for n in nodes if n.role == "authority"]
+    keys = tn.parse_keygen_output(keygen_output(auths), auths)
+    dirauths = tn.dirauthority_lines(nodes, keys)
+    return nodes, dirauths, tn.node_files(nodes, dirauths, "10.213.5.0/24")
+
+
+def test_dirauthority_line_format() -> None:
+    node = tn.Node("auth1", "authority", "10.213.0.201")
+    keys = tn.AuthorityKeys("auth1", "A" * 40, "B" * 40)
+    assert tn.dirauthority_line(node, keys) == (
+        f"DirAuthority auth1 orport=5000 no-v2 v3ident={'A' * 40} 10.213.0.201:7000 {'B' * 40}")
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def test_every_torrc_is_a_testing_network_with_only_our_authorities(rendered: tuple) -> None:
+    nodes, dirauths, files = rendered
+    assert len(dirauths) == 3
+    texts = [files[f"/nodes/{n.name}/torrc"][0].decode() for n in nodes]
+    texts.append(files[f"/include/{tn.INCLUDE_FILE}"][0].decode())
+    for text in texts:
+        lines = _lines(text)
+        assert "TestingTorNetwork 1" in lines
+        assert [line for line in lines if "DirAuthority" in line] == dirauths
+        assert not any(line.split()[0] in {"FallbackDir", "UseBridges", "Bridge",
+                                           "AlternateDirAuthority"} for line in lines)
+        keys = [line.split()[0] for line in lines if line.split()[0] != "DirAuthority"]
+        assert len(keys) == len(set(keys)) or keys.count("SocksPolicy") == 2
+
+
+def test_authority_relay_and_client_torrcs(rendered: tuple) -> None:
+    nodes, _, files = rendered
+    by_name = {n.name: _lines(files[f"/nodes/{n.name}/torrc"][0].decode()) for n in nodes}
+    auth, relay, client = by_name["auth2"], by_name["relay1"], by_name["client"]
+    for lines in (auth, relay):
+        for want in ("AssumeReachable 1", "ExitRelay 0", "ExitPolicy reject *:*",
+                     "ServerDNSDetectHijacking 0", f"ServerDNSResolvConfFile {tn.RESOLV_CONF}",
+                     "SocksPort 0", "ORPort 5000", "PathsNeededToBuildCircuits 0.67",
+                     f"GeoIPFile {tn.EMPTY_GEOIP}", f"GeoIPv6File {tn.EMPTY_GEOIP}",
+                     "DataDirectory /var/lib/tor", "Log notice stderr"):
+            assert want in lines
+    assert "Address 10.213.5.202" in auth and "Nickname auth2" in auth
+    for want in ("AuthoritativeDirectory 1", "V3AuthoritativeDirectory 1", "DirPort 7000",
+                 "V3AuthVotingInterval 10", "TestingV3AuthInitialVotingInterval 10",
+                 "TestingDirAuthVoteGuard *", "TestingDirAuthVoteHSDir *"):
+        assert want in auth
+        assert want not in relay
+    assert "Address 10.213.5.211" in relay
+    assert "SocksPort 0.0.0.0:9050" in client
+    assert "ReachableAddresses accept 10.213.5.0/24:*, reject *:*" in client
+    assert not any(line.startswith(("ORPort", "DirPort", "Address", "ExitRelay"))
+                   for line in client)
+
+
+def test_node_files_paths_and_modes(rendered: tuple) -> None:
+    nodes, _, files = rendered
+    assert files["/nodes/relay3/torrc"][1] == 0o600
+    assert files["/nodes/auth1/resolv.conf"] == (b"nameserver 127.0.0.1\n", 0o644)
+    assert "/nodes/client/resolv.conf" not in files
+    assert files[f"/include/{tn.INCLUDE_FILE}"][1] == 0o644
+    assert len(files) == 1 + len(nodes) + (len(nodes) - 1)
+
+
+def test_include_is_small_and_needs_authorities() -> None:
+    text = tn.render_include(["DirAuthority a orport=1 no-v2 v3ident=X 10.0.0.1:7 Y"])
+    assert _lines(text) == ["TestingTorNetwork 1",
+                            "DirAuthority a orport=1 no-v2 v3ident=X 10.0.0.1:7 Y",
+                            "PathsNeededToBuildCircuits 0.67"]
+    with pytest.raises(errors.TestnetError):
+        tn.render_include([])
+
+
+# --- logs ------------------------------------------------------------------------------------
+def test_last_bootstrap_and_consensus_from_logs() -> None:
+    lines = [
+        "Nov 22 06:02:39.000 [notice] Bootstrapped 0% (starting): Starting",
+        "Nov 22 06:02:50.000 [notice] Time to publish the consensus and discard old votes",
+        "Nov 22 06:02:50.000 [warn] Not enough info to publish pending ns consensus",
+        "Nov 22 06:03:26.000 [notice] Bootstrapped 75% (enough_dirinfo): Loaded enough",
+        "Nov 22 06:03:27.000 [notice] Bootstrapped 100% (done): Done",
+    ]
+    assert tn.last_bootstrap(lines) == 100
+    assert tn.last_bootstrap(lines[:4]) == 75
+    assert tn.last_bootstrap([]) is None
+    assert not tn.has_consensus(lines)
+    assert tn.has_consensus(["Nov 22 06:02:50.000 [notice] Published ns consensus"])
+    assert tn.has_consensus(["Nov 22 06:02:50.000 [notice] Published microdesc consensus"])
+
+
+def test_status_to_dict_is_json() -> None:
+    st = tn.TestnetStatus(up=True, socks=("127.0.0.1", 5000),
+                          nodes=[tn.NodeStatus("client", "client", "running", 100, "10.0.0.2")],
+                          consensus=True, client_bootstrapped=True, timings={"consensus": 9.5})
+    data = json.loads(json.dumps(st.to_dict()))
+    assert data["socks"] == ["127.0.0.1", 5000]
+    assert data["nodes"][0]["bootstrap"] == 100
+
+
+# --- the facade on an empty engine -------------------------------------------------------------
+def test_nothing_up_on_an_empty_engine() -> None:
+    net = tn.Testnet(FakeRuntime())
+    st = net.status()
+    assert not st.up and st.nodes == [] and st.socks is None and not st.consensus
+    assert not net.is_up()
+    with pytest.raises(errors.TestnetError, match="not up") as caught:
+        net.socks()
+    assert "myonion testnet up" in (caught.value.hint or "")
+    net.down()  # nothing to remove: no error
+
+
+def test_up_refuses_bad_sizes_before_touching_the_engine() -> None:
+    runtime = FakeRuntime()
+    with pytest.raises(errors.TestnetError):
+        tn.Testnet(runtime).up(relays=0, authorities=1)
+    assert runtime.networks == {} and runtime.containers == {}
