@@ -437,7 +437,9 @@ class Manager:
             if state == "missing":
                 stage, reason = Stage.FAILED, "its container was removed outside myonion"
         elif info.status == "exited":
-            state = "failed" if info.exit_code not in (0, 137, 143) else "stopped"
+            # 143: SIGTERM from a stop; 137 (SIGKILL) only counts as stopped if we stopped it
+            stopped = info.exit_code in (0, 143) or stage == Stage.STOPPED
+            state = "stopped" if stopped else "failed"
             if state == "failed" and stage != Stage.FAILED:
                 stage, reason = Stage.FAILED, f"the container exited with status {info.exit_code}"
             elif state == "stopped":
