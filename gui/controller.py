@@ -1,0 +1,196 @@
+"""Every manager call the window makes, each on a worker thread, results back as signals.
+
+Widgets never call the manager themselves: they call this controller, which keeps the GUI thread
+free and turns errors into ``UserError`` messages.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from gui.errors import UserError
+from gui.requests import ShareRequest
+from gui.workers import EventRouter, Runner
+from myonion.errors import MyOnionError
+from myonion.events import Event
+from myonion.manager import DEFAULT_TIMEOUT, CheckResult, Manager, ServiceView
+
+LOG_TAIL = 300
+
+
+class Controller(QObject):
+    """Runs manager calls off the GUI thread.
+
+    ``wait`` and ``timeout`` are passed to ``share``/``start``: the real app waits until tor has
+    published (and, on the test network, until the service is reachable); tests on the fake
+    runtime use ``wait=False`` because no tor runs there.
+    """
+
+    listed = Signal(object)  # list[ServiceView]
+    operation_started = Signal(str, str)  # operation id, title
+    progress = Signal(object)  # Event
+    operation_ended = Signal(str, bool)  # operation id, failed
+    settled = Signal(str)  # an operation that reported on this service is over (name)
+    changed = Signal(str)  # a service changed (name)
+    removed = Signal(str)
+    shared = Signal(object)  # ServiceView
+    checked = Signal(object)  # CheckResult
+    logs_loaded = Signal(str, str)  # name, text
+    failed = Signal(object)  # UserError
+    info = Signal(str)
+    testnet_state = Signal(object)  # True (up) / False (down) / None (unknown)
+
+    def __init__(self, manager: Manager, wait: bool = True, timeout: float = DEFAULT_TIMEOUT,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.manager = manager
+        self.wait = wait
+        self.timeout = timeout
+        self.runner = Runner(EventRouter.install(manager), self)
+        self._refreshing = False
+        self._refresh_again = False
+        self._ids = itertools.count(1)
+
+    # queries ------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """List the services; asked again while listing, it lists once more afterwards."""
+        if self._refreshing:
+            self._refresh_again = True
+            return
+        self._refreshing = True
+
+        def done(views: list[ServiceView]) -> None:
+            self.listed.emit(views)
+            self._refreshed()
+
+        def fail(error: UserError) -> None:
+            self.failed.emit(error)
+            self._refreshed()
+
+        self.runner.submit(self.manager.list, done, fail)
+
+    def _refreshed(self) -> None:
+        self._refreshing = False
+        if self._refresh_again:
+            self._refresh_again = False
+            self.refresh()
+
+    def load_logs(self, name: str) -> None:
+        def read() -> str:
+            return "\n".join(self.manager.logs(name, tail=LOG_TAIL))
+
+        self.runner.submit(read, lambda text: self.logs_loaded.emit(name, text), self.failed.emit)
+
+    # operations ---------------------------------------------------------------------------
+    def share(self, request: ShareRequest) -> None:
+        def call() -> ServiceView:
+            return self.manager.share(request.template, request.options, name=request.name,
+                                      network=request.network, persistent=request.persistent,
+                                      wait=self.wait, timeout=self.timeout)
+
+        what = request.options.get("dir") or request.template
+        self._operation(f"Sharing {what}", call, self._shared)
+
+    def _shared(self, view: ServiceView) -> None:
+        self.shared.emit(view)
+        where = f" at {view.address}" if view.address else ""
+        self.info.emit(f"'{view.name}' is {view.stage}{where}.")
+
+    def start(self, name: str) -> None:
+        self._operation(f"Starting {name}",
+                        lambda: self.manager.start(name, wait=self.wait, timeout=self.timeout),
+                        lambda view: self.changed.emit(view.name))
+
+    def stop(self, name: str) -> None:
+        self._operation(f"Stopping {name}", lambda: self.manager.stop(name),
+                        lambda view: self.changed.emit(view.name))
+
+    def stop_all(self, names: list[str], then: Callable[[], None]) -> None:
+        """Stop several services, then call ``then`` (even if some failed; errors are shown)."""
+        def call() -> list[str]:
+            problems = []
+            for name in names:
+                try:
+                    self.manager.stop(name)
+                except Exception as e:  # keep stopping the others
+                    problems.append(UserError.from_exception(e).message)
+            return problems
+
+        def done(problems: list[str]) -> None:
+            for problem in problems:
+                self.failed.emit(UserError(problem))
+            then()
+
+        self._operation(f"Stopping {len(names)} service(s)", call, done)
+
+    def remove(self, name: str) -> None:
+        self._operation(f"Removing {name}", lambda: self.manager.remove(name),
+                        lambda _: self.removed.emit(name))
+
+    def check(self, name: str) -> None:
+        self._operation(f"Checking {name}", lambda: self.manager.check(name), self._checked)
+
+    def _checked(self, result: CheckResult) -> None:
+        self.checked.emit(result)
+        if result.reachable:
+            status = f", HTTP {result.status}" if result.status else ""
+            self.info.emit(f"{result.address} is reachable ({result.seconds:.1f} s{status}).")
+        else:
+            self.failed.emit(UserError(f"{result.address} could not be reached: {result.error}",
+                                       hint="Tor may still be publishing; try again shortly."))
+
+    # the private test network ------------------------------------------------------------
+    def _testnet(self) -> Any:
+        try:
+            return self.manager.testnet
+        except ImportError as e:
+            raise MyOnionError("The local test network is not available in this installation.",
+                               hint="Update myonion; `myonion testnet` needs myonion.testnet."
+                               ) from e
+
+    def testnet_status(self) -> None:
+        def unknown(error: UserError) -> None:
+            self.testnet_state.emit(None)
+            self.failed.emit(error)
+
+        self.runner.submit(lambda: bool(self._testnet().is_up()), self.testnet_state.emit,
+                           unknown)
+
+    def testnet_up(self) -> None:
+        self._operation("Starting the local test network", lambda: self._testnet().up(),
+                        lambda _: self.testnet_status())
+
+    def testnet_down(self) -> None:
+        self._operation("Stopping the local test network", lambda: self._testnet().down(),
+                        lambda _: self.testnet_status())
+
+    def _operation(self, title: str, call: Callable[[], Any],
+                   on_done: Callable[[Any], None]) -> None:
+        op = f"op{next(self._ids)}"
+        services: set[str] = set()
+        self.operation_started.emit(op, title)
+
+        def progress(event: Event) -> None:
+            if event.service:
+                services.add(event.service)
+            self.progress.emit(event)
+
+        def over(failed: bool) -> None:
+            self.operation_ended.emit(op, failed)
+            for name in sorted(services):
+                self.settled.emit(name)
+            self.refresh()
+
+        def finished(result: Any) -> None:
+            over(False)
+            on_done(result)
+
+        def failed(error: UserError) -> None:
+            over(True)
+            self.failed.emit(error)
+
+        self.runner.submit(call, finished, failed, progress)
