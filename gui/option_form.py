@@ -1,0 +1,215 @@
+"""A form generated from a template's options, validated inline by the template itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from myonion.errors import OptionError
+from myonion.templates import OptionSpec, TemplateSpec
+
+INT_LIMIT = 2**31 - 1
+NO_CHOICE = "(none)"
+
+
+def label_text(spec: OptionSpec) -> str:
+    text = spec.name.replace("_", " ").replace("-", " ").capitalize()
+    return f"{text} *" if spec.required else text
+
+
+class PathField(QWidget):
+    """A line edit with a "Choose…" button opening a folder or file picker."""
+
+    def __init__(self, spec: OptionSpec, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.spec = spec
+        self.edit = QLineEdit(str(spec.default or ""))
+        self.edit.setPlaceholderText("Choose a folder…" if spec.type == "dir" else "Choose a file…")
+        self.button = QPushButton("Choose…")
+        self.button.clicked.connect(self.choose)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.edit, 1)
+        layout.addWidget(self.button)
+
+    def choose(self) -> None:
+        start = self.edit.text()
+        if self.spec.type == "dir":
+            path = QFileDialog.getExistingDirectory(self, f"Choose {self.spec.name}", start)
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, f"Choose {self.spec.name}", start)
+        if path:
+            self.edit.setText(path)
+
+
+def make_editor(spec: OptionSpec) -> QWidget:
+    """The widget for one option type."""
+    if spec.type in ("dir", "file"):
+        return PathField(spec)
+    if spec.type == "text":
+        text = QPlainTextEdit(str(spec.default or ""))
+        text.setTabChangesFocus(True)
+        text.setFixedHeight(80)
+        return text
+    if spec.type == "int":
+        spin = QSpinBox()
+        spin.setRange(spec.min if spec.min is not None else -INT_LIMIT,
+                      spec.max if spec.max is not None else INT_LIMIT)
+        if spec.default is not None:
+            spin.setValue(int(spec.default))
+        return spin
+    if spec.type == "bool":
+        box = QCheckBox()
+        box.setChecked(bool(spec.default))
+        return box
+    if spec.type == "choice":
+        combo = QComboBox()
+        if not spec.required and spec.default is None:
+            combo.addItem(NO_CHOICE)
+        combo.addItems(list(spec.choices))
+        if spec.default is not None:
+            combo.setCurrentText(str(spec.default))
+        return combo
+    line = QLineEdit(str(spec.default or ""))
+    return line
+
+
+def editor_value(editor: QWidget) -> Any:
+    """The raw value of an editor, as the template's validation expects it ("" = not given)."""
+    if isinstance(editor, PathField):
+        return editor.edit.text().strip()
+    if isinstance(editor, QPlainTextEdit):
+        return editor.toPlainText()
+    if isinstance(editor, QSpinBox):
+        return editor.value()
+    if isinstance(editor, QCheckBox):
+        return editor.isChecked()
+    if isinstance(editor, QComboBox):
+        text = editor.currentText()
+        return "" if text == NO_CHOICE else text
+    assert isinstance(editor, QLineEdit)
+    return editor.text()
+
+
+class OptionForm(QWidget):
+    """One row per option: label, editor, help line and a (hidden) inline error."""
+
+    def __init__(self, template: TemplateSpec, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.template = template
+        self.editors: dict[str, QWidget] = {}
+        self.errors: dict[str, QLabel] = {}
+        form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        for spec in template.options:
+            form.addRow(label_text(spec), self._row(spec))
+        self.general_error = error_label()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        if not template.options:
+            layout.addWidget(QLabel("This template has no options."))
+        layout.addLayout(form)
+        layout.addWidget(self.general_error)
+
+    def _row(self, spec: OptionSpec) -> QWidget:
+        editor = make_editor(spec)
+        editor.setObjectName(f"option-{spec.name}")
+        self.editors[spec.name] = editor
+        self.errors[spec.name] = error_label()
+        row = QWidget()
+        column = QVBoxLayout(row)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        column.addWidget(editor)
+        if spec.help:
+            hint = QLabel(spec.help)
+            hint.setWordWrap(True)
+            hint.setStyleSheet("color: palette(placeholder-text); font-size: small;")
+            column.addWidget(hint)
+        column.addWidget(self.errors[spec.name])
+        return row
+
+    def set_value(self, name: str, value: Any) -> None:
+        """Fill an option programmatically (a dropped folder, tests)."""
+        editor = self.editors[name]
+        if isinstance(editor, PathField):
+            editor.edit.setText(str(value))
+        elif isinstance(editor, QPlainTextEdit):
+            editor.setPlainText(str(value))
+        elif isinstance(editor, QSpinBox):
+            editor.setValue(int(value))
+        elif isinstance(editor, QCheckBox):
+            editor.setChecked(bool(value))
+        elif isinstance(editor, QComboBox):
+            editor.setCurrentText(str(value))
+        elif isinstance(editor, QLineEdit):
+            editor.setText(str(value))
+
+    def raw_values(self) -> dict[str, Any]:
+        return {name: editor_value(editor) for name, editor in self.editors.items()}
+
+    def validate(self) -> dict[str, Any] | None:
+        """Check every option with the template's own rules; show problems inline.
+
+        Returns the raw values to share with (the manager validates them again), or None.
+        """
+        raw = self.raw_values()
+        ok = True
+        for spec in self.template.options:
+            message = option_problem(spec, raw[spec.name])
+            show_error(self.errors[spec.name], message)
+            ok = ok and message is None
+        show_error(self.general_error, None)
+        if not ok:
+            return None
+        try:
+            self.template.validate(raw)
+        except OptionError as e:
+            show_error(self.general_error, e.message)
+            return None
+        return raw
+
+    def problems(self) -> dict[str, str]:
+        """The inline errors shown now, by option name."""
+        return {name: label.text() for name, label in self.errors.items() if not label.isHidden()}
+
+
+def option_problem(spec: OptionSpec, value: Any) -> str | None:
+    """What is wrong with one value, in the template's own words; None when it is fine."""
+    if value in (None, ""):
+        if not spec.required:
+            return None
+        return f"Required: {spec.help}" if spec.help else "Required."
+    try:
+        spec.coerce(value)
+    except OptionError as e:
+        return e.message
+    return None
+
+
+def error_label() -> QLabel:
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setStyleSheet("color: #b3261e;")
+    label.hide()
+    return label
+
+
+def show_error(label: QLabel, message: str | None) -> None:
+    label.setText(message or "")
+    label.setVisible(bool(message))

@@ -1,0 +1,173 @@
+"""The share dialog: pick a template, fill its options, choose address mode and network.
+
+Nothing is built until every field passes the template's own validation, shown inline.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRegularExpression
+from PySide6.QtGui import QRegularExpressionValidator
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QLineEdit,
+    QRadioButton,
+    QScrollArea,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.option_form import OptionForm, error_label, show_error
+from gui.requests import ShareRequest
+from gui.template_cards import TemplateCards
+from myonion import config
+from myonion.errors import OptionError
+from myonion.templates import TemplateSpec
+
+#: what the core accepts as a service name; typing anything else is not possible
+NAME_PATTERN = "[a-z0-9][a-z0-9-]{0,39}"
+NETWORK_LABELS = {"tor": "Tor network (public)", "local": "Local test network"}
+
+
+class ShareDialog(QDialog):
+    """Produces a validated ``ShareRequest`` in ``self.request`` when accepted."""
+
+    def __init__(self, templates: list[TemplateSpec], network: str | None = None,
+                 taken_names: set[str] | frozenset[str] = frozenset(),
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Share — myonion")
+        self.templates = {t.id: t for t in templates}
+        self.taken_names = set(taken_names)
+        self.request: ShareRequest | None = None
+        self.forms: dict[str, OptionForm] = {}
+
+        self.cards = TemplateCards(templates)
+        self.option_stack = QStackedWidget()
+        self.cards.chosen.connect(self._show_options)
+
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.addWidget(section("1. What to share", self.cards))
+        layout.addWidget(section("2. Options", self.option_stack))
+        layout.addWidget(section("3. The onion service", self._service_box(network)))
+        layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(content)
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.share_button = self.buttons.addButton("Share", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.share_button.setDefault(True)
+        self.buttons.accepted.connect(self.try_accept)
+        self.buttons.rejected.connect(self.reject)
+        outer = QVBoxLayout(self)
+        outer.addWidget(scroll, 1)
+        outer.addWidget(self.buttons)
+        self.resize(640, 680)
+        if templates:
+            self.cards.choose("site" if "site" in self.templates else templates[0].id)
+
+    def _service_box(self, network: str | None) -> QWidget:
+        self.name_edit = QLineEdit()
+        self.name_edit.setObjectName("service-name")
+        self.name_edit.setPlaceholderText("automatic (the template's id, e.g. site, site-2)")
+        self.name_edit.setValidator(
+            QRegularExpressionValidator(QRegularExpression(NAME_PATTERN), self.name_edit))
+        self.name_error = error_label()
+
+        self.ephemeral = QRadioButton("Ephemeral — a new address every start, nothing kept")
+        self.persistent = QRadioButton("Persistent — the same address after restarts and reboots")
+        self.ephemeral.setChecked(True)
+        modes = QButtonGroup(self)
+        modes.addButton(self.ephemeral)
+        modes.addButton(self.persistent)
+
+        self.network_combo = QComboBox()
+        for key, text in NETWORK_LABELS.items():
+            self.network_combo.addItem(text, key)
+        pinned = config.pinned_network()
+        if pinned is not None:
+            index = self.network_combo.findData("tor" if pinned == "local" else "local")
+            item = self.network_combo.model().item(index)  # type: ignore[attr-defined]
+            item.setEnabled(False)
+            item.setToolTip(f"This machine pins MYONION_NETWORK={pinned}.")
+        wanted = pinned or network or "tor"
+        self.network_combo.setCurrentIndex(self.network_combo.findData(wanted))
+        self.network_error = error_label()
+
+        box = QWidget()
+        form = QFormLayout(box)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Name", stacked(self.name_edit, self.name_error))
+        form.addRow("Address", stacked(self.ephemeral, self.persistent))
+        form.addRow("Network", stacked(self.network_combo, self.network_error))
+        return box
+
+    def _show_options(self, template: TemplateSpec) -> None:
+        if template.id not in self.forms:
+            self.forms[template.id] = OptionForm(template)
+            self.option_stack.addWidget(self.forms[template.id])
+        self.option_stack.setCurrentWidget(self.forms[template.id])
+
+    # the result ---------------------------------------------------------------------------
+    def form(self) -> OptionForm:
+        """The option form of the chosen template."""
+        template = self.cards.current()
+        assert template is not None
+        return self.forms[template.id]
+
+    def validate(self) -> ShareRequest | None:
+        """Check everything inline; the request to share, or None (nothing is built)."""
+        template = self.cards.current()
+        if template is None:
+            return None
+        options = self.form().validate()
+        name = self.name_edit.text().strip() or None
+        name_problem = None
+        if name is not None and not self.name_edit.hasAcceptableInput():
+            name_problem = "Use lower-case letters, digits and '-' (at most 40)."
+        elif name in self.taken_names:
+            name_problem = f"A service named '{name}' exists already."
+        show_error(self.name_error, name_problem)
+        network = self.network_combo.currentData()
+        network_problem = None
+        try:
+            config.resolve_network(network)
+        except OptionError as e:
+            network_problem = e.message
+        show_error(self.network_error, network_problem)
+        if options is None or name_problem or network_problem:
+            return None
+        options = {k: v for k, v in options.items() if v not in (None, "")}
+        return ShareRequest(template.id, options, name, network, self.persistent.isChecked())
+
+    def try_accept(self) -> None:
+        self.request = self.validate()
+        if self.request is not None:
+            self.accept()
+
+
+def section(title: str, body: QWidget) -> QGroupBox:
+    box = QGroupBox(title)
+    layout = QVBoxLayout(box)
+    layout.addWidget(body)
+    return box
+
+
+def stacked(*widgets: QWidget) -> QWidget:
+    holder = QWidget()
+    layout = QVBoxLayout(holder)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(2)
+    for widget in widgets:
+        layout.addWidget(widget)
+    return holder
+
