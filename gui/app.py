@@ -1,0 +1,40 @@
+"""Entry point of the desktop app (``myonion-gui`` and ``myonion gui``)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from gui.errors import UserError
+from gui.main_window import MainWindow
+from gui.settings import GuiSettings
+from myonion.errors import MyOnionError
+from myonion.manager import Manager
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Open the main window on the real Docker engine; returns the exit status."""
+    args = sys.argv if argv is None else [sys.argv[0], *argv]
+    logging.basicConfig(level=logging.DEBUG if "--debug" in args else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    app = QApplication.instance() or QApplication(args)
+    app.setApplicationName("myonion")
+    app.setOrganizationName("myonion")
+    store = QSettings()
+    settings = GuiSettings.load(store)
+    try:
+        manager = Manager()
+    except MyOnionError as e:
+        # e.g. no Docker engine: say so in words, not with a traceback
+        error = UserError.from_exception(e)
+        QMessageBox.critical(None, "myonion", error.text())
+        return 1
+    window = MainWindow(manager, settings)
+    window.show()
+    status = app.exec()
+    window.settings.save(store)
+    window.controller.runner.wait()
+    return int(status)

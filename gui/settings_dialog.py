@@ -1,0 +1,93 @@
+"""Settings: the network new services use, the local test network (up/down), the base image."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.controller import Controller
+from gui.settings import GuiSettings
+from gui.share_dialog import NETWORK_LABELS
+from myonion import config
+
+
+class SettingsDialog(QDialog):
+    """Edits a copy of the settings; ``self.settings`` holds the result when accepted."""
+
+    def __init__(self, settings: GuiSettings, controller: Controller,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings — myonion")
+        self.controller = controller
+        self.settings = GuiSettings(settings.network, settings.base_image)
+        pinned = config.pinned_network()
+
+        self.network = QComboBox()
+        for key, text in NETWORK_LABELS.items():
+            self.network.addItem(text, key)
+        self.network.setCurrentIndex(self.network.findData(pinned or settings.network or "tor"))
+        self.network.setEnabled(pinned is None)
+        if pinned:
+            self.network.setToolTip(f"This machine pins MYONION_NETWORK={pinned}.")
+
+        self.base_image = QLineEdit(settings.base_image)
+        self.base_image.setPlaceholderText("automatic: the locally built base, else Debian slim")
+
+        self.testnet_label = QLabel("Checking…")
+        self.up_button = QPushButton("Start test network")
+        self.down_button = QPushButton("Stop test network")
+        self.up_button.clicked.connect(self._up)
+        self.down_button.clicked.connect(self._down)
+        controller.testnet_state.connect(self.show_testnet)
+        controller.testnet_status()
+
+        services = QGroupBox("New services")
+        form = QFormLayout(services)
+        form.addRow("Network", self.network)
+        form.addRow("Base image", self.base_image)
+        testnet = QGroupBox("Local test network (a private Tor network on this machine)")
+        row = QHBoxLayout(testnet)
+        row.addWidget(self.testnet_label, 1)
+        row.addWidget(self.up_button)
+        row.addWidget(self.down_button)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(services)
+        layout.addWidget(testnet)
+        layout.addWidget(buttons)
+        self.resize(520, 0)
+
+    def show_testnet(self, up: bool | None) -> None:
+        texts = {True: "Running", False: "Stopped", None: "Unknown (see the message above)"}
+        self.testnet_label.setText(texts[up])
+        self.up_button.setEnabled(up is not True)
+        self.down_button.setEnabled(up is not False)
+
+    def _up(self) -> None:
+        self.testnet_label.setText("Starting…")
+        self.up_button.setEnabled(False)
+        self.controller.testnet_up()
+
+    def _down(self) -> None:
+        self.testnet_label.setText("Stopping…")
+        self.down_button.setEnabled(False)
+        self.controller.testnet_down()
+
+    def accept(self) -> None:
+        self.settings = GuiSettings(self.network.currentData(), self.base_image.text().strip())
+        super().accept()
