@@ -1,0 +1,273 @@
+"""The main window on the fake runtime: share, list, stop/start/remove, drop, errors, closing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+
+from gui import close_prompt
+from gui.main_window import MainWindow
+from myonion.events import Event, Stage
+from myonion.manager import Manager, ServiceView, container_name
+from myonion.runtime.fake import FakeRuntime
+
+Idle = Callable[[MainWindow], None]
+
+
+def share_in_window(qtbot: QtBot, window: MainWindow, folder: Path,
+                    name: str | None = None) -> ServiceView:
+    """Click-to-share through the dialog, as a user does."""
+    dialog = window.open_share_dialog()
+    assert dialog is not None
+    dialog.form().set_value("dir", str(folder))
+    if name:
+        dialog.name_edit.setText(name)
+    with qtbot.waitSignal(window.controller.shared, timeout=10_000) as shared:
+        qtbot.mouseClick(dialog.share_button, Qt.MouseButton.LeftButton)
+    view: ServiceView = shared.args[0]
+    return view
+
+
+def states(window: MainWindow) -> dict[str, str]:
+    return {v.name: v.state for v in window.model.views()}
+
+
+def test_share_flow_drives_the_manager_and_lists_the_service(
+        qtbot: QtBot, window: MainWindow, runtime: FakeRuntime, site: Path, idle: Idle) -> None:
+    events: list[Event] = []
+    window.controller.progress.connect(events.append)
+    view = share_in_window(qtbot, window, site, name="blog")
+
+    assert view.name == "blog" and view.template == "site" and view.state == "running"
+    spec, info = runtime.containers[container_name("blog")]
+    assert info.status == "running"
+    assert any(m.source == str(site) and m.read_only for m in spec.mounts)
+    # the core's progress events arrived as signals, each naming the service, in stage order
+    stages = [e.stage for e in events]
+    assert stages.index(Stage.BUILDING) < stages.index(Stage.STARTING)
+    assert {e.service for e in events} == {"blog"}
+    assert any(e.detail == "Step 1/2 : FROM fake" for e in events)
+    assert "Step 2/2 : RUN true" in window.progress.log.toPlainText()
+    # the new service is in the list, selected, and shown in the panel
+    idle(window)
+    assert states(window) == {"blog": "running"}
+    assert window.services.current == "blog"
+    assert window.panel.view is not None and window.panel.view.name == "blog"
+    assert window.services.currentIndex() == 1  # the table, not the empty placeholder
+    assert window.progress.isHidden()
+    assert "'blog' is starting" in window.messages.text()
+
+
+def test_live_stage_and_percent_show_in_the_list(window: MainWindow, manager: Manager,
+                                                 site: Path, idle: Idle) -> None:
+    manager.share("site", {"dir": str(site)}, name="blog", wait=False)
+    window.refresh()
+    idle(window)
+    window.model.apply_event(Event(Stage.BOOTSTRAPPING, "tor bootstrapping", 45, "blog"))
+    row = window.model.row_of("blog")
+    assert window.model.index(row, 2).data() == "bootstrapping 45%"
+    window.model.clear_live("blog")
+    assert window.model.index(row, 2).data() == "starting"
+
+
+def test_a_service_started_behind_the_guis_back_appears_on_refresh(
+        window: MainWindow, manager: Manager, site: Path, idle: Idle) -> None:
+    assert window.model.views() == []
+    assert window.services.currentIndex() == 0  # the "no services yet" placeholder
+    manager.share("site", {"dir": str(site)}, name="from-cli", wait=False)
+    window.refresh()
+    idle(window)
+    assert states(window) == {"from-cli": "running"}
+
+
+def test_the_list_refreshes_by_itself(qtbot: QtBot, make_window: Callable[..., MainWindow],
+                                      manager: Manager, site: Path) -> None:
+    window = make_window(poll_ms=20)
+    manager.share("site", {"dir": str(site)}, name="from-cli", wait=False)
+    qtbot.waitUntil(lambda: "from-cli" in states(window), timeout=5000)
+    manager.stop("from-cli")
+    qtbot.waitUntil(lambda: states(window).get("from-cli") == "stopped", timeout=5000)
+
+
+def test_stop_start_and_remove_buttons(qtbot: QtBot, window: MainWindow, manager: Manager,
+                                       runtime: FakeRuntime, site: Path, idle: Idle) -> None:
+    manager.share("site", {"dir": str(site)}, name="blog", wait=False)
+    window.refresh()
+    idle(window)
+    window.services.select("blog")
+    panel = window.panel
+    assert panel.stop_button.isEnabled() and not panel.start_button.isEnabled()
+
+    qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: states(window)["blog"] == "stopped")
+    assert runtime.containers[container_name("blog")][1].status == "exited"
+    assert panel.start_button.isEnabled() and not panel.stop_button.isEnabled()
+
+    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: states(window)["blog"] == "running")
+
+    qtbot.mouseClick(panel.remove_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: states(window) == {})
+    idle(window)
+    assert runtime.containers == {} and manager.store.all() == []
+    assert window.panel.view is None and window.services.currentIndex() == 0
+
+
+def test_removing_a_persistent_service_asks_first(
+        qtbot: QtBot, window: MainWindow, manager: Manager, site: Path, idle: Idle,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    manager.share("site", {"dir": str(site)}, name="keep", persistent=True, wait=False)
+    window.refresh()
+    idle(window)
+    asked: list[str] = []
+
+    def answer(parent: object, title: str, text: str) -> QMessageBox.StandardButton:
+        asked.append(text)
+        return QMessageBox.StandardButton.No
+
+    monkeypatch.setattr(QMessageBox, "question", answer)
+    window.remove("keep")
+    assert "address is gone for good" in asked[0]
+    idle(window)
+    assert "keep" in states(window)
+
+
+def test_panel_shows_address_qr_and_copies(qtbot: QtBot, window: MainWindow, manager: Manager,
+                                          site: Path, idle: Idle,
+                                          publish: Callable[..., str]) -> None:
+    manager.share("site", {"dir": str(site)}, name="blog", wait=False)
+    address = publish("blog")
+    window.refresh()
+    idle(window)
+    window.services.select("blog")
+    panel = window.panel
+    assert panel.address.text() == address
+    pixmap = panel.qr.pixmap()
+    assert not pixmap.isNull() and pixmap.width() <= panel.qr.width()
+    qtbot.mouseClick(panel.copy_button, Qt.MouseButton.LeftButton)
+    assert QGuiApplication.clipboard().text() == address
+    assert panel.check_button.isEnabled()
+    # its log is loaded off the GUI thread when it is selected
+    qtbot.waitUntil(lambda: panel.log.toPlainText() == "fake log line")
+
+
+def drop_event(paths: list[Path]) -> tuple[QDragEnterEvent, QDropEvent, QMimeData]:
+    """Drag-enter and drop events; the caller keeps the mime data alive (events do not own it)."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    enter = QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    return enter, drop, mime
+
+
+def test_dropping_a_folder_shares_it_as_a_site(qtbot: QtBot, window: MainWindow,
+                                               runtime: FakeRuntime, site: Path,
+                                               idle: Idle) -> None:
+    enter, drop, _mime = drop_event([site])
+    window.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    with qtbot.waitSignal(window.controller.shared, timeout=10_000) as shared:
+        window.dropEvent(drop)
+    view: ServiceView = shared.args[0]
+    assert view.template == "site" and view.options["dir"] == str(site)
+    assert view.mode == "ephemeral" and view.state == "running"
+    idle(window)
+    assert states(window) == {view.name: "running"}
+
+
+def test_dropping_a_file_is_refused(window: MainWindow, site: Path) -> None:
+    enter, _, _mime = drop_event([site / "index.html"])
+    enter.setAccepted(False)
+    window.dragEnterEvent(enter)
+    assert not enter.isAccepted()
+
+
+def test_errors_are_readable_messages(qtbot: QtBot, window: MainWindow,
+                                      runtime: FakeRuntime, site: Path, idle: Idle) -> None:
+    runtime.fail_build = True
+    dialog = window.open_share_dialog()
+    assert dialog is not None
+    dialog.form().set_value("dir", str(site))
+    with qtbot.waitSignal(window.controller.failed, timeout=10_000):
+        qtbot.mouseClick(dialog.share_button, Qt.MouseButton.LeftButton)
+    idle(window)
+    assert window.messages.kind == "error"
+    assert "fake failure" in window.messages.text()
+    assert "Traceback" not in window.messages.text()
+    assert window.messages.details.toPlainText() == "fake log"
+    assert not window.messages.details_button.isHidden()
+    # the progress panel stays, with its build log, until dismissed
+    assert not window.progress.isHidden() and "Step 1/2" in window.progress.log.toPlainText()
+    assert runtime.containers == {} and states(window) == {}
+
+    runtime.fail_build = False
+    runtime.down = True
+    with qtbot.waitSignal(window.controller.failed):
+        window.refresh()
+    assert window.messages.text() == (
+        "The Docker engine is not reachable (fake engine is down).\n"
+        "Start the Docker engine (e.g. `systemctl start docker` or `dockerd &`) and try again.")
+
+
+def answer_close(monkeypatch: pytest.MonkeyPatch, button_text: str | None) -> list[str]:
+    """Make the close question click ``button_text`` (None: Cancel); returns what was asked."""
+    asked: list[str] = []
+
+    def exec_(box: QMessageBox) -> int:
+        asked.append(box.text())
+        wanted = button_text or box.button(QMessageBox.StandardButton.Cancel).text()
+        next(b for b in box.buttons() if b.text() == wanted).click()
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "exec", exec_)
+    return asked
+
+
+@pytest.fixture
+def running(window: MainWindow, manager: Manager, site: Path, idle: Idle) -> MainWindow:
+    manager.share("site", {"dir": str(site)}, name="eph", wait=False)
+    manager.share("site", {"dir": str(site)}, name="kept", persistent=True, wait=False)
+    window.refresh()
+    idle(window)
+    window.show()
+    return window
+
+
+def test_close_can_stop_running_ephemeral_services(
+        qtbot: QtBot, running: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = answer_close(monkeypatch, close_prompt.STOP_TEXT)
+    running.close()
+    assert asked == ["1 ephemeral service(s) still running: eph."]
+    qtbot.waitUntil(lambda: not running.isVisible())
+    assert states(running)["eph"] == "stopped"
+    assert states(running)["kept"] == "running"  # persistent ones are not asked about
+
+
+def test_close_can_leave_them_running(running: MainWindow, runtime: FakeRuntime,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    answer_close(monkeypatch, close_prompt.LEAVE_TEXT)
+    running.close()
+    assert not running.isVisible()
+    assert runtime.containers[container_name("eph")][1].status == "running"
+
+
+def test_close_can_be_cancelled(running: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
+    answer_close(monkeypatch, None)
+    running.close()
+    assert running.isVisible()
+
+
+def test_close_without_running_ephemeral_services_asks_nothing(
+        window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = answer_close(monkeypatch, None)
+    window.show()
+    window.close()
+    assert asked == [] and not window.isVisible()

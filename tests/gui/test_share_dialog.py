@@ -1,0 +1,159 @@
+"""The share dialog: cards from manifests, a form from options, inline validation, no build."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QComboBox, QPlainTextEdit, QSpinBox
+from pytestqt.qtbot import QtBot
+
+from gui.main_window import MainWindow
+from gui.option_form import PathField
+from gui.share_dialog import ShareDialog
+from myonion.manager import Manager
+from myonion.runtime.fake import FakeRuntime
+from myonion.templates import TemplateRegistry, TemplateSpec, load_template
+
+EVERY_TYPE = """
+id: every
+title: Every option type
+description: A template with one option of each type.
+options:
+  - {name: folder, type: dir, required: true, help: a folder}
+  - {name: key, type: file, help: a file}
+  - {name: motd, type: text, default: "hi"}
+  - {name: port, type: int, min: 1024, max: 2048, default: 1500}
+  - {name: verbose, type: bool, default: true}
+  - {name: flavour, type: choice, choices: [plain, fancy], default: fancy}
+  - {name: label, type: string, pattern: "[a-z]+", help: lower-case letters}
+ports:
+  - {virtual: 80, target: 8080}
+"""
+
+
+@pytest.fixture
+def every(tmp_path: Path) -> TemplateSpec:
+    folder = tmp_path / "templates" / "every"
+    folder.mkdir(parents=True)
+    (folder / "Dockerfile.j2").write_text("FROM {{ tor_image }}\n")
+    (folder / "torrc.j2").write_text("\n")
+    (folder / "template.yaml").write_text(EVERY_TYPE)
+    return load_template(folder, builtin=False)
+
+
+def open_dialog(qtbot: QtBot, templates: list[TemplateSpec], **kw: object) -> ShareDialog:
+    dialog = ShareDialog(templates, **kw)  # type: ignore[arg-type]
+    qtbot.addWidget(dialog)
+    return dialog
+
+
+def test_cards_come_from_the_manifests(qtbot: QtBot, manager: Manager,
+                                       every: TemplateSpec) -> None:
+    site = manager.template("site")
+    dialog = open_dialog(qtbot, [site, every])
+    assert set(dialog.cards.cards) == {"site", "every"}
+    card = dialog.cards.cards["every"]
+    assert card.radio.text() == "Every option type"
+    assert "one option of each type" in card.description.text()
+    assert dialog.cards.current() == site  # the click-to-share template is preselected
+    qtbot.mouseClick(card, Qt.MouseButton.LeftButton)
+    assert dialog.cards.current() == every
+    assert dialog.option_stack.currentWidget() is dialog.forms["every"]
+
+
+def test_form_has_an_editor_per_option_type(qtbot: QtBot, every: TemplateSpec) -> None:
+    dialog = open_dialog(qtbot, [every])
+    editors = dialog.form().editors
+    assert isinstance(editors["folder"], PathField) and editors["folder"].spec.type == "dir"
+    assert isinstance(editors["key"], PathField) and editors["key"].spec.type == "file"
+    assert isinstance(editors["motd"], QPlainTextEdit)
+    assert editors["motd"].toPlainText() == "hi"
+    port = editors["port"]
+    assert isinstance(port, QSpinBox)
+    assert (port.minimum(), port.maximum(), port.value()) == (1024, 2048, 1500)
+    assert isinstance(editors["verbose"], QCheckBox) and editors["verbose"].isChecked()
+    flavour = editors["flavour"]
+    assert isinstance(flavour, QComboBox)
+    assert [flavour.itemText(i) for i in range(flavour.count())] == ["plain", "fancy"]
+    assert flavour.currentText() == "fancy"
+
+
+def test_bad_options_are_shown_inline(qtbot: QtBot, every: TemplateSpec,
+                                      tmp_path: Path) -> None:
+    dialog = open_dialog(qtbot, [every])
+    form = dialog.form()
+    form.set_value("label", "NOT lower")
+    qtbot.mouseClick(dialog.share_button, Qt.MouseButton.LeftButton)
+    assert dialog.request is None and dialog.result() == 0
+    problems = form.problems()
+    assert problems["folder"] == "Required: a folder"
+    assert "invalid value 'NOT lower'" in problems["label"]
+    assert set(problems) == {"folder", "label"}
+
+    form.set_value("folder", str(tmp_path))
+    form.set_value("label", "fine")
+    qtbot.mouseClick(dialog.share_button, Qt.MouseButton.LeftButton)
+    assert form.problems() == {}
+    assert dialog.request is not None
+    assert dialog.request.options["folder"] == str(tmp_path)
+    assert dialog.request.options["port"] == 1500
+
+
+def test_a_missing_folder_is_rejected_and_nothing_is_built(
+        qtbot: QtBot, make_window: Callable[..., MainWindow], runtime: FakeRuntime,
+        manager: Manager, tmp_path: Path) -> None:
+    window = make_window()
+    dialog = window.open_share_dialog()
+    assert dialog is not None and dialog.isVisible()
+    missing = tmp_path / "no-such-folder"
+    dialog.form().set_value("dir", str(missing))
+    qtbot.mouseClick(dialog.share_button, Qt.MouseButton.LeftButton)
+
+    assert dialog.isVisible()  # still open, with the reason next to the field
+    assert dialog.form().problems() == {"dir": f"Option 'dir': {missing} does not exist."}
+    assert window.controller.runner.active == 0  # no work was started
+    assert runtime.builds == [] and runtime.containers == {}
+    assert manager.store.all() == []
+
+
+def test_name_in_use_and_pinned_network_are_inline(qtbot: QtBot, manager: Manager) -> None:
+    dialog = open_dialog(qtbot, manager.templates(), taken_names={"blog"})
+    dialog.name_edit.setText("blog")
+    qtbot.mouseClick(dialog.share_button, Qt.MouseButton.LeftButton)
+    assert dialog.request is None
+    assert dialog.name_error.text() == "A service named 'blog' exists already."
+    # MYONION_NETWORK=local (set for every test) pins the local network: tor is not offered
+    combo = dialog.network_combo
+    assert combo.currentData() == "local"
+    assert not combo.model().item(combo.findData("tor")).isEnabled()  # type: ignore[attr-defined]
+
+
+def test_name_field_refuses_what_the_core_refuses(qtbot: QtBot, manager: Manager) -> None:
+    dialog = open_dialog(qtbot, manager.templates())
+    qtbot.keyClicks(dialog.name_edit, "My Blog!")
+    assert dialog.name_edit.text() == "ylog"  # upper case, space and '!' cannot be typed
+
+
+def test_persistent_choice_reaches_the_request(qtbot: QtBot, manager: Manager,
+                                               site: Path) -> None:
+    dialog = open_dialog(qtbot, manager.templates())
+    dialog.form().set_value("dir", str(site))
+    dialog.persistent.setChecked(True)
+    dialog.name_edit.setText("blog")
+    qtbot.mouseClick(dialog.share_button, Qt.MouseButton.LeftButton)
+    request = dialog.request
+    assert request is not None
+    assert (request.template, request.name, request.persistent, request.network) == (
+        "site", "blog", True, "local")
+    assert request.options == {"dir": str(site), "index": "index.html", "listing": False}
+
+
+def test_registry_with_a_user_template_opens(qtbot: QtBot, every: TemplateSpec,
+                                             manager: Manager) -> None:
+    registry = TemplateRegistry([(every.path.parent, False)])
+    own = Manager(runtime=manager.runtime, store=manager.store, registry=registry)
+    dialog = open_dialog(qtbot, own.templates())
+    assert dialog.cards.current() == every
