@@ -135,6 +135,7 @@ class MainWindow(QMainWindow):
             self.controller.load_logs(name)
 
     def _update_panel(self) -> None:
+        self.panel.setVisible(self.model.rowCount() > 0)
         view = self.selected()
         if view != self.panel.view:
             self.panel.show_service(view)

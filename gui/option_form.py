@@ -73,7 +73,7 @@ def make_editor(spec: OptionSpec) -> QWidget:
             spin.setValue(int(spec.default))
         return spin
     if spec.type == "bool":
-        box = QCheckBox()
+        box = QCheckBox(spec.help or spec.name)  # the help is the check box's own text
         box.setChecked(bool(spec.default))
         return box
     if spec.type == "choice":
@@ -115,7 +115,7 @@ class OptionForm(QWidget):
         self.errors: dict[str, QLabel] = {}
         form = QFormLayout()
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for spec in template.options:
             form.addRow(label_text(spec), self._row(spec))
         self.general_error = error_label()
@@ -136,7 +136,7 @@ class OptionForm(QWidget):
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(2)
         column.addWidget(editor)
-        if spec.help:
+        if spec.help and spec.type != "bool":
             hint = QLabel(spec.help)
             hint.setWordWrap(True)
             hint.setStyleSheet("color: palette(placeholder-text); font-size: small;")

@@ -34,7 +34,7 @@ class ProgressPanel(QFrame):
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
-        self.log.setMinimumHeight(120)
+        self.log.setFixedHeight(130)
         self.log.hide()
         self.log_button.toggled.connect(self.log.setVisible)
         self.close_button = QToolButton()

@@ -90,24 +90,25 @@ class ServicePanel(QStackedWidget):
         info = QVBoxLayout()
         info.addWidget(self.title)
         info.addWidget(self.subtitle)
-        info.addLayout(address_row)
         info.addWidget(self.reason)
-        info.addLayout(buttons)
         info.addStretch(1)
+        info.addLayout(buttons)
         log_header = QHBoxLayout()
         log_header.addWidget(QLabel("<b>Log</b>"))
         log_header.addStretch(1)
         log_header.addWidget(self.log_button)
 
+        # the address spans the whole width, so it stays readable in a narrow window
         page = QWidget()
         grid = QGridLayout(page)
         grid.setContentsMargins(4, 4, 4, 4)
         grid.addWidget(self.qr, 0, 0, Qt.AlignmentFlag.AlignTop)
         grid.addLayout(info, 0, 1)
-        grid.addLayout(log_header, 1, 0, 1, 2)
-        grid.addWidget(self.log, 2, 0, 1, 2)
+        grid.addLayout(address_row, 1, 0, 1, 2)
+        grid.addLayout(log_header, 2, 0, 1, 2)
+        grid.addWidget(self.log, 3, 0, 1, 2)
         grid.setColumnStretch(1, 1)
-        grid.setRowStretch(2, 1)
+        grid.setRowStretch(3, 1)
         return page
 
     def show_service(self, view: ServiceView | None) -> None:
@@ -129,6 +130,7 @@ class ServicePanel(QStackedWidget):
         self.reason.setText(view.reason or "")
         self.reason.setVisible(bool(view.reason) and view.state != "running")
         self.address.setText(view.address or "")
+        self.address.setCursorPosition(0)
         self.address.setPlaceholderText(f"No address while it is {view.state}")
         self.copy_button.setEnabled(bool(view.address))
         self._set_qr(view.address)

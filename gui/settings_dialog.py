@@ -55,6 +55,10 @@ class SettingsDialog(QDialog):
         services = QGroupBox("New services")
         form = QFormLayout(services)
         form.addRow("Network", self.network)
+        if pinned:
+            note = QLabel(f"Fixed by MYONION_NETWORK={pinned} on this machine.")
+            note.setStyleSheet("color: palette(placeholder-text);")
+            form.addRow("", note)
         form.addRow("Base image", self.base_image)
         testnet = QGroupBox("Local test network (a private Tor network on this machine)")
         row = QHBoxLayout(testnet)

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QRadioButton,
     QScrollArea,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -49,13 +48,16 @@ class ShareDialog(QDialog):
         self.forms: dict[str, OptionForm] = {}
 
         self.cards = TemplateCards(templates)
-        self.option_stack = QStackedWidget()
+        # forms of other templates are hidden (a stacked widget would clip wrapped help texts)
+        self.option_area = QWidget()
+        self.option_layout = QVBoxLayout(self.option_area)
+        self.option_layout.setContentsMargins(0, 0, 0, 0)
         self.cards.chosen.connect(self._show_options)
 
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.addWidget(section("1. What to share", self.cards))
-        layout.addWidget(section("2. Options", self.option_stack))
+        layout.addWidget(section("2. Options", self.option_area))
         layout.addWidget(section("3. The onion service", self._service_box(network)))
         layout.addStretch(1)
         scroll = QScrollArea()
@@ -71,7 +73,7 @@ class ShareDialog(QDialog):
         outer = QVBoxLayout(self)
         outer.addWidget(scroll, 1)
         outer.addWidget(self.buttons)
-        self.resize(640, 680)
+        self.resize(640, 600)
         if templates:
             self.cards.choose("site" if "site" in self.templates else templates[0].id)
 
@@ -114,8 +116,9 @@ class ShareDialog(QDialog):
     def _show_options(self, template: TemplateSpec) -> None:
         if template.id not in self.forms:
             self.forms[template.id] = OptionForm(template)
-            self.option_stack.addWidget(self.forms[template.id])
-        self.option_stack.setCurrentWidget(self.forms[template.id])
+            self.option_layout.addWidget(self.forms[template.id])
+        for tid, form in self.forms.items():
+            form.setVisible(tid == template.id)
 
     # the result ---------------------------------------------------------------------------
     def form(self) -> OptionForm:

@@ -61,7 +61,8 @@ def test_cards_come_from_the_manifests(qtbot: QtBot, manager: Manager,
     assert dialog.cards.current() == site  # the click-to-share template is preselected
     qtbot.mouseClick(card, Qt.MouseButton.LeftButton)
     assert dialog.cards.current() == every
-    assert dialog.option_stack.currentWidget() is dialog.forms["every"]
+    assert dialog.forms["every"].isVisibleTo(dialog)
+    assert not dialog.forms["site"].isVisibleTo(dialog)
 
 
 def test_form_has_an_editor_per_option_type(qtbot: QtBot, every: TemplateSpec) -> None:
