@@ -1,0 +1,109 @@
+"""Settings (network, base image, test network up/down), the worker plumbing, the entry point."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+
+from gui import app
+from gui.errors import UserError
+from gui.main_window import MainWindow
+from gui.settings import BASE_IMAGE_ENV
+from gui.workers import EventRouter, Runner
+from myonion import errors
+from myonion.events import Event, Stage
+from myonion.manager import Manager
+
+
+def test_testnet_buttons_drive_the_test_network(qtbot: QtBot, window: MainWindow,
+                                                testnet: object) -> None:
+    dialog = window.open_settings()
+    qtbot.waitUntil(lambda: dialog.testnet_label.text() == "Running")
+    assert dialog.down_button.isEnabled() and not dialog.up_button.isEnabled()
+    qtbot.mouseClick(dialog.down_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.testnet_label.text() == "Stopped")
+    qtbot.mouseClick(dialog.up_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.testnet_label.text() == "Running")
+    assert testnet.calls == ["down", "up"]  # type: ignore[attr-defined]
+
+
+def test_a_broken_test_network_is_a_message(qtbot: QtBot, window: MainWindow,
+                                            testnet: object,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> bool:
+        raise errors.TestnetError("The test network's authorities do not answer.")
+
+    monkeypatch.setattr(testnet, "is_up", broken)
+    dialog = window.open_settings()
+    qtbot.waitUntil(lambda: dialog.testnet_label.text().startswith("Unknown"))
+    assert window.messages.text() == ("The test network's authorities do not answer.\n"
+                                      "Start it with `myonion testnet up`.")
+
+
+def test_settings_choose_the_base_image_and_keep_the_pin(
+        qtbot: QtBot, window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(BASE_IMAGE_ENV, "")  # restored after the test
+    dialog = window.open_settings()
+    assert not dialog.network.isEnabled()  # MYONION_NETWORK=local pins it
+    dialog.base_image.setText("registry.example/debian:bookworm")
+    dialog.accept()
+    assert window.settings.base_image == "registry.example/debian:bookworm"
+    assert os.environ[BASE_IMAGE_ENV] == "registry.example/debian:bookworm"
+    assert window.network_label.text() == "New services: local network (pinned)"
+
+
+def test_each_task_re_emits_only_its_own_events(qtbot: QtBot, manager: Manager) -> None:
+    seen_by_core: list[Event] = []
+    manager.reporter = seen_by_core.append
+    router = EventRouter.install(manager)
+    assert EventRouter.install(manager) is router  # installed once
+    runner = Runner(router)
+    gate = threading.Barrier(2)
+
+    def work(name: str) -> str:
+        gate.wait(timeout=5)  # both tasks report at the same time, on two threads
+        for percent in (10, 90):
+            manager.reporter(Event(Stage.BOOTSTRAPPING, "tor", percent, name))
+        return name
+
+    got: dict[str, list[Event]] = {"a": [], "b": []}
+    for name in got:
+        runner.submit(lambda name=name: work(name), on_event=got[name].append)  # type: ignore[misc]
+    qtbot.waitUntil(lambda: runner.active == 0)
+    assert [(e.service, e.percent) for e in got["a"]] == [("a", 10), ("a", 90)]
+    assert [(e.service, e.percent) for e in got["b"]] == [("b", 10), ("b", 90)]
+    assert len(seen_by_core) == 4  # the manager's own reporter still gets everything
+    assert runner.wait(5000)
+
+
+def test_unexpected_errors_become_a_sentence_not_a_traceback(qtbot: QtBot) -> None:
+    runner = Runner()
+    failures: list[UserError] = []
+    missing: dict[str, int] = {}
+    runner.submit(lambda: missing["key"], on_failed=failures.append)
+    qtbot.waitUntil(lambda: runner.active == 0)
+    assert failures[0].message == "Something unexpected went wrong: KeyError: 'key'"
+    assert "Traceback" not in failures[0].text()
+
+
+def test_app_without_docker_says_so_and_exits_1(monkeypatch: pytest.MonkeyPatch,
+                                                 qtbot: QtBot, tmp_path: Path) -> None:
+    def no_engine() -> Manager:
+        raise errors.DockerUnavailable("The Docker engine is not reachable: no socket.")
+
+    shown: list[str] = []
+    monkeypatch.setattr(app, "Manager", no_engine)
+    monkeypatch.setattr(QMessageBox, "critical",
+                        lambda parent, title, text: shown.append(text))
+    monkeypatch.setattr(app, "QSettings",
+                        lambda: QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat))
+    assert app.main([]) == 1
+    assert shown == ["The Docker engine is not reachable: no socket.\n"
+                     "Start the Docker engine (e.g. `systemctl start docker` or `dockerd &`) "
+                     "and try again."]
