@@ -1,0 +1,168 @@
+"""Regenerate the screenshots in docs/screenshots from the real windows, on the fake runtime.
+
+    QT_QPA_PLATFORM=offscreen python -m gui.screenshots [OUTPUT_DIR]
+
+No Docker engine and no tor are used: services are made by the manager on the in-memory fake
+runtime in a throw-away MYONION_HOME (``$TMPDIR/myonion-demo``), and made to look published by
+writing the hostname file tor would write.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import cast
+
+from PySide6.QtCore import QCoreApplication, QEventLoop
+from PySide6.QtWidgets import QApplication, QWidget
+
+OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+SERVICE_LOG = """\
+[notice] Tor 0.4.7.16 opening log file.
+[notice] Bootstrapped 0% (starting): Starting
+[notice] Bootstrapped 5% (conn): Connecting to a relay
+[notice] Bootstrapped 50% (loading_descriptors): Loading relay descriptors
+[notice] Bootstrapped 90% (ap_handshake_done): Handshake finished with a relay
+[notice] Bootstrapped 100% (done): Done
+nginx: 127.0.0.1 - - "GET / HTTP/1.1" 200 612
+nginx: 127.0.0.1 - - "GET /photos/ HTTP/1.1" 200 1841"""
+
+
+def settle(window: QWidget) -> None:
+    """Let workers report back and layouts settle (bounded; no fixed sleeps)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        controller = getattr(window, "controller", None)
+        if controller is None or controller.runner.active == 0:
+            break
+    for _ in range(5):
+        QCoreApplication.processEvents()
+
+
+def save(widget: QWidget, out: Path, name: str) -> Path:
+    settle(widget)
+    path = out / name
+    widget.grab().save(str(path))
+    print(path)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    out = Path(args[0]) if args else OUT
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ["MYONION_NETWORK"] = "local"
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    # a fixed throw-away folder, so the paths shown (and the images) are the same every run
+    home = Path(tempfile.gettempdir()) / "myonion-demo"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir()
+    os.environ["MYONION_HOME"] = str(home)
+    QApplication.instance() or QApplication([])
+    try:
+        for _ in shoot(out, home):
+            pass
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    return 0
+
+
+def shoot(out: Path, home: Path) -> Iterator[Path]:
+    from gui.main_window import MainWindow
+    from myonion.manager import Manager
+    from myonion.runtime.base import Runtime
+    from myonion.runtime.fake import FakeRuntime
+    from myonion.state import StateStore
+    from myonion.tor import onion_from_public_key
+
+    class DemoRuntime(FakeRuntime):
+        def logs(self, name: str, tail: int | None = None,
+                 follow: bool = False) -> Iterator[str]:
+            self._info(name)
+            return iter(SERVICE_LOG.splitlines())
+
+    class DemoTestnet:
+        def is_up(self) -> bool:
+            return True
+
+        def up(self) -> None:
+            pass
+
+        def down(self) -> None:
+            pass
+
+        def socks(self) -> tuple[str, int]:
+            return ("127.0.0.1", 1)
+
+    # cast: the fake's create_network lags the Runtime protocol (it has no ``options`` yet)
+    runtime = cast(Runtime, DemoRuntime(images={"myonion/base:bookworm"}))
+    manager = Manager(runtime=runtime, store=StateStore(), testnet=DemoTestnet())
+    window = MainWindow(manager, wait=False, poll_ms=0)
+    window.show()
+    yield save(window, out, "main-window-empty.png")
+
+    folders = {}
+    for name in ("my-site", "family-photos", "old-notes", "drafts"):
+        folders[name] = home / "Documents" / name
+        folders[name].mkdir(parents=True)
+    manager.share("site", {"dir": str(folders["my-site"])}, name="blog", wait=False)
+    manager.share("site", {"dir": str(folders["family-photos"]), "listing": True},
+                  name="photos", persistent=True, wait=False)
+    manager.share("site", {"dir": str(folders["old-notes"])}, name="notes", wait=False)
+    manager.share("site", {"dir": str(folders["drafts"])}, name="drafts", wait=False)
+    for seed, name in enumerate(("blog", "photos"), start=3):
+        ctl = manager.store.service_dir(name) / "ctl"
+        (ctl / "hostname").write_text(onion_from_public_key(bytes([seed * 17]) * 32) + "\n")
+        manager.store.update(name, stage="reachable")
+    manager.stop("notes")
+    manager.store.update("drafts", stage="bootstrapping")
+
+    window.refresh()
+    settle(window)
+    window.services.select("blog")
+    yield save(window, out, "main-window.png")
+
+    window.resize(720, 520)
+    yield save(window, out, "main-window-small.png")
+    window.resize(980, 680)
+
+    dialog = window.open_share_dialog()
+    assert dialog is not None
+    dialog.form().set_value("dir", str(folders["my-site"]))
+    yield save(dialog, out, "share-dialog.png")
+    dialog.form().set_value("dir", str(home / "Documents" / "missing-folder"))
+    dialog.share_button.click()
+    yield save(dialog, out, "share-dialog-invalid.png")
+    dialog.reject()
+
+    settings = window.open_settings()
+    yield save(settings, out, "settings-dialog.png")
+    settings.reject()
+
+    from myonion.events import Event, Stage
+
+    window.progress.begin("Sharing " + str(folders["drafts"]))
+    for event in (Event(Stage.BUILDING, "Building template 'site'", 50, "drafts",
+                        "Step 2/4 : COPY files/ /srv/"),
+                  Event(Stage.STARTING, "Starting the container", None, "drafts"),
+                  Event(Stage.BOOTSTRAPPING, "tor bootstrapping 75%: Loading relay descriptors",
+                        75, "drafts")):
+        window.progress.apply(event)
+        window.model.apply_event(event)
+    window.progress.log_button.setChecked(True)
+    yield save(window, out, "main-window-sharing.png")
+    window.progress.end()
+    window.progress.log_button.setChecked(False)
+
+    window.model.set_services([])
+    window.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
