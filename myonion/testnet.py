@@ -24,10 +24,12 @@ import json
 import logging
 import os
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from myonion import images, paths
@@ -52,6 +54,8 @@ ACCESS_NETWORK = "myonion-testnet-access"
 #: named volume holding only ``testnet.conf``; services mount it read-only at /etc/tor/torrc.d
 INCLUDE_VOLUME = "myonion-testnet-include"
 INCLUDE_FILE = "testnet.conf"
+#: serialises up and down of every process on this machine
+LOCK_FILE = Path(tempfile.gettempdir()) / "myonion-testnet.lock"
 PREFIX = "myonion-testnet-"
 
 #: /24s for NETWORK are picked from here, avoiding every subnet Docker already uses
@@ -94,6 +98,14 @@ POLL = 0.25
 #: a relay still not bootstrapped after the consensus is out gets a SIGHUP this often: it
 #: resets tor's download back-off, which otherwise delays it by up to a minute
 NUDGE_EVERY = 3.0
+#: below this a relay has no usable consensus or too few descriptors (75 % = enough_dirinfo);
+#: above it, it is building circuits and a SIGHUP would only get in the way
+NUDGE_BELOW = 75
+CONSENSUS_FILE = f"{DATA_DIR}/cached-microdesc-consensus"
+#: what a relay learned from the network (its keys are elsewhere): removed before a restart
+FORGET_ON_RESTART = ("cached-consensus", "cached-microdesc-consensus", "cached-microdescs",
+                     "cached-microdescs.new", "cached-descriptors", "cached-descriptors.new",
+                     "cached-extrainfo", "cached-extrainfo.new", "state")
 LOG_TAIL = 40
 
 
@@ -356,6 +368,18 @@ def has_consensus(lines: Iterable[str]) -> bool:
     return any(CONSENSUS_RE.search(line) for line in lines)
 
 
+def parse_count(output: str) -> int | None:
+    """The number ``grep -c`` printed (its last line), or None."""
+    last = output.strip().splitlines()[-1:] or [""]
+    return int(last[0]) if last[0].strip().isdigit() else None
+
+
+def needs_nudge(lines: list[str]) -> bool:
+    """True if a relay's log says it has not got enough directory information yet."""
+    percent = last_bootstrap(lines)
+    return percent is None or percent < NUDGE_BELOW
+
+
 # --- status ---------------------------------------------------------------------------------
 @dataclass
 class NodeStatus:
@@ -419,6 +443,13 @@ class Testnet:
                         hint="Run `myonion testnet down` first to start it with other sizes.")
                 self._report(Stage.BOOTSTRAPPING, "The test network is already up.", 100)
                 return current
+            if self._resumable(current, authorities, relays):
+                try:
+                    return self._resume(timeout)
+                except TestnetError as e:
+                    if self._foreign_users():
+                        raise  # it cannot be made afresh under running services anyway
+                    self._report(Stage.STARTING, f"{e} Making the test network afresh.", 0)
             if current.nodes or self._leftovers():
                 self._report(Stage.STARTING, "Removing an incomplete test network", 0)
                 self._down()
@@ -552,19 +583,39 @@ class Testnet:
                      f"Started {len(auths)} authorities and {relays} relays; waiting for the "
                      "first consensus (voting every 10 s)", 15)
 
-        self._wait(auths, has_consensus, deadline, "publish a consensus", any_node=True)
+        self._wait(auths, lambda _, lines: has_consensus(lines), deadline,
+                   "publish a consensus", any_node=True)
         mark("consensus")
-        self._report(Stage.BOOTSTRAPPING, "The authorities published a consensus", 45)
+        self._report(Stage.BOOTSTRAPPING, "The authorities published a consensus", 35)
+        # The first consensus may miss relays whose descriptors came too late for its vote.
+        first = self._wait_full_consensus(auths, len(servers), deadline)
+        mark("full_consensus")
+        self._report(Stage.BOOTSTRAPPING,
+                     f"The consensus lists all {len(servers)} relays and authorities", 50)
+        # Relays that bootstrapped on a thin consensus keep what they chose from it (their
+        # layer-2 vanguards, measured: "Failed to find node for hop #2" until the next vote);
+        # a fresh start on the full consensus takes ~1 s, waiting it out ~10 s.
+        seen = {n.name: 0 for n in servers}
+        if first < len(servers):
+            relay_nodes = [n for n in servers if n.role == "relay"]
+            self._report(Stage.BOOTSTRAPPING, f"The first consensus listed only {first} of "
+                         f"{len(servers)}; restarting the relays on the full one", 55)
+            seen.update({n.name: len(self._logs(n.container)) for n in relay_nodes})
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                list(pool.map(self._restart, relay_nodes))
+            mark("relays_restarted")
 
-        self._wait(servers, lambda lines: last_bootstrap(lines) == 100, deadline,
-                   "bootstrap (get the consensus and every relay's descriptor)",
-                   progress=(45, 80), nudge=lambda node: node.role == "relay")
+        self._wait(servers, lambda node, lines: last_bootstrap(lines[seen[node.name]:]) == 100,
+                   deadline, "bootstrap (get the consensus and every relay's descriptor)",
+                   progress=(55, 80),
+                   nudge=lambda node, lines: node.role == "relay" and needs_nudge(
+                       lines[seen[node.name]:]))
         mark("relays_ready")
         self._report(Stage.BOOTSTRAPPING, "Every relay has the consensus; starting the client", 80)
 
         self.runtime.start(client.container)
-        self._wait([client], lambda lines: last_bootstrap(lines) == 100, deadline, "bootstrap",
-                   progress=(80, 99))
+        self._wait([client], lambda _, lines: last_bootstrap(lines) == 100, deadline,
+                   "bootstrap", progress=(80, 99))
         mark("client_bootstrapped")
 
         self._save_timings(self.runtime.get(client.container), timings)
@@ -596,12 +647,12 @@ class Testnet:
             hostname=node.name,
         )
 
-    def _wait(self, nodes: list[Node], done: Callable[[list[str]], bool], deadline: float,
+    def _wait(self, nodes: list[Node], done: Callable[[Node, list[str]], bool], deadline: float,
               what: str, any_node: bool = False, progress: tuple[int, int] | None = None,
-              nudge: Callable[[Node], bool] | None = None) -> None:
+              nudge: Callable[[Node, list[str]], bool] | None = None) -> None:
         """Poll the nodes' logs until ``done`` holds for every node (or any, with
         ``any_node``); fail fast if one exits, with its log tail. Nodes for which ``nudge``
-        is true get a SIGHUP every NUDGE_EVERY seconds while they are not done."""
+        (given the node and its log) is true get a SIGHUP at most every NUDGE_EVERY s."""
         pending = list(nodes)
         total = len(nodes)
         nudged: dict[str, float] = {}
@@ -609,7 +660,7 @@ class Testnet:
             states = {c.name: c for c in self._node_containers()}
             for node in list(pending):
                 lines = self._logs(node.container)
-                if done(lines):
+                if done(node, lines):
                     pending.remove(node)
                     if any_node:
                         return
@@ -620,12 +671,10 @@ class Testnet:
                     continue
                 info = states.get(node.container)
                 if info is None or not info.running:
-                    state = info.status if info else "gone"
                     raise TestnetError(
-                        f"The test network node {node.name} stopped ({state}) before it could "
-                        f"{what}.", hint="Read its log below; then `myonion testnet up` again.",
-                        detail=_tail(lines))
-                if nudge and nudge(node) and time.monotonic() - nudged.get(
+                        f"The test network node {node.name} stopped ({_state(info)}) before it "
+                        f"could {what}.", hint=_failed_hint(info), detail=_tail(lines))
+                if nudge and nudge(node, lines) and time.monotonic() - nudged.get(
                         node.name, -NUDGE_EVERY) >= NUDGE_EVERY:
                     nudged[node.name] = time.monotonic()
                     with contextlib.suppress(MyOnionError):
@@ -641,8 +690,66 @@ class Testnet:
                     detail=_tail(self._logs(node.container)))
             time.sleep(POLL)
 
+    def _wait_full_consensus(self, auths: list[Node], want: int, deadline: float) -> int:
+        """Poll the authorities' published consensus until it lists ``want`` routers; return
+        how many the first one seen listed."""
+        seen: int | None = None
+        first: int | None = None
+        while True:
+            states = {c.name: c for c in self._node_containers()}
+            for node in auths:
+                info = states.get(node.container)
+                if info is None or not info.running:
+                    raise TestnetError(
+                        f"The directory authority {node.name} stopped ({_state(info)}).",
+                        hint=_failed_hint(info), detail=_tail(self._logs(node.container)))
+            for node in auths:
+                count = self._consensus_size(node)
+                if first is None:
+                    first = count
+                if count is not None and count >= want:
+                    return first if first is not None else count
+                if count is not None and count != seen:
+                    seen = count
+                    self._report(Stage.BOOTSTRAPPING, f"The consensus lists {count} of {want} "
+                                 "relays and authorities; waiting for the next vote", 40)
+            if time.monotonic() > deadline:
+                raise TestnetError(
+                    f"The test network's consensus did not list all {want} relays and "
+                    f"authorities in time (last seen: {seen}).",
+                    hint="Read the authority's log below; a slow machine may need a longer "
+                    "--timeout.", detail=_tail(self._logs(auths[0].container)))
+            time.sleep(POLL)
+
+    def _restart(self, node: Node) -> None:
+        """Restart a relay with nothing it learned from the network (its keys stay): tor would
+        otherwise load the cached thin consensus again and choose from it at once."""
+        forget = " ".join(f"{DATA_DIR}/{name}" for name in FORGET_ON_RESTART)
+        code, output = self.runtime.exec(node.container, ["bash", "-c", f"rm -f {forget}"])
+        if code != 0:
+            raise TestnetError(f"Could not reset the relay {node.name} ({output.strip()}).",
+                               detail=_tail(self._logs(node.container)))
+        self.runtime.stop(node.container, timeout=5)
+        self.runtime.start(node.container)
+
+    def _consensus_size(self, node: Node) -> int | None:
+        """How many routers the consensus an authority holds lists (None: none yet)."""
+        try:
+            _, output = self.runtime.exec(node.container, ["grep", "-c", "^r ", CONSENSUS_FILE])
+        except Exception:  # the engine's error or the container went away: ask again later
+            log.debug("could not read the consensus of %s", node.name, exc_info=True)
+            return None
+        return parse_count(output)
+
     # down ---------------------------------------------------------------------------------
     def _down(self) -> None:
+        users = self._foreign_users()
+        if users:  # checked first, so a refused down changes nothing
+            raise TestnetError(
+                f"The test network is still used by {', '.join(sorted(users))}, so it cannot "
+                "be removed.",
+                hint="Remove the local-mode services first (`myonion ls`, `myonion rm NAME`), "
+                "then run `myonion testnet down` again.")
         for info in self.runtime.list_containers({LABEL_ROLE: ""}):
             if info.labels.get(LABEL_ROLE, "").startswith(ROLE_PREFIX):
                 self.runtime.remove(info.name)
@@ -652,19 +759,73 @@ class Testnet:
             except MyOnionError as e:
                 raise TestnetError(
                     f"The test network {name} could not be removed: {e}",
-                    hint="Stop the local-mode services still attached to it "
-                    "(`myonion ls`, `myonion stop NAME`), then run `myonion testnet down` "
-                    "again.") from e
+                    hint="Remove the containers still attached to it (`myonion ls`, "
+                    "`myonion rm NAME`), then run `myonion testnet down` again.") from e
         for name in self.runtime.list_volumes({LABEL_ROLE: ROLE_VOLUME}):
             try:
                 self.runtime.remove_volume(name)
             except MyOnionError as e:
                 raise TestnetError(
                     f"The test network volume {name} could not be removed: {e}",
-                    hint="Stop the local-mode services that mount it, then run "
-                    "`myonion testnet down` again.") from e
+                    hint="Remove the containers that mount it (`myonion ls`, `myonion rm "
+                    "NAME`), then run `myonion testnet down` again.") from e
         with contextlib.suppress(OSError):
             (paths.testnet_dir() / "timings.json").unlink()
+
+    # resume ---------------------------------------------------------------------------------
+    def _resumable(self, st: TestnetStatus, authorities: int, relays: int) -> bool:
+        """True if every node of a network made earlier is still there (only stopped, e.g. by
+        a reboot): then starting them again keeps keys, addresses and the services' include."""
+        infos = self._node_containers()
+        client = next((c for c in infos if _role_of(c) == "client"), None)
+        return (bool(st.nodes) and self._sizes(st) == (authorities, relays)
+                and self._complete(infos, client)
+                and self.runtime.network_exists(NETWORK)
+                and INCLUDE_VOLUME in self.runtime.list_volumes({LABEL_ROLE: ROLE_VOLUME}))
+
+    def _resume(self, timeout: float) -> TestnetStatus:
+        start = time.monotonic()
+        deadline = start + timeout
+        timings: dict[str, float] = {}
+        infos = self._node_containers()
+        nodes = [Node(c.labels.get(LABEL_NODE, ""), _role_of(c) or "client",
+                      c.ip_addresses.get(NETWORK, "")) for c in infos]
+        running = {c.labels.get(LABEL_NODE, "") for c in infos if c.running}
+        servers = [n for n in nodes if n.role != "client"]
+        client = next(n for n in nodes if n.role == "client")
+        # only what a node logs after this start counts
+        seen = {n.name: len(self._logs(n.container)) if n.name not in running else 0
+                for n in nodes}
+        stopped = [n for n in servers if n.name not in running]
+        self._report(Stage.STARTING, f"Starting the {len(stopped)} stopped nodes of the test "
+                     "network again", 10)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda n: self.runtime.start(n.container), stopped))
+        self._wait(servers, lambda node, lines: last_bootstrap(lines[seen[node.name]:]) == 100,
+                   deadline, "bootstrap again", progress=(10, 80),
+                   nudge=lambda node, lines: node.role == "relay" and needs_nudge(
+                       lines[seen[node.name]:]))
+        timings["resume_relays_ready"] = round(time.monotonic() - start, 3)
+        if client.name not in running:
+            self.runtime.start(client.container)
+        self._wait([client], lambda node, lines: last_bootstrap(
+            lines[seen[node.name]:]) == 100, deadline, "bootstrap again", progress=(80, 99))
+        timings["resume_client_bootstrapped"] = round(time.monotonic() - start, 3)
+        self._save_timings(self.runtime.get(client.container), timings)
+        result = self.status()
+        if not result.up:
+            raise TestnetError("The test network was started again but does not look healthy.")
+        result.timings = dict(timings)
+        self._report(Stage.BOOTSTRAPPING, "The test network is up again after "
+                     f"{timings['resume_client_bootstrapped']:.1f} s", 100,
+                     data={"timings": timings})
+        return result
+
+    def _foreign_users(self) -> list[str]:
+        """Containers that are not ours but are attached to the test network (any state)."""
+        return [c.name for c in self.runtime.list_containers({})
+                if NETWORK in c.ip_addresses
+                and not c.labels.get(LABEL_ROLE, "").startswith(ROLE_PREFIX)]
 
     # helpers ------------------------------------------------------------------------------
     def _labels(self, role: str) -> dict[str, str]:
@@ -711,10 +872,20 @@ class Testnet:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        """One up/down at a time on this machine (CLI and GUI may both try)."""
-        fd = os.open(paths.testnet_dir() / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        """One up/down at a time on this machine: the network is one per Docker engine, so the
+        lock is machine-wide (in the temp dir, not under MYONION_HOME); read-only is enough for
+        flock, so processes of other users can share it."""
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fd = os.open(LOCK_FILE, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError:
+            fd = os.open(paths.testnet_dir() / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._report(Stage.STARTING, "Waiting for another `myonion testnet up/down` on "
+                             "this machine to finish", None)
+                fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -743,6 +914,19 @@ class Testnet:
 def _node_index(name: str) -> int:
     digits = "".join(ch for ch in name if ch.isdigit())
     return int(digits) if digits else 0
+
+
+def _state(info: ContainerInfo | None) -> str:
+    if info is None:
+        return "its container is gone"
+    return f"{info.status}, exit status {info.exit_code}"
+
+
+def _failed_hint(info: ContainerInfo | None) -> str:
+    if info is None:
+        return ("Something removed it: is another program or user running `myonion testnet "
+                "down` or `docker rm`? Then `myonion testnet up` again.")
+    return "Read its log below; then `myonion testnet up` again."
 
 
 def _tail(lines: list[str], n: int = LOG_TAIL) -> str:

@@ -10,6 +10,7 @@ import pytest
 
 from myonion import errors
 from myonion import testnet as tn
+from myonion.runtime.base import LABEL_ROLE, ContainerSpec
 from myonion.runtime.fake import FakeRuntime
 
 # Real output of `tor --list-fingerprint ...` (tor 0.4.9.11) followed by the certificate's
@@ -236,6 +237,16 @@ def test_last_bootstrap_and_consensus_from_logs() -> None:
     assert tn.has_consensus(["Nov 22 06:02:50.000 [notice] Published microdesc consensus"])
 
 
+def test_consensus_size_and_when_to_nudge_a_relay() -> None:
+    assert tn.parse_count("6\n") == 6
+    assert tn.parse_count("0") == 0
+    assert tn.parse_count("grep: /var/lib/tor/cached-microdesc-consensus: No such file\n") is None
+    assert tn.parse_count("") is None
+    assert tn.needs_nudge([])
+    assert tn.needs_nudge(["[notice] Bootstrapped 0% (starting): Starting"])
+    assert not tn.needs_nudge(["[notice] Bootstrapped 95% (circuit_create): Establishing"])
+
+
 def test_status_to_dict_is_json() -> None:
     st = tn.TestnetStatus(up=True, socks=("127.0.0.1", 5000),
                           nodes=[tn.NodeStatus("client", "client", "running", 100, "10.0.0.2")],
@@ -262,3 +273,23 @@ def test_up_refuses_bad_sizes_before_touching_the_engine() -> None:
     with pytest.raises(errors.TestnetError):
         tn.Testnet(runtime).up(relays=0, authorities=1)
     assert runtime.networks == {} and runtime.containers == {}
+
+
+def test_down_changes_nothing_while_a_service_uses_the_network() -> None:
+    runtime = FakeRuntime()
+    runtime.create_network(tn.NETWORK, True, "10.213.0.0/24", {LABEL_ROLE: tn.ROLE_NETWORK})
+    runtime.create_volume(tn.INCLUDE_VOLUME, {LABEL_ROLE: tn.ROLE_VOLUME})
+    node = runtime.create(ContainerSpec(name="myonion-testnet-auth1", image="i", labels={
+        LABEL_ROLE: "testnet-authority", tn.LABEL_NODE: "auth1"}))
+    service = runtime.create(ContainerSpec(name="myonion-web", image="i",
+                                           labels={LABEL_ROLE: "service"}))
+    node.ip_addresses[tn.NETWORK] = "10.213.0.201"
+    service.ip_addresses[tn.NETWORK] = ""  # stopped containers keep their networks
+    with pytest.raises(errors.TestnetError, match="still used by myonion-web") as caught:
+        tn.Testnet(runtime).down()
+    assert "myonion rm" in (caught.value.hint or "")
+    assert set(runtime.containers) == {"myonion-testnet-auth1", "myonion-web"}
+    assert tn.NETWORK in runtime.networks and tn.INCLUDE_VOLUME in runtime.volumes
+    runtime.remove("myonion-web")
+    tn.Testnet(runtime).down()
+    assert runtime.containers == {} and runtime.networks == {} and runtime.volumes == {}
