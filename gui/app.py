@@ -15,6 +15,11 @@ from myonion.errors import MyOnionError
 from myonion.manager import Manager
 
 
+def settings_store() -> QSettings:
+    """<user config dir>/myonion/gui.ini, beside the core's own configuration."""
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "myonion", "gui")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Open the main window on the real Docker engine; returns the exit status."""
     args = sys.argv if argv is None else [sys.argv[0], *argv]
@@ -23,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(args)
     app.setApplicationName("myonion")
     app.setOrganizationName("myonion")
-    store = QSettings()
+    store = settings_store()
     settings = GuiSettings.load(store)
     try:
         manager = Manager()

@@ -242,13 +242,16 @@ def running(window: MainWindow, manager: Manager, site: Path, idle: Idle) -> Mai
 
 
 def test_close_can_stop_running_ephemeral_services(
-        qtbot: QtBot, running: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
+        qtbot: QtBot, running: MainWindow, runtime: FakeRuntime,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     asked = answer_close(monkeypatch, close_prompt.STOP_TEXT)
     running.close()
     assert asked == ["1 ephemeral service(s) still running: eph."]
+    assert running.isVisible()  # it closes once they are stopped
     qtbot.waitUntil(lambda: not running.isVisible())
-    assert states(running)["eph"] == "stopped"
-    assert states(running)["kept"] == "running"  # persistent ones are not asked about
+    assert runtime.containers[container_name("eph")][1].status == "exited"
+    # persistent ones are not asked about and keep running
+    assert runtime.containers[container_name("kept")][1].status == "running"
 
 
 def test_close_can_leave_them_running(running: MainWindow, runtime: FakeRuntime,

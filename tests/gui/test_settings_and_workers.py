@@ -101,7 +101,7 @@ def test_app_without_docker_says_so_and_exits_1(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(app, "Manager", no_engine)
     monkeypatch.setattr(QMessageBox, "critical",
                         lambda parent, title, text: shown.append(text))
-    monkeypatch.setattr(app, "QSettings",
+    monkeypatch.setattr(app, "settings_store",
                         lambda: QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat))
     assert app.main([]) == 1
     assert shown == ["The Docker engine is not reachable: no socket.\n"
