@@ -69,8 +69,14 @@ def connect(control_dir: Path) -> Controller:
     sock = control_dir / "control.sock"
     try:
         controller = Controller.from_socket_file(str(sock))
-        stem.connection.authenticate_safecookie(controller, str(control_dir / "control.authcookie"))
-    except (stem.SocketError, stem.connection.AuthenticationFailure, OSError) as e:
+        # tor names the cookie by its path inside the container; read it from the host side.
+        # Controller.authenticate (not stem.connection's functions) also marks the controller
+        # authenticated, without which event listeners are never subscribed.
+        protocolinfo = stem.connection.get_protocolinfo(controller)
+        protocolinfo.cookie_path = str(control_dir / "control.authcookie")
+        controller.authenticate(protocolinfo_response=protocolinfo)
+    except (stem.SocketError, stem.connection.AuthenticationFailure, stem.ProtocolError,
+            OSError) as e:
         raise TorError(f"Cannot talk to tor's control socket {sock}: {e}.") from e
     return controller
 
