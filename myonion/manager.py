@@ -6,6 +6,7 @@ asked for. Long operations report progress through the Reporter given at constru
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -14,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from myonion import config, fetch, images, render, tor
+from myonion import config, fetch, images, paths, render, tor
 from myonion.errors import (
     MyOnionError,
     NameInUse,
@@ -23,6 +24,7 @@ from myonion.errors import (
 )
 from myonion.events import Event, Reporter, Stage, log_reporter
 from myonion.runtime.base import (
+    LABEL_HOME,
     LABEL_MODE,
     LABEL_NETWORK,
     LABEL_ROLE,
@@ -85,6 +87,11 @@ class CheckResult:
 
 def container_name(service: str) -> str:
     return CONTAINER_PREFIX + service
+
+
+def home_label() -> str:
+    """Identifies this data directory on containers, so each setup lists only its services."""
+    return hashlib.sha256(str(paths.data_dir()).encode()).hexdigest()[:16]
 
 
 def container_user() -> str:
@@ -247,6 +254,7 @@ class Manager:
                 LABEL_MODE: record.mode,
                 LABEL_NETWORK: record.network,
                 LABEL_ROLE: "service",
+                LABEL_HOME: home_label(),
             },
             user=container_user(),
             mounts=mounts,
@@ -382,7 +390,12 @@ class Manager:
 
     def remove(self, name: str) -> None:
         """Remove a service: its container, its volumes and its record."""
-        self._record(name)
+        check_name(name)
+        if self.store.get(name) is None:
+            info = self.runtime.get(container_name(name))
+            if info is None or info.labels.get(LABEL_HOME) != home_label():
+                raise ServiceNotFound(f"There is no service named '{name}'.")
+            # a container without a record (its record was lost): remove what is there
         self._report(Stage.STOPPED, "Removing", name)
         self._forget(name)
 
@@ -409,7 +422,8 @@ class Manager:
     def list(self) -> list[ServiceView]:
         """Every myonion service, from Docker's containers joined with the records."""
         containers = {c.labels.get(LABEL_SERVICE, ""): c
-                      for c in self.runtime.list_containers({LABEL_ROLE: "service"})}
+                      for c in self.runtime.list_containers({LABEL_ROLE: "service",
+                                                             LABEL_HOME: home_label()})}
         records = {r.name: r for r in self.store.all()}
         names = sorted(set(containers) | set(records))
         return [self._view(records.get(n), containers.get(n), n) for n in names if n]

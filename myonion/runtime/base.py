@@ -13,6 +13,8 @@ LABEL_TEMPLATE = f"{LABEL}.template"
 LABEL_MODE = f"{LABEL}.mode"
 LABEL_NETWORK = f"{LABEL}.network"
 LABEL_ROLE = f"{LABEL}.role"
+#: which myonion data directory a service belongs to (independent setups share one engine)
+LABEL_HOME = f"{LABEL}.home"
 
 
 @dataclass

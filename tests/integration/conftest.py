@@ -41,13 +41,15 @@ def docker_runtime() -> DockerRuntime:
 
 @pytest.fixture(scope="session")
 def testnet_session(docker_runtime: DockerRuntime) -> Iterator[object]:
-    """One private Tor network for the whole test session, removed at the end."""
+    """One private Tor network for the whole session; removed at the end if we started it."""
     from myonion.testnet import Testnet
 
     net = Testnet(docker_runtime)
+    was_up = net.is_up()
     net.up()
     yield net
-    net.down()
+    if not was_up:
+        net.down()
 
 
 class EventLog(list[Event]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from myonion.errors import BuildFailed, DockerUnavailable, NameInUse, OptionErro
 from myonion.manager import Manager, container_name
 from myonion.runtime.base import LABEL_SERVICE
 from myonion.runtime.fake import FakeRuntime
+from myonion.state import StateStore
 
 
 def share(manager: Manager, site: Path, **kw: object) -> str:
@@ -128,3 +130,20 @@ def test_address_needs_a_running_service(manager: Manager, site: Path) -> None:
     assert manager.address(name) == addr
     manager.stop(name)
     assert manager.status(name).address is None  # ephemeral: gone with the stop
+
+
+def test_other_homes_are_not_listed_and_orphans_can_be_removed(
+        manager: Manager, runtime: FakeRuntime, site: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    share(manager, site, name="mine")
+    (manager.store.root / "mine" / "service.json").unlink()  # the record is lost
+    assert [v.name for v in manager.list()] == ["mine"]
+    home = os.environ["MYONION_HOME"]
+    monkeypatch.setenv("MYONION_HOME", str(tmp_path / "other"))
+    other = Manager(runtime=runtime, store=StateStore(), testnet=manager.testnet)
+    assert other.list() == []
+    with pytest.raises(ServiceNotFound):
+        other.remove("mine")
+    monkeypatch.setenv("MYONION_HOME", home)
+    manager.remove("mine")
+    assert runtime.containers == {}
