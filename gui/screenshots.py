@@ -16,7 +16,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
 
 from PySide6.QtCore import QCoreApplication, QEventLoop
 from PySide6.QtWidgets import QApplication, QWidget
@@ -100,8 +99,7 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
         def socks(self) -> tuple[str, int]:
             return ("127.0.0.1", 1)
 
-    # cast: the fake's create_network lags the Runtime protocol (it has no ``options`` yet)
-    runtime = cast(Runtime, DemoRuntime(images={"myonion/base:bookworm"}))
+    runtime: Runtime = DemoRuntime(images={"myonion/base:bookworm"})
     manager = Manager(runtime=runtime, store=StateStore(), testnet=DemoTestnet())
     window = MainWindow(manager, wait=False, poll_ms=0)
     window.show()

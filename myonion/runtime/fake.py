@@ -106,7 +106,7 @@ class FakeRuntime:
         return 0, ""
 
     def create_network(self, name: str, internal: bool, subnet: str | None,
-                       labels: dict[str, str]) -> None:
+                       labels: dict[str, str], options: dict[str, str] | None = None) -> None:
         self.networks[name] = dict(labels)
 
     def remove_network(self, name: str) -> None:
