@@ -88,6 +88,16 @@ LABEL_NODE = f"{LABEL}.testnet.node"
 LABEL_AUTHORITIES = f"{LABEL}.testnet.authorities"
 LABEL_RELAYS = f"{LABEL}.testnet.relays"
 
+#: the authorities' voting schedule (seconds): a consensus is valid from every multiple of
+#: the interval (since midnight UTC) and voted on VOTE_DELAY + DIST_DELAY before it
+VOTING_INTERVAL = 10
+VOTE_DELAY = 2
+DIST_DELAY = 2
+#: relays need about this long after their start to get their descriptors to the authorities;
+#: a vote sooner than that yields a first consensus without them (measured: gaps of 1-3 s
+#: gave consensuses of 1-4 of 6 routers, gaps of 4.5 s or more all 6)
+DESCRIPTOR_LEAD = 4.0
+
 BOOTSTRAP_RE = re.compile(r"Bootstrapped (\d{1,3})%")
 #: an authority logs this once its first consensus is signed and published
 CONSENSUS_RE = re.compile(r"\bPublished (?:ns|microdesc) consensus")
@@ -95,18 +105,21 @@ FINGERPRINT_LINE_RE = re.compile(r"^(\w{1,19}) ((?:[0-9A-F]{4} ){9}[0-9A-F]{4})\
 V3IDENT_RE = re.compile(r"^fingerprint ([0-9A-F]{40})\s*$", re.MULTILINE)
 SECTION = "@@myonion-node "
 POLL = 0.25
-#: a relay still not bootstrapped after the consensus is out gets a SIGHUP this often: it
-#: resets tor's download back-off, which otherwise delays it by up to a minute
+#: a relay that lacks the full directory once it is out gets a SIGHUP this often: it resets
+#: tor's download back-off, which otherwise delays it by up to a minute (measured)
 NUDGE_EVERY = 3.0
-#: below this a relay has no usable consensus or too few descriptors (75 % = enough_dirinfo);
-#: above it, it is building circuits and a SIGHUP would only get in the way
-NUDGE_BELOW = 75
+#: "enough_dirinfo": a tor at this bootstrap percentage has a live consensus
+ENOUGH_DIRINFO = 75
 CONSENSUS_FILE = f"{DATA_DIR}/cached-microdesc-consensus"
-#: what a relay learned from the network (its keys are elsewhere): removed before a restart
-FORGET_ON_RESTART = ("cached-consensus", "cached-microdesc-consensus", "cached-microdescs",
-                     "cached-microdescs.new", "cached-descriptors", "cached-descriptors.new",
-                     "cached-extrainfo", "cached-extrainfo.new", "state")
+#: prints two numbers: routers in a tor's consensus, distinct microdescriptors it holds
+DIRECTORY_COUNTS = (
+    f"cd {DATA_DIR} && grep -c '^r ' cached-microdesc-consensus 2>/dev/null || echo 0; "
+    "cat cached-microdescs cached-microdescs.new 2>/dev/null | grep '^id ed25519 ' "
+    "| sort -u | wc -l"
+)
 LOG_TAIL = 40
+#: node names, roles and volumes do not depend on the subnet: a stand-in to list them
+ANY_SUBNET = "10.213.0.0/24"
 
 
 # --- the plan: which nodes, where --------------------------------------------------------------
@@ -180,6 +193,20 @@ def plan(subnet: str, authorities: int = 3, relays: int = 3) -> list[Node]:
     nodes += [Node(f"relay{i + 1}", "relay", addr(RELAY_HOST + i)) for i in range(relays)]
     nodes.append(Node("client", "client", addr(CLIENT_HOST)))
     return nodes
+
+
+def start_delay(now: float, lead: float = DESCRIPTOR_LEAD) -> float:
+    """Seconds to wait before starting the nodes at wall-clock time ``now`` so that the next
+    vote is at least ``lead`` seconds away (0 if it already is).
+
+    Votes fall VOTE_DELAY + DIST_DELAY seconds before each multiple of VOTING_INTERVAL. Starting
+    just after a vote costs nothing: the consensus that vote would have made lacked the relays.
+    """
+    vote_phase = (VOTING_INTERVAL - VOTE_DELAY - DIST_DELAY) % VOTING_INTERVAL
+    until_vote = (vote_phase - now) % VOTING_INTERVAL
+    if until_vote >= lead:
+        return 0.0
+    return until_vote + 0.1  # just past the vote: the next one is a full interval away
 
 
 # --- keys -----------------------------------------------------------------------------------
@@ -326,12 +353,12 @@ def render_torrc(node: Node, dirauths: list[str], subnet: str) -> str:
             f"DirPort {DIR_PORT}",
             "AuthoritativeDirectory 1",
             "V3AuthoritativeDirectory 1",
-            "TestingV3AuthInitialVotingInterval 10",
-            "TestingV3AuthInitialVoteDelay 2",
-            "TestingV3AuthInitialDistDelay 2",
-            "V3AuthVotingInterval 10",
-            "V3AuthVoteDelay 2",
-            "V3AuthDistDelay 2",
+            f"TestingV3AuthInitialVotingInterval {VOTING_INTERVAL}",
+            f"TestingV3AuthInitialVoteDelay {VOTE_DELAY}",
+            f"TestingV3AuthInitialDistDelay {DIST_DELAY}",
+            f"V3AuthVotingInterval {VOTING_INTERVAL}",
+            f"V3AuthVoteDelay {VOTE_DELAY}",
+            f"V3AuthDistDelay {DIST_DELAY}",
             "V3AuthNIntervalsValid 2",
             "TestingDirAuthVoteGuard *",
             "TestingDirAuthVoteHSDir *",
@@ -374,10 +401,19 @@ def parse_count(output: str) -> int | None:
     return int(last[0]) if last[0].strip().isdigit() else None
 
 
-def needs_nudge(lines: list[str]) -> bool:
-    """True if a relay's log says it has not got enough directory information yet."""
-    percent = last_bootstrap(lines)
-    return percent is None or percent < NUDGE_BELOW
+def parse_counts(output: str) -> tuple[int | None, int | None]:
+    """The two numbers :data:`DIRECTORY_COUNTS` prints (None where there is none)."""
+    lines = [line.strip() for line in output.strip().splitlines()]
+    numbers = [int(line) if line.isdigit() else None for line in lines[-2:]]
+    if len(numbers) < 2:
+        return None, None
+    return numbers[0], numbers[1]
+
+
+def can_signal(lines: list[str]) -> bool:
+    """True once tor has logged its first "Bootstrapped" line: before that its signal handlers
+    may not be set and a SIGHUP kills it (measured: exit status 129 right after a start)."""
+    return last_bootstrap(lines) is not None
 
 
 # --- status ---------------------------------------------------------------------------------
@@ -443,9 +479,9 @@ class Testnet:
                         hint="Run `myonion testnet down` first to start it with other sizes.")
                 self._report(Stage.BOOTSTRAPPING, "The test network is already up.", 100)
                 return current
-            if self._resumable(current, authorities, relays):
+            if self._kept_sizes() == (authorities, relays):
                 try:
-                    return self._resume(timeout)
+                    return self._resume(authorities, relays, timeout)
                 except TestnetError as e:
                     if self._foreign_users():
                         raise  # it cannot be made afresh under running services anyway
@@ -544,11 +580,7 @@ class Testnet:
         self.runtime.create_network(
             NETWORK, internal=True, subnet=subnet, labels=self._labels(ROLE_NETWORK),
             options={"com.docker.network.bridge.inhibit_ipv4": "true"})
-        # Only for publishing the client's SOCKS port: no masquerading, so no way out.
-        self.runtime.create_network(
-            ACCESS_NETWORK, internal=False, subnet=None, labels=self._labels(ROLE_NETWORK),
-            options={"com.docker.network.bridge.enable_ip_masquerade": "false",
-                     "com.docker.network.bridge.host_binding_ipv4": "127.0.0.1"})
+        self._create_access_network()
         for node in nodes:
             self.runtime.create_volume(node.volume, self._labels(ROLE_VOLUME))
         self.runtime.create_volume(INCLUDE_VOLUME, self._labels(ROLE_VOLUME))
@@ -577,6 +609,14 @@ class Testnet:
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(lambda n: self.runtime.create(
                 self._spec(n, image, authorities, relays)), nodes))
+            # Not a guess but the authorities' clock: starting right before a vote would give a
+            # first consensus without the relays, and a client that starts on it fails its first
+            # circuits for 10-25 s (measured).
+            delay = start_delay(time.time())
+            if delay:
+                self._report(Stage.STARTING, f"Waiting {delay:.1f} s for the authorities' "
+                             "voting clock", 12)
+                time.sleep(delay)
             list(pool.map(lambda n: self.runtime.start(n.container), servers))
         mark("nodes_started")
         self._report(Stage.BOOTSTRAPPING,
@@ -588,28 +628,20 @@ class Testnet:
         mark("consensus")
         self._report(Stage.BOOTSTRAPPING, "The authorities published a consensus", 35)
         # The first consensus may miss relays whose descriptors came too late for its vote.
-        first = self._wait_full_consensus(auths, len(servers), deadline)
+        want = len(servers)
+        self._wait_full_consensus(auths, want, deadline)
         mark("full_consensus")
         self._report(Stage.BOOTSTRAPPING,
-                     f"The consensus lists all {len(servers)} relays and authorities", 50)
-        # Relays that bootstrapped on a thin consensus keep what they chose from it (their
-        # layer-2 vanguards, measured: "Failed to find node for hop #2" until the next vote);
-        # a fresh start on the full consensus takes ~1 s, waiting it out ~10 s.
-        seen = {n.name: 0 for n in servers}
-        if first < len(servers):
-            relay_nodes = [n for n in servers if n.role == "relay"]
-            self._report(Stage.BOOTSTRAPPING, f"The first consensus listed only {first} of "
-                         f"{len(servers)}; restarting the relays on the full one", 55)
-            seen.update({n.name: len(self._logs(n.container)) for n in relay_nodes})
-            with ThreadPoolExecutor(max_workers=4) as pool:
-                list(pool.map(self._restart, relay_nodes))
-            mark("relays_restarted")
-
-        self._wait(servers, lambda node, lines: last_bootstrap(lines[seen[node.name]:]) == 100,
-                   deadline, "bootstrap (get the consensus and every relay's descriptor)",
-                   progress=(55, 80),
-                   nudge=lambda node, lines: node.role == "relay" and needs_nudge(
-                       lines[seen[node.name]:]))
+                     f"The consensus lists all {want} relays and authorities", 50)
+        # The client is started once every relay could hand it the whole directory: the full
+        # consensus and every microdescriptor. A client that starts on less picks its layer-2
+        # vanguards from the few relays it knows and fails circuits ("Failed to find node for
+        # hop #2") until the next vote, 10-25 s later (measured). The relays' own circuits
+        # (their bootstrap 95 -> 100 %) do not matter for relaying and may lag for that reason.
+        self._wait(servers, lambda node, lines: self._ready(node, lines, want), deadline,
+                   "get the full consensus and every relay's microdescriptor",
+                   progress=(50, 80),
+                   nudge=lambda node, lines: node.role == "relay" and can_signal(lines))
         mark("relays_ready")
         self._report(Stage.BOOTSTRAPPING, "Every relay has the consensus; starting the client", 80)
 
@@ -690,11 +722,9 @@ class Testnet:
                     detail=_tail(self._logs(node.container)))
             time.sleep(POLL)
 
-    def _wait_full_consensus(self, auths: list[Node], want: int, deadline: float) -> int:
-        """Poll the authorities' published consensus until it lists ``want`` routers; return
-        how many the first one seen listed."""
+    def _wait_full_consensus(self, auths: list[Node], want: int, deadline: float) -> None:
+        """Poll the authorities' published consensus until it lists ``want`` routers."""
         seen: int | None = None
-        first: int | None = None
         while True:
             states = {c.name: c for c in self._node_containers()}
             for node in auths:
@@ -705,10 +735,8 @@ class Testnet:
                         hint=_failed_hint(info), detail=_tail(self._logs(node.container)))
             for node in auths:
                 count = self._consensus_size(node)
-                if first is None:
-                    first = count
                 if count is not None and count >= want:
-                    return first if first is not None else count
+                    return
                 if count is not None and count != seen:
                     seen = count
                     self._report(Stage.BOOTSTRAPPING, f"The consensus lists {count} of {want} "
@@ -721,16 +749,27 @@ class Testnet:
                     "--timeout.", detail=_tail(self._logs(auths[0].container)))
             time.sleep(POLL)
 
-    def _restart(self, node: Node) -> None:
-        """Restart a relay with nothing it learned from the network (its keys stay): tor would
-        otherwise load the cached thin consensus again and choose from it at once."""
-        forget = " ".join(f"{DATA_DIR}/{name}" for name in FORGET_ON_RESTART)
-        code, output = self.runtime.exec(node.container, ["bash", "-c", f"rm -f {forget}"])
-        if code != 0:
-            raise TestnetError(f"Could not reset the relay {node.name} ({output.strip()}).",
-                               detail=_tail(self._logs(node.container)))
-        self.runtime.stop(node.container, timeout=5)
-        self.runtime.start(node.container)
+    def _ready(self, node: Node, lines: list[str], want: int) -> bool:
+        """An authority is ready at 100 %; a relay once it has a live consensus (75 %) and holds
+        the full one with every microdescriptor: then it can hand a new client everything.
+        (Its own circuits, 95 -> 100 %, may lag behind and do not matter for relaying.)"""
+        percent = last_bootstrap(lines)
+        if node.role == "authority":
+            return percent == 100
+        return (percent is not None and percent >= ENOUGH_DIRINFO
+                and self._has_directory(node, want))
+
+    def _has_directory(self, node: Node, want: int) -> bool:
+        """True if a relay holds a consensus listing ``want`` routers and a microdescriptor
+        for each of them."""
+        try:
+            _, output = self.runtime.exec(node.container, ["bash", "-c", DIRECTORY_COUNTS])
+        except Exception:  # the engine's error or the container went away: ask again later
+            log.debug("could not read the directory of %s", node.name, exc_info=True)
+            return False
+        routers, descriptors = parse_counts(output)
+        return routers is not None and descriptors is not None and min(
+            routers, descriptors) >= want
 
     def _consensus_size(self, node: Node) -> int | None:
         """How many routers the consensus an authority holds lists (None: none yet)."""
@@ -773,40 +812,75 @@ class Testnet:
             (paths.testnet_dir() / "timings.json").unlink()
 
     # resume ---------------------------------------------------------------------------------
-    def _resumable(self, st: TestnetStatus, authorities: int, relays: int) -> bool:
-        """True if every node of a network made earlier is still there (only stopped, e.g. by
-        a reboot): then starting them again keeps keys, addresses and the services' include."""
-        infos = self._node_containers()
-        client = next((c for c in infos if _role_of(c) == "client"), None)
-        return (bool(st.nodes) and self._sizes(st) == (authorities, relays)
-                and self._complete(infos, client)
-                and self.runtime.network_exists(NETWORK)
-                and INCLUDE_VOLUME in self.runtime.list_volumes({LABEL_ROLE: ROLE_VOLUME}))
+    def _kept_sizes(self) -> tuple[int, int] | None:
+        """(authorities, relays) of a network made earlier whose network and volumes (keys,
+        torrcs, the services' include) are all still there, else None. Its nodes may be
+        stopped (a reboot) or even gone (``docker rm``, an interrupted down)."""
+        if not self.runtime.network_exists(NETWORK):
+            return None
+        volumes = set(self.runtime.list_volumes({LABEL_ROLE: ROLE_VOLUME}))
+        names = {v.removeprefix(PREFIX) for v in volumes if v.startswith(PREFIX)}
+        authorities = sum(1 for n in names if re.fullmatch(r"auth\d+", n))
+        relays = sum(1 for n in names if re.fullmatch(r"relay\d+", n))
+        try:
+            expected = {n.volume for n in plan(ANY_SUBNET, authorities, relays)}
+        except TestnetError:
+            return None
+        if INCLUDE_VOLUME not in volumes or not expected <= volumes:
+            return None
+        return authorities, relays
 
-    def _resume(self, timeout: float) -> TestnetStatus:
+    def _subnet_of(self, image: str, node: Node) -> str:
+        """The /24 a node's torrc (in its volume) puts it on."""
+        status, output = self.runtime.run_task(
+            image, ["cat", f"/node/{TORRC.rsplit('/', 1)[-1]}"],
+            [Mount(node.volume, "/node", read_only=True, volume=True)], user=f"{UID}:{UID}",
+            timeout=30)
+        match = re.search(r"^Address (\S+)$", output, re.MULTILINE)
+        if status != 0 or not match:
+            raise TestnetError(f"The configuration of {node.name} cannot be read back.",
+                               detail=output[-2000:])
+        return str(ipaddress.ip_network(f"{match.group(1)}/24", strict=False))
+
+    def _resume(self, authorities: int, relays: int, timeout: float) -> TestnetStatus:
+        """Bring a kept network back: same keys, addresses and include, so running local-mode
+        services keep working; missing node containers are made again from their volumes."""
         start = time.monotonic()
         deadline = start + timeout
         timings: dict[str, float] = {}
-        infos = self._node_containers()
-        nodes = [Node(c.labels.get(LABEL_NODE, ""), _role_of(c) or "client",
-                      c.ip_addresses.get(NETWORK, "")) for c in infos]
-        running = {c.labels.get(LABEL_NODE, "") for c in infos if c.running}
+        infos = {c.name: c for c in self._node_containers()}
+        image = images.tor_image(self.runtime, self.reporter)
+        missing = [c for c in plan(ANY_SUBNET, authorities, relays)
+                   if c.container not in infos]
+        if missing:
+            subnet = self._subnet_of(image, plan(ANY_SUBNET, authorities, relays)[0])
+            nodes = plan(subnet, authorities, relays)
+        else:
+            nodes = [Node(c.labels.get(LABEL_NODE, ""), _role_of(c) or "client",
+                          c.ip_addresses.get(NETWORK, "")) for c in infos.values()]
+        running = {name for name, c in infos.items() if c.running}
+        # only what a node logs after this start counts
+        seen = {n.name: len(self._logs(n.container)) if n.container in infos
+                and n.container not in running else 0 for n in nodes}
         servers = [n for n in nodes if n.role != "client"]
         client = next(n for n in nodes if n.role == "client")
-        # only what a node logs after this start counts
-        seen = {n.name: len(self._logs(n.container)) if n.name not in running else 0
-                for n in nodes}
-        stopped = [n for n in servers if n.name not in running]
-        self._report(Stage.STARTING, f"Starting the {len(stopped)} stopped nodes of the test "
-                     "network again", 10)
+        if not self.runtime.network_exists(ACCESS_NETWORK):
+            self._create_access_network()
+        for node in nodes:
+            if node.container not in infos:
+                self.runtime.create(self._spec(node, image, authorities, relays))
+        stopped = [n for n in servers if n.container not in running]
+        self._report(Stage.STARTING, f"Starting {len(stopped)} nodes of the kept test network "
+                     "again (same keys)", 10)
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(lambda n: self.runtime.start(n.container), stopped))
-        self._wait(servers, lambda node, lines: last_bootstrap(lines[seen[node.name]:]) == 100,
+        want = len(servers)
+        self._wait(servers, lambda node, lines: self._ready(node, lines[seen[node.name]:], want),
                    deadline, "bootstrap again", progress=(10, 80),
-                   nudge=lambda node, lines: node.role == "relay" and needs_nudge(
+                   nudge=lambda node, lines: node.role == "relay" and can_signal(
                        lines[seen[node.name]:]))
         timings["resume_relays_ready"] = round(time.monotonic() - start, 3)
-        if client.name not in running:
+        if client.container not in running:
             self.runtime.start(client.container)
         self._wait([client], lambda node, lines: last_bootstrap(
             lines[seen[node.name]:]) == 100, deadline, "bootstrap again", progress=(80, 99))
@@ -820,6 +894,13 @@ class Testnet:
                      f"{timings['resume_client_bootstrapped']:.1f} s", 100,
                      data={"timings": timings})
         return result
+
+    def _create_access_network(self) -> None:
+        # Only for publishing the client's SOCKS port: no masquerading, so no way out.
+        self.runtime.create_network(
+            ACCESS_NETWORK, internal=False, subnet=None, labels=self._labels(ROLE_NETWORK),
+            options={"com.docker.network.bridge.enable_ip_masquerade": "false",
+                     "com.docker.network.bridge.host_binding_ipv4": "127.0.0.1"})
 
     def _foreign_users(self) -> list[str]:
         """Containers that are not ours but are attached to the test network (any state)."""

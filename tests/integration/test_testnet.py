@@ -93,7 +93,9 @@ def test_up_has_consensus_and_a_bootstrapped_client(net: Net) -> None:
     roles = [n.role for n in st.nodes]
     assert roles.count("authority") == 3 and roles.count("relay") == 3
     assert roles.count("client") == 1
-    assert all(n.state == "running" and n.bootstrap == 100 for n in st.nodes)
+    assert all(n.state == "running" for n in st.nodes)
+    # relays must hold the whole directory; their own circuits (95 -> 100 %) may lag
+    assert all((n.bootstrap or 0) >= (75 if n.role == "relay" else 100) for n in st.nodes)
     addresses = {ipaddress.ip_address(n.address or "") for n in st.nodes}
     subnet = ipaddress.ip_network(f"{st.nodes[0].address}/24", strict=False)
     assert len(addresses) == len(st.nodes) and all(a in subnet for a in addresses)
@@ -253,10 +255,11 @@ def _include(runtime: DockerRuntime) -> str:
     return text
 
 
-def test_stopped_nodes_are_started_again_with_the_same_keys(net: Net) -> None:
+def test_stopped_or_removed_nodes_come_back_with_the_same_keys(net: Net) -> None:
     before = _include(net.runtime)
     for name in ("relay2", "client"):
         net.runtime.stop(f"{testnet.PREFIX}{name}", timeout=5)
+    net.runtime.remove(f"{testnet.PREFIX}auth3")  # made again from its volume
     assert not net.testnet.is_up()
     with pytest.raises(errors.TestnetError, match="not up"):
         net.testnet.socks()

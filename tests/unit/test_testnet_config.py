@@ -237,14 +237,19 @@ def test_last_bootstrap_and_consensus_from_logs() -> None:
     assert tn.has_consensus(["Nov 22 06:02:50.000 [notice] Published microdesc consensus"])
 
 
-def test_consensus_size_and_when_to_nudge_a_relay() -> None:
+def test_directory_counts_and_when_a_relay_may_be_signalled() -> None:
     assert tn.parse_count("6\n") == 6
     assert tn.parse_count("0") == 0
     assert tn.parse_count("grep: /var/lib/tor/cached-microdesc-consensus: No such file\n") is None
     assert tn.parse_count("") is None
-    assert tn.needs_nudge([])
-    assert tn.needs_nudge(["[notice] Bootstrapped 0% (starting): Starting"])
-    assert not tn.needs_nudge(["[notice] Bootstrapped 95% (circuit_create): Establishing"])
+    assert tn.parse_counts("6\n6\n") == (6, 6)
+    assert tn.parse_counts("0\n0\n") == (0, 0)
+    assert tn.parse_counts("oops\n") == (None, None)
+    assert tn.parse_counts("") == (None, None)
+    assert "grep -c '^r '" in tn.DIRECTORY_COUNTS and "sort -u" in tn.DIRECTORY_COUNTS
+    assert not tn.can_signal([])  # not started yet: a SIGHUP would kill it
+    assert not tn.can_signal(["[notice] Read configuration file \"/var/lib/tor/torrc\"."])
+    assert tn.can_signal(["[notice] Bootstrapped 0% (starting): Starting"])
 
 
 def test_status_to_dict_is_json() -> None:
@@ -293,3 +298,19 @@ def test_down_changes_nothing_while_a_service_uses_the_network() -> None:
     runtime.remove("myonion-web")
     tn.Testnet(runtime).down()
     assert runtime.containers == {} and runtime.networks == {} and runtime.volumes == {}
+
+
+@pytest.mark.parametrize(("phase", "wait"), [
+    (0.0, 0.0),    # vote at :06, six seconds away
+    (1.9, 0.0),    # 4.1 s away
+    (2.5, 3.6),    # 3.5 s away: wait until just past it
+    (5.9, 0.2),
+    (6.0, 0.1),    # a vote right now: wait until just past it
+    (6.2, 0.0),    # just past a vote: the next is ten seconds away
+    (9.5, 0.0),
+])
+def test_nodes_start_well_before_a_vote(phase: float, wait: float) -> None:
+    now = 1_795_329_000.0 + phase  # a multiple of ten: a consensus' valid-after time
+    assert tn.start_delay(now) == pytest.approx(wait, abs=1e-6)
+    until_vote = (6 - (now + tn.start_delay(now))) % 10
+    assert until_vote >= tn.DESCRIPTOR_LEAD
