@@ -37,6 +37,8 @@ class OptionSpec:
     max: int | None = None
     #: a regular expression a string value must match in full
     pattern: str | None = None
+    #: a valid sample value (for required options without a default: docs and template tests)
+    example: Any = None
 
     def coerce(self, raw: Any) -> Any:
         """Turn a raw value (a string from the CLI, or a YAML value) into the option's type."""
@@ -203,6 +205,7 @@ def _option(path: Path, raw: Any) -> OptionSpec:
         min=raw.get("min"),
         max=raw.get("max"),
         pattern=raw.get("pattern"),
+        example=raw.get("example"),
     )
 
 

@@ -20,7 +20,8 @@ def test_there_are_templates() -> None:
 @pytest.mark.parametrize("mode", ["ephemeral", "persistent"])
 def test_template_renders(template_id: str, network: str, mode: str) -> None:
     spec = REGISTRY.get(template_id)
-    options = spec.validate({o.name: o.default for o in spec.options if o.required})
+    options = spec.validate({o.name: o.default if o.example is None else o.example
+                             for o in spec.options if o.required})
     dockerfile = render.template_context(spec, "myonion/tor:x").files["Dockerfile"].decode()
     assert dockerfile.startswith("FROM myonion/tor:x")
     files = render.render_runtime_files(spec, {"name": "svc", "network": network, "mode": mode},
@@ -35,6 +36,18 @@ def test_template_renders(template_id: str, network: str, mode: str) -> None:
     # control only over the unix socket with a cookie; no SOCKS, no relay
     assert "ControlPort" not in torrc and "SocksPort 0" in torrc and "ORPort 0" in torrc
     assert "CookieAuthentication 1" in torrc
+
+
+@pytest.mark.parametrize("template_id", IDS)
+def test_examples_are_valid(template_id: str) -> None:
+    """Every option's example passes its own validation (required ones need one or a default)."""
+    spec = REGISTRY.get(template_id)
+    for option in spec.options:
+        if option.required:
+            assert option.example is not None or option.default is not None, option.name
+        if option.example is not None:
+            spec.validate({**{o.name: o.example or o.default for o in spec.options
+                              if o.required}, option.name: option.example})
 
 
 def test_public_torrc_has_no_test_settings() -> None:

@@ -89,3 +89,24 @@ def test_option_args() -> None:
     assert parse_option_args(["dir=./a=b", "x="]) == {"dir": "./a=b", "x": ""}
     with pytest.raises(OptionError, match="KEY=VALUE"):
         parse_option_args(["dir"])
+
+
+def test_option_example_is_read(tmp_path: Path) -> None:
+    manifest = """
+id: demo
+title: Demo
+description: a demo
+options:
+  - {name: key, type: text, required: true, example: "abc", pattern: "[a-c]+"}
+  - {name: other, type: string}
+ports:
+  - {virtual: 80, target: 8080}
+"""
+    spec = load_template(make_template(tmp_path, manifest=manifest))
+    key = spec.option("key")
+    assert key is not None and key.example == "abc"
+    other = spec.option("other")
+    assert other is not None and other.example is None
+    # the example is documentation, never a default
+    with pytest.raises(OptionError, match="needs option 'key'"):
+        spec.validate({})
