@@ -92,5 +92,10 @@ def test_ssh_login_with_key_only(real_manager: Manager, docker_runtime: DockerRu
     assert "made a new host key" not in "\n".join(
         docker_runtime.logs(container_name("sshtest"), tail=20))
 
+    # the template's HEALTHCHECK command passes inside the container
+    check = real_manager.template("ssh").healthcheck["test"]
+    code, out = docker_runtime.exec(container_name("sshtest"), check[1:])
+    assert code == 0, out
+
     real_manager.remove("sshtest")
     assert not any(v.startswith("myonion-sshtest") for v in docker_runtime.list_volumes({}))
