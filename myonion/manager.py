@@ -471,7 +471,14 @@ class Manager:
                 record.address if record.mode == "persistent" else None),
             reason=reason, container=info.id[:12] if info else None,
             health=info.health if info else None, created=record.created,
-            options=record.options, timings=record.timings)
+            options=self._public_options(record), timings=record.timings)
+
+    def _public_options(self, record: ServiceRecord) -> dict[str, Any]:
+        """The record's options without the values of secret options (tokens never shown)."""
+        try:
+            return self.registry.get(record.template).public_options(record.options)
+        except MyOnionError:
+            return dict(record.options)
 
     def address(self, name: str) -> str:
         view = self.status(name, live=False)

@@ -21,6 +21,8 @@ OPTION_TYPES = ("string", "text", "int", "bool", "choice", "dir", "file")
 ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off"}
+#: what status and listings show instead of a secret option's value
+HIDDEN = "(hidden)"
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class OptionSpec:
     pattern: str | None = None
     #: a valid sample value (for required options without a default: docs and template tests)
     example: Any = None
+    #: the value holds a secret (tokens, passwords): never shown in status or listings
+    secret: bool = False
 
     def coerce(self, raw: Any) -> Any:
         """Turn a raw value (a string from the CLI, or a YAML value) into the option's type."""
@@ -139,6 +143,12 @@ class TemplateSpec:
     def option(self, name: str) -> OptionSpec | None:
         return next((o for o in self.options if o.name == name), None)
 
+    def public_options(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Option values fit to show: those of ``secret`` options replaced by a placeholder."""
+        secret = {o.name for o in self.options if o.secret}
+        return {k: (HIDDEN if k in secret and v not in (None, "") else v)
+                for k, v in values.items()}
+
     def validate(self, given: dict[str, Any]) -> dict[str, Any]:
         """Check and coerce user options; returns every option with its value (or default)."""
         known = {o.name for o in self.options}
@@ -206,6 +216,7 @@ def _option(path: Path, raw: Any) -> OptionSpec:
         max=raw.get("max"),
         pattern=raw.get("pattern"),
         example=raw.get("example"),
+        secret=bool(raw.get("secret", False)),
     )
 
 

@@ -120,9 +120,10 @@ def test_readings_in_and_out(real_manager: Manager, docker_runtime: DockerRuntim
     assert page.status == 200 and b"Home sensors" in page.body
     assert b"<script>" not in page.body and b"&lt;script&gt;" in page.body
     assert page.headers.get("Server") == "myonion-iot"
-    # tokens never reach the log
+    # tokens never reach the log nor status
     logs = "\n".join(docker_runtime.logs(container_name("iottest")))
     assert TOKEN not in logs and tokens["garden"] not in logs
+    assert TOKEN not in json.dumps(real_manager.status("iottest").to_dict())
 
     # a restart keeps the readings and the generated token (persistent: same address too)
     real_manager.stop("iottest")

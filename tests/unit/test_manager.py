@@ -147,3 +147,15 @@ def test_other_homes_are_not_listed_and_orphans_can_be_removed(
     monkeypatch.setenv("MYONION_HOME", home)
     manager.remove("mine")
     assert runtime.containers == {}
+
+
+def test_secret_options_are_hidden_in_views(manager: Manager) -> None:
+    devices = "kitchen:kitchen-token-0123456789\ngarden"
+    manager.share("iot-receiver", {"devices": devices}, name="iot", wait=False)
+    shown = manager.status("iot").options
+    assert shown["devices"] == "(hidden)" and shown["max_body"] == 65536
+    assert "kitchen-token" not in repr([v.to_dict() for v in manager.list()])
+    # the service itself still gets the real value
+    assert manager.store.get("iot").options["devices"] == devices  # type: ignore[union-attr]
+    rendered = (manager.store.root / "iot" / "conf" / "devices").read_text()
+    assert "kitchen:kitchen-token-0123456789" in rendered
