@@ -138,6 +138,8 @@ class TemplateSpec:
     runtime_files: tuple[str, ...] = ()
     healthcheck: dict[str, Any] = field(default_factory=dict)
     cap_add: tuple[str, ...] = ()
+    #: the service itself connects out through tor (a SOCKS port on 127.0.0.1:9050 inside)
+    tor_client: bool = False
     builtin: bool = True
 
     def option(self, name: str) -> OptionSpec | None:
@@ -266,6 +268,7 @@ def load_template(folder: Path, builtin: bool = True) -> TemplateSpec:
         runtime_files=tuple(raw.get("runtime_files", ())),
         healthcheck=dict(raw.get("healthcheck", {})),
         cap_add=tuple(raw.get("cap_add", ())),
+        tor_client=bool(raw.get("tor_client", False)),
         builtin=builtin,
     )
 

@@ -34,7 +34,11 @@ def test_template_renders(template_id: str, network: str, mode: str) -> None:
     assert "TestingTorNetwork" not in torrc and "DirAuthority" not in torrc
     assert "%include /etc/tor/torrc.d/*.conf" in torrc
     # control only over the unix socket with a cookie; no SOCKS, no relay
-    assert "ControlPort" not in torrc and "SocksPort 0" in torrc and "ORPort 0" in torrc
+    assert "ControlPort" not in torrc and "ORPort 0" in torrc
+    socks = [line for line in torrc.splitlines() if line.startswith("SocksPort")]
+    # only a template whose service goes out through tor gets a SOCKS port, on loopback
+    assert socks == (["SocksPort 127.0.0.1:9050 IsolateDestAddr"] if spec.tor_client
+                     else ["SocksPort 0"])
     assert "CookieAuthentication 1" in torrc
 
 

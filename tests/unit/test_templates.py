@@ -110,3 +110,17 @@ ports:
     # the example is documentation, never a default
     with pytest.raises(OptionError, match="needs option 'key'"):
         spec.validate({})
+
+
+def test_tor_client_gets_a_loopback_socks_port(tmp_path: Path) -> None:
+    from myonion import render
+
+    manifest = ("id: demo\ntitle: D\ndescription: d\ntor_client: true\n"
+                "ports: [{virtual: 1, target: 2}]\n")
+    spec = load_template(make_template(tmp_path, manifest=manifest))
+    assert spec.tor_client
+    torrc = render.render_runtime_files(spec, {"name": "s", "network": "local",
+                                               "mode": "ephemeral"}, {})["torrc"]
+    assert "SocksPort 127.0.0.1:9050 IsolateDestAddr" in torrc and "SocksPort 0" not in torrc
+    site = TemplateRegistry().get("site")
+    assert not site.tor_client

@@ -1,0 +1,119 @@
+"""The mqtt-bridge template end to end: mosquitto_pub on the LAN side, readings in an
+iot-receiver on another onion, nothing lost while the receiver is down."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from myonion import fetch, images, testnet
+from myonion.manager import Manager, container_name
+from myonion.runtime.base import ContainerSpec
+from myonion.runtime.docker import DockerRuntime
+
+pytestmark = [pytest.mark.integration, pytest.mark.testnet]
+
+TOKEN = "kitchen-token-0123456789"
+PASSWORD = "correct-horse-battery-staple"
+LAN = f"myonion-mqttlan-{os.getpid()}"
+
+
+@pytest.fixture
+def lan_device(docker_runtime: DockerRuntime, real_manager: Manager) -> Iterator[str]:
+    """A 'device on the LAN': a container of ours on the bridge's network with mosquitto_pub."""
+    image = images.template_image(docker_runtime, real_manager.template("mqtt-bridge"),
+                                  lambda event: None)
+    docker_runtime.create(ContainerSpec(
+        name=LAN, image=image, labels={"org.myonion.test": "mqtt-lan-device"},
+        entrypoint=["sleep", "infinity"], command=[], user="10001:10001",
+        network=testnet.NETWORK, hostname=LAN))
+    try:
+        docker_runtime.start(LAN)
+        yield LAN
+    finally:
+        docker_runtime.remove(LAN)
+
+
+def publish(runtime: DockerRuntime, bridge: str, message: dict, password: str = PASSWORD,
+            device: str = "kitchen") -> tuple[int, str]:
+    return runtime.exec(LAN, ["mosquitto_pub", "-h", container_name(bridge), "-p", "1883",
+                              "-u", "sensors", "-P", password, "-q", "1",
+                              "-t", f"readings/{device}", "-m", json.dumps(message)])
+
+
+def readings(proxy: tuple[str, int], address: str) -> list[dict]:
+    body = fetch.http_get(f"http://{address}/api/v1/readings/kitchen", proxy).body
+    return [r["data"] for r in json.loads(body)["readings"]]
+
+
+def wait_for(proxy: tuple[str, int], address: str, count: int, timeout: float) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    found: list[dict] = []
+    while time.monotonic() < deadline:
+        found = readings(proxy, address)
+        if len(found) >= count:
+            return found
+        time.sleep(1)
+    return found
+
+
+def test_lan_to_receiver_through_tor(real_manager: Manager, docker_runtime: DockerRuntime,
+                                     lan_device: str) -> None:
+    receiver = real_manager.share("iot-receiver", {"devices": f"kitchen:{TOKEN}"},
+                                  name="mqttrecv", persistent=True, timeout=120)
+    assert receiver.address
+    started = time.monotonic()
+    routes = f"kitchen http://{receiver.address}/api/v1/readings/kitchen {TOKEN}\n"
+    bridge = real_manager.share("mqtt-bridge", {"routes": routes,
+                                                "lan_users": f"sensors:{PASSWORD}"},
+                                name="mqttbr", timeout=120)
+    print(f"mqtt-bridge: share → reachable {time.monotonic() - started:.1f} s, "
+          f"timings {bridge.timings}")
+    proxy = real_manager.testnet.socks()
+
+    code, out = publish(docker_runtime, "mqttbr", {"seq": 1})
+    assert code == 0, out
+    first = time.monotonic()
+    assert wait_for(proxy, receiver.address, 1, 120) == [{"seq": 1}]
+    print(f"mqtt-bridge: first reading published → stored in {time.monotonic() - first:.1f} s")
+
+    # a wrong password is refused by the broker; a device without a route is dropped, logged
+    code, out = publish(docker_runtime, "mqttbr", {"seq": 99}, password="wrong-password-x")
+    assert code != 0, out
+    assert publish(docker_runtime, "mqttbr", {"seq": 98}, device="cellar")[0] == 0
+
+    # the receiver goes away for a while: messages are queued and retried, not dropped
+    real_manager.stop("mqttrecv")
+    for seq in (2, 3, 4):
+        assert publish(docker_runtime, "mqttbr", {"seq": seq})[0] == 0
+    deadline = time.monotonic() + 90
+    logs = ""
+    while time.monotonic() < deadline and logs.count("could not deliver") < 2:
+        time.sleep(1)
+        logs = "\n".join(docker_runtime.logs(container_name("mqttbr")))
+    assert logs.count("could not deliver #2") >= 2
+    # the queue is on disk: a restart of the bridge itself loses nothing either
+    real_manager.stop("mqttbr")
+    real_manager.start("mqttbr", timeout=120)
+    assert "queued from before: 3" in "\n".join(docker_runtime.logs(container_name("mqttbr")))
+    back = time.monotonic()
+    real_manager.start("mqttrecv", timeout=120)
+    got = wait_for(proxy, receiver.address, 4, 240)
+    print(f"mqtt-bridge: queued readings delivered {time.monotonic() - back:.1f} s after the "
+          "receiver was started again")
+    assert got == [{"seq": 1}, {"seq": 2}, {"seq": 3}, {"seq": 4}]
+
+    logs = "\n".join(docker_runtime.logs(container_name("mqttbr")))
+    print("\n".join(line for line in logs.splitlines() if "mqtt-bridge:" in line))
+    assert logs.count("delivered #") >= 4 and "no route for device 'cellar'" in logs
+    assert TOKEN not in logs and PASSWORD not in logs
+    shown = json.dumps(real_manager.status("mqttbr").to_dict())
+    assert TOKEN not in shown and PASSWORD not in shown
+    check = real_manager.template("mqtt-bridge").healthcheck["test"]
+    assert docker_runtime.exec(container_name("mqttbr"), check[1:])[0] == 0
+    real_manager.remove("mqttbr")
+    real_manager.remove("mqttrecv")
