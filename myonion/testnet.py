@@ -2,8 +2,9 @@
 containers on one internal Docker network, never connected to the public Tor network.
 
 Every tor started here has ``TestingTorNetwork 1`` and only our own ``DirAuthority`` lines,
-generated at each :meth:`Testnet.up` (the subnet may change between runs, so keys and addresses
-are made afresh). Nodes live on :data:`NETWORK` with fixed addresses; it is ``internal`` and its
+generated when :meth:`Testnet.up` makes the network (on a free subnet, so they are rendered
+then, never shipped); a network whose volumes survive is started again with the same keys.
+Nodes live on :data:`NETWORK` with fixed addresses; it is ``internal`` and its
 bridge has no IPv4 address, so containers on it reach each other and nothing else (not even
 this machine). The client is also on a second bridge, :data:`ACCESS_NETWORK` (no IP
 masquerade), so its SOCKS port can be published on 127.0.0.1. Local-mode services join
@@ -54,8 +55,8 @@ ACCESS_NETWORK = "myonion-testnet-access"
 #: named volume holding only ``testnet.conf``; services mount it read-only at /etc/tor/torrc.d
 INCLUDE_VOLUME = "myonion-testnet-include"
 INCLUDE_FILE = "testnet.conf"
-#: serialises up and down of every process on this machine
-LOCK_FILE = Path(tempfile.gettempdir()) / "myonion-testnet.lock"
+#: serialises up and down of every process on this machine (one file per test network)
+LOCK_DIR = Path(tempfile.gettempdir())
 PREFIX = "myonion-testnet-"
 
 #: /24s for NETWORK are picked from here, avoiding every subnet Docker already uses
@@ -85,6 +86,11 @@ ROLE_NETWORK = "testnet-network"
 ROLE_VOLUME = "testnet-volume"
 ROLES = ("authority", "relay", "client")
 LABEL_NODE = f"{LABEL}.testnet.node"
+#: which test network an object belongs to (its network's name): several can coexist. What
+#: belongs to one is told by name (the network, and everything named "<network>-..."), so
+#: objects made before this label existed are still found.
+LABEL_INSTANCE = f"{LABEL}.testnet.instance"
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 LABEL_AUTHORITIES = f"{LABEL}.testnet.authorities"
 LABEL_RELAYS = f"{LABEL}.testnet.relays"
 
@@ -129,15 +135,16 @@ class Node:
 
     name: str  # also its Nickname: auth1, relay1, client
     role: str  # authority | relay | client
-    address: str  # fixed IPv4 address on NETWORK
+    address: str  # fixed IPv4 address on the test network
+    prefix: str = PREFIX  # the network's name and "-"
 
     @property
     def container(self) -> str:
-        return PREFIX + self.name
+        return self.prefix + self.name
 
     @property
     def volume(self) -> str:
-        return PREFIX + self.name
+        return self.prefix + self.name
 
 
 @dataclass(frozen=True)
@@ -178,7 +185,7 @@ def check_sizes(authorities: int, relays: int) -> None:
             hint="Use e.g. 3 authorities and 3 relays.")
 
 
-def plan(subnet: str, authorities: int = 3, relays: int = 3) -> list[Node]:
+def plan(subnet: str, authorities: int = 3, relays: int = 3, prefix: str = PREFIX) -> list[Node]:
     """The nodes of a network on ``subnet`` (a /24): authorities, relays, then the client."""
     check_sizes(authorities, relays)
     net = ipaddress.ip_network(subnet)
@@ -188,10 +195,11 @@ def plan(subnet: str, authorities: int = 3, relays: int = 3) -> list[Node]:
     def addr(host: int) -> str:
         return str(net.network_address + host)
 
-    nodes = [Node(f"auth{i + 1}", "authority", addr(AUTHORITY_HOST + i))
+    nodes = [Node(f"auth{i + 1}", "authority", addr(AUTHORITY_HOST + i), prefix)
              for i in range(authorities)]
-    nodes += [Node(f"relay{i + 1}", "relay", addr(RELAY_HOST + i)) for i in range(relays)]
-    nodes.append(Node("client", "client", addr(CLIENT_HOST)))
+    nodes += [Node(f"relay{i + 1}", "relay", addr(RELAY_HOST + i), prefix)
+              for i in range(relays)]
+    nodes.append(Node("client", "client", addr(CLIENT_HOST), prefix))
     return nodes
 
 
@@ -455,9 +463,22 @@ class Testnet:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, runtime: Runtime, reporter: Reporter = log_reporter) -> None:
+    def __init__(self, runtime: Runtime, reporter: Reporter = log_reporter,
+                 name: str = NETWORK) -> None:
+        """``name`` names a second, independent test network (tests, parallel CI jobs): its
+        Docker network, and the prefix of its containers and volumes. Local-mode services use
+        the default one, :data:`NETWORK`."""
+        if not NAME_RE.match(name) or (name != NETWORK and name.startswith(PREFIX)):
+            raise TestnetError(f"'{name}' is not a valid test network name.",
+                               hint=f"Use lower-case letters, digits and '-', not starting with "
+                               f"'{PREFIX}' (the default network owns those names).")
         self.runtime = runtime
         self.reporter = reporter
+        self.name = name
+        self.network = name
+        self.access_network = f"{name}-access"
+        self.include_volume = f"{name}-include"
+        self.prefix = f"{name}-"
 
     # public API ---------------------------------------------------------------------------
     def up(self, relays: int = 3, authorities: int = 3, timeout: float = 240) -> TestnetStatus:
@@ -524,9 +545,9 @@ class Testnet:
             if role == "client":
                 client = info
             nodes.append(NodeStatus(
-                name=info.labels.get(LABEL_NODE, info.name.removeprefix(PREFIX)), role=role,
-                state=info.status, bootstrap=percent,
-                address=info.ip_addresses.get(NETWORK) or None))
+                name=info.labels.get(LABEL_NODE, info.name.removeprefix(self.prefix)),
+                role=role, state=info.status, bootstrap=percent,
+                address=info.ip_addresses.get(self.network) or None))
         socks = None
         if client is not None and client.running and SOCKS_KEY in client.ports:
             host, port = client.ports[SOCKS_KEY]
@@ -535,7 +556,7 @@ class Testnet:
                           for n in nodes)
         up = bool(nodes) and client_boot and socks is not None and all(
             n.state == "running" for n in nodes) and self._complete(infos, client)
-        up = up and self.runtime.network_exists(NETWORK)
+        up = up and self.runtime.network_exists(self.network)
         timings = self._saved_timings(client)
         return TestnetStatus(up=up, socks=socks if up else None, nodes=nodes,
                              consensus=consensus, client_bootstrapped=client_boot,
@@ -568,7 +589,7 @@ class Testnet:
 
         image = images.tor_image(self.runtime, self.reporter)
         subnet = pick_subnet(self.runtime.used_subnets())
-        nodes = plan(subnet, authorities, relays)
+        nodes = plan(subnet, authorities, relays, self.prefix)
         auths = [n for n in nodes if n.role == "authority"]
         servers = [n for n in nodes if n.role != "client"]
         client = nodes[-1]
@@ -578,12 +599,12 @@ class Testnet:
         # default route Docker 20.10 still gives containers leads nowhere, so not even this
         # machine's own addresses can be reached from the test network.
         self.runtime.create_network(
-            NETWORK, internal=True, subnet=subnet, labels=self._labels(ROLE_NETWORK),
+            self.network, internal=True, subnet=subnet, labels=self._labels(ROLE_NETWORK),
             options={"com.docker.network.bridge.inhibit_ipv4": "true"})
         self._create_access_network()
         for node in nodes:
             self.runtime.create_volume(node.volume, self._labels(ROLE_VOLUME))
-        self.runtime.create_volume(INCLUDE_VOLUME, self._labels(ROLE_VOLUME))
+        self.runtime.create_volume(self.include_volume, self._labels(ROLE_VOLUME))
         mark("network_created")
 
         self._report(Stage.STARTING, f"Making keys for {len(auths)} directory authorities", 5)
@@ -598,7 +619,7 @@ class Testnet:
         dirauths = dirauthority_lines(nodes, keys)
         files = node_files(nodes, dirauths, subnet)
         status, output = self.runtime.run_task(
-            image, ["true"], [*mounts, Mount(INCLUDE_VOLUME, "/include", volume=True)],
+            image, ["true"], [*mounts, Mount(self.include_volume, "/include", volume=True)],
             files=files, user=f"{UID}:{UID}", timeout=max(10.0, deadline - time.monotonic()))
         if status != 0:
             raise TestnetError("Writing the test network configuration failed.",
@@ -671,8 +692,8 @@ class Testnet:
             name=node.container, image=image, labels=labels,
             entrypoint=["/usr/bin/tini", "--"], command=["tor", "-f", TORRC],
             user=f"{UID}:{UID}", mounts=[Mount(node.volume, DATA_DIR, volume=True)],
-            network=NETWORK, ipv4_address=node.address,
-            extra_networks=[ACCESS_NETWORK] if client else [],
+            network=self.network, ipv4_address=node.address,
+            extra_networks=[self.access_network] if client else [],
             ports={SOCKS_KEY: ("127.0.0.1", 0)} if client else {},
             environment={"MALLOC_MMAP_THRESHOLD_": "131072"},
             read_only=True, mem_limit=NODE_MEMORY, pids_limit=NODE_PIDS, restart=None,
@@ -790,9 +811,9 @@ class Testnet:
                 hint="Remove the local-mode services first (`myonion ls`, `myonion rm NAME`), "
                 "then run `myonion testnet down` again.")
         for info in self.runtime.list_containers({LABEL_ROLE: ""}):
-            if info.labels.get(LABEL_ROLE, "").startswith(ROLE_PREFIX):
+            if info.labels.get(LABEL_ROLE, "").startswith(ROLE_PREFIX) and self._owns(info.name):
                 self.runtime.remove(info.name)
-        for name in self.runtime.list_networks({LABEL_ROLE: ROLE_NETWORK}):
+        for name in self._mine(self.runtime.list_networks({LABEL_ROLE: ROLE_NETWORK})):
             try:
                 self.runtime.remove_network(name)
             except MyOnionError as e:
@@ -800,7 +821,7 @@ class Testnet:
                     f"The test network {name} could not be removed: {e}",
                     hint="Remove the containers still attached to it (`myonion ls`, "
                     "`myonion rm NAME`), then run `myonion testnet down` again.") from e
-        for name in self.runtime.list_volumes({LABEL_ROLE: ROLE_VOLUME}):
+        for name in self._mine(self.runtime.list_volumes({LABEL_ROLE: ROLE_VOLUME})):
             try:
                 self.runtime.remove_volume(name)
             except MyOnionError as e:
@@ -809,24 +830,24 @@ class Testnet:
                     hint="Remove the containers that mount it (`myonion ls`, `myonion rm "
                     "NAME`), then run `myonion testnet down` again.") from e
         with contextlib.suppress(OSError):
-            (paths.testnet_dir() / "timings.json").unlink()
+            self._timings_file().unlink()
 
     # resume ---------------------------------------------------------------------------------
     def _kept_sizes(self) -> tuple[int, int] | None:
         """(authorities, relays) of a network made earlier whose network and volumes (keys,
         torrcs, the services' include) are all still there, else None. Its nodes may be
         stopped (a reboot) or even gone (``docker rm``, an interrupted down)."""
-        if not self.runtime.network_exists(NETWORK):
+        if not self.runtime.network_exists(self.network):
             return None
-        volumes = set(self.runtime.list_volumes({LABEL_ROLE: ROLE_VOLUME}))
-        names = {v.removeprefix(PREFIX) for v in volumes if v.startswith(PREFIX)}
+        volumes = set(self._mine(self.runtime.list_volumes({LABEL_ROLE: ROLE_VOLUME})))
+        names = {v.removeprefix(self.prefix) for v in volumes if v.startswith(self.prefix)}
         authorities = sum(1 for n in names if re.fullmatch(r"auth\d+", n))
         relays = sum(1 for n in names if re.fullmatch(r"relay\d+", n))
         try:
-            expected = {n.volume for n in plan(ANY_SUBNET, authorities, relays)}
+            expected = {n.volume for n in plan(ANY_SUBNET, authorities, relays, self.prefix)}
         except TestnetError:
             return None
-        if INCLUDE_VOLUME not in volumes or not expected <= volumes:
+        if self.include_volume not in volumes or not expected <= volumes:
             return None
         return authorities, relays
 
@@ -850,21 +871,21 @@ class Testnet:
         timings: dict[str, float] = {}
         infos = {c.name: c for c in self._node_containers()}
         image = images.tor_image(self.runtime, self.reporter)
-        missing = [c for c in plan(ANY_SUBNET, authorities, relays)
-                   if c.container not in infos]
+        layout = plan(ANY_SUBNET, authorities, relays, self.prefix)
+        missing = [c for c in layout if c.container not in infos]
         if missing:
-            subnet = self._subnet_of(image, plan(ANY_SUBNET, authorities, relays)[0])
-            nodes = plan(subnet, authorities, relays)
+            nodes = plan(self._subnet_of(image, layout[0]), authorities, relays, self.prefix)
         else:
             nodes = [Node(c.labels.get(LABEL_NODE, ""), _role_of(c) or "client",
-                          c.ip_addresses.get(NETWORK, "")) for c in infos.values()]
+                          c.ip_addresses.get(self.network, ""), self.prefix)
+                     for c in infos.values()]
         running = {name for name, c in infos.items() if c.running}
         # only what a node logs after this start counts
         seen = {n.name: len(self._logs(n.container)) if n.container in infos
                 and n.container not in running else 0 for n in nodes}
         servers = [n for n in nodes if n.role != "client"]
         client = next(n for n in nodes if n.role == "client")
-        if not self.runtime.network_exists(ACCESS_NETWORK):
+        if not self.runtime.network_exists(self.access_network):
             self._create_access_network()
         for node in nodes:
             if node.container not in infos:
@@ -898,27 +919,34 @@ class Testnet:
     def _create_access_network(self) -> None:
         # Only for publishing the client's SOCKS port: no masquerading, so no way out.
         self.runtime.create_network(
-            ACCESS_NETWORK, internal=False, subnet=None, labels=self._labels(ROLE_NETWORK),
+            self.access_network, internal=False, subnet=None,
+            labels=self._labels(ROLE_NETWORK),
             options={"com.docker.network.bridge.enable_ip_masquerade": "false",
                      "com.docker.network.bridge.host_binding_ipv4": "127.0.0.1"})
 
     def _foreign_users(self) -> list[str]:
         """Containers that are not ours but are attached to the test network (any state)."""
         return [c.name for c in self.runtime.list_containers({})
-                if NETWORK in c.ip_addresses
-                and not c.labels.get(LABEL_ROLE, "").startswith(ROLE_PREFIX)]
+                if self.network in c.ip_addresses and not (
+                    c.labels.get(LABEL_ROLE, "").startswith(ROLE_PREFIX) and self._owns(c.name))]
+
+    def _owns(self, name: str) -> bool:
+        return name == self.network or name.startswith(self.prefix)
+
+    def _mine(self, names: list[str]) -> list[str]:
+        return [n for n in names if self._owns(n)]
 
     # helpers ------------------------------------------------------------------------------
     def _labels(self, role: str) -> dict[str, str]:
-        return {LABEL_ROLE: role, LABEL_NETWORK: "local"}
+        return {LABEL_ROLE: role, LABEL_NETWORK: "local", LABEL_INSTANCE: self.name}
 
     def _node_containers(self) -> list[ContainerInfo]:
         return [c for c in self.runtime.list_containers({LABEL_ROLE: ""})
-                if _role_of(c) is not None and LABEL_NODE in c.labels]
+                if _role_of(c) is not None and LABEL_NODE in c.labels and self._owns(c.name)]
 
     def _leftovers(self) -> bool:
-        return bool(self.runtime.list_networks({LABEL_ROLE: ROLE_NETWORK})
-                    or self.runtime.list_volumes({LABEL_ROLE: ROLE_VOLUME}))
+        return bool(self._mine(self.runtime.list_networks({LABEL_ROLE: ROLE_NETWORK}))
+                    or self._mine(self.runtime.list_volumes({LABEL_ROLE: ROLE_VOLUME})))
 
     def _logs(self, name: str) -> list[str]:
         try:
@@ -957,9 +985,11 @@ class Testnet:
         lock is machine-wide (in the temp dir, not under MYONION_HOME); read-only is enough for
         flock, so processes of other users can share it."""
         try:
-            fd = os.open(LOCK_FILE, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            fd = os.open(LOCK_DIR / f"{self.name}.lock", os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW,
+                         0o644)
         except OSError:
-            fd = os.open(paths.testnet_dir() / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(paths.testnet_dir() / f".{self.name}.lock", os.O_RDWR | os.O_CREAT,
+                         0o600)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -972,10 +1002,13 @@ class Testnet:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
+    def _timings_file(self) -> Path:
+        return paths.testnet_dir() / f"{self.name}.timings.json"
+
     def _save_timings(self, client: ContainerInfo | None, timings: dict[str, float]) -> None:
         if client is None:
             return
-        path = paths.testnet_dir() / "timings.json"
+        path = self._timings_file()
         with contextlib.suppress(OSError):
             path.write_text(json.dumps({"client": client.id, "timings": timings}))
 
@@ -983,7 +1016,7 @@ class Testnet:
         if client is None:
             return {}
         try:
-            data = json.loads((paths.testnet_dir() / "timings.json").read_text())
+            data = json.loads(self._timings_file().read_text())
         except (OSError, ValueError):
             return {}
         if not isinstance(data, dict) or data.get("client") != client.id:

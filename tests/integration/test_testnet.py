@@ -2,7 +2,9 @@
 the client's SOCKS port, no route out of the internal network, a failed start cleaned up, down.
 
 One network serves the whole module (tests run in file order); the last tests take it down.
-Only loopback and our own containers are ever addressed.
+It is a test network of its own (NAME), so the default one that local-mode services (and other
+people's sessions on this engine) use is never touched. Only loopback and our own containers
+are ever addressed.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from myonion.tor import is_valid_onion
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
-PROBE = "myonion-testnet-probe"
+NAME = "myonion-it-testnet"
+PROBE = f"{NAME}-probe"
 
 
 @dataclass
@@ -42,10 +45,7 @@ def net(docker_runtime: DockerRuntime,
     events: list[Event] = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MYONION_HOME", str(tmp_path_factory.mktemp("testnet-home")))
-        tn = testnet.Testnet(docker_runtime, events.append)
-        users = tn._foreign_users()
-        if users:  # these tests take the network down and up again
-            pytest.skip(f"the test network is in use by {', '.join(users)}")
+        tn = testnet.Testnet(docker_runtime, events.append, name=NAME)
         start = time.monotonic()
         status = tn.up()
         seconds = time.monotonic() - start
@@ -56,7 +56,8 @@ def net(docker_runtime: DockerRuntime,
 
 def _remove_probes(runtime: DockerRuntime) -> None:
     for info in runtime.list_containers({LABEL_ROLE: "testnet-probe"}):
-        runtime.remove(info.name)
+        if info.name.startswith(PROBE):
+            runtime.remove(info.name)
 
 
 def _run_probe(runtime: DockerRuntime, name: str, script: str, timeout: float = 30) -> str:
@@ -64,7 +65,7 @@ def _run_probe(runtime: DockerRuntime, name: str, script: str, timeout: float = 
     spec = ContainerSpec(
         name=name, image=images.tor_image(runtime), labels={LABEL_ROLE: "testnet-probe"},
         entrypoint=["/usr/bin/tini", "--"], command=["bash", "-c", script],
-        user="10001:10001", network=testnet.NETWORK, mem_limit="32m")
+        user="10001:10001", network=NAME, mem_limit="32m")
     runtime.remove(name)
     runtime.create(spec)
     try:
@@ -79,10 +80,15 @@ def _run_probe(runtime: DockerRuntime, name: str, script: str, timeout: float = 
 
 
 def _labelled_leftovers(runtime: DockerRuntime) -> list[str]:
+    def ours(name: str) -> bool:
+        return name == NAME or name.startswith(f"{NAME}-")
+
     left = [f"container {c.name}" for c in runtime.list_containers({LABEL_ROLE: ""})
-            if c.labels.get(LABEL_ROLE, "").startswith("testnet")]
-    left += [f"network {n}" for n in runtime.list_networks({LABEL_ROLE: testnet.ROLE_NETWORK})]
-    left += [f"volume {v}" for v in runtime.list_volumes({LABEL_ROLE: testnet.ROLE_VOLUME})]
+            if c.labels.get(LABEL_ROLE, "").startswith("testnet") and ours(c.name)]
+    left += [f"network {n}" for n in runtime.list_networks({LABEL_ROLE: testnet.ROLE_NETWORK})
+             if ours(n)]
+    left += [f"volume {v}" for v in runtime.list_volumes({LABEL_ROLE: testnet.ROLE_VOLUME})
+             if ours(v)]
     return left
 
 
@@ -109,7 +115,7 @@ def test_up_has_consensus_and_a_bootstrapped_client(net: Net) -> None:
 
 
 def test_status_from_a_fresh_object_and_up_again_is_quick(net: Net) -> None:
-    st = testnet.Testnet(net.runtime).status()
+    st = testnet.Testnet(net.runtime, name=NAME).status()
     assert st.up and st.socks == net.first.socks
     assert st.to_dict()["socks"] == list(net.first.socks or ())
     start = time.monotonic()
@@ -123,9 +129,9 @@ def test_status_from_a_fresh_object_and_up_again_is_quick(net: Net) -> None:
 
 def test_every_tor_has_only_our_authorities(net: Net) -> None:
     nodes = [n.name for n in net.first.nodes]
-    mounts = [Mount(f"{testnet.PREFIX}{n}", f"/nodes/{n}", read_only=True, volume=True)
+    mounts = [Mount(f"{net.testnet.prefix}{n}", f"/nodes/{n}", read_only=True, volume=True)
               for n in nodes]
-    mounts.append(Mount(testnet.INCLUDE_VOLUME, "/include", read_only=True, volume=True))
+    mounts.append(Mount(net.testnet.include_volume, "/include", read_only=True, volume=True))
     files = [f"/nodes/{n}/torrc" for n in nodes] + [f"/include/{testnet.INCLUDE_FILE}"]
     script = "".join(f"echo '== {f}'; cat {f}; " for f in files)
     status, text = net.runtime.run_task(images.tor_image(net.runtime), ["bash", "-c", script],
@@ -185,8 +191,8 @@ wait -n
     rt.create(ContainerSpec(
         name=name, image=images.tor_image(rt), labels={LABEL_ROLE: "testnet-probe"},
         entrypoint=["/usr/bin/tini", "--"], command=["bash", "-c", script],
-        user="10001:10001", network=testnet.NETWORK, environment={"SERVER": server},
-        mounts=[Mount(testnet.INCLUDE_VOLUME, "/etc/tor/torrc.d", read_only=True, volume=True)],
+        user="10001:10001", network=net.testnet.network, environment={"SERVER": server},
+        mounts=[Mount(net.testnet.include_volume, "/etc/tor/torrc.d", read_only=True, volume=True)],
         tmpfs={"/tmp": "size=16m,mode=1777"}, mem_limit="64m"))
     try:
         started = time.monotonic()
@@ -223,17 +229,17 @@ def test_no_way_out_of_the_testnet_network(net: Net) -> None:
     and our own client container's address on the access bridge.
     """
     client = docker.from_env()
-    inspected = client.networks.get(testnet.NETWORK).attrs
+    inspected = client.networks.get(net.testnet.network).attrs
     assert inspected["Internal"] is True
     gateways = []
-    for network in (testnet.ACCESS_NETWORK, "bridge"):
+    for network in (net.testnet.access_network, "bridge"):
         for cfg in client.networks.get(network).attrs["IPAM"]["Config"] or []:
             subnet = ipaddress.ip_network(cfg["Subnet"])
             gateways.append(cfg.get("Gateway") or str(subnet.network_address + 1))
-    info = net.runtime.get(f"{testnet.PREFIX}client")
+    info = net.runtime.get(f"{net.testnet.prefix}client")
     assert info is not None
-    inside = info.ip_addresses[testnet.NETWORK]
-    outside = [*gateways, info.ip_addresses[testnet.ACCESS_NETWORK]]
+    inside = info.ip_addresses[net.testnet.network]
+    outside = [*gateways, info.ip_addresses[net.testnet.access_network]]
     script = "".join(
         f"if err=$(timeout 10 bash -c 'exec 3<>/dev/tcp/{ip}/{port}' 2>&1); "
         f"then echo 'REACHED {ip}'; else echo \"FAILED {ip}: $err\"; fi\n"
@@ -247,19 +253,20 @@ def test_no_way_out_of_the_testnet_network(net: Net) -> None:
         assert "No route to host" in line or "Network is unreachable" in line, out
 
 
-def _include(runtime: DockerRuntime) -> str:
+def _include(net: Net) -> str:
+    runtime = net.runtime
     status, text = runtime.run_task(
         images.tor_image(runtime), ["cat", f"/include/{testnet.INCLUDE_FILE}"],
-        [Mount(testnet.INCLUDE_VOLUME, "/include", read_only=True, volume=True)])
+        [Mount(net.testnet.include_volume, "/include", read_only=True, volume=True)])
     assert status == 0, text
     return text
 
 
 def test_stopped_or_removed_nodes_come_back_with_the_same_keys(net: Net) -> None:
-    before = _include(net.runtime)
+    before = _include(net)
     for name in ("relay2", "client"):
-        net.runtime.stop(f"{testnet.PREFIX}{name}", timeout=5)
-    net.runtime.remove(f"{testnet.PREFIX}auth3")  # made again from its volume
+        net.runtime.stop(f"{net.testnet.prefix}{name}", timeout=5)
+    net.runtime.remove(f"{net.testnet.prefix}auth3")  # made again from its volume
     assert not net.testnet.is_up()
     with pytest.raises(errors.TestnetError, match="not up"):
         net.testnet.socks()
@@ -268,7 +275,7 @@ def test_stopped_or_removed_nodes_come_back_with_the_same_keys(net: Net) -> None
     assert st.up and st.client_bootstrapped
     assert "resume_client_bootstrapped" in st.timings
     assert time.monotonic() - start < 60
-    assert _include(net.runtime) == before  # same authorities: services keep working
+    assert _include(net) == before  # same authorities: services keep working
     print(f"\nresumed in {time.monotonic() - start:.1f} s: {st.timings}")
     seconds = _onion_roundtrip(net, "resumed")
     print(f"onion service on the resumed testnet fetched {seconds:.1f} s after docker start")
@@ -281,7 +288,7 @@ def test_down_refuses_while_another_container_uses_the_network(net: Net) -> None
     rt.create(ContainerSpec(
         name=name, image=images.tor_image(rt), labels={},  # not ours: like a service
         entrypoint=["/usr/bin/tini", "--"], command=["sleep", "60"],
-        user="10001:10001", network=testnet.NETWORK, mem_limit="16m"))
+        user="10001:10001", network=net.testnet.network, mem_limit="16m"))
     try:
         with pytest.raises(errors.TestnetError, match=f"still used by {name}") as caught:
             net.testnet.down()
@@ -305,7 +312,7 @@ def test_down_removes_everything_and_is_idempotent(net: Net) -> None:
     net.testnet.down()
     net.testnet.down()
     assert _labelled_leftovers(net.runtime) == []
-    assert not net.runtime.network_exists(testnet.NETWORK)
+    assert not net.runtime.network_exists(net.testnet.network)
     assert not net.testnet.is_up()
     st = net.testnet.status()
     assert not st.up and st.nodes == [] and st.socks is None

@@ -314,3 +314,30 @@ def test_nodes_start_well_before_a_vote(phase: float, wait: float) -> None:
     assert tn.start_delay(now) == pytest.approx(wait, abs=1e-6)
     until_vote = (6 - (now + tn.start_delay(now))) % 10
     assert until_vote >= tn.DESCRIPTOR_LEAD
+
+
+def test_a_second_test_network_has_names_of_its_own() -> None:
+    other = tn.Testnet(FakeRuntime(), name="myonion-it")
+    assert (other.network, other.access_network, other.include_volume) == (
+        "myonion-it", "myonion-it-access", "myonion-it-include")
+    assert tn.plan("10.213.0.0/24", prefix=other.prefix)[0].volume == "myonion-it-auth1"
+    default = tn.Testnet(FakeRuntime())
+    assert (default.network, default.include_volume) == (tn.NETWORK, tn.INCLUDE_VOLUME)
+    for bad in ("myonion-testnet-x", "Bad_Name", ""):
+        with pytest.raises(errors.TestnetError, match="not a valid test network name"):
+            tn.Testnet(FakeRuntime(), name=bad)
+
+
+def test_down_removes_only_its_own_test_network() -> None:
+    runtime = FakeRuntime()
+    for name in ("myonion-testnet", "myonion-it"):
+        runtime.create_network(name, True, None, {LABEL_ROLE: tn.ROLE_NETWORK})
+        runtime.create_volume(f"{name}-include", {LABEL_ROLE: tn.ROLE_VOLUME})
+        runtime.create(ContainerSpec(name=f"{name}-auth1", image="i", labels={
+            LABEL_ROLE: "testnet-authority", tn.LABEL_NODE: "auth1"}))
+    tn.Testnet(runtime, name="myonion-it").down()
+    assert set(runtime.containers) == {"myonion-testnet-auth1"}
+    assert set(runtime.networks) == {"myonion-testnet"}
+    assert set(runtime.volumes) == {"myonion-testnet-include"}
+    tn.Testnet(runtime).down()
+    assert runtime.containers == {} and runtime.networks == {} and runtime.volumes == {}
