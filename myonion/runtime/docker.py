@@ -234,9 +234,17 @@ class DockerRuntime:
             return None
 
     def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]:
-        found = self._call("list containers", lambda: self.client.containers.list(
+        # List ids, then inspect one by one, skipping the ones that went away in between
+        # (short-lived task containers do; containers.list() would raise NotFound for them).
+        rows = self._call("list containers", lambda: self.client.api.containers(
             all=True, filters={"label": _label_filter(labels)}))
-        return [self._info(c) for c in found]
+        infos = []
+        for row in rows:
+            try:
+                infos.append(self._info(self._container(row["Id"])))
+            except docker.errors.NotFound:
+                continue
+        return infos
 
     def logs(self, name: str, tail: int | None = None, follow: bool = False) -> Iterator[str]:
         container = self._container(name)
