@@ -87,6 +87,9 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
             return iter(SERVICE_LOG.splitlines())
 
     class DemoTestnet:
+        network = "myonion-testnet"
+        include_volume = "myonion-testnet-include"
+
         def is_up(self) -> bool:
             return True
 

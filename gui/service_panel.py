@@ -155,7 +155,8 @@ class ServicePanel(QStackedWidget):
             return
         QGuiApplication.clipboard().setText(self.view.address)
         self.copy_button.setText("Copied")
-        QTimer.singleShot(1500, lambda: self.copy_button.setText("Copy"))
+        # the button is the timer's context: no call after the panel has been destroyed
+        QTimer.singleShot(1500, self.copy_button, lambda: self.copy_button.setText("Copy"))
 
     def set_log(self, name: str, text: str) -> None:
         if self.view is not None and self.view.name == name:

@@ -240,10 +240,10 @@ class Manager:
             tmpfs["/var/lib/tor"] = f"rw,nosuid,nodev,size=32m,uid={uid},gid={uid},mode=0700"
         network = None
         if record.network == "local":
-            from myonion import testnet
-
-            network = testnet.NETWORK
-            mounts.append(Mount(testnet.INCLUDE_VOLUME, "/etc/tor/torrc.d",
+            # the test network's settings come in through a read-only include; the torrc and the
+            # image stay the same as on the public network
+            network = self.testnet.network
+            mounts.append(Mount(self.testnet.include_volume, "/etc/tor/torrc.d",
                                 read_only=True, volume=True))
         return ContainerSpec(
             name=container_name(record.name),

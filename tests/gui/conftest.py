@@ -43,6 +43,8 @@ class FakeTestnet:
     """Stands in for the private Tor network (myonion.testnet.Testnet's public methods)."""
 
     running: bool = True
+    network: str = "myonion-testnet"
+    include_volume: str = "myonion-testnet-include"
     calls: list[str] = field(default_factory=list)
 
     def is_up(self) -> bool:

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from gui.main_window import MainWindow
@@ -70,7 +69,7 @@ def test_click_to_share_a_folder_until_reachable(qtbot: QtBot, real_manager: Man
         dialog.form().set_value("dir", str(site_dir))
         dialog.name_edit.setText(name)
         with qtbot.waitSignal(window.controller.operation_ended, timeout=SHARE_TIMEOUT_MS):
-            qtbot.mouseClick(dialog.share_button, Qt.MouseButton.LeftButton)
+            dialog.share_button.click()
         qtbot.waitUntil(lambda: window.controller.runner.active == 0, timeout=30_000)
         # a failed share shows its reason in the window: fail with exactly that text
         assert window.messages.kind != "error", window.messages.text()
@@ -84,7 +83,7 @@ def test_click_to_share_a_folder_until_reachable(qtbot: QtBot, real_manager: Man
         page = fetch.http_get(f"http://{address}/", real_manager.testnet.socks(), timeout=60)
         assert page.body.decode() == (site_dir / "index.html").read_text()
 
-        qtbot.mouseClick(window.panel.remove_button, Qt.MouseButton.LeftButton)
+        window.panel.remove_button.click()
         qtbot.waitUntil(lambda: window.model.row_of(name) < 0, timeout=60_000)
     finally:
         qtbot.waitUntil(lambda: window.controller.runner.active == 0, timeout=60_000)

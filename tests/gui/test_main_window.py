@@ -29,7 +29,7 @@ def share_in_window(qtbot: QtBot, window: MainWindow, folder: Path,
     if name:
         dialog.name_edit.setText(name)
     with qtbot.waitSignal(window.controller.shared, timeout=10_000) as shared:
-        qtbot.mouseClick(dialog.share_button, Qt.MouseButton.LeftButton)
+        dialog.share_button.click()
     view: ServiceView = shared.args[0]
     return view
 
@@ -104,15 +104,15 @@ def test_stop_start_and_remove_buttons(qtbot: QtBot, window: MainWindow, manager
     panel = window.panel
     assert panel.stop_button.isEnabled() and not panel.start_button.isEnabled()
 
-    qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+    panel.stop_button.click()
     qtbot.waitUntil(lambda: states(window)["blog"] == "stopped")
     assert runtime.containers[container_name("blog")][1].status == "exited"
     assert panel.start_button.isEnabled() and not panel.stop_button.isEnabled()
 
-    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    panel.start_button.click()
     qtbot.waitUntil(lambda: states(window)["blog"] == "running")
 
-    qtbot.mouseClick(panel.remove_button, Qt.MouseButton.LeftButton)
+    panel.remove_button.click()
     qtbot.waitUntil(lambda: states(window) == {})
     idle(window)
     assert runtime.containers == {} and manager.store.all() == []
@@ -150,7 +150,7 @@ def test_panel_shows_address_qr_and_copies(qtbot: QtBot, window: MainWindow, man
     assert panel.address.text() == address
     pixmap = panel.qr.pixmap()
     assert not pixmap.isNull() and pixmap.width() <= panel.qr.width()
-    qtbot.mouseClick(panel.copy_button, Qt.MouseButton.LeftButton)
+    panel.copy_button.click()
     assert QGuiApplication.clipboard().text() == address
     assert panel.check_button.isEnabled()
     # its log is loaded off the GUI thread when it is selected
@@ -197,7 +197,7 @@ def test_errors_are_readable_messages(qtbot: QtBot, window: MainWindow,
     assert dialog is not None
     dialog.form().set_value("dir", str(site))
     with qtbot.waitSignal(window.controller.failed, timeout=10_000):
-        qtbot.mouseClick(dialog.share_button, Qt.MouseButton.LeftButton)
+        dialog.share_button.click()
     idle(window)
     assert window.messages.kind == "error"
     assert "fake failure" in window.messages.text()

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
@@ -26,9 +26,9 @@ def test_testnet_buttons_drive_the_test_network(qtbot: QtBot, window: MainWindow
     dialog = window.open_settings()
     qtbot.waitUntil(lambda: dialog.testnet_label.text() == "Running")
     assert dialog.down_button.isEnabled() and not dialog.up_button.isEnabled()
-    qtbot.mouseClick(dialog.down_button, Qt.MouseButton.LeftButton)
+    dialog.down_button.click()
     qtbot.waitUntil(lambda: dialog.testnet_label.text() == "Stopped")
-    qtbot.mouseClick(dialog.up_button, Qt.MouseButton.LeftButton)
+    dialog.up_button.click()
     qtbot.waitUntil(lambda: dialog.testnet_label.text() == "Running")
     assert testnet.calls == ["down", "up"]  # type: ignore[attr-defined]
 

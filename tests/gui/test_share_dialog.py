@@ -87,7 +87,7 @@ def test_bad_options_are_shown_inline(qtbot: QtBot, every: TemplateSpec,
     dialog = open_dialog(qtbot, [every])
     form = dialog.form()
     form.set_value("label", "NOT lower")
-    qtbot.mouseClick(dialog.share_button, Qt.MouseButton.LeftButton)
+    dialog.share_button.click()
     assert dialog.request is None and dialog.result() == 0
     problems = form.problems()
     assert problems["folder"] == "Required: a folder"
@@ -96,7 +96,7 @@ def test_bad_options_are_shown_inline(qtbot: QtBot, every: TemplateSpec,
 
     form.set_value("folder", str(tmp_path))
     form.set_value("label", "fine")
-    qtbot.mouseClick(dialog.share_button, Qt.MouseButton.LeftButton)
+    dialog.share_button.click()
     assert form.problems() == {}
     assert dialog.request is not None
     assert dialog.request.options["folder"] == str(tmp_path)
@@ -111,7 +111,7 @@ def test_a_missing_folder_is_rejected_and_nothing_is_built(
     assert dialog is not None and dialog.isVisible()
     missing = tmp_path / "no-such-folder"
     dialog.form().set_value("dir", str(missing))
-    qtbot.mouseClick(dialog.share_button, Qt.MouseButton.LeftButton)
+    dialog.share_button.click()
 
     assert dialog.isVisible()  # still open, with the reason next to the field
     assert dialog.form().problems() == {"dir": f"Option 'dir': {missing} does not exist."}
@@ -123,7 +123,7 @@ def test_a_missing_folder_is_rejected_and_nothing_is_built(
 def test_name_in_use_and_pinned_network_are_inline(qtbot: QtBot, manager: Manager) -> None:
     dialog = open_dialog(qtbot, manager.templates(), taken_names={"blog"})
     dialog.name_edit.setText("blog")
-    qtbot.mouseClick(dialog.share_button, Qt.MouseButton.LeftButton)
+    dialog.share_button.click()
     assert dialog.request is None
     assert dialog.name_error.text() == "A service named 'blog' exists already."
     # MYONION_NETWORK=local (set for every test) pins the local network: tor is not offered
@@ -144,7 +144,7 @@ def test_persistent_choice_reaches_the_request(qtbot: QtBot, manager: Manager,
     dialog.form().set_value("dir", str(site))
     dialog.persistent.setChecked(True)
     dialog.name_edit.setText("blog")
-    qtbot.mouseClick(dialog.share_button, Qt.MouseButton.LeftButton)
+    dialog.share_button.click()
     request = dialog.request
     assert request is not None
     assert (request.template, request.name, request.persistent, request.network) == (

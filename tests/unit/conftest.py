@@ -14,6 +14,8 @@ class FakeTestnet:
     """Stands in for the private Tor network in unit tests."""
 
     running: bool = True
+    network: str = "myonion-testnet"
+    include_volume: str = "myonion-testnet-include"
     ups: list[int] = field(default_factory=list)
 
     def is_up(self) -> bool:
