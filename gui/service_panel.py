@@ -55,6 +55,11 @@ class ServicePanel(QStackedWidget):
         self.address.setFont(mono)
         self.address.setObjectName("address")
         self.copy_button = QPushButton("Copy")
+        # a child timer dies with the panel, so it never fires on a destroyed button
+        self._copy_reset = QTimer(self)
+        self._copy_reset.setSingleShot(True)
+        self._copy_reset.setInterval(1500)
+        self._copy_reset.timeout.connect(lambda: self.copy_button.setText("Copy"))
         self.copy_button.clicked.connect(self.copy_address)
         self.qr = QLabel()
         self.qr.setFixedSize(QR_SIZE, QR_SIZE)
@@ -155,8 +160,7 @@ class ServicePanel(QStackedWidget):
             return
         QGuiApplication.clipboard().setText(self.view.address)
         self.copy_button.setText("Copied")
-        # the button is the timer's context: no call after the panel has been destroyed
-        QTimer.singleShot(1500, self.copy_button, lambda: self.copy_button.setText("Copy"))
+        self._copy_reset.start()
 
     def set_log(self, name: str, text: str) -> None:
         if self.view is not None and self.view.name == name:
