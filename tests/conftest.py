@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from myonion.runtime.fake import FakeRuntime
+from tests.fakes import FakeTestnet
+
 # No test may ever create a service on the public Tor network.
 os.environ["MYONION_NETWORK"] = "local"
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -20,3 +23,14 @@ def myonion_home(tmp_path_factory: pytest.TempPathFactory,
     monkeypatch.setenv("MYONION_HOME", str(home))
     monkeypatch.setenv("MYONION_NETWORK", "local")
     yield home
+
+
+@pytest.fixture
+def runtime() -> FakeRuntime:
+    """The in-memory runtime, with the base image present."""
+    return FakeRuntime(images={"myonion/base:bookworm"})
+
+
+@pytest.fixture
+def testnet() -> FakeTestnet:
+    return FakeTestnet()

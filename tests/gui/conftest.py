@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from myonion.manager import Manager
 from myonion.runtime.fake import FakeRuntime
 from myonion.state import StateStore
 from myonion.tor import onion_from_public_key
+from tests.fakes import FakeTestnet
 
 
 class ThreadSafeRuntime:
@@ -38,45 +38,9 @@ class ThreadSafeRuntime:
         return locked
 
 
-@dataclass
-class FakeTestnet:
-    """Stands in for the private Tor network (myonion.testnet.Testnet's public methods)."""
-
-    running: bool = True
-    network: str = "myonion-testnet"
-    include_volume: str = "myonion-testnet-include"
-    calls: list[str] = field(default_factory=list)
-
-    def is_up(self) -> bool:
-        return self.running
-
-    def up(self) -> None:
-        self.calls.append("up")
-        self.running = True
-
-    def down(self) -> None:
-        self.calls.append("down")
-        self.running = False
-
-    def status(self) -> dict[str, Any]:
-        return {"up": self.running}
-
-    def socks(self) -> tuple[str, int]:
-        return ("127.0.0.1", 1)
-
-
-@pytest.fixture
-def runtime() -> FakeRuntime:
-    return FakeRuntime(images={"myonion/base:bookworm"})
-
-
-@pytest.fixture
-def testnet() -> FakeTestnet:
-    return FakeTestnet()
-
-
 @pytest.fixture
 def manager(runtime: FakeRuntime, testnet: FakeTestnet) -> Manager:
+    # the GUI calls the runtime from worker threads
     return Manager(runtime=ThreadSafeRuntime(runtime), store=StateStore(), testnet=testnet)
 
 

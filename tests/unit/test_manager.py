@@ -95,7 +95,7 @@ def test_images_are_built_once(manager: Manager, runtime: FakeRuntime, site: Pat
 def test_testnet_is_started_when_needed(manager: Manager, testnet: object, site: Path) -> None:
     testnet.running = False  # type: ignore[attr-defined]
     share(manager, site)
-    assert testnet.ups == [1]  # type: ignore[attr-defined]
+    assert testnet.calls == ["up"]  # type: ignore[attr-defined]
 
 
 def test_ls_lists_from_docker(manager: Manager, runtime: FakeRuntime, site: Path) -> None:

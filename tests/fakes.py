@@ -1,0 +1,33 @@
+"""Fakes shared by the unit and GUI tests (the runtime's fake lives in myonion.runtime.fake)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class FakeTestnet:
+    """Stands in for myonion.testnet.Testnet's public side; records the calls made to it."""
+
+    running: bool = True
+    network: str = "myonion-testnet"
+    include_volume: str = "myonion-testnet-include"
+    calls: list[str] = field(default_factory=list)
+
+    def is_up(self) -> bool:
+        return self.running
+
+    def up(self) -> None:
+        self.calls.append("up")
+        self.running = True
+
+    def down(self) -> None:
+        self.calls.append("down")
+        self.running = False
+
+    def status(self) -> dict[str, Any]:
+        return {"up": self.running}
+
+    def socks(self) -> tuple[str, int]:
+        return ("127.0.0.1", 1)
