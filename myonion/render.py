@@ -4,7 +4,9 @@ Two kinds of output:
 - a *build context* (``Dockerfile.j2`` + ``files/``) that depends only on the template and the
   image it builds on, so one image serves every service of a template;
 - *runtime files* (``torrc.j2`` and the manifest's ``runtime_files``) rendered per service into its
-  ``conf/`` directory and mounted read-only at ``/etc/myonion``; they hold no secrets.
+  ``conf/`` directory and mounted read-only at ``/etc/myonion``. They never enter an image layer;
+  some hold a template's secret options (device tokens, passwords), so they are only readable
+  below the service's 0700 directory on the host and inside its own container.
 """
 
 from __future__ import annotations
