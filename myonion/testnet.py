@@ -99,10 +99,11 @@ LABEL_RELAYS = f"{LABEL}.testnet.relays"
 VOTING_INTERVAL = 10
 VOTE_DELAY = 2
 DIST_DELAY = 2
-#: relays need about this long after their start to get their descriptors to the authorities;
-#: a vote sooner than that yields a first consensus without them (measured: gaps of 1-3 s
-#: gave consensuses of 1-4 of 6 routers, gaps of 4.5 s or more all 6)
-DESCRIPTOR_LEAD = 4.0
+#: seconds from deciding to start the nodes to the next vote that the relays need to get their
+#: descriptors to the authorities; a vote sooner yields a first consensus without them.
+#: Measured: gaps of 1-3 s gave consensuses of 1-4 of 6 routers, 4.5 s or more all 6 on an
+#: idle machine; with 4 s, 2 of 10 were thin on a busy one (starting 7 containers took longer).
+DESCRIPTOR_LEAD = 5.0
 
 BOOTSTRAP_RE = re.compile(r"Bootstrapped (\d{1,3})%")
 #: an authority logs this once its first consensus is signed and published
@@ -630,9 +631,9 @@ class Testnet:
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(lambda n: self.runtime.create(
                 self._spec(n, image, authorities, relays)), nodes))
-            # Not a guess but the authorities' clock: starting right before a vote would give a
-            # first consensus without the relays, and a client that starts on it fails its first
-            # circuits for 10-25 s (measured).
+            # Not a guess but the authorities' clock: starting right before a vote gives a first
+            # consensus without the relays, which costs a voting round (10 s) and leaves the
+            # tors that bootstrapped on it failing their own circuits until the next vote.
             delay = start_delay(time.time())
             if delay:
                 self._report(Stage.STARTING, f"Waiting {delay:.1f} s for the authorities' "
@@ -655,10 +656,10 @@ class Testnet:
         self._report(Stage.BOOTSTRAPPING,
                      f"The consensus lists all {want} relays and authorities", 50)
         # The client is started once every relay could hand it the whole directory: the full
-        # consensus and every microdescriptor. A client that starts on less picks its layer-2
-        # vanguards from the few relays it knows and fails circuits ("Failed to find node for
-        # hop #2") until the next vote, 10-25 s later (measured). The relays' own circuits
-        # (their bootstrap 95 -> 100 %) do not matter for relaying and may lag for that reason.
+        # consensus and every microdescriptor. Measured: a tor that bootstraps on less picks
+        # its layer-2 vanguards from the few relays it knows and fails its circuits ("Failed to
+        # find node for hop #2") until the next vote. Relays may stay at 95 % for that reason;
+        # their own circuits do not matter for relaying.
         self._wait(servers, lambda node, lines: self._ready(node, lines, want), deadline,
                    "get the full consensus and every relay's microdescriptor",
                    progress=(50, 80),

@@ -302,7 +302,7 @@ def test_down_changes_nothing_while_a_service_uses_the_network() -> None:
 
 @pytest.mark.parametrize(("phase", "wait"), [
     (0.0, 0.0),    # vote at :06, six seconds away
-    (1.9, 0.0),    # 4.1 s away
+    (0.9, 0.0),    # 5.1 s away
     (2.5, 3.6),    # 3.5 s away: wait until just past it
     (5.9, 0.2),
     (6.0, 0.1),    # a vote right now: wait until just past it
