@@ -218,7 +218,20 @@ class Manager:
             os.chmod(conf / filename, 0o644)
         os.chmod(conf, 0o755)
         self._prepare_control_dir(record.name, record.image)
+        # created here with labels (not implicitly by Docker), so `rm` finds them by label
+        for volume in self._service_volumes(record, template):
+            self.runtime.create_volume(volume.source, {LABEL_SERVICE: record.name,
+                                                       LABEL_HOME: home_label()})
         self.runtime.create(self._container_spec(record, template, directory))
+
+    @staticmethod
+    def _service_volumes(record: ServiceRecord, template: TemplateSpec) -> list[Mount]:
+        """The named volumes that belong to this service alone (data, and a persistent key)."""
+        prefix = container_name(record.name)
+        volumes = [Mount(f"{prefix}-{v.name}", v.target, volume=True) for v in template.volumes]
+        if record.mode == "persistent":
+            volumes.append(Mount(f"{prefix}-tor", "/var/lib/tor", volume=True))
+        return volumes
 
     def _container_spec(self, record: ServiceRecord, template: TemplateSpec,
                         directory: Path) -> ContainerSpec:
@@ -230,12 +243,9 @@ class Manager:
         for m in template.mounts:
             if record.options.get(m.option):
                 mounts.append(Mount(str(record.options[m.option]), m.target, read_only=True))
-        for v in template.volumes:
-            mounts.append(Mount(f"{container_name(record.name)}-{v.name}", v.target, volume=True))
+        mounts += self._service_volumes(record, template)
         tmpfs = {path: "rw,nosuid,nodev,size=64m" for path in template.tmpfs}
-        if record.mode == "persistent":
-            mounts.append(Mount(f"{container_name(record.name)}-tor", "/var/lib/tor", volume=True))
-        else:
+        if record.mode != "persistent":
             # ephemeral: the onion key lives in memory only and is gone when the container stops
             tmpfs["/var/lib/tor"] = f"rw,nosuid,nodev,size=32m,uid={uid},gid={uid},mode=0700"
         network = None
@@ -401,20 +411,8 @@ class Manager:
 
     def _forget(self, name: str) -> None:
         self.runtime.remove(container_name(name))
-        for volume in self.runtime.list_volumes({LABEL_SERVICE: name}):
+        for volume in self.runtime.list_volumes({LABEL_SERVICE: name, LABEL_HOME: home_label()}):
             self.runtime.remove_volume(volume)
-        for volume in (f"{container_name(name)}-tor",):
-            self.runtime.remove_volume(volume)
-        template = None
-        record = self.store.get(name)
-        if record is not None:
-            try:
-                template = self.registry.get(record.template)
-            except MyOnionError:
-                template = None
-        if template is not None:
-            for v in template.volumes:
-                self.runtime.remove_volume(f"{container_name(name)}-{v.name}")
         with self.store.locked():
             self.store.remove(name)
 
