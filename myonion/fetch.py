@@ -9,10 +9,14 @@ import http.client
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from myonion.errors import FetchError
+
+T = TypeVar("T")
 
 SOCKS_REPLIES = {
     1: "general failure", 2: "not allowed by ruleset", 3: "network unreachable",
@@ -110,14 +114,24 @@ def http_get(url: str, proxy: tuple[str, int], timeout: float = 60.0,
         conn.close()
 
 
-def http_get_retry(url: str, proxy: tuple[str, int], timeout: float = 60.0) -> Response:
-    """GET with retries until ``timeout``: a fresh descriptor may take a moment to be found."""
+def _retrying(attempt: Callable[[float], T], timeout: float) -> T:
+    """Call ``attempt(seconds_left)`` every 0.5 s until it succeeds or ``timeout`` has passed:
+    a fresh descriptor may take a moment to be found. The last FetchError is raised."""
     deadline = time.monotonic() + timeout
     while True:
-        remaining = deadline - time.monotonic()
         try:
-            return http_get(url, proxy, timeout=max(5.0, remaining))
+            return attempt(max(5.0, deadline - time.monotonic()))
         except FetchError:
             if time.monotonic() + 0.5 > deadline:
                 raise
             time.sleep(0.5)
+
+
+def http_get_retry(url: str, proxy: tuple[str, int], timeout: float = 60.0) -> Response:
+    """GET with retries until ``timeout``."""
+    return _retrying(lambda left: http_get(url, proxy, timeout=left), timeout)
+
+
+def connect_retry(proxy: tuple[str, int], host: str, port: int, timeout: float = 60.0) -> None:
+    """Connect to ``host:port`` through tor (and close again), retrying until ``timeout``."""
+    _retrying(lambda left: socks_connect(proxy, host, port, timeout=left).close(), timeout)

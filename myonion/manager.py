@@ -518,7 +518,7 @@ class Manager:
                 response = fetch.http_get_retry(url, proxy, timeout=timeout)
                 status, size = response.status, len(response.body)
             else:
-                _connect_retry(proxy, view.address, port.virtual, timeout)
+                fetch.connect_retry(proxy, view.address, port.virtual, timeout)
                 status, size = None, 0
         except MyOnionError as e:
             return CheckResult(name, view.address, False, round(time.monotonic() - start, 3),
@@ -535,17 +535,3 @@ class Manager:
         """GET a URL through the configured tor client (the test network's when local)."""
         return fetch.http_get_retry(url, self.socks_for(config.resolve_network(network)),
                                     timeout=timeout)
-
-
-def _connect_retry(proxy: tuple[str, int], host: str, port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fetch.socks_connect(proxy, host, port, timeout=max(5.0, deadline - time.monotonic())
-                                ).close()
-            return
-        except MyOnionError:
-            if time.monotonic() + 0.5 > deadline:
-                raise
-            time.sleep(0.5)
-
