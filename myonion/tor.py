@@ -14,7 +14,7 @@ import queue
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import stem
@@ -58,10 +58,8 @@ class Readiness:
 
     bootstrapped: float | None = None
     uploaded: float | None = None
-    uploads: int = 0
     last_percent: int = 0
     summary: str = ""
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 def connect(control_dir: Path) -> Controller:
@@ -147,9 +145,6 @@ def wait_published(
                     raise TorError("The container stopped while tor was starting.") from None
                 continue
             _handle(event, result, start, address, reporter, service)
-    result.timings = {k: round(v, 3) for k, v in
-                      (("bootstrapped", result.bootstrapped), ("uploaded", result.uploaded))
-                      if v is not None}
     return result
 
 
@@ -166,9 +161,7 @@ def _handle(event: stem.response.events.Event, result: Readiness, start: float,
             result.bootstrapped = now
     elif isinstance(event, stem.response.events.HSDescEvent) and event.action == "UPLOADED":
         ours = (address() or "").removesuffix(".onion")
-        if event.address in (ours, "UNKNOWN") or not ours:
-            result.uploads += 1
-            if result.uploaded is None:
-                result.uploaded = now
-                reporter(Event(Stage.PUBLISHED, "Descriptor published", percent=100,
-                               service=service))
+        if (event.address in (ours, "UNKNOWN") or not ours) and result.uploaded is None:
+            result.uploaded = now
+            reporter(Event(Stage.PUBLISHED, "Descriptor published", percent=100,
+                           service=service))
