@@ -25,7 +25,10 @@ import paho.mqtt.client as mqtt
 CONF = os.environ.get("BRIDGE_CONF", "/etc/myonion")
 DB_FILE = os.environ.get("BRIDGE_DB", "/var/lib/myonion-mqtt/queue.db")
 SOCKS = ("127.0.0.1", 9050)
+CONTROL = os.environ.get("BRIDGE_CONTROL", "/run/myonion/ctl")
 MAX_BACKOFF = 60.0
+#: tor accepts NEWNYM at most every 10 s; asking more often only queues it
+NEWNYM_INTERVAL = 15.0
 
 
 def log(message: str) -> None:
@@ -64,6 +67,32 @@ def socks_connect(host: str, port: int, timeout: float) -> socket.socket:
     except BaseException:
         sock.close()
         raise
+
+
+def fresh_onion_state() -> bool:
+    """Ask our tor (SIGNAL NEWNYM) to forget cached onion descriptors and failed intro points.
+
+    After a destination was down, tor keeps its stale descriptor, remembers the dead intro
+    points and will not ask the same HSDir again for 15 minutes, so a destination that is back
+    (with a new descriptor) can stay unreachable for that long. NEWNYM purges all of that.
+    """
+    try:
+        with open(os.path.join(CONTROL, "control.authcookie"), "rb") as f:
+            cookie = f.read().hex()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(10)
+            sock.connect(os.path.join(CONTROL, "control.sock"))
+            stream = sock.makefile("rwb")
+            for command in (f"AUTHENTICATE {cookie}", "SIGNAL NEWNYM"):
+                stream.write(command.encode() + b"\r\n")
+                stream.flush()
+                if not stream.readline().startswith(b"250"):
+                    return False
+            stream.write(b"QUIT\r\n")
+            stream.flush()
+        return True
+    except OSError:
+        return False
 
 
 class TorHTTP(http.client.HTTPConnection):
@@ -124,6 +153,7 @@ def sender(queue: Queue, routes: dict[str, tuple[str, str]]) -> None:
     """Delivers in order; a device whose destination is down waits, with growing backoff."""
     backoff: dict[str, float] = {}
     next_try: dict[str, float] = {}
+    last_newnym = 0.0
     while True:
         now = time.monotonic()
         waiting = False
@@ -158,6 +188,10 @@ def sender(queue: Queue, routes: dict[str, tuple[str, str]]) -> None:
                 waiting = True
                 log(f"could not deliver #{ident} {device} → {host} ({error}); "
                     f"retrying in {delay:.0f} s")
+                if status is None and time.monotonic() - last_newnym > NEWNYM_INTERVAL:
+                    last_newnym = time.monotonic()
+                    if fresh_onion_state():
+                        log("asked tor to fetch the destinations' descriptors afresh")
         queue.wake.wait(1.0 if waiting else 30.0)
         queue.wake.clear()
 
