@@ -3,6 +3,7 @@ iot-receiver on another onion, nothing lost while the receiver is down."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -55,10 +56,9 @@ def wait_for(proxy: tuple[str, int], address: str, count: int, timeout: float) -
     deadline = time.monotonic() + timeout
     found: list[dict] = []
     while time.monotonic() < deadline:
-        try:
+        # the receiver's onion may need a moment after its start
+        with contextlib.suppress(MyOnionError):
             found = readings(proxy, address)
-        except MyOnionError:
-            pass  # the receiver's onion may need a moment after its start
         if len(found) >= count:
             return found
         time.sleep(1)
