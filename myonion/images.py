@@ -119,8 +119,8 @@ def _run(command: list[str], reporter: Reporter) -> None:
 
 
 def _build(runtime: Runtime, context: render.BuildContext, tag: str, what: str,
-           reporter: Reporter) -> str:
-    if runtime.image_exists(tag):
+           reporter: Reporter, force: bool = False) -> str:
+    if runtime.image_exists(tag) and not force:
         return tag
     reporter(Event(Stage.BUILDING, f"Building {what} ({tag})", percent=0))
 
@@ -131,7 +131,7 @@ def _build(runtime: Runtime, context: render.BuildContext, tag: str, what: str,
             percent = int(100 * (int(match.group(1)) - 1) / int(match.group(2)))
         reporter(Event(Stage.BUILDING, f"Building {what}", percent=percent, detail=line))
 
-    runtime.build(context.tar(), tag, {f"{LABEL}.image": what}, on_line)
+    runtime.build(context.tar(), tag, {f"{LABEL}.image": what}, on_line, nocache=force)
     reporter(Event(Stage.BUILDING, f"Built {what}", percent=100))
     return tag
 
@@ -143,9 +143,10 @@ def tor_image(runtime: Runtime, reporter: Reporter = log_reporter) -> str:
 
 
 def template_image(runtime: Runtime, template: TemplateSpec,
-                   reporter: Reporter = log_reporter) -> str:
-    """A template's image (and the layers below it), built when missing."""
+                   reporter: Reporter = log_reporter, force: bool = False) -> str:
+    """A template's image (and the layers below it), built when missing; ``force`` builds
+    the template's own steps again without the cache (the layers below are kept)."""
     base = tor_image(runtime, reporter)
     context = render.template_context(template, base)
     tag = f"myonion/{template.id}:{context.digest}"
-    return _build(runtime, context, tag, f"template '{template.id}'", reporter)
+    return _build(runtime, context, tag, f"template '{template.id}'", reporter, force=force)

@@ -85,9 +85,11 @@ class Runtime(Protocol):
     def image_exists(self, tag: str) -> bool: ...
 
     def build(
-        self, context: IO[bytes], tag: str, labels: dict[str, str], on_line: Callable[[str], None]
+        self, context: IO[bytes], tag: str, labels: dict[str, str], on_line: Callable[[str], None],
+        nocache: bool = False,
     ) -> None:
-        """Build an image from a tar context, streaming each log line to ``on_line``."""
+        """Build an image from a tar context, streaming each log line to ``on_line``
+        (``nocache``: build every step afresh)."""
 
     def import_image(self, tar_path: str, tag: str) -> None:
         """Import a root filesystem tarball as an image (``docker import``)."""
@@ -115,6 +117,10 @@ class Runtime(Protocol):
     def logs(self, name: str, tail: int | None = None, follow: bool = False) -> Iterator[str]: ...
 
     def exec(self, name: str, command: list[str]) -> tuple[int, str]: ...
+
+    def put_files(self, name: str, files: dict[str, tuple[bytes, int]], user: str) -> None:
+        """Copy ``files`` (absolute path -> (content, mode); a path ending in "/" is a
+        directory) into a running or stopped container, owned by ``user`` ("uid:gid")."""
 
     def create_network(
         self,

@@ -31,12 +31,18 @@ def _duration_ns(value: object) -> int:
 
 
 def _tar(files: dict[str, tuple[bytes, int]], uid: int, gid: int) -> bytes:
+    """A tar of ``files`` owned by uid:gid; a path ending in "/" is a directory."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for path, (data, mode) in sorted(files.items()):
-            info = tarfile.TarInfo(path.lstrip("/"))
-            info.size, info.mode, info.uid, info.gid = len(data), mode, uid, gid
-            tar.addfile(info, io.BytesIO(data))
+            info = tarfile.TarInfo(path.strip("/"))
+            info.mode, info.uid, info.gid = mode, uid, gid
+            if path.endswith("/"):
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
 
@@ -86,14 +92,15 @@ class DockerRuntime:
             return False
 
     def build(
-        self, context: IO[bytes], tag: str, labels: dict[str, str], on_line: Callable[[str], None]
+        self, context: IO[bytes], tag: str, labels: dict[str, str], on_line: Callable[[str], None],
+        nocache: bool = False,
     ) -> None:
         # The low-level API streams the log; images.build() would block until the end.
         tail: list[str] = []
         try:
             stream = self.client.api.build(
                 fileobj=context, custom_context=True, tag=tag, labels=labels, rm=True,
-                forcerm=True, decode=True, pull=False,
+                forcerm=True, decode=True, pull=False, nocache=nocache,
             )
             for chunk in stream:
                 if "error" in chunk:
@@ -265,6 +272,12 @@ class DockerRuntime:
         result = self._call("run a command in a container",
                             lambda: self._container(name).exec_run(command, demux=False))
         return int(result.exit_code), (result.output or b"").decode(errors="replace")
+
+    def put_files(self, name: str, files: dict[str, tuple[bytes, int]], user: str) -> None:
+        uid, _, gid = user.partition(":")
+        archive = _tar(files, int(uid), int(gid or uid))
+        self._call("copy files into a container",
+                   lambda: self._container(name).put_archive("/", archive))
 
     def run_task(
         self,

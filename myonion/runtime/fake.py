@@ -21,6 +21,8 @@ class FakeRuntime:
     volumes: dict[str, dict[str, str]] = field(default_factory=dict)
     builds: list[str] = field(default_factory=list)
     tasks: list[list[str]] = field(default_factory=list)
+    #: files put into containers: container name -> path -> (content, mode)
+    files: dict[str, dict[str, tuple[bytes, int]]] = field(default_factory=dict)
     fail_build: bool = False
     down: bool = False
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -37,7 +39,7 @@ class FakeRuntime:
         return tag in self.images
 
     def build(self, context: IO[bytes], tag: str, labels: dict[str, str],
-              on_line: Callable[[str], None]) -> None:
+              on_line: Callable[[str], None], nocache: bool = False) -> None:
         self._check()
         on_line("Step 1/2 : FROM fake")
         if self.fail_build:
@@ -104,6 +106,10 @@ class FakeRuntime:
 
     def exec(self, name: str, command: list[str]) -> tuple[int, str]:
         return 0, ""
+
+    def put_files(self, name: str, files: dict[str, tuple[bytes, int]], user: str) -> None:
+        self._info(name)
+        self.files.setdefault(name, {}).update(files)
 
     def create_network(self, name: str, internal: bool, subnet: str | None,
                        labels: dict[str, str], options: dict[str, str] | None = None) -> None:
