@@ -77,6 +77,8 @@ UID = 10001
 DATA_DIR = "/var/lib/tor"
 TORRC = f"{DATA_DIR}/torrc"
 RESOLV_CONF = f"{DATA_DIR}/resolv.conf"
+#: the client's ClientOnionAuthDir: keys of private (client-authorized) services to check
+ONION_AUTH_DIR = f"{DATA_DIR}/onion-auth"
 EMPTY_GEOIP = "/usr/share/myonion-empty-geoip"
 NODE_MEMORY = "64m"
 NODE_PIDS = 64
@@ -344,6 +346,8 @@ def render_torrc(node: Node, dirauths: list[str], subnet: str) -> str:
             "SocksPolicy reject *:*",
             # first hops only on the test network's subnet
             f"ReachableAddresses accept {subnet}:*, reject *:*",
+            # keys of private services, so `check` can reach them (see Testnet.authorize)
+            f"ClientOnionAuthDir {ONION_AUTH_DIR}",
         ]
         return "\n".join(lines) + "\n"
     lines += [
@@ -385,6 +389,8 @@ def node_files(nodes: list[Node], dirauths: list[str], subnet: str) -> dict[str,
             render_torrc(node, dirauths, subnet).encode(), 0o600)
         if node.role != "client":
             files[f"/nodes/{node.name}/resolv.conf"] = (b"nameserver 127.0.0.1\n", 0o644)
+        else:
+            files[f"/nodes/{node.name}/onion-auth/"] = (b"", 0o700)
     return files
 
 
@@ -578,6 +584,51 @@ class Testnet:
 
     def is_up(self) -> bool:
         return self.status().up
+
+    def authorize(self, key: str, auth_private_line: str) -> None:
+        """Give the test network's client the key of a private onion service (the content of
+        a ``.auth_private`` file), so it can reach it; ``key`` names the file (one per
+        service). Tor reads its ClientOnionAuthDir again on SIGHUP."""
+        client = self._client_container()
+        # through a task container on the client's volume: the client's root file system is
+        # read-only (Docker then refuses to copy in), and an exec would show the key in argv
+        name = f"{key}.auth_private"
+        status, output = self.runtime.run_task(
+            images.tor_image(self.runtime, self.reporter), ["true"],
+            [Mount(client, "/node", volume=True)],
+            files={f"/node/{ONION_AUTH_DIR.removeprefix(DATA_DIR + '/')}/{name}": (
+                auth_private_line.encode() + b"\n", 0o600)}, user=f"{UID}:{UID}")
+        if status != 0:
+            raise TestnetError("The test network's client could not be given a client key.",
+                               detail=_tail(output.splitlines()))
+        self.runtime.kill(client, "SIGHUP")
+
+    def deauthorize(self, key: str) -> None:
+        """Take a key given with :meth:`authorize` away again (nothing if there is none)."""
+        client = self._client_container()
+        code, _ = self.runtime.exec(client, ["rm", "-f", f"{ONION_AUTH_DIR}/{key}.auth_private"])
+        if code == 0:
+            self.runtime.kill(client, "SIGHUP")
+
+    def _client_container(self) -> str:
+        name = f"{self.prefix}client"
+        info = self.runtime.get(name)
+        if info is None or not info.running:
+            raise TestnetError("The local Tor test network is not up.",
+                               hint="Start it with `myonion testnet up`.")
+        code, _ = self.runtime.exec(name, ["test", "-d", ONION_AUTH_DIR])
+        if code != 0:
+            # made by an older myonion: give its client the directory in place (the SIGHUP
+            # that follows makes tor read it), so running services are not disturbed
+            code, output = self.runtime.exec(name, ["sh", "-c", (
+                f"mkdir -m 0700 {ONION_AUTH_DIR} && {{ grep -q '^ClientOnionAuthDir' {TORRC} "
+                f"|| echo 'ClientOnionAuthDir {ONION_AUTH_DIR}' >> {TORRC}; }}")])
+            if code != 0:
+                raise TestnetError("The test network was made by an older myonion and its "
+                                   "client cannot be given keys of private services.",
+                                   hint="Run `myonion testnet down` and `myonion testnet up`.",
+                                   detail=output)
+        return name
 
     # up, step by step ---------------------------------------------------------------------
     def _up(self, authorities: int, relays: int, timeout: float) -> TestnetStatus:

@@ -208,7 +208,9 @@ def test_node_files_paths_and_modes(rendered: tuple) -> None:
     assert files["/nodes/auth1/resolv.conf"] == (b"nameserver 127.0.0.1\n", 0o644)
     assert "/nodes/client/resolv.conf" not in files
     assert files[f"/include/{tn.INCLUDE_FILE}"][1] == 0o644
-    assert len(files) == 1 + len(nodes) + (len(nodes) - 1)
+    # the client's ClientOnionAuthDir is made with the other files, owned by tor, 0700
+    assert files["/nodes/client/onion-auth/"] == (b"", 0o700)
+    assert len(files) == 1 + len(nodes) + (len(nodes) - 1) + 1
 
 
 def test_include_is_small_and_needs_authorities() -> None:
