@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from myonion import __version__, config, images
+from myonion import __version__, access, config, images, keys
 from myonion.errors import MyOnionError
 from myonion.manager import Manager, ServiceView
 from myonion.progress import TerminalReporter
@@ -129,6 +129,10 @@ def _show_service(view: ServiceView, as_json: bool) -> None:
         out.print(f"reason:   {view.reason}")
     out.print(f"network:  {view.network}    mode: {view.mode}")
     out.print(f"address:  {view.address or '-'}")
+    if view.private:
+        out.print(f"access:   private, {view.clients} authorized client(s)")
+    if view.remaining is not None:
+        out.print(f"ends in:  {access.format_duration(view.remaining)}")
     if view.timings:
         out.print("timings:  " + ", ".join(f"{k} {v:.1f} s" for k, v in view.timings.items()))
 
@@ -142,22 +146,40 @@ def _show_service(view: ServiceView, as_json: bool) -> None:
               help="Tor network: the public 'tor' or the 'local' test network "
                    "(default: $MYONION_NETWORK or tor).")
 @click.option("--persistent", is_flag=True, help="Keep the address across restarts.")
+@click.option("--client", "clients", multiple=True, metavar="NAME",
+              help="Private from the first second: only this client may connect (repeatable; "
+                   "prints each client's key line).")
+@click.option("--ttl", metavar="DURATION",
+              help="Stop after this long (e.g. 30m, 2h, 1d); an ephemeral service is removed.")
+@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False),
+              help="Serve this onion key: a `myonion keys export` file or a tor "
+                   "hs_ed25519_secret_key (e.g. a vanity key). Implies --persistent.")
 @click.option("--no-wait", is_flag=True, help="Return once started, without waiting for tor.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for readiness.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def share(ctx: click.Context, template_id: str, options: tuple[str, ...], name: str | None,
-          network: str | None, persistent: bool, no_wait: bool, timeout: float,
-          as_json: bool) -> None:
+          network: str | None, persistent: bool, clients: tuple[str, ...], ttl: str | None,
+          key_file: str | None, no_wait: bool, timeout: float, as_json: bool) -> None:
     """Build TEMPLATE, run it with its own tor and print its .onion address."""
     values = parse_option_args(options)
+    seconds = access.parse_duration(ttl) if ttl is not None else None
+    key = _read_key(key_file) if key_file else None
     with _progress(ctx) as reporter:
-        view = _manager(reporter).share(template_id, values, name=name, network=network,
-                                        persistent=persistent, wait=not no_wait, timeout=timeout)
+        manager = _manager(reporter)
+        view = manager.share(template_id, values, name=name, network=network,
+                             persistent=persistent, wait=not no_wait, timeout=timeout,
+                             clients=list(clients), ttl=seconds, key=key)
+    lines = {c: manager.client_line(view.name, c) for c in clients} if view.address else {}
     if as_json:
-        _json(view.to_dict())
-    else:
-        _show_service(view, False)
+        _json({**view.to_dict(), "client_lines": lines})
+        return
+    _show_service(view, False)
+    for client, line in lines.items():
+        out.print(f"client {client}: {line}")
+    if lines:
+        err.print("Give each client its line (for Tor Browser, the part after "
+                  "'descriptor:x25519:'); see `myonion clients --help`.")
 
 
 @cli.command("ls")
@@ -171,9 +193,12 @@ def ls(as_json: bool) -> None:
     if not views:
         err.print("No services. Share one with `myonion share site`.")
         return
-    table = Table("name", "template", "state", "stage", "address", "network", "mode", box=None)
+    table = Table("name", "template", "state", "stage", "address", "network", "mode", "access",
+                  "ends in", box=None)
     for v in views:
-        table.add_row(v.name, v.template, v.state, v.stage, v.address or "-", v.network, v.mode)
+        table.add_row(v.name, v.template, v.state, v.stage, v.address or "-", v.network, v.mode,
+                      f"private ({v.clients})" if v.private else "public",
+                      access.format_duration(v.remaining) if v.remaining is not None else "-")
     out.print(table)
 
 
@@ -237,6 +262,176 @@ def rm(names: tuple[str, ...]) -> None:
     for name in names:
         manager.remove(name)
         err.print(f"{name}: removed")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--timeout", default=120.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def promote(ctx: click.Context, name: str, timeout: float, as_json: bool) -> None:
+    """Make a running ephemeral service persistent, keeping its current address."""
+    with _progress(ctx) as reporter:
+        view = _manager(reporter).promote(name, timeout=timeout)
+    _show_service(view, as_json)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--timeout", default=120.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def rebuild(ctx: click.Context, name: str, timeout: float, as_json: bool) -> None:
+    """Build a service's image afresh and replace its container (a persistent one keeps its
+    address, data and clients)."""
+    with _progress(ctx) as reporter:
+        view = _manager(reporter).rebuild(name, timeout=timeout)
+    _show_service(view, as_json)
+
+
+# keys and clients ---------------------------------------------------------------------------
+PASSPHRASE_ENV = "MYONION_KEY_PASSPHRASE"
+
+
+def _passphrase(confirm: bool) -> str:
+    """From $MYONION_KEY_PASSPHRASE (scripts), else asked on the terminal."""
+    import os
+
+    value = os.environ.get(PASSPHRASE_ENV)
+    if value is not None:
+        return value
+    if not sys.stdin.isatty():
+        raise MyOnionError("A passphrase is needed and there is no terminal to ask for it.",
+                           hint=f"Set {PASSPHRASE_ENV} in the environment.")
+    text: str = click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm,
+                             err=True)
+    return text
+
+
+def _read_key(path: str) -> keys.OnionKey:
+    with open(path, "rb") as f:
+        data = f.read()
+    # an export is a JSON document; a tor key file starts with its binary header
+    passphrase = _passphrase(confirm=False) if data.lstrip()[:1] == b"{" else None
+    return keys.read_key_file(data, passphrase)
+
+
+@cli.group("keys")
+def keys_group() -> None:
+    """Back up and restore a service's onion key (its address)."""
+
+
+@keys_group.command("export")
+@click.argument("name")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="File to write (mode 0600); it must not exist.")
+def keys_export(name: str, output: str) -> None:
+    """Write NAME's onion key, encrypted with a passphrase ($MYONION_KEY_PASSPHRASE or asked)."""
+    import os
+
+    manager = _manager()
+    manager.status(name, live=False)  # an unknown name fails before the passphrase is asked
+    if os.path.exists(output):
+        raise MyOnionError(f"{output} exists already; it was not overwritten.",
+                           hint="Give another file name, or remove that file first.")
+    data = manager.export_key(name, _passphrase(confirm=True))
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    err.print(f"{name}: key of {json.loads(data)['address']} written to {output}")
+
+
+@keys_group.command("import")
+@click.argument("name")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--timeout", default=120.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def keys_import(ctx: click.Context, name: str, file: str, timeout: float,
+                as_json: bool) -> None:
+    """Make NAME serve the key in FILE (a `keys export` file, or a tor hs_ed25519_secret_key
+    such as a vanity key from mkp224o). NAME becomes persistent; a running one restarts."""
+    key = _read_key(file)
+    with _progress(ctx) as reporter:
+        view = _manager(reporter).import_key(name, key, timeout=timeout)
+    _show_service(view, as_json)
+
+
+@cli.group("clients")
+def clients_group() -> None:
+    """v3 client authorization: only clients with a key may connect."""
+
+
+def _print_line(line: str, qr: bool) -> None:
+    out.print(line)
+    if qr:
+        import segno
+
+        segno.make(line, error="m").terminal(compact=True)
+
+
+@clients_group.command("add")
+@click.argument("name")
+@click.argument("client")
+@click.option("--public-key", help="The client's own x25519 public key (base32), instead of "
+              "a new pair made here.")
+@click.option("--qr", is_flag=True, help="Also print the client's line as a QR code.")
+@click.option("--json", "as_json", is_flag=True)
+def clients_add(name: str, client: str, public_key: str | None, qr: bool,
+                as_json: bool) -> None:
+    """Let CLIENT connect to NAME (the first client makes NAME private); prints the line the
+    client puts in its ClientOnionAuthDir as CLIENT.auth_private."""
+    manager = _manager()
+    key = manager.client_add(name, client, public_key=public_key)
+    line = manager.client_line(name, client) if key.private else None
+    if as_json:
+        _json({"service": name, "client": client, "public": key.auth_line(),
+               "auth_private": line})
+    elif line:
+        _print_line(line, qr)
+        err.print(f"Give {client} this line; Tor Browser asks for the key after "
+                  "'descriptor:x25519:'.")
+    else:
+        err.print(f"{client} may now connect with its own key.")
+
+
+@clients_group.command("show")
+@click.argument("name")
+@click.argument("client")
+@click.option("--qr", is_flag=True, help="Also print it as a QR code.")
+def clients_show(name: str, client: str, qr: bool) -> None:
+    """Print CLIENT's line (``<address>:descriptor:x25519:<key>``) again."""
+    _print_line(_manager().client_line(name, client), qr)
+
+
+@clients_group.command("ls")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+def clients_ls(name: str, as_json: bool) -> None:
+    """NAME's authorized clients (their public keys)."""
+    clients = _manager().clients(name)
+    if as_json:
+        _json([c.to_dict() for c in clients])
+        return
+    if not clients:
+        err.print(f"{name} has no authorized clients.")
+        return
+    table = Table("client", "public key", "added", box=None)
+    for c in clients:
+        table.add_row(c.name, c.public, time.strftime("%Y-%m-%d %H:%M", time.localtime(c.added)))
+    out.print(table)
+
+
+@clients_group.command("rm")
+@click.argument("name")
+@click.argument("client")
+def clients_rm(name: str, client: str) -> None:
+    """Revoke CLIENT: its key no longer connects; NAME keeps its address."""
+    manager = _manager()
+    manager.client_remove(name, client)
+    left = len(manager.clients(name))
+    err.print(f"{name}: {client} removed; {left} client(s) left"
+              + ("" if left else " (nobody can connect until you add one)"))
 
 
 @cli.command()

@@ -6,6 +6,9 @@ asked for. Long operations report progress through the Reporter given at constru
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import hashlib
 import logging
 import os
@@ -15,10 +18,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from myonion import config, fetch, images, paths, render, tor
+from myonion import access, config, fetch, images, keys, paths, render, tor
+from myonion.access import ClientInfo, ClientStore
 from myonion.errors import (
     MyOnionError,
     NameInUse,
+    OptionError,
     ServiceNotFound,
     TorError,
 )
@@ -43,6 +48,9 @@ log = logging.getLogger(__name__)
 CONTAINER_PREFIX = "myonion-"
 DEFAULT_TIMEOUT = 120.0
 LOG_TAIL = 20
+TOR_DIR = "/var/lib/tor"
+HS_DIR = f"{TOR_DIR}/hs"
+SECRET_KEY_FILE = f"{HS_DIR}/hs_ed25519_secret_key"
 
 
 @dataclass
@@ -63,6 +71,12 @@ class ServiceView:
     created: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    #: v3 client authorization is on; ``clients`` is how many keys are authorized
+    private: bool = False
+    clients: int = 0
+    #: Unix time the service ends at (time to live) and the seconds left then
+    expires_at: float | None = None
+    remaining: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,13 +160,29 @@ class Manager:
         persistent: bool = False,
         wait: bool = True,
         timeout: float = DEFAULT_TIMEOUT,
+        clients: list[str] | None = None,
+        ttl: float | None = None,
+        key: keys.OnionKey | None = None,
     ) -> ServiceView:
-        """Validate, build, run and (unless ``wait`` is False) wait until the onion serves."""
+        """Validate, build, run and (unless ``wait`` is False) wait until the onion serves.
+
+        ``clients`` makes it private from the first second (a key each, see :meth:`client_line`);
+        ``ttl`` (seconds) stops it after that long, and removes it if ephemeral; ``key`` serves
+        an existing onion key (an imported or vanity key), which makes it persistent.
+        """
         template = self.registry.get(template_id)
         values = template.validate(options or {})
         net = config.resolve_network(network)
         if name is not None:
             check_name(name)
+        client_names = [keys.check_client_name(c) for c in clients or []]
+        if len(set(client_names)) != len(client_names):
+            raise OptionError("The same client name was given twice.",
+                              hint="Give each --client a different name.")
+        if ttl is not None and not access.MIN_TTL <= ttl <= access.MAX_TTL:
+            raise OptionError(f"A time to live of {ttl:g} s is out of range.",
+                              hint="Give between 10s and 366d.")
+        persistent = persistent or key is not None
         self.runtime.ping()
         with self.store.locked():
             name = name or self._free_name(template.id)
@@ -161,7 +191,8 @@ class Manager:
             # reserve the name before the (long) build so a concurrent share cannot take it
             record = ServiceRecord(name=name, template=template.id, options=values, network=net,
                                    mode="persistent" if persistent else "ephemeral",
-                                   stage=Stage.BUILDING)
+                                   stage=Stage.BUILDING, private=bool(client_names),
+                                   expires_at=time.time() + ttl if ttl else None)
             self.store.put(record)
         try:
             if net == "local":
@@ -169,7 +200,13 @@ class Manager:
             self._report(Stage.BUILDING, f"Preparing the image of template '{template.id}'",
                          name)
             record.image = images.template_image(self.runtime, template, self._reporter(name))
+            store = self._clients(name)
+            for client in client_names:
+                store.add(keys.generate_client_key(client))
             self._create_container(record, template)
+            if key is not None:
+                self._install_key(record, key)
+                record.address = key.address
             self.store.put(record)
         except BaseException:
             self._forget(name)
@@ -216,6 +253,9 @@ class Manager:
                                                           record.options).items():
             (conf / filename).write_text(text)
             os.chmod(conf / filename, 0o644)
+        self._write_expiry(record)
+        if record.private:
+            self._clients(record.name).write_auth()
         os.chmod(conf, 0o755)
         self._prepare_control_dir(record.name, record.image)
         # created here with labels (not implicitly by Docker), so `rm` finds them by label
@@ -271,7 +311,9 @@ class Manager:
             tmpfs=tmpfs,
             network=network,
             cap_add=list(template.cap_add),
-            restart="unless-stopped" if record.mode == "persistent" else "on-failure",
+            # a service with a time to live ends with status 0 and must stay ended
+            restart="unless-stopped" if record.mode == "persistent" and not record.expires_at
+            else "on-failure",
             healthcheck=template.healthcheck or None,
             hostname=record.name,
         )
@@ -331,7 +373,11 @@ class Manager:
         info = self.runtime.get(container_name(name))
         self.store.update(name, address=address, stage=Stage.PUBLISHED, reason=None,
                           timings=timings, started_at=info.started_at if info else None)
-        if record.network == "local":
+        if record.network == "local" and record.private and self._check_key(name) is None:
+            # private with every client removed: nobody can reach it, not even the check
+            self._report(Stage.PUBLISHED, "Published; private with no client keys, so "
+                         "reachability cannot be checked", name)
+        elif record.network == "local":
             remaining = max(10.0, timeout - (time.monotonic() - started))
             result = self.check(name, timeout=remaining)
             if not result.reachable:
@@ -410,15 +456,270 @@ class Manager:
         self._forget(name)
 
     def _forget(self, name: str) -> None:
+        record = self.store.get(name)
+        if record is not None and record.private and record.network == "local":
+            with contextlib.suppress(MyOnionError):
+                self.testnet.deauthorize(self._testnet_key(name))
         self.runtime.remove(container_name(name))
         for volume in self.runtime.list_volumes({LABEL_SERVICE: name, LABEL_HOME: home_label()}):
             self.runtime.remove_volume(volume)
         with self.store.locked():
             self.store.remove(name)
 
+    # access: client authorization -----------------------------------------------------------
+    def _clients(self, name: str) -> ClientStore:
+        return ClientStore(self.store.service_dir(name))
+
+    @staticmethod
+    def _testnet_key(name: str) -> str:
+        return f"{home_label()}-{name}"
+
+    def _check_key(self, name: str) -> keys.ClientKey | None:
+        """A client key the manager can check a private service with (the first one kept)."""
+        store = self._clients(name)
+        for client in store.names():
+            key = store.get(client)
+            if key.private is not None:
+                return key
+        return None
+
+    def clients(self, name: str) -> list[ClientInfo]:
+        """The authorized clients of a service (never their private keys)."""
+        self._record(name)
+        store = self._clients(name)
+        return [store.info(c) for c in store.names()]
+
+    def client_add(self, name: str, client: str, public_key: str | None = None,
+                   timeout: float = DEFAULT_TIMEOUT) -> keys.ClientKey:
+        """Authorize a new client (a fresh x25519 pair, or the public key the user brings).
+
+        The first client makes a public service private. A running service takes the change
+        at once, without a restart, so its address stays.
+        """
+        record = self._record(name)
+        keys.check_client_name(client)
+        store = self._clients(name)
+        if store.exists(client):
+            raise NameInUse(f"Service '{name}' has a client named '{client}' already.",
+                            hint=f"Remove it first with `myonion clients rm {name} {client}`, "
+                            "or pick another name.")
+        key = (keys.client_key_from_public(client, public_key) if public_key
+               else keys.generate_client_key(client))
+        store.add(key)
+        if not record.private:
+            self.store.update(name, private=True)
+        self._apply_clients(name)
+        self._report(Stage.PUBLISHED, f"Client '{client}' may now connect to '{name}'", name)
+        return key
+
+    def client_remove(self, name: str, client: str) -> None:
+        """Revoke a client: new connections with its key fail; the address stays."""
+        self._record(name)
+        store = self._clients(name)
+        if not store.exists(client):
+            raise MyOnionError(f"Service '{name}' has no client named '{client}'.",
+                               hint=f"See its clients with `myonion clients ls {name}`.")
+        store.remove(client)
+        self._apply_clients(name)
+        self._report(Stage.PUBLISHED, f"Client '{client}' can no longer connect to '{name}'"
+                     + ("" if store.names() else "; nobody can until a client is added"), name)
+
+    def client_key(self, name: str, client: str) -> keys.ClientKey:
+        """A client's key pair, as kept (for its ``.auth_private`` line or a QR code)."""
+        self._record(name)
+        store = self._clients(name)
+        if not store.exists(client):
+            raise MyOnionError(f"Service '{name}' has no client named '{client}'.",
+                               hint=f"See its clients with `myonion clients ls {name}`.")
+        return store.get(client)
+
+    def client_line(self, name: str, client: str) -> str:
+        """The line a client puts into its ClientOnionAuthDir (``<addr>:descriptor:x25519:KEY``)."""
+        key = self.client_key(name, client)
+        if key.private is None:
+            raise MyOnionError(f"The private key of client '{client}' was never here: it "
+                               "was added with its public key only.",
+                               hint="The client has its private key itself.")
+        return key.auth_private_line(self.address(name))
+
+    def _apply_clients(self, name: str) -> None:
+        """Hand a running container the new client list and have tor reload it (SIGHUP)."""
+        record = self._record(name)
+        self._clients(name).write_auth()
+        info = self.runtime.get(container_name(name))
+        if info is None or not info.running:
+            return
+        code, output = self.runtime.exec(container_name(name),
+                                         ["/usr/local/bin/myonion-entry", "--reload-clients"])
+        if code != 0:
+            raise MyOnionError(f"Service '{name}' did not take the new client list.",
+                               hint=f"Restart it: `myonion stop {name}` and `myonion start "
+                               f"{name}`.", detail=output)
+        if record.network == "local":
+            key, address = self._check_key(name), self._read_address(name)
+            with contextlib.suppress(MyOnionError):
+                if key is not None and address:
+                    self.testnet.authorize(self._testnet_key(name),
+                                           key.auth_private_line(address))
+                else:
+                    self.testnet.deauthorize(self._testnet_key(name))
+
+    # access: the onion key --------------------------------------------------------------------
+    def _tor_volume(self, name: str) -> str:
+        return f"{container_name(name)}-tor"
+
+    def read_key(self, name: str) -> keys.OnionKey:
+        """The service's onion key: from the running container, or a persistent one's volume."""
+        record = self._record(name)
+        command = ["base64", "-w0", SECRET_KEY_FILE]
+        info = self.runtime.get(container_name(name))
+        if info is not None and info.running:
+            code, output = self.runtime.exec(container_name(name), command)
+        elif record.mode == "persistent":
+            code, output = self.runtime.run_task(
+                record.image, command, [Mount(self._tor_volume(name), TOR_DIR, volume=True)],
+                user=container_user())
+        else:
+            raise MyOnionError(f"Service '{name}' is ephemeral and stopped: its key existed "
+                               "only in memory and is gone.",
+                               hint=f"Start it (`myonion start {name}`, a new address), or "
+                               "keep the next one with `myonion promote`.")
+        if code != 0:
+            raise MyOnionError(f"The key of service '{name}' could not be read (has it been "
+                               "started once?).", detail=output.strip()[-500:] or None)
+        try:
+            return keys.parse_secret_key_file(base64.b64decode(output.strip()))
+        except (binascii.Error, ValueError) as e:
+            raise MyOnionError(f"The key of service '{name}' could not be read.") from e
+
+    def export_key(self, name: str, passphrase: str) -> bytes:
+        """The service's onion key encrypted with ``passphrase`` (see docs/key-export.md)."""
+        key = self.read_key(name)
+        return keys.export_key(key, passphrase, service=name)
+
+    def _install_key(self, record: ServiceRecord, key: keys.OnionKey) -> None:
+        """Write ``key`` into the (persistent) service's tor volume, replacing any key there."""
+        uid = render.CONTAINER_UID
+        files = {
+            f"{HS_DIR}/": (b"", 0o700),
+            SECRET_KEY_FILE: (key.secret_file(), 0o600),
+            f"{HS_DIR}/hs_ed25519_public_key": (key.public_file(), 0o600),
+        }
+        code, output = self.runtime.run_task(
+            record.image, ["rm", "-f", f"{HS_DIR}/hostname"],
+            [Mount(self._tor_volume(record.name), TOR_DIR, volume=True)], files=files,
+            user=f"{uid}:{uid}")
+        if code != 0:
+            raise MyOnionError(f"The key could not be written for service '{record.name}'.",
+                               detail=output.strip()[-500:] or None)
+
+    def _recreate(self, name: str, key: keys.OnionKey | None = None, persistent: bool = False,
+                  rebuild: bool = False, timeout: float = DEFAULT_TIMEOUT) -> ServiceView:
+        """Make the service's container again (volumes kept): to turn it persistent, put a key
+        in, or run a freshly built image. A service that ran is started again."""
+        record = self._record(name)
+        template = self.registry.get(record.template)
+        info = self.runtime.get(container_name(name))
+        was_running = info is not None and info.running
+        if rebuild:
+            record.image = images.template_image(self.runtime, template, self._reporter(name),
+                                                 force=True)
+        if persistent or key is not None:
+            record.mode = "persistent"
+        if info is not None:
+            self._report(Stage.STOPPED, "Replacing the container", name)
+            self.runtime.remove(container_name(name))
+        self._clear_control_dir(name)
+        self._create_container(record, template)
+        if key is not None:
+            self._install_key(record, key)
+            record.address = key.address
+        record.stage = Stage.STOPPED
+        self.store.put(record)
+        if was_running:
+            self._start_container(record, wait=True, timeout=timeout)
+        return self.status(name)
+
+    def promote(self, name: str, timeout: float = DEFAULT_TIMEOUT) -> ServiceView:
+        """Make a running ephemeral service persistent, keeping its current address."""
+        record = self._record(name)
+        if record.mode == "persistent":
+            raise MyOnionError(f"Service '{name}' is persistent already.")
+        if not self.status(name, live=False).state == "running":
+            raise MyOnionError(f"Service '{name}' is not running, so it has no key to keep.",
+                               hint=f"Start it with `myonion start {name}` (it gets a new "
+                               "address), then promote it.")
+        key = self.read_key(name)
+        view = self._recreate(name, key=key, timeout=timeout)
+        if view.address != key.address:
+            raise TorError(f"Service '{name}' came back at {view.address}, not at "
+                           f"{key.address}.")
+        return view
+
+    def import_key(self, name: str, key: keys.OnionKey,
+                   timeout: float = DEFAULT_TIMEOUT) -> ServiceView:
+        """Serve ``key`` (a restored export or a vanity key) from now on; makes it persistent.
+
+        A running service is restarted with the key; a stopped one keeps it for its next start.
+        """
+        self._record(name)
+        for other in self.store.all():
+            if other.name != name and other.address == key.address:
+                raise NameInUse(f"Service '{other.name}' serves {key.address} already.",
+                                hint="Two services cannot publish the same address.")
+        view = self._recreate(name, key=key, timeout=timeout)
+        if view.state == "running" and view.address != key.address:
+            raise TorError(f"Service '{name}' came up at {view.address}, not at the imported "
+                           f"{key.address}.")
+        return view
+
+    def rebuild(self, name: str, timeout: float = DEFAULT_TIMEOUT) -> ServiceView:
+        """Build the service's image afresh and run a new container from it; a persistent
+        service keeps its address, data and clients."""
+        return self._recreate(name, rebuild=True, timeout=timeout)
+
+    # access: time to live -------------------------------------------------------------------
+    def _write_expiry(self, record: ServiceRecord) -> None:
+        path = self.store.service_dir(record.name) / "conf" / "expires"
+        if record.expires_at:
+            path.write_text(f"{int(record.expires_at)}\n")
+            os.chmod(path, 0o644)
+        else:
+            path.unlink(missing_ok=True)
+
+    def expire(self, name: str | None = None) -> list[str]:
+        """End the services whose time to live has run out (all, or just ``name``): an
+        ephemeral one is removed, a persistent one stopped (its key and data kept).
+
+        The container stops itself at that time too (its entry script knows the deadline), so
+        this only tidies up what is left; it runs on every listing, in any process.
+        """
+        now = time.time()
+        ended: list[str] = []
+        for record in self.store.all():
+            if (name is not None and record.name != name) or not record.expires_at or (
+                    record.expires_at > now):
+                continue
+            if record.stage == Stage.BUILDING:
+                continue  # being made right now by another process
+            self._report(Stage.STOPPED, "Its time to live has run out", record.name)
+            if record.mode == "ephemeral":
+                self._forget(record.name)
+            else:
+                if self.runtime.get(container_name(record.name)) is not None:
+                    self.runtime.stop(container_name(record.name))
+                self._clear_control_dir(record.name)
+                self.store.update(record.name, expires_at=None, stage=Stage.STOPPED,
+                                  reason="its time to live ran out")
+                record.expires_at = None
+                self._write_expiry(record)
+            ended.append(record.name)
+        return ended
+
     # queries ------------------------------------------------------------------------------
     def list(self) -> list[ServiceView]:
         """Every myonion service, from Docker's containers joined with the records."""
+        self.expire()
         containers = {c.labels.get(LABEL_SERVICE, ""): c
                       for c in self.runtime.list_containers({LABEL_ROLE: "service",
                                                              LABEL_HOME: home_label()})}
@@ -427,6 +728,7 @@ class Manager:
         return [self._view(records.get(n), containers.get(n), n) for n in names if n]
 
     def status(self, name: str, live: bool = True) -> ServiceView:
+        self.expire(name)
         record = self._record(name)
         view = self._view(record, self.runtime.get(container_name(name)), name)
         if live and view.state == "running" and view.stage in (Stage.STARTING,
@@ -469,7 +771,11 @@ class Manager:
                 record.address if record.mode == "persistent" else None),
             reason=reason, container=info.id[:12] if info else None,
             health=info.health if info else None, created=record.created,
-            options=self._public_options(record), timings=record.timings)
+            options=self._public_options(record), timings=record.timings,
+            private=record.private,
+            clients=len(self._clients(name).names()) if record.private else 0,
+            expires_at=record.expires_at,
+            remaining=max(0.0, record.expires_at - time.time()) if record.expires_at else None)
 
     def _public_options(self, record: ServiceRecord) -> dict[str, Any]:
         """The record's options without the values of secret options (tokens never shown)."""
@@ -509,6 +815,14 @@ class Manager:
         template = self.registry.get(record.template)
         port = template.ports[0]
         proxy = self.socks_for(record.network)
+        if record.private and record.network == "local":
+            client = self._check_key(name)
+            if client is None:
+                return CheckResult(name, view.address, False, 0.0,
+                                   error="it is private and has no client key to check with")
+            # the test network's client gets the key (one file per service, replaced)
+            self.testnet.authorize(self._testnet_key(name),
+                                   client.auth_private_line(view.address))
         self._report(Stage.PUBLISHED, f"Checking {view.address} through a separate tor client",
                      name)
         start = time.monotonic()

@@ -53,6 +53,10 @@ class ServiceRecord:
     timings: dict[str, float] = field(default_factory=dict)
     #: Docker's StartedAt of the container run that ``stage`` describes
     started_at: str | None = None
+    #: v3 client authorization: only clients with a key (see myonion.access) may connect
+    private: bool = False
+    #: Unix time the service ends at (its time to live), or None
+    expires_at: float | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServiceRecord:

@@ -14,6 +14,8 @@ class FakeTestnet:
     network: str = "myonion-testnet"
     include_volume: str = "myonion-testnet-include"
     calls: list[str] = field(default_factory=list)
+    #: client keys handed to the test network's client: file name -> .auth_private line
+    authorized: dict[str, str] = field(default_factory=dict)
 
     def is_up(self) -> bool:
         return self.running
@@ -31,3 +33,9 @@ class FakeTestnet:
 
     def socks(self) -> tuple[str, int]:
         return ("127.0.0.1", 1)
+
+    def authorize(self, key: str, auth_private_line: str) -> None:
+        self.authorized[key] = auth_private_line
+
+    def deauthorize(self, key: str) -> None:
+        self.authorized.pop(key, None)

@@ -1,0 +1,215 @@
+"""Addresses and access on the real engine and the private Tor network: ephemeral and
+persistent keys, export and import, vanity keys, promote, v3 client authorization (proven
+with fresh tor clients with and without the key) and time to live."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from myonion import fetch, images, keys
+from myonion.errors import MyOnionError
+from myonion.manager import Manager, container_name
+from myonion.runtime.base import LABEL_SERVICE, ContainerSpec, Mount
+from myonion.runtime.docker import DockerRuntime
+from myonion.testnet import Testnet
+
+pytestmark = [pytest.mark.integration, pytest.mark.testnet]
+
+PASSPHRASE = "a long enough passphrase"
+
+
+@contextlib.contextmanager
+def fresh_client(runtime: DockerRuntime, net: Testnet,
+                 auth_lines: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
+    """A new tor client on the test network, with nothing cached and only the client keys
+    given (name -> .auth_private line); yields its SOCKS address on 127.0.0.1."""
+    name = f"myonion-test-client-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    command = ["tor", "-f", "/etc/tor/torrc.d/testnet.conf", "--DataDirectory", "/var/lib/tor",
+               "--SocksPort", "0.0.0.0:9050", "--ClientOnionAuthDir", "/var/lib/tor/auth",
+               "--Log", "notice stderr"]
+    runtime.create(ContainerSpec(
+        name=name, image=images.tor_image(runtime), labels={"org.myonion.test": "client"},
+        entrypoint=["/usr/bin/tini", "--"], command=command, user="10001:10001",
+        mounts=[Mount(net.include_volume, "/etc/tor/torrc.d", read_only=True, volume=True)],
+        network=net.network, extra_networks=[net.access_network],
+        ports={"9050/tcp": ("127.0.0.1", 0)}, hostname="testclient", read_only=False))
+    try:
+        files = {"/var/lib/tor/auth/": (b"", 0o700)}
+        for client, line in (auth_lines or {}).items():
+            files[f"/var/lib/tor/auth/{client}.auth_private"] = (line.encode() + b"\n", 0o600)
+        runtime.put_files(name, files, "10001:10001")
+        runtime.start(name)
+        deadline = time.monotonic() + 90
+        while not any("Bootstrapped 100%" in line for line in runtime.logs(name)):
+            info = runtime.get(name)
+            assert info is not None and info.running, "\n".join(runtime.logs(name))
+            assert time.monotonic() < deadline, "\n".join(runtime.logs(name))
+            time.sleep(0.5)
+        info = runtime.get(name)
+        assert info is not None
+        host, port = info.ports["9050/tcp"]
+        yield (host or "127.0.0.1", port)
+    finally:
+        runtime.remove(name)
+
+
+def get(address: str, proxy: tuple[str, int], timeout: float = 60) -> str:
+    return fetch.http_get_retry(f"http://{address}/", proxy, timeout=timeout).body.decode()
+
+
+def refused(address: str, proxy: tuple[str, int], seconds: float = 45) -> str:
+    """Try for ``seconds``; return the error if every attempt failed, else fail the test."""
+    try:
+        body = get(address, proxy, timeout=seconds)
+    except MyOnionError as e:
+        return e.message
+    raise AssertionError(f"{address} served a client without a valid key: {body[:80]!r}")
+
+
+def test_client_authorization_is_enforced(real_manager: Manager, docker_runtime: DockerRuntime,
+                                          site_dir: Path) -> None:
+    net = real_manager.testnet
+    # private from the first second; share itself proves the testnet client with alice's key
+    # reaches it (share waits until it is reachable)
+    view = real_manager.share("site", {"dir": str(site_dir)}, name="authsite",
+                              clients=["alice", "bob"], timeout=120)
+    address = view.address
+    assert address and view.private and view.clients == 2 and view.stage == "reachable"
+    alice = real_manager.client_line("authsite", "alice")
+    bob = real_manager.client_line("authsite", "bob")
+    assert alice.startswith(address.removesuffix(".onion") + ":descriptor:x25519:")
+
+    started = time.monotonic()
+    with fresh_client(docker_runtime, net) as nokey:
+        print(f"access: fresh client bootstrapped in {time.monotonic() - started:.1f} s")
+        error = refused(address, nokey)
+        print(f"access: without a key: {error}")
+    with fresh_client(docker_runtime, net, {"alice": alice}) as withkey:
+        assert "integration" in get(address, withkey)
+
+    # revoke alice: a fresh client with her key fails, bob's still works, same address
+    real_manager.client_remove("authsite", "alice")
+    assert [c.name for c in real_manager.clients("authsite")] == ["bob"]
+    with fresh_client(docker_runtime, net, {"alice": alice}) as revoked:
+        print(f"access: alice after revocation: {refused(address, revoked)}")
+    with fresh_client(docker_runtime, net, {"bob": bob}) as other:
+        assert "integration" in get(address, other)
+    assert real_manager.address("authsite") == address
+    assert real_manager.check("authsite").reachable
+
+    # the keys never show up in status or the container's log
+    shown = str(real_manager.status("authsite").to_dict()) + "\n".join(
+        docker_runtime.logs(container_name("authsite")))
+    assert alice.rsplit(":", 1)[1] not in shown and bob.rsplit(":", 1)[1] not in shown
+
+
+def test_ephemeral_keys_leave_nothing_behind(real_manager: Manager,
+                                             docker_runtime: DockerRuntime,
+                                             site_dir: Path) -> None:
+    first = real_manager.share("site", {"dir": str(site_dir)}, name="keyseph", timeout=120)
+    key = real_manager.read_key("keyseph")
+    assert key.address == first.address  # our derivation agrees with tor's
+    real_manager.stop("keyseph")
+    with pytest.raises(MyOnionError, match="only in memory"):
+        real_manager.read_key("keyseph")
+    second = real_manager.start("keyseph", timeout=120)
+    assert second.address and second.address != first.address
+    last = real_manager.read_key("keyseph")
+    service_dir = real_manager.store.root / "keyseph"
+    assert service_dir.is_dir()
+    real_manager.remove("keyseph")
+    # nothing of it is left: no record or directory, no volume, no container
+    assert not service_dir.exists()
+    assert docker_runtime.list_volumes({LABEL_SERVICE: "keyseph"}) == []
+    assert docker_runtime.get(container_name("keyseph")) is None
+    if os.geteuid() == 0:
+        # and the key bytes are nowhere in Docker's volumes and containers nor our data
+        roots = [str(real_manager.store.root.parent), "/var/lib/docker/volumes",
+                 "/var/lib/docker/containers"]
+        for secret in (key.secret, last.secret):
+            found = subprocess.run(["grep", "-rlF", "--binary-files=binary", "-e",
+                                    secret[:32].hex(), *roots], capture_output=True)
+            assert found.stdout == b"", found.stdout
+            with_bytes = subprocess.run(
+                ["grep", "-rlaF", secret[:24].decode("latin-1"), *roots],
+                capture_output=True, env={**os.environ, "LC_ALL": "C"})
+            assert with_bytes.stdout == b"", with_bytes.stdout
+
+
+def test_persistent_export_import_vanity_promote(real_manager: Manager,
+                                                 docker_runtime: DockerRuntime,
+                                                 site_dir: Path, tmp_path: Path) -> None:
+    proxy = real_manager.testnet.socks()
+    view = real_manager.share("site", {"dir": str(site_dir)}, name="keyspers",
+                              persistent=True, timeout=120)
+    address = view.address
+    assert address
+    # stop/start and a rebuilt image keep the address, and the page is served again
+    real_manager.stop("keyspers")
+    assert real_manager.start("keyspers", timeout=120).address == address
+    old_image = real_manager.store.get("keyspers").image  # type: ignore[union-attr]
+    old_id = docker_runtime.client.images.get(old_image).id
+    rebuilt = real_manager.rebuild("keyspers", timeout=120)
+    assert rebuilt.address == address and rebuilt.state == "running"
+    assert docker_runtime.client.images.get(old_image).id != old_id  # really built again
+    assert "integration" in get(address, proxy)
+
+    # export (encrypted) -> rm -> share anew -> import: the same address serves again
+    exported = real_manager.export_key("keyspers", PASSPHRASE)
+    assert exported.startswith(b"{") and real_manager.read_key("keyspers").secret.hex() \
+        not in exported.decode()
+    real_manager.remove("keyspers")
+    with pytest.raises(keys.KeyFileError):
+        keys.import_key(exported, "not the passphrase")
+    fresh = real_manager.share("site", {"dir": str(site_dir)}, name="keyspers", timeout=120)
+    assert fresh.address != address
+    restored = real_manager.import_key("keyspers", keys.import_key(exported, PASSPHRASE),
+                                       timeout=120)
+    assert restored.address == address and restored.mode == "persistent"
+    assert "integration" in get(address, proxy)
+
+    # a key made elsewhere (as mkp224o makes vanity keys) gives its own address
+    vanity = keys.generate_onion_key()
+    raw = tmp_path / "hs_ed25519_secret_key"
+    raw.write_bytes(vanity.secret_file())
+    mine = real_manager.share("site", {"dir": str(site_dir)}, name="keysvanity",
+                              key=keys.read_key_file(raw.read_bytes(), None), timeout=120)
+    assert mine.address == vanity.address
+    assert "integration" in get(vanity.address, proxy)
+
+    # promote: a running ephemeral service becomes persistent at the address it has
+    eph = real_manager.share("site", {"dir": str(site_dir)}, name="keysprom", timeout=120)
+    promoted = real_manager.promote("keysprom", timeout=120)
+    assert promoted.address == eph.address and promoted.mode == "persistent"
+    real_manager.stop("keysprom")
+    assert real_manager.start("keysprom", timeout=120).address == eph.address
+    assert "integration" in get(eph.address or "", proxy)
+
+
+def test_ttl_ends_the_service_by_itself(real_manager: Manager, docker_runtime: DockerRuntime,
+                                        site_dir: Path) -> None:
+    view = real_manager.share("site", {"dir": str(site_dir)}, name="ttlsite", ttl=30,
+                              timeout=120)
+    listed = {v.name: v for v in real_manager.list()}["ttlsite"]
+    assert listed.remaining is not None and 0 < listed.remaining <= 30
+    print(f"access: ls showed {listed.remaining:.0f} s left")
+    # the container ends itself at the deadline, with no myonion process watching
+    deadline = time.monotonic() + 90
+    while (info := docker_runtime.get(container_name("ttlsite"))) and info.running:
+        assert time.monotonic() < deadline, "the container outlived its time to live"
+        time.sleep(1)
+    assert info is not None and info.exit_code == 0
+    assert any("time to live has run out" in line
+               for line in docker_runtime.logs(container_name("ttlsite")))
+    assert view.address
+    # and the next listing forgets the (ephemeral) service with everything it had
+    assert "ttlsite" not in {v.name for v in real_manager.list()}
+    assert docker_runtime.get(container_name("ttlsite")) is None
+    assert docker_runtime.list_volumes({LABEL_SERVICE: "ttlsite"}) == []
