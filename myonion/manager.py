@@ -249,12 +249,19 @@ class Manager:
             # ephemeral: the onion key lives in memory only and is gone when the container stops
             tmpfs["/var/lib/tor"] = f"rw,nosuid,nodev,size=32m,uid={uid},gid={uid},mode=0700"
         network = None
+        # only what the template publishes when asked (e.g. the MQTT LAN port), nothing else
+        ports = template.published(record.options)
+        extra_networks: list[str] = []
         if record.network == "local":
             # the test network's settings come in through a read-only include; the torrc and the
             # image stay the same as on the public network
             network = self.testnet.network
             mounts.append(Mount(self.testnet.include_volume, "/etc/tor/torrc.d",
                                 read_only=True, volume=True))
+            if ports:
+                # the test network is internal and cannot publish; its access bridge (no IP
+                # masquerade, so still no way out) can, as for the test network's SOCKS port
+                extra_networks.append(self.testnet.access_network)
         return ContainerSpec(
             name=container_name(record.name),
             image=record.image,
@@ -270,6 +277,8 @@ class Manager:
             mounts=mounts,
             tmpfs=tmpfs,
             network=network,
+            extra_networks=extra_networks,
+            ports=ports,
             cap_add=list(template.cap_add),
             restart="unless-stopped" if record.mode == "persistent" else "on-failure",
             healthcheck=template.healthcheck or None,

@@ -159,3 +159,36 @@ def test_secret_options_are_hidden_in_views(manager: Manager) -> None:
     assert manager.store.get("iot").options["devices"] == devices  # type: ignore[union-attr]
     rendered = (manager.store.root / "iot" / "conf" / "devices").read_text()
     assert "kitchen:kitchen-token-0123456789" in rendered
+
+
+BRIDGE = {"routes": "kitchen http://" + "a" * 55 + "d.onion/api/v1/readings/kitchen "
+          "kitchen-token-0123456789", "lan_users": "sensors:correct-horse-battery"}
+
+
+@pytest.mark.parametrize("network", ["local", "tor"])
+def test_a_port_is_published_only_when_the_template_option_asks(
+        manager: Manager, runtime: FakeRuntime, network: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MYONION_NETWORK", raising=False)
+    manager.share("mqtt-bridge", BRIDGE, name="quiet", network=network, wait=False)
+    spec, _ = runtime.containers[container_name("quiet")]
+    assert spec.ports == {} and spec.extra_networks == []
+    manager.share("mqtt-bridge", {**BRIDGE, "lan_port": "18830"}, name="lan", network=network,
+                  wait=False)
+    spec, _ = runtime.containers[container_name("lan")]
+    # loopback unless an address is asked for
+    assert spec.ports == {"1883/tcp": ("127.0.0.1", 18830)}
+    # the internal test network cannot publish: the test network's access bridge can
+    assert spec.extra_networks == (["myonion-testnet-access"] if network == "local" else [])
+    assert spec.network == ("myonion-testnet" if network == "local" else None)
+    manager.share("mqtt-bridge", {**BRIDGE, "lan_port": 18831, "lan_address": "0.0.0.0"},
+                  name="wide", network=network, wait=False)
+    assert runtime.containers[container_name("wide")][0].ports == {
+        "1883/tcp": ("0.0.0.0", 18831)}
+
+
+def test_a_bad_lan_address_changes_nothing(manager: Manager, runtime: FakeRuntime) -> None:
+    with pytest.raises(OptionError, match="'lan_address' must be an IP address"):
+        manager.share("mqtt-bridge", {**BRIDGE, "lan_port": "1883", "lan_address": "pi.local"},
+                      name="bad", wait=False)
+    assert runtime.containers == {} and manager.list() == []
