@@ -137,6 +137,8 @@ def _show_service(view: ServiceView, as_json: bool) -> None:
         out.print(f"reason:   {view.reason}")
     out.print(f"network:  {view.network}    mode: {view.mode}")
     out.print(f"address:  {view.address or '-'}")
+    for target, host in view.published.items():
+        out.print(f"published: {host} → {target} (on this machine)")
     if view.timings:
         out.print("timings:  " + ", ".join(f"{k} {v:.1f} s" for k, v in view.timings.items()))
 

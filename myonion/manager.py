@@ -6,9 +6,11 @@ asked for. Long operations report progress through the Reporter given at constru
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -19,6 +21,7 @@ from myonion import config, fetch, images, paths, render, tor
 from myonion.errors import (
     MyOnionError,
     NameInUse,
+    OptionError,
     ServiceNotFound,
     TorError,
 )
@@ -63,6 +66,8 @@ class ServiceView:
     created: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    #: container port ("1883/tcp") → "host address:port", for what the template published
+    published: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,6 +88,26 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def check_host_ports(ports: dict[str, tuple[str, int]]) -> None:
+    """Refuse host ports that are taken or addresses this machine does not have, before
+    anything is built (Docker would only say so when the container starts)."""
+    for target, (address, port) in ports.items():
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        kind = socket.SOCK_DGRAM if target.endswith("/udp") else socket.SOCK_STREAM
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((address, port))
+            except OSError as e:
+                if e.errno == errno.EACCES:  # a low port: Docker may bind it, we may not
+                    continue
+                what = ("is in use already" if e.errno == errno.EADDRINUSE
+                        else f"cannot be used ({e.strerror})")
+                raise OptionError(f"Port {port} on {address} {what}.",
+                                  hint="Choose another port, or an address of this machine "
+                                  "(127.0.0.1, its LAN address, or 0.0.0.0).") from None
 
 
 def container_name(service: str) -> str:
@@ -150,6 +175,7 @@ class Manager:
         """Validate, build, run and (unless ``wait`` is False) wait until the onion serves."""
         template = self.registry.get(template_id)
         values = template.validate(options or {})
+        check_host_ports(template.published(values))
         net = config.resolve_network(network)
         if name is not None:
             check_name(name)
@@ -478,7 +504,8 @@ class Manager:
                 record.address if record.mode == "persistent" else None),
             reason=reason, container=info.id[:12] if info else None,
             health=info.health if info else None, created=record.created,
-            options=self._public_options(record), timings=record.timings)
+            options=self._public_options(record), timings=record.timings,
+            published={k: f"{a}:{p}" for k, (a, p) in info.ports.items()} if info else {})
 
     def _public_options(self, record: ServiceRecord) -> dict[str, Any]:
         """The record's options without the values of secret options (tokens never shown)."""

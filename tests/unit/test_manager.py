@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,25 @@ def test_a_bad_lan_address_changes_nothing(manager: Manager, runtime: FakeRuntim
         manager.share("mqtt-bridge", {**BRIDGE, "lan_port": "1883", "lan_address": "pi.local"},
                       name="bad", wait=False)
     assert runtime.containers == {} and manager.list() == []
+
+
+def test_a_host_port_in_use_is_refused_before_anything_is_made(
+        manager: Manager, runtime: FakeRuntime) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OptionError, match=f"Port {port} on 127.0.0.1 is in use already"):
+            manager.share("mqtt-bridge", {**BRIDGE, "lan_port": port}, name="busy", wait=False)
+    assert runtime.containers == {} and runtime.builds == [] and manager.list() == []
+    # an address this machine does not have (TEST-NET-3, never assigned to a host)
+    with pytest.raises(OptionError, match=r"on 203\.0\.113\.7 cannot be used"):
+        manager.share("mqtt-bridge", {**BRIDGE, "lan_port": port, "lan_address": "203.0.113.7"},
+                      name="busy", wait=False)
+
+
+def test_published_ports_are_shown(manager: Manager, runtime: FakeRuntime) -> None:
+    manager.share("mqtt-bridge", {**BRIDGE, "lan_port": "18832"}, name="lan", wait=False)
+    spec, info = runtime.containers[container_name("lan")]
+    info.ports = dict(spec.ports)  # what Docker reports once it has published them
+    assert manager.status("lan").published == {"1883/tcp": "127.0.0.1:18832"}
