@@ -100,6 +100,7 @@ def test_lan_port_on_this_machine(real_manager: Manager, docker_runtime: DockerR
     info = docker_runtime.get(container_name("lanbr"))
     assert info is not None
     assert info.ports == {"1883/tcp": ("127.0.0.1", port)}  # loopback unless asked otherwise
+    assert real_manager.status("lanbr").published == {"1883/tcp": f"127.0.0.1:{port}"}
 
     assert mqtt_publish("127.0.0.1", port, PASSWORD, {"seq": 1}) == "ok"
     assert readings(proxy, receiver, 1, 120) == [{"seq": 1}]
