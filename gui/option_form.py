@@ -67,10 +67,16 @@ def make_editor(spec: OptionSpec) -> QWidget:
         return text
     if spec.type == "int":
         spin = QSpinBox()
-        spin.setRange(spec.min if spec.min is not None else -INT_LIMIT,
-                      spec.max if spec.max is not None else INT_LIMIT)
+        low = spec.min if spec.min is not None else -INT_LIMIT
+        spin.setRange(low, spec.max if spec.max is not None else INT_LIMIT)
         if spec.default is not None:
             spin.setValue(int(spec.default))
+        elif not spec.required:
+            # one step below the range stands for "not given" (e.g. a port published only
+            # when asked), shown as "(none)"
+            spin.setMinimum(low - 1)
+            spin.setSpecialValueText(NO_CHOICE)
+            spin.setValue(low - 1)
         return spin
     if spec.type == "bool":
         box = QCheckBox(spec.help or spec.name)  # the help is the check box's own text
@@ -95,7 +101,8 @@ def editor_value(editor: QWidget) -> Any:
     if isinstance(editor, QPlainTextEdit):
         return editor.toPlainText()
     if isinstance(editor, QSpinBox):
-        return editor.value()
+        unset = editor.specialValueText() and editor.value() == editor.minimum()
+        return "" if unset else editor.value()
     if isinstance(editor, QCheckBox):
         return editor.isChecked()
     if isinstance(editor, QComboBox):

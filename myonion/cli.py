@@ -107,13 +107,21 @@ def templates_show(template_id: str, as_json: bool) -> None:
         _json(t.to_dict())
         return
     out.print(f"[bold]{t.id}[/bold] — {t.title}\n{t.description}\n")
-    out.print("onion ports: " + ", ".join(f"{p.virtual} → 127.0.0.1:{p.target}" for p in t.ports))
+    out.print("onion ports: " + ", ".join(
+        f"{p.virtual} → 127.0.0.1:{p.target}" + (f" (when {p.when})" if p.when else "")
+        for p in t.ports))
+    for pub in t.publish:
+        out.print(f"published on this machine only when asked: port {pub.target} "
+                  f"(-o {pub.option}=PORT" + (f", -o {pub.address_option}=ADDRESS"
+                                              if pub.address_option else "") + ")")
     table = Table("option", "type", "required", "default", "help", box=None)
     for o in t.options:
         kind = f"choice ({'|'.join(o.choices)})" if o.choices else o.type
         table.add_row(o.name, kind, "yes" if o.required else "no",
                       "" if o.default is None else str(o.default), o.help)
     out.print(table)
+    for group in t.one_of:
+        out.print("give exactly one of: " + ", ".join(group))
 
 
 # share and lifecycle ------------------------------------------------------------------------
@@ -133,6 +141,8 @@ def _show_service(view: ServiceView, as_json: bool) -> None:
         out.print(f"access:   private, {view.clients} authorized client(s)")
     if view.remaining is not None:
         out.print(f"ends in:  {access.format_duration(view.remaining)}")
+    for target, host in view.published.items():
+        out.print(f"published: {host} → {target} (on this machine)")
     if view.timings:
         out.print("timings:  " + ", ".join(f"{k} {v:.1f} s" for k, v in view.timings.items()))
 

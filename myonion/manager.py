@@ -9,9 +9,11 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import errno
 import hashlib
 import logging
 import os
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -77,6 +79,8 @@ class ServiceView:
     #: Unix time the service ends at (time to live) and the seconds left then
     expires_at: float | None = None
     remaining: float | None = None
+    #: container port ("1883/tcp") → "host address:port", for what the template published
+    published: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,6 +101,26 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def check_host_ports(ports: dict[str, tuple[str, int]]) -> None:
+    """Refuse host ports that are taken or addresses this machine does not have, before
+    anything is built (Docker would only say so when the container starts)."""
+    for target, (address, port) in ports.items():
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        kind = socket.SOCK_DGRAM if target.endswith("/udp") else socket.SOCK_STREAM
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((address, port))
+            except OSError as e:
+                if e.errno == errno.EACCES:  # a low port: Docker may bind it, we may not
+                    continue
+                what = ("is in use already" if e.errno == errno.EADDRINUSE
+                        else f"cannot be used ({e.strerror})")
+                raise OptionError(f"Port {port} on {address} {what}.",
+                                  hint="Choose another port, or an address of this machine "
+                                  "(127.0.0.1, its LAN address, or 0.0.0.0).") from None
 
 
 def container_name(service: str) -> str:
@@ -172,6 +196,7 @@ class Manager:
         """
         template = self.registry.get(template_id)
         values = template.validate(options or {})
+        check_host_ports(template.published(values))
         net = config.resolve_network(network)
         if name is not None:
             check_name(name)
@@ -289,12 +314,19 @@ class Manager:
             # ephemeral: the onion key lives in memory only and is gone when the container stops
             tmpfs["/var/lib/tor"] = f"rw,nosuid,nodev,size=32m,uid={uid},gid={uid},mode=0700"
         network = None
+        # only what the template publishes when asked (e.g. the MQTT LAN port), nothing else
+        ports = template.published(record.options)
+        extra_networks: list[str] = []
         if record.network == "local":
             # the test network's settings come in through a read-only include; the torrc and the
             # image stay the same as on the public network
             network = self.testnet.network
             mounts.append(Mount(self.testnet.include_volume, "/etc/tor/torrc.d",
                                 read_only=True, volume=True))
+            if ports:
+                # the test network is internal and cannot publish; its access bridge (no IP
+                # masquerade, so still no way out) can, as for the test network's SOCKS port
+                extra_networks.append(self.testnet.access_network)
         return ContainerSpec(
             name=container_name(record.name),
             image=record.image,
@@ -310,6 +342,8 @@ class Manager:
             mounts=mounts,
             tmpfs=tmpfs,
             network=network,
+            extra_networks=extra_networks,
+            ports=ports,
             cap_add=list(template.cap_add),
             # a service with a time to live ends with status 0 and must stay ended
             restart="unless-stopped" if record.mode == "persistent" and not record.expires_at
@@ -775,7 +809,8 @@ class Manager:
             private=record.private,
             clients=len(self._clients(name).names()) if record.private else 0,
             expires_at=record.expires_at,
-            remaining=max(0.0, record.expires_at - time.time()) if record.expires_at else None)
+            remaining=max(0.0, record.expires_at - time.time()) if record.expires_at else None,
+            published={k: f"{a}:{p}" for k, (a, p) in info.ports.items()} if info else {})
 
     def _public_options(self, record: ServiceRecord) -> dict[str, Any]:
         """The record's options without the values of secret options (tokens never shown)."""

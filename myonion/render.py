@@ -21,7 +21,7 @@ from typing import Any
 import jinja2
 
 from myonion import paths
-from myonion.errors import TemplateError
+from myonion.errors import OptionError, TemplateError
 from myonion.templates import TemplateSpec
 
 #: the unprivileged uid/gid tor and the service run as inside every container
@@ -115,13 +115,29 @@ def render_runtime_files(
     options: dict[str, Any],
     tor: dict[str, Any] | None = None,
 ) -> dict[str, str]:
-    """Render ``torrc`` and the template's runtime files for one service."""
+    """Render ``torrc`` and the template's runtime files for one service.
+
+    Besides the variables, templates get ``file_text(option)``: the content of a ``file``
+    option's file, read and checked by its ``format`` again now (it is copied into the service's
+    configuration, so later changes of the file need a new share).
+    """
+
+    def file_text(name: str) -> str:
+        spec = template.option(name)
+        if spec is None or spec.type != "file":
+            raise TemplateError(f"Template '{template.id}' reads option '{name}' as a file, "
+                                "but it is no file option.")
+        if not options.get(name):
+            raise OptionError(f"Option '{name}' of template '{template.id}' is not given.")
+        return spec.file_text(str(options[name]))
+
     variables = {
         "template": template,
         "service": service,
         "options": options,
         "tor": {"pow": False, **(tor or {})},
         "uid": CONTAINER_UID,
+        "file_text": file_text,
     }
     out = {"torrc": _render(template.path, "torrc.j2", variables)}
     for name in template.runtime_files:

@@ -7,7 +7,12 @@ coerced against the manifest here, before anything is built.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
 import re
+import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +28,93 @@ TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off"}
 #: what status and listings show instead of a secret option's value
 HIDDEN = "(hidden)"
+#: the largest file a ``file`` option with a ``format`` is read from, in bytes
+MAX_CHECKED_FILE = 1024 * 1024
+#: the OpenSSH public key types the ``openssh_public_keys`` format accepts
+SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+                 "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com",
+                 "sk-ecdsa-sha2-nistp256@openssh.com")
+SSH_KEY_HINT = ("Give one key a line as in a .pub file, e.g. 'ssh-ed25519 AAAA… me@laptop' "
+                "(types: ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256/384/521, sk-…); blank lines and "
+                "# comments are fine; key options such as command= or from= are not allowed.")
+SSH_KEY_BLOB = re.compile(r"AAAA[A-Za-z0-9+/]{16,8192}={0,3}")
+PRINTABLE = re.compile(r"[ -~\t]*")
+
+
+def check_openssh_public_keys(where: str, text: str) -> None:
+    """Raise OptionError unless ``text`` is OpenSSH public keys, one a line (an
+    ``authorized_keys`` without key options), with comments and blank lines; names the bad line.
+    """
+    keys = 0
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.removesuffix("\r").strip(" \t")
+        bad = f"{where}, line {number}"
+        if not PRINTABLE.fullmatch(line):
+            raise OptionError(f"{bad} holds a control character or non-ASCII text.",
+                              hint=SSH_KEY_HINT)
+        if not line or line.startswith("#"):
+            continue
+        if "PRIVATE KEY" in line:
+            raise OptionError(f"{bad} is a private key: never give it away.",
+                              hint="Give the public key instead (the file ending in .pub).")
+        kind, _, rest = line.replace("\t", " ").partition(" ")
+        blob, _, comment = rest.strip().partition(" ")
+        if kind not in SSH_KEY_TYPES:
+            raise OptionError(f"{bad} is not an OpenSSH public key: it must start with a key "
+                              "type such as ssh-ed25519 (key options are not allowed).",
+                              hint=SSH_KEY_HINT)
+        if not SSH_KEY_BLOB.fullmatch(blob) or _ssh_blob_type(blob) != kind:
+            raise OptionError(f"{bad}: the key data after '{kind}' is not a valid {kind} key "
+                              "(was it cut off or changed when copied?).", hint=SSH_KEY_HINT)
+        if len(comment) > 300:
+            raise OptionError(f"{bad}: the comment after the key is longer than 300 characters.",
+                              hint=SSH_KEY_HINT)
+        keys += 1
+    if not keys:
+        raise OptionError(f"{where} holds no public key.", hint=SSH_KEY_HINT)
+
+
+def _ssh_blob_type(blob: str) -> str | None:
+    """The key type named inside an OpenSSH public key's base64 data, or None unless the data
+    is a whole sequence of length-prefixed fields (so a key cut off when copied is caught)."""
+    try:
+        data = base64.b64decode(blob, validate=True)
+    except binascii.Error:
+        return None
+    fields: list[bytes] = []
+    while data:
+        if len(data) < 4:
+            return None
+        (size,) = struct.unpack(">I", data[:4])
+        if size > len(data) - 4:
+            return None
+        fields.append(data[4:4 + size])
+        data = data[4 + size:]
+    if len(fields) < 2:
+        return None
+    try:
+        return fields[0].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
+def check_ip_address(where: str, text: str) -> None:
+    """Raise OptionError unless ``text`` is an IPv4 or IPv6 address."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise OptionError(f"{where} must be an IP address, not '{text}'.",
+                          hint="For example 127.0.0.1 (this machine only), an address of this "
+                          "machine on the LAN such as 192.168.1.20, or 0.0.0.0 (every "
+                          "interface).") from None
+
+
+#: named checks of an option's value (of a ``file`` option: of the file's content);
+#: each gets a description of where the value came from and the text
+FORMATS: dict[str, Callable[[str, str], None]] = {
+    "openssh_public_keys": check_openssh_public_keys,
+    "ip_address": check_ip_address,
+}
 
 
 @dataclass(frozen=True)
@@ -43,6 +135,8 @@ class OptionSpec:
     example: Any = None
     #: the value holds a secret (tokens, passwords): never shown in status or listings
     secret: bool = False
+    #: a named check of the value (of a file option: of its content), one of FORMATS
+    format: str | None = None
 
     def coerce(self, raw: Any) -> Any:
         """Turn a raw value (a string from the CLI, or a YAML value) into the option's type."""
@@ -74,11 +168,36 @@ class OptionSpec:
                 )
             return text
         if self.type in ("dir", "file"):
-            return self._path(text)
+            path = self._path(text)
+            if self.format:
+                self.file_text(path)
+            return path
         if "\x00" in text or (self.type == "string" and "\n" in text):
             raise OptionError(f"Option '{name}' must be a single line of text.")
+        if self.format:
+            FORMATS[self.format](f"Option '{name}'", text)
         if self.pattern and not re.fullmatch(self.pattern, text):
             raise OptionError(f"Option '{name}' has an invalid value '{text}'.", hint=self.help)
+        return text
+
+    def file_text(self, path: str) -> str:
+        """The text of this file option's file (small, UTF-8), checked by its ``format``."""
+        try:
+            with open(path, "rb") as f:
+                data = f.read(MAX_CHECKED_FILE + 1)
+        except OSError as e:
+            raise OptionError(f"Option '{self.name}': {path} cannot be read ({e.strerror}).",
+                              hint="Give a file you can read.") from None
+        if len(data) > MAX_CHECKED_FILE:
+            raise OptionError(f"Option '{self.name}': {path} is larger than "
+                              f"{MAX_CHECKED_FILE // 1024} KiB.", hint=self.help)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise OptionError(f"Option '{self.name}': {path} is not a text file.",
+                              hint=self.help) from None
+        if self.format:
+            FORMATS[self.format](f"Option '{self.name}' ({path})", text)
         return text
 
     def _path(self, text: str) -> str:
@@ -104,6 +223,22 @@ class PortSpec:
     virtual: int
     target: int
     protocol: str = "http"
+    #: a bool option that turns this port on (None: always on; the first port always is)
+    when: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishSpec:
+    """A container port published on the host when an int option gives the host port.
+
+    ``address_option`` names a string option with the host address to bind (else 127.0.0.1).
+    Nothing is published while the port option is unset.
+    """
+
+    option: str
+    target: int
+    address_option: str | None = None
+    protocol: str = "tcp"
 
 
 @dataclass(frozen=True)
@@ -141,9 +276,27 @@ class TemplateSpec:
     #: the service itself connects out through tor (a SOCKS port on 127.0.0.1:9050 inside)
     tor_client: bool = False
     builtin: bool = True
+    #: groups of options of which exactly one must be given (e.g. keys as text or as a file)
+    one_of: tuple[tuple[str, ...], ...] = ()
+    #: container ports published on the host when the user asks (by an option)
+    publish: tuple[PublishSpec, ...] = ()
 
     def option(self, name: str) -> OptionSpec | None:
         return next((o for o in self.options if o.name == name), None)
+
+    def onion_ports(self, values: dict[str, Any]) -> tuple[PortSpec, ...]:
+        """The onion ports of a service with these (validated) options."""
+        return tuple(p for p in self.ports if p.when is None or values.get(p.when))
+
+    def published(self, values: dict[str, Any]) -> dict[str, tuple[str, int]]:
+        """Container port ("1883/tcp") → (host address, host port) for the ports asked for."""
+        ports: dict[str, tuple[str, int]] = {}
+        for p in self.publish:
+            if values.get(p.option) is not None:
+                address = values.get(p.address_option) if p.address_option else None
+                ports[f"{p.target}/{p.protocol}"] = (str(address or "127.0.0.1"),
+                                                     int(values[p.option]))
+        return ports
 
     def public_options(self, values: dict[str, Any]) -> dict[str, Any]:
         """Option values fit to show: those of ``secret`` options replaced by a placeholder."""
@@ -161,9 +314,18 @@ class TemplateSpec:
                 hint=f"Its options are: {', '.join(sorted(known)) or 'none'} "
                 f"(see `myonion templates show {self.id}`).",
             )
+        present = {k for k, v in given.items() if v not in (None, "")}
+        for group in self.one_of:
+            self._check_one_of(group, present)
+        for p in self.publish:
+            if p.address_option in present and p.option not in present:
+                raise OptionError(
+                    f"Option '{p.address_option}' only applies when '{p.option}' is given.",
+                    hint=f"Add -o {p.option}=PORT to publish port {p.target} on this machine, "
+                    f"or leave out '{p.address_option}'.")
         values: dict[str, Any] = {}
         for spec in self.options:
-            if spec.name in given and given[spec.name] not in (None, ""):
+            if spec.name in present:
                 values[spec.name] = spec.coerce(given[spec.name])
             elif spec.required:
                 raise OptionError(
@@ -174,13 +336,36 @@ class TemplateSpec:
                 values[spec.name] = spec.default
         return values
 
+    def _check_one_of(self, group: tuple[str, ...], present: set[str]) -> None:
+        names = " or ".join(f"'{n}'" for n in group)
+        chosen = [n for n in group if n in present]
+        if not chosen:
+            raise OptionError(
+                f"Template '{self.id}' needs one of the options {names}.",
+                hint="Give exactly one of them: "
+                + " or ".join(f"-o {n}={self._placeholder(n)}" for n in group)
+                + f" (see `myonion templates show {self.id}`).")
+        if len(chosen) > 1:
+            raise OptionError(
+                f"Options {' and '.join(repr(n) for n in chosen)} of template '{self.id}' "
+                "cannot be given together.", hint=f"Give only one of {names}.")
+
+    def _placeholder(self, name: str) -> str:
+        kind = self.option(name)
+        return {"file": "PATH", "dir": "FOLDER", "text": "TEXT"}.get(kind.type if kind else "",
+                                                                     "VALUE")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "title": self.title,
             "description": self.description,
             "builtin": self.builtin,
-            "ports": [{"virtual": p.virtual, "target": p.target} for p in self.ports],
+            "ports": [{"virtual": p.virtual, "target": p.target,
+                       **({"when": p.when} if p.when else {})} for p in self.ports],
+            "one_of": [list(group) for group in self.one_of],
+            "publish": [{"option": p.option, "target": p.target,
+                         "address_option": p.address_option} for p in self.publish],
             "options": [
                 {
                     "name": o.name,
@@ -219,6 +404,7 @@ def _option(path: Path, raw: Any) -> OptionSpec:
         pattern=raw.get("pattern"),
         example=raw.get("example"),
         secret=bool(raw.get("secret", False)),
+        format=raw.get("format"),
     )
 
 
@@ -240,15 +426,19 @@ def load_template(folder: Path, builtin: bool = True) -> TemplateSpec:
         if not (folder / needed).is_file():
             raise _fail(manifest, f"{needed} is missing beside it")
     try:
-        ports = tuple(PortSpec(int(p["virtual"]), int(p["target"]), p.get("protocol", "http"))
-                      for p in raw["ports"])
+        ports = tuple(PortSpec(int(p["virtual"]), int(p["target"]), p.get("protocol", "http"),
+                               p.get("when")) for p in raw["ports"])
         mounts = tuple(MountSpec(m["option"], m["target"]) for m in raw.get("mounts", ()))
         volumes = tuple(VolumeSpec(v["name"], v["target"]) for v in raw.get("volumes", ()))
+        publish = tuple(PublishSpec(str(p["option"]), int(p["target"]), p.get("address_option"),
+                                    p.get("protocol", "tcp")) for p in raw.get("publish", ()))
+        one_of = tuple(tuple(str(n) for n in group) for group in raw.get("one_of", ()))
     except (KeyError, TypeError, ValueError) as e:
-        raise _fail(manifest, f"ports/mounts/volumes are malformed ({e})") from e
+        raise _fail(manifest, f"ports/mounts/volumes/publish/one_of are malformed ({e})") from e
     if not ports:
         raise _fail(manifest, "it declares no onion port")
     options = tuple(_option(manifest, o) for o in raw.get("options", ()))
+    _check_rules(manifest, options, ports, publish, one_of)
     for m in mounts:
         if not any(o.name == m.option and o.type in ("dir", "file") for o in options):
             raise _fail(manifest, f"mount '{m.target}' names no dir/file option '{m.option}'")
@@ -270,7 +460,42 @@ def load_template(folder: Path, builtin: bool = True) -> TemplateSpec:
         cap_add=tuple(raw.get("cap_add", ())),
         tor_client=bool(raw.get("tor_client", False)),
         builtin=builtin,
+        one_of=one_of,
+        publish=publish,
     )
+
+
+def _check_rules(manifest: Path, options: tuple[OptionSpec, ...], ports: tuple[PortSpec, ...],
+                 publish: tuple[PublishSpec, ...], one_of: tuple[tuple[str, ...], ...]) -> None:
+    """The manifest's cross-option rules name options of the right types."""
+    types = {o.name: o.type for o in options}
+    for o in options:
+        if o.format is not None and o.format not in FORMATS:
+            raise _fail(manifest, f"option '{o.name}' has unknown format '{o.format}'")
+    if ports[0].when is not None:
+        raise _fail(manifest, "the first onion port cannot depend on an option (readiness "
+                    "and check use it)")
+    for p in ports:
+        if p.when is not None and types.get(p.when) != "bool":
+            raise _fail(manifest, f"onion port {p.virtual} depends on '{p.when}', which is no "
+                        "bool option")
+    for pub in publish:
+        if types.get(pub.option) != "int":
+            raise _fail(manifest, f"publish names '{pub.option}', which is no int option")
+        if pub.address_option is not None and types.get(pub.address_option) != "string":
+            raise _fail(manifest, f"publish names address option '{pub.address_option}', "
+                        "which is no string option")
+        if pub.protocol not in ("tcp", "udp"):
+            raise _fail(manifest, f"publish protocol '{pub.protocol}' is not tcp or udp")
+    for group in one_of:
+        if len(group) < 2:
+            raise _fail(manifest, "each one_of group needs two options or more")
+        for name in group:
+            if name not in types:
+                raise _fail(manifest, f"one_of names no option '{name}'")
+            if any(o.required for o in options if o.name == name):
+                raise _fail(manifest, f"option '{name}' is in a one_of group, so it cannot "
+                            "be required")
 
 
 class TemplateRegistry:

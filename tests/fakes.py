@@ -13,6 +13,7 @@ class FakeTestnet:
     running: bool = True
     network: str = "myonion-testnet"
     include_volume: str = "myonion-testnet-include"
+    access_network: str = "myonion-testnet-access"
     calls: list[str] = field(default_factory=list)
     #: client keys handed to the test network's client: file name -> .auth_private line
     authorized: dict[str, str] = field(default_factory=dict)

@@ -158,3 +158,28 @@ def test_registry_with_a_user_template_opens(qtbot: QtBot, every: TemplateSpec,
     own = Manager(runtime=manager.runtime, store=manager.store, registry=registry)
     dialog = open_dialog(qtbot, own.templates())
     assert dialog.cards.current() == every
+
+
+def test_an_optional_number_without_default_starts_unset(qtbot: QtBot, manager: Manager) -> None:
+    """mqtt-bridge's lan_port: nothing is published unless the user picks a port."""
+    dialog = open_dialog(qtbot, [manager.template("mqtt-bridge")])
+    form = dialog.form()
+    port = form.editors["lan_port"]
+    assert isinstance(port, QSpinBox) and port.text() == "(none)"
+    assert form.raw_values()["lan_port"] == ""
+    form.set_value("lan_port", 1883)
+    assert form.raw_values()["lan_port"] == 1883
+    form.set_value("lan_port", 0)  # back to the bottom of the range: unset again
+    assert form.raw_values()["lan_port"] == ""
+
+
+def test_one_of_and_key_line_errors_are_shown(qtbot: QtBot, manager: Manager) -> None:
+    dialog = open_dialog(qtbot, [manager.template("ssh")])
+    form = dialog.form()
+    dialog.share_button.click()
+    assert dialog.request is None
+    assert "needs one of the options 'authorized_keys' or 'authorized_keys_file'" in \
+        form.general_error.text()
+    form.set_value("authorized_keys", "# mine\nssh-ed25519 nonsense")
+    dialog.share_button.click()
+    assert "line 2" in form.problems()["authorized_keys"]

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from myonion import render
-from myonion.templates import TemplateRegistry
+from myonion.templates import TemplateRegistry, TemplateSpec
 
 REGISTRY = TemplateRegistry()
 IDS = REGISTRY.ids()
+
+
+def minimal(spec: TemplateSpec) -> dict[str, Any]:
+    """Values for the required options, and for the first option of each one_of group."""
+    names = {o.name for o in spec.options if o.required} | {g[0] for g in spec.one_of}
+    return {o.name: o.default if o.example is None else o.example
+            for o in spec.options if o.name in names}
 
 
 def test_there_are_templates() -> None:
@@ -20,15 +29,15 @@ def test_there_are_templates() -> None:
 @pytest.mark.parametrize("mode", ["ephemeral", "persistent"])
 def test_template_renders(template_id: str, network: str, mode: str) -> None:
     spec = REGISTRY.get(template_id)
-    options = spec.validate({o.name: o.default if o.example is None else o.example
-                             for o in spec.options if o.required})
+    options = spec.validate(minimal(spec))
     dockerfile = render.template_context(spec, "myonion/tor:x").files["Dockerfile"].decode()
     assert dockerfile.startswith("FROM myonion/tor:x")
     files = render.render_runtime_files(spec, {"name": "svc", "network": network, "mode": mode},
                                         options)
     torrc = files["torrc"]
     assert "HiddenServiceDir /var/lib/tor/hs" in torrc
-    for port in spec.ports:
+    assert spec.onion_ports(options)[0] == spec.ports[0]
+    for port in spec.onion_ports(options):
         assert f"HiddenServicePort {port.virtual} 127.0.0.1:{port.target}" in torrc
     # the production torrc is the same on both networks; the test network comes in an include
     assert "TestingTorNetwork" not in torrc and "DirAuthority" not in torrc
@@ -47,11 +56,14 @@ def test_examples_are_valid(template_id: str) -> None:
     """Every option's example passes its own validation (required ones need one or a default)."""
     spec = REGISTRY.get(template_id)
     for option in spec.options:
-        if option.required:
+        if option.required or any(option.name == g[0] for g in spec.one_of):
             assert option.example is not None or option.default is not None, option.name
         if option.example is not None:
-            spec.validate({**{o.name: o.example or o.default for o in spec.options
-                              if o.required}, option.name: option.example})
+            given = {**minimal(spec), option.name: option.example}
+            for group in spec.one_of:  # the example replaces its group's first option
+                if option.name in group:
+                    given = {k: v for k, v in given.items() if k not in group or k == option.name}
+            spec.validate(given)
 
 
 def test_public_torrc_has_no_test_settings() -> None:

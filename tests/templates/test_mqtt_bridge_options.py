@@ -54,3 +54,25 @@ def test_secrets_hidden_and_acl() -> None:
     assert "allow_anonymous false" in files["mosquitto.conf"]
     assert "topic read readings/+" in files["acl"] and "pattern write readings/+" in files["acl"]
     assert "SocksPort 127.0.0.1:9050" in files["torrc"]
+
+
+def test_onion_serves_the_status_page_and_the_broker_only_when_asked() -> None:
+    service = {"name": "b", "network": "tor", "mode": "ephemeral"}
+    torrc = render.render_runtime_files(SPEC, service, valid())["torrc"]
+    assert "HiddenServicePort 80 127.0.0.1:8080" in torrc
+    assert "HiddenServicePort 1883" not in torrc
+    torrc = render.render_runtime_files(SPEC, service, valid(onion_broker="true"))["torrc"]
+    assert "HiddenServicePort 80 127.0.0.1:8080\nHiddenServicePort 1883 127.0.0.1:1883" in torrc
+    # check and readiness use the first port: always the status page, over HTTP
+    assert SPEC.ports[0].virtual == 80 and SPEC.ports[0].protocol == "http"
+
+
+def test_lan_port_is_published_only_when_given_and_on_loopback_by_default() -> None:
+    assert SPEC.published(valid()) == {}
+    assert SPEC.published(valid(lan_port="1883")) == {"1883/tcp": ("127.0.0.1", 1883)}
+    assert SPEC.published(valid(lan_port="18830", lan_address="192.168.1.20")) == {
+        "1883/tcp": ("192.168.1.20", 18830)}
+    with pytest.raises(OptionError, match="only applies when 'lan_port' is given"):
+        valid(lan_address="0.0.0.0")
+    with pytest.raises(OptionError, match="must be an IP address"):
+        valid(lan_port="1883", lan_address="0.0.0.0:1883")

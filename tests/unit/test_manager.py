@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,58 @@ def test_secret_options_are_hidden_in_views(manager: Manager) -> None:
     assert manager.store.get("iot").options["devices"] == devices  # type: ignore[union-attr]
     rendered = (manager.store.root / "iot" / "conf" / "devices").read_text()
     assert "kitchen:kitchen-token-0123456789" in rendered
+
+
+BRIDGE = {"routes": "kitchen http://" + "a" * 55 + "d.onion/api/v1/readings/kitchen "
+          "kitchen-token-0123456789", "lan_users": "sensors:correct-horse-battery"}
+
+
+@pytest.mark.parametrize("network", ["local", "tor"])
+def test_a_port_is_published_only_when_the_template_option_asks(
+        manager: Manager, runtime: FakeRuntime, network: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MYONION_NETWORK", raising=False)
+    manager.share("mqtt-bridge", BRIDGE, name="quiet", network=network, wait=False)
+    spec, _ = runtime.containers[container_name("quiet")]
+    assert spec.ports == {} and spec.extra_networks == []
+    manager.share("mqtt-bridge", {**BRIDGE, "lan_port": "18830"}, name="lan", network=network,
+                  wait=False)
+    spec, _ = runtime.containers[container_name("lan")]
+    # loopback unless an address is asked for
+    assert spec.ports == {"1883/tcp": ("127.0.0.1", 18830)}
+    # the internal test network cannot publish: the test network's access bridge can
+    assert spec.extra_networks == (["myonion-testnet-access"] if network == "local" else [])
+    assert spec.network == ("myonion-testnet" if network == "local" else None)
+    manager.share("mqtt-bridge", {**BRIDGE, "lan_port": 18831, "lan_address": "0.0.0.0"},
+                  name="wide", network=network, wait=False)
+    assert runtime.containers[container_name("wide")][0].ports == {
+        "1883/tcp": ("0.0.0.0", 18831)}
+
+
+def test_a_bad_lan_address_changes_nothing(manager: Manager, runtime: FakeRuntime) -> None:
+    with pytest.raises(OptionError, match="'lan_address' must be an IP address"):
+        manager.share("mqtt-bridge", {**BRIDGE, "lan_port": "1883", "lan_address": "pi.local"},
+                      name="bad", wait=False)
+    assert runtime.containers == {} and manager.list() == []
+
+
+def test_a_host_port_in_use_is_refused_before_anything_is_made(
+        manager: Manager, runtime: FakeRuntime) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OptionError, match=f"Port {port} on 127.0.0.1 is in use already"):
+            manager.share("mqtt-bridge", {**BRIDGE, "lan_port": port}, name="busy", wait=False)
+    assert runtime.containers == {} and runtime.builds == [] and manager.list() == []
+    # an address this machine does not have (TEST-NET-3, never assigned to a host)
+    with pytest.raises(OptionError, match=r"on 203\.0\.113\.7 cannot be used"):
+        manager.share("mqtt-bridge", {**BRIDGE, "lan_port": port, "lan_address": "203.0.113.7"},
+                      name="busy", wait=False)
+
+
+def test_published_ports_are_shown(manager: Manager, runtime: FakeRuntime) -> None:
+    manager.share("mqtt-bridge", {**BRIDGE, "lan_port": "18832"}, name="lan", wait=False)
+    spec, info = runtime.containers[container_name("lan")]
+    info.ports = dict(spec.ports)  # what Docker reports once it has published them
+    assert manager.status("lan").published == {"1883/tcp": "127.0.0.1:18832"}

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from myonion import render
 from myonion.errors import OptionError, TemplateError
 from myonion.templates import TemplateRegistry, load_template, parse_option_args
 
@@ -113,7 +114,6 @@ ports:
 
 
 def test_tor_client_gets_a_loopback_socks_port(tmp_path: Path) -> None:
-    from myonion import render
 
     manifest = ("id: demo\ntitle: D\ndescription: d\ntor_client: true\n"
                 "ports: [{virtual: 1, target: 2}]\n")
@@ -124,3 +124,82 @@ def test_tor_client_gets_a_loopback_socks_port(tmp_path: Path) -> None:
     assert "SocksPort 127.0.0.1:9050 IsolateDestAddr" in torrc and "SocksPort 0" not in torrc
     site = TemplateRegistry().get("site")
     assert not site.tor_client
+
+
+RULES = """
+id: rules
+title: Rules
+description: one_of, conditional onion ports and published ports
+options:
+  - {name: text, type: text}
+  - {name: file, type: file}
+  - {name: extra, type: bool, default: false}
+  - {name: lan_port, type: int, min: 1, max: 65535}
+  - {name: lan_address, type: string, default: 127.0.0.1, format: ip_address}
+one_of:
+  - [text, file]
+ports:
+  - {virtual: 80, target: 8080}
+  - {virtual: 1883, target: 1883, protocol: tcp, when: extra}
+publish:
+  - {option: lan_port, target: 1883, address_option: lan_address}
+"""
+
+
+def test_one_of_needs_exactly_one(tmp_path: Path) -> None:
+    spec = load_template(make_template(tmp_path, "rules", RULES))
+    assert spec.one_of == (("text", "file"),)
+    assert spec.validate({"text": "hi"})["file"] is None
+    assert spec.validate({"file": str(tmp_path / "rules" / "torrc.j2"), "text": ""})["text"] \
+        is None
+    with pytest.raises(OptionError, match="needs one of the options 'text' or 'file'") as e:
+        spec.validate({"text": ""})
+    assert e.value.hint and "-o text=TEXT or -o file=PATH" in e.value.hint
+    with pytest.raises(OptionError, match="'text' and 'file' of template 'rules' cannot be"):
+        spec.validate({"text": "hi", "file": str(tmp_path / "rules" / "torrc.j2")})
+
+
+def test_onion_ports_may_depend_on_a_bool_option(tmp_path: Path) -> None:
+    spec = load_template(make_template(tmp_path, "rules", RULES))
+    off, on = spec.validate({"text": "x"}), spec.validate({"text": "x", "extra": "yes"})
+    assert [p.virtual for p in spec.onion_ports(off)] == [80]
+    assert [p.virtual for p in spec.onion_ports(on)] == [80, 1883]
+    service = {"name": "s", "network": "tor", "mode": "ephemeral"}
+    assert "HiddenServicePort 1883" not in render.render_runtime_files(spec, service, off)["torrc"]
+    assert "HiddenServicePort 1883 127.0.0.1:1883" in render.render_runtime_files(
+        spec, service, on)["torrc"]
+    assert spec.to_dict()["ports"][1] == {"virtual": 1883, "target": 1883, "when": "extra"}
+
+
+def test_a_port_is_published_only_when_asked(tmp_path: Path) -> None:
+    spec = load_template(make_template(tmp_path, "rules", RULES))
+    assert spec.published(spec.validate({"text": "x"})) == {}
+    assert spec.published(spec.validate({"text": "x", "lan_port": "1884"})) == {
+        "1883/tcp": ("127.0.0.1", 1884)}
+    assert spec.published(spec.validate({"text": "x", "lan_port": "1884",
+                                         "lan_address": "0.0.0.0"})) == {
+        "1883/tcp": ("0.0.0.0", 1884)}
+    with pytest.raises(OptionError, match="'lan_address' only applies when 'lan_port' is given"):
+        spec.validate({"text": "x", "lan_address": "0.0.0.0"})
+    with pytest.raises(OptionError, match="'lan_address' must be an IP address, not 'my-pi'"):
+        spec.validate({"text": "x", "lan_port": "1884", "lan_address": "my-pi"})
+    with pytest.raises(OptionError, match="at most 65535"):
+        spec.validate({"text": "x", "lan_port": "70000"})
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    (("one_of:\n  - [text, file]", "one_of:\n  - [text, nope]"), "one_of names no option 'nope'"),
+    (("one_of:\n  - [text, file]", "one_of:\n  - [text]"), "two options or more"),
+    (("{name: text, type: text}", "{name: text, type: text, required: true}"),
+     "cannot be required"),
+    (("when: extra", "when: lan_port"), "no bool option"),
+    (("{virtual: 80, target: 8080}", "{virtual: 80, target: 8080, when: extra}"),
+     "first onion port cannot depend"),
+    (("{option: lan_port,", "{option: extra,"), "'extra', which is no int option"),
+    (("address_option: lan_address", "address_option: extra"), "no string option"),
+    (("format: ip_address", "format: nonsense"), "unknown format 'nonsense'"),
+])
+def test_broken_rules_are_refused(tmp_path: Path, change: tuple[str, str], words: str) -> None:
+    assert change[0] in RULES
+    with pytest.raises(TemplateError, match=words):
+        load_template(make_template(tmp_path, "rules", RULES.replace(*change)))

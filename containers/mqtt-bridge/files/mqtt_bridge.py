@@ -5,11 +5,13 @@ Subscribes to <prefix>/<device> on the local broker; every message is first writ
 in SQLite (a volume), then POSTed through tor's SOCKS port to the device's destination URL with
 its bearer token. Transient failures (destination down, tor errors, 5xx) are retried with backoff
 and never dropped; a 4xx answer is final. Every delivery and failure is logged (never tokens).
+A status page on 127.0.0.1:8080 (the onion's port 80) shows the queue's counts, nothing else.
 """
 
 from __future__ import annotations
 
 import http.client
+import http.server
 import json
 import os
 import socket
@@ -26,6 +28,7 @@ CONF = os.environ.get("BRIDGE_CONF", "/etc/myonion")
 DB_FILE = os.environ.get("BRIDGE_DB", "/var/lib/myonion-mqtt/queue.db")
 SOCKS = ("127.0.0.1", 9050)
 CONTROL = os.environ.get("BRIDGE_CONTROL", "/run/myonion/ctl")
+STATUS = ("127.0.0.1", 8080)
 MAX_BACKOFF = 60.0
 #: tor accepts NEWNYM at most every 10 s; asking more often only queues it
 NEWNYM_INTERVAL = 15.0
@@ -196,6 +199,36 @@ def sender(queue: Queue, routes: dict[str, tuple[str, str]]) -> None:
         queue.wake.clear()
 
 
+def serve_status(queue: Queue) -> http.server.ThreadingHTTPServer:
+    """GET / answers the queue's counts as JSON; no device ids, topics or payloads."""
+
+    class Status(http.server.BaseHTTPRequestHandler):
+        server_version = "myonion-mqtt-bridge"
+        sys_version = ""
+
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            if self.path != "/":
+                self.send_error(404)
+                return
+            counts = queue.counts()
+            body = json.dumps({"service": "myonion mqtt-bridge",
+                               **{k: counts.get(k, 0)
+                                  for k in ("delivered", "pending", "rejected")}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+    server = http.server.ThreadingHTTPServer(STATUS, Status)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def main() -> int:
     with open(os.path.join(CONF, "bridge.json")) as f:
         settings = json.load(f)
@@ -205,6 +238,7 @@ def main() -> int:
     log(f"routes for {len(routes)} device(s): {', '.join(sorted(routes))}; "
         f"queued from before: {queue.counts().get('pending', 0)}")
     threading.Thread(target=sender, args=(queue, routes), daemon=True).start()
+    serve_status(queue)
 
     def on_connect(client: mqtt.Client, userdata: object, flags: object, rc: int) -> None:
         if rc != 0:
