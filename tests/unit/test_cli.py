@@ -32,6 +32,14 @@ def test_templates_json(capsys: pytest.CaptureFixture[str]) -> None:
     (["status", "ghost"], "no service named 'ghost'"),
     (["stop", "ghost"], "no service named 'ghost'"),
     (["rm", "ghost"], "no service named 'ghost'"),
+    (["share", "site", "--ttl", "soon"], "'soon' is not a duration"),
+    (["share", "site", "--ttl", "2s"], "out of range"),
+    (["share", "site", "--client", "Alice Smith"], "Alice Smith"),
+    (["share", "site", "--client", "a", "--client", "a"], "same client name"),
+    (["clients", "add", "ghost", "alice"], "no service named 'ghost'"),
+    (["clients", "ls", "ghost"], "no service named 'ghost'"),
+    (["promote", "ghost"], "no service named 'ghost'"),
+    (["keys", "export", "ghost", "-o", "/tmp/never-written.key"], "no service named 'ghost'"),
 ])
 def test_bad_input(capsys: pytest.CaptureFixture[str], myonion_home: Path, args: list[str],
                    words: str) -> None:
@@ -53,3 +61,13 @@ def test_debug_shows_traceback(capsys: pytest.CaptureFixture[str]) -> None:
 
     with pytest.raises(TemplateError):
         main(["--debug", "share", "nope"])
+
+
+def test_a_bad_key_file_is_refused_before_anything_is_made(
+        capsys: pytest.CaptureFixture[str], myonion_home: Path, tmp_path: Path) -> None:
+    garbage = tmp_path / "hs_ed25519_secret_key"
+    garbage.write_bytes(b"== ed25519v1-secret: type0 ==\x00\x00\x00" + b"\x07" * 64)
+    code, out, err = run(capsys, "share", "site", "--key", str(garbage))
+    assert code == 1 and err.startswith("error: ") and out == ""
+    assert "secret" in err.lower() or "key" in err.lower()
+    assert not any((myonion_home / "data").glob("services/*/service.json"))
