@@ -90,7 +90,8 @@ class Controller(QObject):
         def call() -> ServiceView:
             return self.manager.share(request.template, request.options, name=request.name,
                                       network=request.network, persistent=request.persistent,
-                                      wait=self.wait, timeout=self.timeout)
+                                      wait=self.wait, timeout=self.timeout,
+                                      clients=list(request.clients) or None, ttl=request.ttl)
 
         what = request.options.get("dir") or request.template
         self._operation(f"Sharing {what}", call, self._shared)

@@ -6,6 +6,7 @@ it, so tests run the whole window on the fake runtime.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
@@ -29,6 +30,8 @@ from myonion.errors import MyOnionError
 from myonion.manager import DEFAULT_TIMEOUT, Manager, ServiceView
 
 POLL_MS = 2000
+#: a service listed with less time left than this, and gone in the next listing, expired
+EXPIRY_SLACK = 5.0
 #: a dropped folder is shared with this template, as its ``dir`` option
 DROP_TEMPLATE, DROP_OPTION = "site", "dir"
 
@@ -100,7 +103,7 @@ class MainWindow(QMainWindow):
         self.share_action.triggered.connect(self.open_share_dialog)
         self.settings_action.triggered.connect(self.open_settings)
         self.refresh_action.triggered.connect(self.refresh)
-        c.listed.connect(self.model.set_services)
+        c.listed.connect(self._listed)
         c.operation_started.connect(lambda _op, title: self.progress.begin(title))
         c.operation_ended.connect(lambda _op, failed: self.progress.end(failed))
         c.progress.connect(self.progress.apply)
@@ -125,6 +128,16 @@ class MainWindow(QMainWindow):
     def refresh(self) -> None:
         """Ask the manager for the services again (off the GUI thread)."""
         self.controller.refresh()
+
+    def _listed(self, views: list[ServiceView]) -> None:
+        """Show a new listing; say so when a service went away because its time ran out."""
+        names = {v.name for v in views}
+        now = time.time()
+        for old in self.model.views():
+            if (old.name not in names and old.expires_at is not None
+                    and old.expires_at <= now + EXPIRY_SLACK):
+                self.messages.show_info(f"'{old.name}' was removed: its time to live ran out.")
+        self.model.set_services(views)
 
     def selected(self) -> ServiceView | None:
         return self.model.view(self.services.current) if self.services.current else None

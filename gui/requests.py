@@ -15,3 +15,7 @@ class ShareRequest:
     name: str | None = None
     network: str | None = None
     persistent: bool = False
+    #: client names: private from the first second when given
+    clients: tuple[str, ...] = ()
+    #: time to live in seconds (None: until stopped)
+    ttl: float | None = None

@@ -7,12 +7,14 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 
+from myonion.access import format_duration
 from myonion.events import Event, Stage
 from myonion.manager import ServiceView
 
 Index = QModelIndex | QPersistentModelIndex
 
-COLUMNS = ("Name", "Template", "State", "Address", "Mode", "Network")
+COLUMNS = ("Name", "Template", "State", "Address", "Mode", "Access", "Network", "TTL left")
+NONE_TEXT = "—"
 STATE_COLUMN = COLUMNS.index("State")
 STAGE_COLOURS: dict[str, str] = {
     Stage.REACHABLE: "#1b7f3b",
@@ -33,6 +35,16 @@ def state_text(view: ServiceView, live: Event | None = None) -> str:
     if view.state in ("failed", "missing"):
         return "failed"
     return view.state
+
+
+def access_text(view: ServiceView) -> str:
+    """What the Access column says: public, or private with its number of clients."""
+    return f"private ({view.clients})" if view.private else "public"
+
+
+def ttl_text(view: ServiceView) -> str:
+    """What the TTL column says: the time left (it counts down with every listing), or —."""
+    return format_duration(view.remaining) if view.remaining is not None else NONE_TEXT
 
 
 class ServicesModel(QAbstractTableModel):
@@ -65,8 +77,8 @@ class ServicesModel(QAbstractTableModel):
         column = COLUMNS[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(view, column)
-        if role == Qt.ItemDataRole.ToolTipRole and column == "State" and view.reason:
-            return view.reason
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(view, column)
         if role == Qt.ItemDataRole.ForegroundRole and column == "State":
             stage = Stage.FAILED if view.state in ("failed", "missing") else view.stage
             colour = STAGE_COLOURS.get(stage)
@@ -83,10 +95,26 @@ class ServicesModel(QAbstractTableModel):
         if column == "State":
             return state_text(view, self._live.get(view.name))
         if column == "Address":
-            return view.address or "—"
+            return view.address or NONE_TEXT
         if column == "Mode":
             return view.mode
+        if column == "Access":
+            return access_text(view)
+        if column == "TTL left":
+            return ttl_text(view)
         return view.network
+
+    @staticmethod
+    def _tooltip(view: ServiceView, column: str) -> str | None:
+        if column == "State":
+            return view.reason or None
+        if column == "Access" and view.private:
+            return (f"Only its {view.clients} authorized client(s) can connect."
+                    if view.clients else "Private, with no client: nobody can connect.")
+        if column == "TTL left" and view.remaining is not None:
+            end = "removed" if view.mode == "ephemeral" else "stopped"
+            return f"It is {end} when its time to live runs out."
+        return None
 
     # updates ------------------------------------------------------------------------------
     def views(self) -> list[ServiceView]:

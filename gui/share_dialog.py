@@ -1,4 +1,5 @@
-"""The share dialog: pick a template, fill its options, choose address mode and network.
+"""The share dialog: pick a template, fill its options, choose address mode and network, and
+who may connect (public or named clients) for how long (an optional time to live).
 
 Nothing is built until every field passes the template's own validation, shown inline.
 """
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.access_form import AccessForm
 from gui.option_form import OptionForm, error_label, show_error
 from gui.requests import ShareRequest
 from gui.template_cards import TemplateCards
@@ -59,8 +61,10 @@ class ShareDialog(QDialog):
         layout.addWidget(section("1. What to share", self.cards))
         layout.addWidget(section("2. Options", self.option_area))
         layout.addWidget(section("3. The onion service", self._service_box(network)))
+        self.access = AccessForm()
+        layout.addWidget(section("4. Access", self.access))
         layout.addStretch(1)
-        scroll = QScrollArea()
+        self.scroll_area = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(content)
@@ -73,7 +77,7 @@ class ShareDialog(QDialog):
         outer = QVBoxLayout(self)
         outer.addWidget(scroll, 1)
         outer.addWidget(self.buttons)
-        self.resize(640, 600)
+        self.resize(660, 680)
         if templates:
             self.cards.choose("site" if "site" in self.templates else templates[0].id)
 
@@ -147,10 +151,12 @@ class ShareDialog(QDialog):
         except OptionError as e:
             network_problem = e.message
         show_error(self.network_error, network_problem)
-        if options is None or name_problem or network_problem:
+        access = self.access.validate()
+        if options is None or name_problem or network_problem or access is None:
             return None
         options = {k: v for k, v in options.items() if v not in (None, "")}
-        return ShareRequest(template.id, options, name, network, self.persistent.isChecked())
+        return ShareRequest(template.id, options, name, network, self.persistent.isChecked(),
+                            clients=access.clients, ttl=access.ttl)
 
     def try_accept(self) -> None:
         self.request = self.validate()
