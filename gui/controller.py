@@ -7,11 +7,14 @@ free and turns errors into ``UserError`` messages.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from gui.client_keys import ClientEntry, load_client, load_clients
 from gui.errors import UserError
 from gui.requests import ShareRequest
 from gui.workers import EventRouter, Runner
@@ -43,6 +46,10 @@ class Controller(QObject):
     failed = Signal(object)  # UserError
     info = Signal(str)
     testnet_state = Signal(object)  # True (up) / False (down) / None (unknown)
+    clients_loaded = Signal(str, object)  # name, list[ClientEntry]
+    client_added = Signal(str, object)  # name, ClientEntry
+    client_removed = Signal(str, str)  # name, client
+    key_exported = Signal(str, str)  # name, path of the file written
 
     def __init__(self, manager: Manager, wait: bool = True, timeout: float = DEFAULT_TIMEOUT,
                  parent: QObject | None = None) -> None:
@@ -144,6 +151,62 @@ class Controller(QObject):
             self.failed.emit(UserError(f"{result.address} could not be reached: {result.error}",
                                        hint="Tor may still be publishing; try again shortly."))
 
+    # access: clients, the key --------------------------------------------------------------
+    def load_clients(self, name: str) -> None:
+        """Read the clients of ``name`` (keys and lines) off the GUI thread."""
+        self.runner.submit(lambda: load_clients(self.manager, name),
+                           lambda entries: self.clients_loaded.emit(name, entries),
+                           self.failed.emit)
+
+    def add_client(self, name: str, client: str) -> None:
+        """Authorize a new client with a fresh key pair; its line arrives as ``client_added``."""
+        def call() -> ClientEntry:
+            self.manager.client_add(name, client)
+            return load_client(self.manager, name, client)
+
+        def done(entry: ClientEntry) -> None:
+            self.client_added.emit(name, entry)
+            self.changed.emit(name)
+            self.info.emit(f"'{client}' may now connect to '{name}': hand over the key below.")
+            self.load_clients(name)
+
+        self._operation(f"Adding client {client} to {name}", call, done)
+
+    def remove_client(self, name: str, client: str) -> None:
+        """Revoke a client; the address stays."""
+        def done(_: object) -> None:
+            self.client_removed.emit(name, client)
+            self.changed.emit(name)
+            self.info.emit(f"'{client}' can no longer connect to '{name}'.")
+            self.load_clients(name)
+
+        self._operation(f"Removing client {client} from {name}",
+                        lambda: self.manager.client_remove(name, client), done)
+
+    def promote(self, name: str) -> None:
+        """Make a running ephemeral service persistent, keeping its address."""
+        def done(view: ServiceView) -> None:
+            self.changed.emit(name)
+            self.info.emit(f"'{name}' is persistent now: it keeps {view.address} across "
+                           "restarts.")
+
+        self._operation(f"Making {name} persistent",
+                        lambda: self.manager.promote(name, timeout=self.timeout), done)
+
+    def export_key(self, name: str, passphrase: str, path: Path) -> None:
+        """Write the service's onion key, encrypted with ``passphrase``, to ``path`` (0600)."""
+        def call() -> str:
+            data = self.manager.export_key(name, passphrase)
+            write_private_file(path, data)
+            return str(path)
+
+        def done(written: str) -> None:
+            self.key_exported.emit(name, written)
+            self.info.emit(f"The key of '{name}' was saved to {written}, encrypted with your "
+                           "passphrase. Keep both safe: they are the address.")
+
+        self._operation(f"Exporting the key of {name}", call, done)
+
     # the private test network ------------------------------------------------------------
     def _testnet(self) -> Any:
         try:
@@ -195,3 +258,15 @@ class Controller(QObject):
             self.failed.emit(error)
 
         self.runner.submit(call, finished, failed, progress)
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``, readable by its owner only (0600, also if it existed)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.write(data)
+    except OSError as e:
+        raise MyOnionError(f"Could not write {path}: {e.strerror or e}.",
+                           hint="Choose a folder you can write to.") from e

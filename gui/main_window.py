@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
+from gui.access_dialogs import AddClientDialog, ExportKeyDialog
 from gui.close_prompt import CloseChoice, ask_about_running
 from gui.controller import Controller
 from gui.errors import UserError
@@ -54,6 +55,8 @@ class MainWindow(QMainWindow):
         self.progress = ProgressPanel()
         self.share_dialog: ShareDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
+        self.client_dialog: AddClientDialog | None = None
+        self.export_dialog: ExportKeyDialog | None = None
         self._may_close = False
         self._build_layout()
         self._connect()
@@ -84,8 +87,8 @@ class MainWindow(QMainWindow):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.services)
         splitter.addWidget(self.panel)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 2)
         splitter.setChildrenCollapsible(False)
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -123,6 +126,13 @@ class MainWindow(QMainWindow):
         self.panel.remove_requested.connect(self.remove)
         self.panel.check_requested.connect(c.check)
         self.panel.logs_requested.connect(c.load_logs)
+        self.panel.promote_requested.connect(self.promote)
+        self.panel.export_requested.connect(self.open_export_dialog)
+        self.panel.clients_requested.connect(c.load_clients)
+        self.panel.client_add_requested.connect(self.open_add_client_dialog)
+        self.panel.client_remove_requested.connect(self.remove_client)
+        c.clients_loaded.connect(self.panel.set_clients)
+        c.client_added.connect(self.panel.client_added)
 
     # the list and the selected service ---------------------------------------------------
     def refresh(self) -> None:
@@ -210,6 +220,55 @@ class MainWindow(QMainWindow):
             if answer != QMessageBox.StandardButton.Yes:
                 return
         self.controller.remove(name)
+
+    def promote(self, name: str) -> None:
+        """Make a running ephemeral service persistent, after asking (it restarts once)."""
+        view = self.model.view(name)
+        address = view.address if view is not None and view.address else "its address"
+        answer = QMessageBox.question(
+            self, "Make persistent — myonion",
+            f"Keep {address} for '{name}'? Its key is kept on this machine, so the address "
+            "stays the same after restarts and reboots. The service restarts once.")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.controller.promote(name)
+
+    def open_export_dialog(self, name: str) -> ExportKeyDialog:
+        dialog = ExportKeyDialog(name, parent=self)
+
+        def export() -> None:
+            if dialog.passphrase is not None and dialog.path is not None:
+                self.controller.export_key(name, dialog.passphrase, dialog.path)
+
+        dialog.accepted.connect(export)
+        self.export_dialog = dialog
+        dialog.open()
+        return dialog
+
+    # clients -------------------------------------------------------------------------------
+    def open_add_client_dialog(self, name: str) -> AddClientDialog:
+        """Ask for a client's name; the client is added (off the GUI thread) when accepted."""
+        view = self.model.view(name)
+        taken = {e.name for e in self.panel.clients.entries} if (
+            self.panel.view is not None and self.panel.view.name == name) else set()
+        dialog = AddClientDialog(name, private=bool(view and view.private), taken=taken,
+                                 parent=self)
+
+        def add() -> None:
+            if dialog.client is not None:
+                self.controller.add_client(name, dialog.client)
+
+        dialog.accepted.connect(add)
+        self.client_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def remove_client(self, name: str, client: str) -> None:
+        """Revoke ``client`` after asking; the address stays."""
+        answer = QMessageBox.question(
+            self, "Remove client — myonion",
+            f"'{client}' will no longer be able to connect to '{name}'; the address stays.")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.controller.remove_client(name, client)
 
     # drag and drop: a folder becomes a site ----------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 
 from gui.services_model import COLUMNS, ServicesModel
 
+MIN_ROWS = 3
 EMPTY_TEXT = ("<p style='font-size: large'>No services yet.</p>"
               "<p>Click <b>Share…</b> to publish a template as an onion service,<br>"
               "or drop a folder on this window to share it as a website.</p>")
@@ -46,6 +47,10 @@ class ServicesTable(QStackedWidget):
         for column in range(len(COLUMNS)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(COLUMNS.index("Address"), QHeaderView.ResizeMode.Stretch)
+        # a few rows stay in view however small the window (the details below scroll instead)
+        self.table.setMinimumHeight(header.sizeHint().height()
+                                    + MIN_ROWS * self.table.verticalHeader().defaultSectionSize()
+                                    + 2 * self.table.frameWidth())
         self.addWidget(empty)
         self.addWidget(self.table)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
