@@ -6,7 +6,7 @@ Nothing is built until every field passes the template's own validation, shown i
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRegularExpression
+from PySide6.QtCore import QRegularExpression, Qt
 from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
     QGroupBox,
+    QLabel,
     QLineEdit,
     QRadioButton,
     QScrollArea,
@@ -54,12 +55,20 @@ class ShareDialog(QDialog):
         self.option_area = QWidget()
         self.option_layout = QVBoxLayout(self.option_area)
         self.option_layout.setContentsMargins(0, 0, 0, 0)
+        # the whole description of the chosen template (its card shows the first sentence)
+        self.about = QLabel()
+        self.about.setObjectName("template-about")
+        self.about.setTextFormat(Qt.TextFormat.PlainText)
+        self.about.setWordWrap(True)
+        self.about.setStyleSheet("color: palette(placeholder-text);")
+        self.option_layout.addWidget(self.about)
         self.cards.chosen.connect(self._show_options)
 
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.addWidget(section("1. What to share", self.cards))
-        layout.addWidget(section("2. Options", self.option_area))
+        self.options_section = section("2. Options", self.option_area)
+        layout.addWidget(self.options_section)
         layout.addWidget(section("3. The onion service", self._service_box(network)))
         self.access = AccessForm()
         layout.addWidget(section("4. Access", self.access))
@@ -123,6 +132,7 @@ class ShareDialog(QDialog):
             self.option_layout.addWidget(self.forms[template.id])
         for tid, form in self.forms.items():
             form.setVisible(tid == template.id)
+        self.about.setText(" ".join(template.description.split()))
 
     # the result ---------------------------------------------------------------------------
     def form(self) -> OptionForm:

@@ -1,6 +1,12 @@
-"""Template cards: title and description from each manifest; exactly one is chosen."""
+"""Template cards: title and description from each manifest; exactly one is chosen.
+
+A card shows the description's first sentence, so that every card fits on a screen; the whole
+description is the card's tooltip and is shown above the chosen template's options.
+"""
 
 from __future__ import annotations
+
+import re
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QMouseEvent
@@ -20,6 +26,19 @@ CARD_STYLE = """
 TemplateCard { border: 1px solid palette(mid); border-radius: 6px; background: palette(base); }
 TemplateCard[chosen="true"] { border: 2px solid palette(highlight); }
 """
+SUMMARY_LIMIT = 160
+#: the end of a sentence (or of its first clause before a colon), not an abbreviation's dot
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)[.:;](?=\s|$)")
+
+
+def summary(description: str, limit: int = SUMMARY_LIMIT) -> str:
+    """The first sentence of ``description`` (at most ``limit`` characters, cut at a word)."""
+    text = " ".join(description.split())
+    end = _SENTENCE_END.search(text)
+    first = text[:end.start()] + "." if end else text
+    if len(first) > limit:
+        first = first[:limit].rsplit(" ", 1)[0].rstrip(",;:(") + "…"
+    return first
 
 
 class TemplateCard(QFrame):
@@ -34,8 +53,10 @@ class TemplateCard(QFrame):
         font = self.radio.font()
         font.setBold(True)
         self.radio.setFont(font)
-        self.description = QLabel(template.description)
+        self.description = QLabel(summary(template.description))
+        self.description.setTextFormat(Qt.TextFormat.PlainText)
         self.description.setWordWrap(True)
+        self.setToolTip(" ".join(template.description.split()))
         self.description.setIndent(24)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 10)

@@ -13,6 +13,7 @@ from pytestqt.qtbot import QtBot
 from gui.main_window import MainWindow
 from gui.option_form import PathField
 from gui.share_dialog import ShareDialog
+from gui.template_cards import summary
 from myonion.manager import Manager
 from myonion.runtime.fake import FakeRuntime
 from myonion.templates import TemplateRegistry, TemplateSpec, load_template
@@ -58,6 +59,16 @@ def test_cards_come_from_the_manifests(qtbot: QtBot, manager: Manager,
     card = dialog.cards.cards["every"]
     assert card.radio.text() == "Every option type"
     assert "one option of each type" in card.description.text()
+    # a card shows the first sentence; the whole description is its tooltip and is shown
+    # above the options of the chosen template
+    ssh = manager.template("ssh")
+    long_dialog = open_dialog(qtbot, [site, ssh])
+    ssh_card = long_dialog.cards.cards["ssh"]
+    assert ssh_card.description.text() == "OpenSSH reachable only through its onion address."
+    assert "so clients can pin it" in ssh_card.toolTip()
+    long_dialog.cards.choose("ssh")
+    assert long_dialog.about.text().startswith("OpenSSH reachable only through its onion "
+                                               "address. Log in as user")
     assert dialog.cards.current() == site  # the click-to-share template is preselected
     qtbot.mouseClick(card, Qt.MouseButton.LeftButton)
     assert dialog.cards.current() == every
@@ -183,3 +194,12 @@ def test_one_of_and_key_line_errors_are_shown(qtbot: QtBot, manager: Manager) ->
     form.set_value("authorized_keys", "# mine\nssh-ed25519 nonsense")
     dialog.share_button.click()
     assert "line 2" in form.problems()["authorized_keys"]
+
+
+def test_a_card_summary_is_the_first_sentence() -> None:
+    assert summary("Serves a folder. Nothing else.") == "Serves a folder."
+    assert summary("Relays port 80: socat does it.") == "Relays port 80."
+    assert summary("Shares e.g. a folder, i.e. files. More.") == "Shares e.g. a folder, i.e. files."
+    assert summary("no full stop") == "no full stop"
+    long = "word " * 60 + "end."
+    assert summary(long, limit=40) == "word word word word word word word word…"
