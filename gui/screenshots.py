@@ -16,9 +16,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QCoreApplication, QEventLoop
+from PySide6.QtCore import QCoreApplication, QEventLoop, QPoint
 from PySide6.QtWidgets import QApplication, QWidget
+
+if TYPE_CHECKING:
+    from gui.share_dialog import ShareDialog
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 SERVICE_LOG = """\
@@ -42,6 +46,21 @@ def settle(window: QWidget) -> None:
             break
     for _ in range(5):
         QCoreApplication.processEvents()
+
+
+def scroll_to(dialog: ShareDialog, child: QWidget) -> None:
+    """Scroll the share dialog so that ``child`` is at the top of its view."""
+    settle(dialog)
+    content = dialog.scroll_area.widget()
+    assert content is not None
+    dialog.scroll_area.verticalScrollBar().setValue(child.mapTo(content, QPoint(0, 0)).y() - 8)
+
+
+def scroll_to_end(widget: QWidget) -> None:
+    """Scroll a widget's scroll area (its ``scroll_area``) to the bottom."""
+    settle(widget)
+    bar = widget.scroll_area.verticalScrollBar()  # type: ignore[attr-defined]
+    bar.setValue(bar.maximum())
 
 
 def save(widget: QWidget, out: Path, name: str) -> Path:
@@ -113,11 +132,13 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
         folders[name] = home / "Documents" / name
         folders[name].mkdir(parents=True)
     manager.share("site", {"dir": str(folders["my-site"])}, name="blog", wait=False)
+    manager.share("site", {"dir": str(folders["family-photos"])}, name="family",
+                  clients=["alice", "bob"], ttl=2 * 3600, wait=False)
     manager.share("site", {"dir": str(folders["family-photos"]), "listing": True},
                   name="photos", persistent=True, wait=False)
     manager.share("site", {"dir": str(folders["old-notes"])}, name="notes", wait=False)
     manager.share("site", {"dir": str(folders["drafts"])}, name="drafts", wait=False)
-    for seed, name in enumerate(("blog", "photos"), start=3):
+    for seed, name in enumerate(("blog", "photos", "family"), start=3):
         ctl = manager.store.service_dir(name) / "ctl"
         (ctl / "hostname").write_text(onion_from_public_key(bytes([seed * 17]) * 32) + "\n")
         manager.store.update(name, stage="reachable")
@@ -133,12 +154,38 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
     yield save(window, out, "main-window-small.png")
     window.resize(980, 680)
 
+    # a private service: its clients, each key with Copy and a QR code
+    window.services.select("family")
+    settle(window)
+    yield save(window, out, "main-window-private.png")
+    window.resize(720, 520)
+    scroll_to_end(window.panel)
+    yield save(window, out, "main-window-private-small.png")
+    window.resize(980, 680)
+    window.services.select("blog")
+
     dialog = window.open_share_dialog()
     assert dialog is not None
     dialog.form().set_value("dir", str(folders["my-site"]))
     yield save(dialog, out, "share-dialog.png")
+    dialog.access.private.setChecked(True)
+    for client in ("alice", "bob"):
+        dialog.access.add_client(client)
+    dialog.access.set_ttl(2, "h")
+    scroll_to_end(dialog)
+    yield save(dialog, out, "share-dialog-access.png")
+    dialog.access.client_edit.setText("Bob Smith")
+    dialog.access.set_ttl(400, "d")
+    dialog.share_button.click()
+    scroll_to_end(dialog)
+    yield save(dialog, out, "share-dialog-access-invalid.png")
+    dialog.reject()
+
+    dialog = window.open_share_dialog()
+    assert dialog is not None
     dialog.form().set_value("dir", str(home / "Documents" / "missing-folder"))
     dialog.share_button.click()
+    scroll_to(dialog, dialog.options_section)
     yield save(dialog, out, "share-dialog-invalid.png")
     dialog.reject()
 
