@@ -50,6 +50,9 @@ class ClientsBox(QWidget):
         self.view: ServiceView | None = None
         self.entries: list[ClientEntry] = []
         self._qr_text: str | None = None
+        #: the client shown now: a refresh that changes nothing leaves its fields alone (so a
+        #: selection in them survives the list's polling)
+        self._shown: ClientEntry | None = None
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
 
         self.summary = QLabel(PUBLIC_TEXT)
@@ -180,8 +183,12 @@ class ClientsBox(QWidget):
         self.qr.setVisible(entry is not None)
         self.remove_button.setEnabled(entry is not None)
         if entry is None:
+            self._shown = None
             self._set_qr(None, "")
             return
+        if entry == self._shown:
+            return
+        self._shown = entry
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.added))
         self.client_title.setText(f"<b>{entry.name}</b> — added {when}")
         self._reset_copy_texts()

@@ -185,8 +185,9 @@ class ServicePanel(QStackedWidget):
                              f"Clients ({view.clients})" if view.private else "Clients")
         self.reason.setText(view.reason or "")
         self.reason.setVisible(bool(view.reason) and view.state != "running")
-        self.address.setText(view.address or "")
-        self.address.setCursorPosition(0)
+        if self.address.text() != (view.address or ""):  # a selection in it survives polling
+            self.address.setText(view.address or "")
+            self.address.setCursorPosition(0)
         self.address.setPlaceholderText(f"No address while it is {view.state}")
         self.copy_button.setEnabled(bool(view.address))
         self._set_qr(view.address)

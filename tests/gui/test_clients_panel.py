@@ -257,3 +257,27 @@ def test_export_key_checks_the_passphrase_and_writes_a_private_file(
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
     assert keys.import_key(target.read_bytes(), "correct horse").address == key.address
     assert str(target) in window.messages.text()
+
+
+def test_a_selection_in_the_key_survives_the_ttl_ticking(
+        qtbot: QtBot, window: MainWindow, manager: Manager, site: Path, idle: Idle,
+        publish: Callable[..., str]) -> None:
+    """The list is polled every 2 s and a TTL changes every listing: what the user selected
+    to copy by hand must stay selected."""
+    manager.share("site", {"dir": str(site)}, name="brief", clients=["alice"], ttl=3600,
+                  wait=False)
+    publish("brief")
+    window.refresh()
+    idle(window)
+    window.services.select("brief")
+    box = window.panel.clients
+    qtbot.waitUntil(lambda: box.key.text() != "")
+    box.key.selectAll()
+    window.panel.address.selectAll()
+    before = window.panel.subtitle.text()
+    manager.store.update("brief", expires_at=time.time() + 100)
+    window.refresh()
+    idle(window)
+    assert window.panel.subtitle.text() != before  # the panel was shown again
+    assert box.key.selectedText() == manager.client_key("brief", "alice").private_b32()
+    assert window.panel.address.hasSelectedText()
