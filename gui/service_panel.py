@@ -50,7 +50,7 @@ class ServicePanel(QStackedWidget):
         #: what the loaded client list depends on; a change asks for it again
         self._clients_key: tuple[object, ...] | None = None
         self._select_client: str | None = None
-        empty = QLabel("Select a service to see its address, QR code and log.")
+        empty = QLabel("Select a service to see its address, QR code, clients and log.")
         empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         empty.setStyleSheet("color: palette(placeholder-text);")
         self.addWidget(empty)

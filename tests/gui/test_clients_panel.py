@@ -120,6 +120,15 @@ def test_removing_a_client_asks_and_updates_the_list(
     assert cell(private, "family", "Access") == "private (1)"
     assert "'bob' can no longer connect" in private.messages.text()
 
+    box.select_client("alice")
+    box.remove_button.click()
+    qtbot.waitUntil(lambda: box.list.count() == 0)
+    idle(private)
+    # still private: nobody can connect until a client is added
+    assert cell(private, "family", "Access") == "private (0)"
+    assert "nobody can connect until you add one" in box.summary.text()
+    assert not box.remove_button.isEnabled() and box.details.isHidden()
+
 
 def test_adding_a_client_shows_its_line_and_qr(qtbot: QtBot, private: MainWindow,
                                                manager: Manager, idle: Idle) -> None:
