@@ -21,3 +21,12 @@ def test_wheel_ships_the_templates(tmp_path: Path) -> None:
                 rel = path.relative_to(ROOT / "containers").as_posix()
                 assert f"myonion/containers/{rel}" in names, rel
     assert "myonion/cli.py" in names and "gui/__init__.py" in names
+
+
+def test_test_modules_have_unique_names() -> None:
+    """pytest imports tests/ without packages: two test_x.py in different folders collide."""
+    from collections import Counter
+
+    root = Path(__file__).resolve().parents[1]
+    names = Counter(p.name for p in root.rglob("test_*.py"))
+    assert [n for n, count in names.items() if count > 1] == []
