@@ -131,10 +131,11 @@ class ExportKeyDialog(QDialog):
     def validate(self) -> tuple[str, Path] | None:
         passphrase = self.first.text()
         problem = None
-        if len(passphrase) < keys.MIN_PASSPHRASE_LENGTH:
-            problem = (f"Use at least {keys.MIN_PASSPHRASE_LENGTH} characters: the passphrase "
-                       "is all that protects the key.")
-        elif passphrase != self.second.text():
+        try:
+            keys.check_passphrase(passphrase)  # the core's one rule
+        except OptionError as e:
+            problem = e.message
+        if problem is None and passphrase != self.second.text():
             problem = "The two passphrases differ."
         show_error(self.passphrase_error, problem)
         text = self.file_edit.text().strip()

@@ -45,6 +45,7 @@ __all__ = [
     "KeyFileError",
     "OnionKey",
     "check_client_name",
+    "check_passphrase",
     "client_key_from_private",
     "client_key_from_public",
     "export_key",
@@ -339,7 +340,8 @@ def _passphrase_bytes(passphrase: str) -> bytes:
     return unicodedata.normalize("NFC", passphrase).encode("utf-8")
 
 
-def _check_new_passphrase(passphrase: str) -> None:
+def check_passphrase(passphrase: str) -> None:
+    """OptionError unless ``passphrase`` may protect an export (non-empty, long enough)."""
     if not isinstance(passphrase, str) or not passphrase:
         raise OptionError(
             "An exported key needs a passphrase; an empty one would not protect it.",
@@ -379,7 +381,7 @@ def export_key(key: OnionKey, passphrase: str, service: str = "") -> bytes:
     version and address. ``service`` is a suggested name for import (not authenticated).
     Raises :class:`~myonion.errors.OptionError` for an empty or short passphrase.
     """
-    _check_new_passphrase(passphrase)
+    check_passphrase(passphrase)
     salt = os.urandom(16)
     nonce = os.urandom(12)
     address = key.address

@@ -249,7 +249,7 @@ def test_export_key_checks_the_passphrase_and_writes_a_private_file(
     dialog.file_edit.setText(str(target))
     dialog.first.setText("short")
     dialog.export_button.click()
-    assert dialog.isVisible() and "at least 8 characters" in dialog.passphrase_error.text()
+    assert dialog.isVisible() and "at least 8 are needed" in dialog.passphrase_error.text()
     dialog.first.setText("correct horse")
     dialog.second.setText("correct hors")
     dialog.export_button.click()
