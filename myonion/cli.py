@@ -476,6 +476,141 @@ def fetch_cmd(url: str, network: str | None, timeout: float) -> None:
         raise SystemExit(ExitStatus.ERROR)
 
 
+# deployments --------------------------------------------------------------------------------
+def _deployment_file() -> Any:
+    return click.option("-f", "--file", "file", default="myonion.yaml", show_default=True,
+                        type=click.Path(dir_okay=False),
+                        help="The deployment file (see docs/deployments.md).")
+
+
+@cli.command()
+@_deployment_file()
+@click.option("--timeout", default=120.0, show_default=True,
+              help="Seconds to wait for each service's readiness.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def up(ctx: click.Context, file: str, timeout: float, as_json: bool) -> None:
+    """Create or update every service of a deployment file; unchanged ones are left alone."""
+    from myonion import deploy
+
+    with _progress(ctx) as reporter:
+        manager = _manager(reporter)
+        deployment = deploy.load(file, manager.registry)
+        steps = deploy.up(manager, deployment, timeout=timeout, on_step=lambda s: err.print(
+            f"{s.service}: {s.action}" + (f" ({s.reason})" if s.reason else "")))
+    if as_json:
+        _json([s.to_dict() for s in steps])
+        return
+    for s in steps:
+        address = s.view.address if s.view else None
+        out.print(f"{s.service}: {s.action}" + (f"  {address}" if address else ""))
+
+
+@cli.command("ps")
+@_deployment_file()
+@click.option("--json", "as_json", is_flag=True)
+def ps_cmd(file: str, as_json: bool) -> None:
+    """The services of a deployment: state and addresses."""
+    from myonion import deploy
+
+    rows = deploy.ps(_manager(), file)
+    if as_json:
+        _json([r.to_dict() for r in rows])
+        return
+    table = Table("name", "template", "state", "stage", "address", "mode", "access", box=None)
+    for r in rows:
+        v = r.view
+        if v is None:
+            table.add_row(r.service, "-", "not created", "-", "-", "-", "-")
+            continue
+        table.add_row(r.service + ("" if r.in_file else " (not in the file)"), v.template,
+                      v.state, v.stage, v.address or "-", v.mode,
+                      f"private ({v.clients})" if v.private else "public")
+    out.print(table)
+
+
+@cli.command()
+@_deployment_file()
+@click.option("--purge", is_flag=True,
+              help="Also remove onion keys, data volumes and client keys (new addresses next "
+                   "time).")
+def down(file: str, purge: bool) -> None:
+    """Remove a deployment's containers; keys, data and client keys are kept for the next
+    `up` (same addresses) unless --purge."""
+    from myonion import deploy
+
+    names = deploy.down(_manager(), file, purge=purge)
+    for name in names:
+        err.print(f"{name}: {'purged' if purge else 'down (keys and data kept)'}")
+    if not names:
+        err.print("No services of this deployment exist.")
+
+
+@cli.group("export")
+def export_group() -> None:
+    """Export a deployment for other tools."""
+
+
+@export_group.command("compose")
+@_deployment_file()
+@click.option("-o", "--output", default="compose.yaml", show_default=True,
+              type=click.Path(dir_okay=False),
+              help="The Compose file to write; the services' configuration goes into "
+                   "myonion/ beside it.")
+@click.pass_context
+def export_compose(ctx: click.Context, file: str, output: str) -> None:
+    """Write a standard Compose file for a deployment's services (building missing images)."""
+    from myonion import deploy
+
+    with _progress(ctx) as reporter:
+        manager = _manager(reporter)
+        result = deploy.export_compose(manager, deploy.load(file, manager.registry), output)
+    for service, clients in result.client_keys.items():
+        for client, path in clients.items():
+            err.print(f"{service}: client {client}'s key is in {path}")
+    for note in result.notes:
+        err.print(f"note: {note}")
+    err.print(f"wrote {result.path} (configuration in {result.config_dir}); run it with "
+              f"`docker-compose -f {result.path} up -d`")
+
+
+@cli.group("service")
+def service_group() -> None:
+    """Bring a deployment up at boot (systemd)."""
+
+
+@service_group.command("install")
+@_deployment_file()
+@click.option("--dry-run", is_flag=True, help="Print the unit instead of installing it.")
+@click.option("--unit-dir", default="/etc/systemd/system", show_default=True,
+              type=click.Path(file_okay=False), help="Where to write the unit.")
+def service_install(file: str, dry_run: bool, unit_dir: str) -> None:
+    """Write a systemd unit (myonion-NAME.service) that runs `myonion up` at boot and
+    `myonion down` at shutdown."""
+    import os
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from myonion import deploy
+
+    deployment = deploy.load(file)
+    text = deploy.systemd_unit(deployment, deploy.myonion_executable())
+    if dry_run:
+        click.echo(text, nl=False)
+        return
+    path = deploy.install_unit(deployment, text, Path(unit_dir))
+    err.print(f"wrote {path}")
+    unit = deploy.unit_name(deployment)
+    if os.path.isdir("/run/systemd/system") and shutil.which("systemctl"):
+        subprocess.run(["systemctl", "daemon-reload"], check=False)
+        subprocess.run(["systemctl", "enable", unit], check=False)
+        err.print(f"enabled {unit}; start it now with `systemctl start {unit}`")
+    else:
+        err.print(f"systemd is not running here; on the target run `systemctl daemon-reload "
+                  f"&& systemctl enable --now {unit}`")
+
+
 # testnet ------------------------------------------------------------------------------------
 @cli.group()
 def testnet() -> None:

@@ -20,6 +20,8 @@ class Stage(StrEnum):
     REACHABLE = "reachable"
     STOPPED = "stopped"
     FAILED = "failed"
+    #: taken down by ``myonion down``: no container, record, keys and data kept
+    DOWN = "down"
 
 
 @dataclass(frozen=True)

@@ -142,6 +142,13 @@ def tor_image(runtime: Runtime, reporter: Reporter = log_reporter) -> str:
     return _build(runtime, context, f"myonion/tor:{context.digest}", "the tor layer", reporter)
 
 
+def template_tag(runtime: Runtime, template: TemplateSpec) -> str:
+    """The tag :func:`template_image` gives ``template``'s image now, without building
+    anything (so a deployment can tell that a template changed since its service was made)."""
+    tor = f"myonion/tor:{render.tor_image_context(base_image(runtime)).digest}"
+    return f"myonion/{template.id}:{render.template_context(template, tor).digest}"
+
+
 def template_image(runtime: Runtime, template: TemplateSpec,
                    reporter: Reporter = log_reporter, force: bool = False) -> str:
     """A template's image (and the layers below it), built when missing; ``force`` builds

@@ -13,6 +13,7 @@ import errno
 import hashlib
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from myonion.errors import (
 )
 from myonion.events import Event, Reporter, Stage, log_reporter
 from myonion.runtime.base import (
+    LABEL_DEPLOYMENT,
     LABEL_HOME,
     LABEL_MODE,
     LABEL_NETWORK,
@@ -51,6 +53,14 @@ CONTAINER_PREFIX = "myonion-"
 DEFAULT_TIMEOUT = 120.0
 LOG_TAIL = 20
 TOR_DIR = "/var/lib/tor"
+#: resource limits of a service's container unless it asks for others (sized for a Pi)
+DEFAULT_MEMORY = "256m"
+DEFAULT_PIDS = 128
+_MEMORY_RE = re.compile(r"([1-9][0-9]{0,12})([kmg]?)")
+_MEMORY_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+#: below these tor and a small service do not start
+MIN_MEMORY = 32 * 1024**2
+MIN_PIDS, MAX_PIDS = 16, 32768
 HS_DIR = f"{TOR_DIR}/hs"
 SECRET_KEY_FILE = f"{HS_DIR}/hs_ed25519_secret_key"
 
@@ -123,6 +133,34 @@ def check_host_ports(ports: dict[str, tuple[str, int]]) -> None:
                                   "(127.0.0.1, its LAN address, or 0.0.0.0).") from None
 
 
+def check_limits(limits: dict[str, Any] | None) -> dict[str, Any]:
+    """Resource limits checked and normalised: ``memory`` (e.g. "128m", "1g", at least 32m)
+    and ``pids`` (16-32768); keys left out take the defaults. Raises OptionError."""
+    result: dict[str, Any] = {}
+    for key, value in (limits or {}).items():
+        if key == "memory":
+            text = str(value).strip().lower().removesuffix("b")
+            match = _MEMORY_RE.fullmatch(text)
+            if match is None or isinstance(value, bool):
+                raise OptionError(f"A memory limit of '{value}' is not a size.",
+                                  hint="Write e.g. 128m, 512m or 1g.")
+            if int(match.group(1)) * _MEMORY_UNITS[match.group(2)] < MIN_MEMORY:
+                raise OptionError(f"A memory limit of {value} is too small for tor and a "
+                                  "service.", hint="Give at least 32m.")
+            result[key] = text
+        elif key == "pids":
+            if isinstance(value, bool) or not isinstance(value, int | str) or not str(
+                    value).strip().isdigit():
+                raise OptionError(f"A pids limit of '{value}' is not a whole number.")
+            if not MIN_PIDS <= int(value) <= MAX_PIDS:
+                raise OptionError(f"A pids limit of {value} is out of range.",
+                                  hint=f"Give {MIN_PIDS} to {MAX_PIDS}.")
+            result[key] = int(value)
+        else:
+            raise OptionError(f"There is no limit '{key}'.", hint="Limits: memory, pids.")
+    return result
+
+
 def container_name(service: str) -> str:
     return CONTAINER_PREFIX + service
 
@@ -187,6 +225,8 @@ class Manager:
         clients: list[str] | None = None,
         ttl: float | None = None,
         key: keys.OnionKey | None = None,
+        deployment: str | None = None,
+        limits: dict[str, Any] | None = None,
     ) -> ServiceView:
         """Validate, build, run and (unless ``wait`` is False) wait until the onion serves.
 
@@ -200,14 +240,9 @@ class Manager:
         net = config.resolve_network(network)
         if name is not None:
             check_name(name)
-        client_names = [keys.check_client_name(c) for c in clients or []]
-        if len(set(client_names)) != len(client_names):
-            raise OptionError("The same client name was given twice.",
-                              hint="Give each --client a different name.")
-        if ttl is not None and not access.MIN_TTL <= ttl <= access.MAX_TTL:
-            raise OptionError(f"A time to live of {ttl:g} s is out of range.",
-                              hint="Give between 10s and 366d.")
+        client_names = self._check_access(clients, ttl)
         persistent = persistent or key is not None
+        limits = check_limits(limits)
         self.runtime.ping()
         with self.store.locked():
             name = name or self._free_name(template.id)
@@ -217,7 +252,8 @@ class Manager:
             record = ServiceRecord(name=name, template=template.id, options=values, network=net,
                                    mode="persistent" if persistent else "ephemeral",
                                    stage=Stage.BUILDING, private=bool(client_names),
-                                   expires_at=time.time() + ttl if ttl else None)
+                                   expires_at=time.time() + ttl if ttl else None,
+                                   deployment=deployment, limits=limits)
             self.store.put(record)
         try:
             if net == "local":
@@ -243,6 +279,18 @@ class Manager:
             self._forget(name)
             raise
         return self.status(name)
+
+    @staticmethod
+    def _check_access(clients: list[str] | None, ttl: float | None) -> list[str]:
+        """The client names, checked, and the time to live's range; raises OptionError."""
+        client_names = [keys.check_client_name(c) for c in clients or []]
+        if len(set(client_names)) != len(client_names):
+            raise OptionError("The same client name was given twice.",
+                              hint="Give each --client a different name.")
+        if ttl is not None and not access.MIN_TTL <= ttl <= access.MAX_TTL:
+            raise OptionError(f"A time to live of {ttl:g} s is out of range.",
+                              hint="Give between 10s and 366d.")
+        return client_names
 
     def _free_name(self, base: str) -> str:
         name, n = base, 1
@@ -337,6 +385,7 @@ class Manager:
                 LABEL_NETWORK: record.network,
                 LABEL_ROLE: "service",
                 LABEL_HOME: home_label(),
+                **({LABEL_DEPLOYMENT: record.deployment} if record.deployment else {}),
             },
             user=container_user(),
             mounts=mounts,
@@ -349,6 +398,8 @@ class Manager:
             restart="unless-stopped" if record.mode == "persistent" and not record.expires_at
             else "on-failure",
             healthcheck=template.healthcheck or None,
+            mem_limit=str(record.limits.get("memory", DEFAULT_MEMORY)),
+            pids_limit=int(record.limits.get("pids", DEFAULT_PIDS)),
             hostname=record.name,
         )
 
@@ -452,16 +503,21 @@ class Manager:
         return record
 
     def start(self, name: str, wait: bool = True, timeout: float = DEFAULT_TIMEOUT) -> ServiceView:
-        """Start a stopped service (ephemeral ones get a new address) and wait until it serves."""
+        """Start a stopped service (ephemeral ones get a new address) and wait until it serves.
+
+        A service taken down (:meth:`take_down`) gets its container made again first.
+        """
         record = self._record(name)
         info = self.runtime.get(container_name(name))
-        if info is None:
+        if info is None and record.stage != Stage.DOWN:
             raise MyOnionError(f"The container of service '{name}' is gone.",
                                hint=f"Remove it with `myonion rm {name}` and share it again.")
-        if info.running:
+        if info is not None and info.running:
             return self.status(name)
         if record.network == "local":
             self._ensure_testnet()
+        if info is None:
+            self._create_container(record, self.registry.get(record.template))
         self._start_container(record, wait=wait, timeout=timeout)
         return self.status(name)
 
@@ -488,6 +544,23 @@ class Manager:
             # a container without a record (its record was lost): remove what is there
         self._report(Stage.STOPPED, "Removing", name)
         self._forget(name)
+
+    def take_down(self, name: str) -> ServiceView:
+        """Remove the service's container but keep the rest: its record, its volumes (a
+        persistent onion key, data) and its client keys (what ``myonion down`` does without
+        ``--purge``). :meth:`start` makes the container again, and a persistent service comes
+        back at the same address; :meth:`remove` forgets everything."""
+        record = self._record(name)
+        self._report(Stage.STOPPED, "Taking down (keys and data kept)", name)
+        self.runtime.remove(container_name(name))
+        self._clear_control_dir(name)
+        changes: dict[str, Any] = {"stage": Stage.DOWN, "reason": None, "expires_at": None,
+                                   "started_at": None}
+        if record.mode == "ephemeral":
+            changes["address"] = None
+        record = self.store.update(name, **changes) or record
+        self._write_expiry(record)
+        return self.status(name)
 
     def _forget(self, name: str) -> None:
         record = self.store.get(name)
@@ -712,6 +785,95 @@ class Manager:
         service keeps its address, data and clients."""
         return self._recreate(name, rebuild=True, timeout=timeout)
 
+    def reconfigure(
+        self,
+        name: str,
+        template_id: str,
+        options: dict[str, Any] | None = None,
+        network: str | None = None,
+        persistent: bool = False,
+        clients: list[str] | None = None,
+        ttl: float | None = None,
+        limits: dict[str, Any] | None = None,
+        deployment: str | None = None,
+        wait: bool = True,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> ServiceView:
+        """Give an existing service a new configuration (what :meth:`share` takes) and start
+        it in a new container, as ``myonion up`` does for a changed deployment service.
+
+        Everything is checked before anything changes. Its volumes stay: a persistent service
+        keeps its address and data, and a running ephemeral one made persistent keeps the
+        address it has; only volumes the new configuration has no use for are removed (the
+        data of another template, the key of a service made ephemeral). Its clients are made
+        to match ``clients``: kept ones keep their keys, new ones get a key each, and with
+        none the service is public.
+        """
+        record = self._record(name)
+        template = self.registry.get(template_id)
+        values = template.validate(options or {})
+        net = config.resolve_network(network)
+        client_names = self._check_access(clients, ttl)
+        limits = check_limits(limits)
+        info = self.runtime.get(container_name(name))
+        held = set(info.ports.values()) if info is not None else set()
+        check_host_ports({k: v for k, v in template.published(values).items() if v not in held})
+        self.runtime.ping()
+        key = None
+        if persistent and record.mode == "ephemeral" and info is not None and info.running:
+            key = self.read_key(name)  # the address it has now is kept
+        new = ServiceRecord(**{**asdict(record), "template": template.id, "options": values,
+                               "network": net, "private": bool(client_names),
+                               "mode": "persistent" if persistent else "ephemeral",
+                               "expires_at": time.time() + ttl if ttl else None,
+                               "limits": limits, "deployment": deployment,
+                               "stage": Stage.BUILDING, "reason": None})
+        if net == "local":
+            self._ensure_testnet()
+        new.image = images.template_image(self.runtime, template, self._reporter(name))
+        if info is not None:
+            self._report(Stage.STOPPED, "Replacing the container", name)
+            self.runtime.remove(container_name(name))
+        try:
+            old_template = self.registry.get(record.template)
+            old = {v.source for v in self._service_volumes(record, old_template)}
+        except MyOnionError:
+            old = set(self.runtime.list_volumes({LABEL_SERVICE: name, LABEL_HOME: home_label()}))
+        for volume in old - {v.source for v in self._service_volumes(new, template)}:
+            self.runtime.remove_volume(volume)
+        self._sync_clients(name, client_names)
+        self._clear_control_dir(name)
+        self._create_container(new, template)
+        if key is not None:
+            self._install_key(new, key)
+            new.address = key.address
+        elif new.mode == "ephemeral":
+            new.address = None
+        new.stage = Stage.STOPPED
+        self.store.put(new)
+        self._start_container(new, wait=wait, timeout=timeout)
+        return self.status(name)
+
+    def _sync_clients(self, name: str, client_names: list[str]) -> None:
+        """Make the kept client keys match ``client_names`` (none: the service is public)."""
+        store = self._clients(name)
+        for client in store.names():
+            if client not in client_names:
+                store.remove(client)
+        for client in client_names:
+            if not store.exists(client):
+                store.add(keys.generate_client_key(client))
+        if not client_names:
+            store.clear()
+            with contextlib.suppress(OSError):
+                store.auth_dir.rmdir()
+
+    def container_spec(self, record: ServiceRecord, directory: Path) -> ContainerSpec:
+        """The container a service with ``record`` gets (what :meth:`share` creates), with its
+        rendered configuration in ``directory``/conf and its control directory in
+        ``directory``/ctl: for exports such as a Compose file."""
+        return self._container_spec(record, self.registry.get(record.template), directory)
+
     # access: time to live -------------------------------------------------------------------
     def _write_expiry(self, record: ServiceRecord) -> None:
         path = self.store.service_dir(record.name) / "conf" / "expires"
@@ -780,7 +942,9 @@ class Manager:
                                    mode=labels.get(LABEL_MODE, "?"))
         stage = record.stage or Stage.STOPPED
         reason = record.reason
-        if info is None:
+        if info is None and stage == Stage.DOWN:
+            state, reason = "stopped", "taken down; `myonion start` or `up` makes it again"
+        elif info is None:
             state = "missing" if record.image else "creating"
             if state == "missing":
                 stage, reason = Stage.FAILED, "its container was removed outside myonion"

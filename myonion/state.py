@@ -57,6 +57,10 @@ class ServiceRecord:
     private: bool = False
     #: Unix time the service ends at (its time to live), or None
     expires_at: float | None = None
+    #: the deployment (``myonion up -f FILE``) this service belongs to, or None
+    deployment: str | None = None
+    #: resource limits given by the user ({"memory": "128m", "pids": 64}); the rest default
+    limits: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServiceRecord:

@@ -3,8 +3,8 @@
 # Idempotent; needs root. Prints the PID of a dockerd it started to $MYONION_DOCKERD_PIDFILE.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-PACKAGES=(docker.io debootstrap python3-venv python3-pip curl netcat-openbsd openssh-client
-          libgl1 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0)
+PACKAGES=(docker.io docker-compose debootstrap python3-venv python3-pip curl netcat-openbsd
+          openssh-client libgl1 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "setup-host: run as root (e.g. sudo $0)" >&2

@@ -15,6 +15,8 @@ LABEL_NETWORK = f"{LABEL}.network"
 LABEL_ROLE = f"{LABEL}.role"
 #: which myonion data directory a service belongs to (independent setups share one engine)
 LABEL_HOME = f"{LABEL}.home"
+#: the deployment (``myonion up -f FILE``) a service belongs to
+LABEL_DEPLOYMENT = f"{LABEL}.deployment"
 
 
 @dataclass

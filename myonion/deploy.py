@@ -1,0 +1,893 @@
+"""Deployments: the services of one file (``myonion.yaml``) brought up, listed and taken down
+together, and exported as a Compose file or a systemd unit.
+
+The file is described in docs/deployments.md. :func:`load` checks all of it before anything
+happens and names the file, line and field of every mistake (:class:`DeploymentError`), so a bad
+file changes nothing. Services carry the deployment's name (their record's ``deployment`` and the
+``org.myonion.deployment`` label), which is how ``ps`` and ``down`` find them.
+
+``up`` is idempotent: a service whose template, options, mode, clients, network, limits, image
+and rendered configuration are what the file asks for is left alone; a changed one gets a new
+container through :meth:`Manager.reconfigure` (volumes kept, so a persistent one keeps its
+address). Option values may name another service's address as ``${NAME.address}`` (that service
+must be persistent); such services come up after the ones they name.
+
+Nothing here imports docker or Qt; everything goes through the :class:`Manager`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from myonion import access, config, images, keys, render
+from myonion.access import ClientStore
+from myonion.errors import MyOnionError, OptionError
+from myonion.manager import Manager, ServiceView, check_host_ports, check_limits, container_name
+from myonion.runtime.base import (
+    LABEL,
+    LABEL_HOME,
+    LABEL_ROLE,
+    ContainerSpec,
+)
+from myonion.state import NAME_RE, ServiceRecord
+from myonion.templates import TemplateRegistry, TemplateSpec
+
+log = logging.getLogger(__name__)
+
+FILE_VERSION = 1
+DEFAULT_FILE = "myonion.yaml"
+TOP_KEYS = ("version", "name", "services")
+SERVICE_KEYS = ("template", "options", "persistent", "clients", "ttl", "network", "limits")
+REFERENCE_RE = re.compile(r"\$\{([^}]*)\}")
+REFERENCE_NAME_RE = re.compile(r"([a-z0-9][a-z0-9-]{0,39})\.address")
+#: stands in for an address named by ``${NAME.address}`` while the file is checked
+PLACEHOLDER_ADDRESS = "a" * 55 + "d.onion"
+#: where an exported Compose file's services get their rendered configuration (beside it)
+EXPORT_DIR = "myonion"
+LABEL_EXPORT = f"{LABEL}.export"
+CTL_TARGET = "/run/myonion/ctl"
+
+
+# --- the file -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Problem:
+    """One mistake in a deployment file: where it is and what is wrong."""
+
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else \
+            f"{where}: {self.message}"
+
+
+class DeploymentError(OptionError):
+    """A deployment file with mistakes; ``problems`` holds each, in file order."""
+
+    hint = "Fix the lines named above and run the command again; nothing was changed."
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One service of a deployment, as the file asks for it (checked)."""
+
+    name: str
+    template: str
+    #: the options as given (paths made absolute; ``${NAME.address}`` references kept)
+    given: dict[str, Any]
+    persistent: bool = False
+    clients: tuple[str, ...] = ()
+    ttl: float | None = None
+    network: str = "local"
+    limits: dict[str, Any] = field(default_factory=dict)
+    line: int = 0
+    #: the services whose addresses the options name
+    needs: tuple[str, ...] = ()
+
+    def options(self, addresses: dict[str, str | None]) -> dict[str, Any]:
+        """The given options with each ``${NAME.address}`` replaced from ``addresses``."""
+
+        def fill(match: re.Match[str]) -> str:
+            name = REFERENCE_NAME_RE.fullmatch(match.group(1))
+            assert name is not None  # checked by load()
+            address = addresses.get(name.group(1))
+            if not address:
+                raise MyOnionError(f"Service '{self.name}' needs the address of "
+                                   f"'{name.group(1)}', which has none yet.")
+            return address
+
+        return {k: REFERENCE_RE.sub(fill, v) if isinstance(v, str) else v
+                for k, v in self.given.items()}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A checked deployment file."""
+
+    name: str
+    path: Path  # absolute
+    services: tuple[ServiceSpec, ...]
+
+    def names(self) -> list[str]:
+        return [s.name for s in self.services]
+
+    def ordered(self) -> list[ServiceSpec]:
+        """The services, each after the ones whose addresses it names (else in file order)."""
+        done: list[ServiceSpec] = []
+        pending = list(self.services)
+        while pending:
+            ready = next(s for s in pending
+                         if all(n in {d.name for d in done} for n in s.needs))
+            done.append(ready)
+            pending.remove(ready)
+        return done
+
+
+def _parse(text: str, file: str) -> tuple[Any, dict[str, int], list[Problem]]:
+    """YAML → plain data, the line of every field ("services.blog.options.dir" → 7), and the
+    problems found on the way (duplicate keys, which PyYAML would silently merge)."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else 0
+        return None, {}, [Problem(file, line, "", f"this is not valid YAML: {e.problem}")]
+    finally:
+        loader.dispose()
+    lines: dict[str, int] = {}
+    problems: list[Problem] = []
+
+    def walk(node: yaml.Node, path: str) -> Any:
+        lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = loader.construct_object(key_node, deep=True)
+                sub = f"{path}.{key}" if path else str(key)
+                if key in result:
+                    problems.append(Problem(file, key_node.start_mark.line + 1, sub,
+                                            "is given twice"))
+                lines[sub] = key_node.start_mark.line + 1
+                result[key] = walk(value_node, sub)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [walk(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
+        return loader.construct_object(node, deep=True)
+
+    if node is None:
+        return None, {}, []
+    try:
+        return walk(node, ""), lines, problems
+    except yaml.YAMLError as e:
+        return None, lines, [Problem(file, 0, "", f"this is not valid YAML: {e}")]
+
+
+def default_name(path: Path) -> str:
+    """The deployment name when the file gives none: its folder's name, made a valid name."""
+    text = re.sub(r"[^a-z0-9-]+", "-", path.resolve().parent.name.lower()).strip("-")
+    return text[:40] or "deployment"
+
+
+class _Checker:
+    """Collects the problems of one file while its services are checked."""
+
+    def __init__(self, file: str, lines: dict[str, int], base: Path) -> None:
+        self.file, self.lines, self.base = file, lines, base
+        self.problems: list[Problem] = []
+
+    def line(self, path: str) -> int:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path.rpartition(".")[0]
+        return 0
+
+    def add(self, path: str, message: str) -> None:
+        self.problems.append(Problem(self.file, self.line(path), path, message))
+
+    def mapping(self, value: Any, path: str, keys: tuple[str, ...]) -> dict[str, Any] | None:
+        if not isinstance(value, dict):
+            self.add(path, "must be a mapping (key: value lines)")
+            return None
+        for key in value:
+            if key not in keys:
+                self.add(f"{path}.{key}" if path else str(key),
+                         f"is not a field here (fields: {', '.join(keys)})")
+        return value
+
+    def service(self, name: Any, raw: Any, registry: TemplateRegistry) -> ServiceSpec | None:
+        path = f"services.{name}"
+        before = len(self.problems)
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            self.add(path, f"'{name}' is not a valid service name: use 1-40 lower-case letters, "
+                     "digits and '-', starting with a letter or digit")
+        data = self.mapping(raw, path, SERVICE_KEYS)
+        if data is None:
+            return None
+        template = self._template(data.get("template"), f"{path}.template", registry)
+        persistent = data.get("persistent", False)
+        if not isinstance(persistent, bool):
+            self.add(f"{path}.persistent", f"must be true or false, not '{persistent}'")
+        clients = self._clients(data.get("clients"), f"{path}.clients")
+        ttl = self._checked(f"{path}.ttl", lambda: None if data.get("ttl") is None
+                            else access.parse_duration(str(data["ttl"])))
+        network = self._checked(f"{path}.network",
+                                lambda: config.resolve_network(data.get("network")))
+        limits = self._limits(data.get("limits"), f"{path}.limits")
+        given, needs = ({}, ()) if template is None else self._options(
+            template, data.get("options"), f"{path}.options", path)
+        if len(self.problems) > before or template is None:
+            return None
+        return ServiceSpec(name=str(name), template=template.id, given=given,
+                           persistent=bool(persistent), clients=tuple(clients), ttl=ttl,
+                           network=network, limits=limits, line=self.line(path),
+                           needs=tuple(needs))
+
+    def _checked(self, path: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except MyOnionError as e:
+            self.add(path, _sentence(e))
+            return None
+
+    def _template(self, value: Any, path: str, registry: TemplateRegistry) -> TemplateSpec | None:
+        if value is None:
+            self.add(path.rpartition(".")[0], f"needs a template (one of: "
+                     f"{', '.join(registry.ids())})")
+            return None
+        spec: TemplateSpec | None = self._checked(path, lambda: registry.get(str(value)))
+        return spec
+
+    def _clients(self, value: Any, path: str) -> list[str]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.add(path, "must be a list of client names, e.g. [alice, bob]")
+            return []
+        names: list[str] = []
+        for i, item in enumerate(value):
+            name = self._checked(f"{path}[{i}]", partial(keys.check_client_name, str(item)))
+            if name is not None and name in names:
+                self.add(f"{path}[{i}]", f"client '{name}' is named twice")
+            elif name is not None:
+                names.append(name)
+        return names
+
+    def _limits(self, value: Any, path: str) -> dict[str, Any]:
+        if value is None:
+            return {}
+        data = self.mapping(value, path, ("memory", "pids"))
+        result: dict[str, Any] = {}
+        for key, item in (data or {}).items():
+            if key in ("memory", "pids"):
+                checked = self._checked(f"{path}.{key}", partial(check_limits, {key: item}))
+                result.update(checked or {})
+        return result
+
+    def _options(self, template: TemplateSpec, value: Any, path: str,
+                 service_path: str) -> tuple[dict[str, Any], list[str]]:
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            self.add(path, "must be a mapping of the template's options")
+            return {}, []
+        given: dict[str, Any] = {}
+        needs: list[str] = []
+        before = len(self.problems)
+        for key, item in value.items():
+            where = f"{path}.{key}"
+            spec = template.option(str(key))
+            if spec is None:
+                self.add(where, f"template '{template.id}' has no option '{key}' (its options: "
+                         f"{', '.join(o.name for o in template.options) or 'none'})")
+                continue
+            if spec.type in ("dir", "file") and isinstance(item, str) and item:
+                path_value = Path(item).expanduser()
+                item = str(path_value if path_value.is_absolute() else self.base / path_value)
+            if isinstance(item, str):
+                for ref in REFERENCE_RE.findall(item):
+                    match = REFERENCE_NAME_RE.fullmatch(ref)
+                    if match is None:
+                        self.add(where, f"'${{{ref}}}' is no reference myonion knows: write "
+                                 "${NAME.address} for the address of service NAME")
+                    else:
+                        needs.append(match.group(1))
+            given[str(key)] = item
+            if item not in (None, ""):
+                placeholder = (REFERENCE_RE.sub(PLACEHOLDER_ADDRESS, item)
+                               if isinstance(item, str) else item)
+                self._checked(where, partial(spec.coerce, placeholder))
+        if len(self.problems) == before:
+            filled = {k: REFERENCE_RE.sub(PLACEHOLDER_ADDRESS, v) if isinstance(v, str) else v
+                      for k, v in given.items()}
+            self._checked(path if value else service_path, lambda: template.validate(filled))
+        return given, needs
+
+
+def _sentence(error: MyOnionError) -> str:
+    """An error's message for ``file:line: field: ...``: the option's name (the field names
+    it already) left out, and its hint after it when it says what to give."""
+    message = re.sub(r"^Option '[^']*'(: | )", "", error.message)
+    hint = error.hint if error.hint and error.hint != type(error).hint else None
+    if isinstance(error, OptionError) and error.hint and not hint:
+        hint = error.hint
+    return f"{message} {hint}" if hint else message
+
+
+def load(path: str | Path, registry: TemplateRegistry | None = None) -> Deployment:
+    """Read and check a deployment file; raises :class:`DeploymentError` naming every
+    mistake's file, line and field. Relative paths in options are relative to the file."""
+    registry = registry or TemplateRegistry()
+    file = str(path)
+    absolute = Path(path).expanduser().resolve()
+    try:
+        text = absolute.read_text()
+    except OSError as e:
+        raise DeploymentError([Problem(file, 0, "", f"cannot be read ({e.strerror})")]) from None
+    data, lines, problems = _parse(text, file)
+    checker = _Checker(file, lines, absolute.parent)
+    checker.problems.extend(problems)
+    if problems and data is None:
+        raise DeploymentError(checker.problems)
+    top = checker.mapping(data, "", TOP_KEYS) if data is not None else None
+    if top is None:
+        if data is None:
+            checker.add("", "is empty: it needs 'version: 1' and 'services:'")
+        raise DeploymentError(checker.problems)
+    if top.get("version") != FILE_VERSION:
+        checker.add("version", f"must be {FILE_VERSION}"
+                    + (", and is missing" if "version" not in top else
+                       f", not '{top['version']}'"))
+    name = top.get("name", default_name(absolute))
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        checker.add("name", f"'{name}' is not a valid deployment name: use 1-40 lower-case "
+                    "letters, digits and '-'")
+    services: list[ServiceSpec] = []
+    raw_services = top.get("services")
+    if not isinstance(raw_services, dict) or not raw_services:
+        checker.add("services", "needs at least one service (services: NAME: template: …)")
+    else:
+        for service_name, raw in raw_services.items():
+            spec = checker.service(service_name, raw, registry)
+            if spec is not None:
+                services.append(spec)
+    _check_references(checker, services)
+    if checker.problems:
+        raise DeploymentError(checker.problems)
+    return Deployment(name=str(name), path=absolute, services=tuple(services))
+
+
+def _check_references(checker: _Checker, services: list[ServiceSpec]) -> None:
+    by_name = {s.name: s for s in services}
+    for spec in services:
+        for needed in spec.needs:
+            where = f"services.{spec.name}.options"
+            other = by_name.get(needed)
+            if needed == spec.name:
+                checker.add(where, "a service cannot name its own address")
+            elif other is None:
+                checker.add(where, f"names the address of '{needed}', which is no service of "
+                            "this file")
+            elif not other.persistent:
+                checker.add(where, f"names the address of '{needed}', which is not persistent "
+                            f"(its address would change): add 'persistent: true' to {needed}")
+    # a cycle: no order in which every service comes after the ones it names
+    pending = {s.name: set(s.needs) & set(by_name) - {s.name} for s in services}
+    while pending:
+        ready = [n for n, needs in pending.items() if not needs & set(pending)]
+        if not ready:
+            for name in sorted(pending):
+                checker.add(f"services.{name}.options", "names addresses in a cycle ("
+                            + " → ".join(sorted(pending)) + ")")
+            return
+        for n in ready:
+            del pending[n]
+
+
+def deployment_name(path: str | Path) -> str:
+    """Just the deployment's name, from a file that need not be valid otherwise (for ``down``
+    and ``ps`` of a file whose folders or templates have gone)."""
+    absolute = Path(path).expanduser().resolve()
+    try:
+        data = yaml.safe_load(absolute.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise DeploymentError([Problem(str(path), 0, "", f"cannot be read ({e})")]) from None
+    name = data.get("name") if isinstance(data, dict) else None
+    if name is None:
+        return default_name(absolute)
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise DeploymentError([Problem(str(path), 0, "name", f"'{name}' is not a valid name")])
+    return name
+
+
+# --- up, ps, down ---------------------------------------------------------------------------
+@dataclass
+class Step:
+    """What ``up`` did (or would do) with one service."""
+
+    service: str
+    action: str  # create | recreate | start | unchanged
+    reason: str = ""
+    view: ServiceView | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"service": self.service, "action": self.action, "reason": self.reason,
+                "status": self.view.to_dict() if self.view else None}
+
+
+def _owned(manager: Manager, deployment: Deployment) -> list[ServiceRecord]:
+    return [r for r in manager.store.all() if r.deployment == deployment.name]
+
+
+def check_conflicts(manager: Manager, deployment: Deployment) -> None:
+    """Refuse (before anything changes) names used by services outside the deployment and
+    host ports that new services cannot have; raises :class:`DeploymentError`."""
+    problems: list[Problem] = []
+    file = str(deployment.path)
+    for spec in deployment.services:
+        record = manager.store.get(spec.name)
+        where = f"services.{spec.name}"
+        if record is not None and record.deployment != deployment.name:
+            owner = (f"deployment '{record.deployment}'" if record.deployment
+                     else "no deployment (it was shared by hand)")
+            problems.append(Problem(file, spec.line, where, f"a service named '{spec.name}' "
+                                    f"exists already and belongs to {owner}: rename it here, "
+                                    f"or remove that one with `myonion rm {spec.name}`"))
+            continue
+        if record is None and manager.runtime.get(container_name(spec.name)) is not None:
+            problems.append(Problem(file, spec.line, where, f"a container named "
+                                    f"{container_name(spec.name)} exists already"))
+            continue
+        template = manager.template(spec.template)
+        filled = {k: REFERENCE_RE.sub(PLACEHOLDER_ADDRESS, v) if isinstance(v, str) else v
+                  for k, v in spec.given.items()}
+        wanted = template.published(template.validate(filled))
+        info = manager.runtime.get(container_name(spec.name))
+        held = set(info.ports.values()) if info is not None else set()
+        try:
+            check_host_ports({k: v for k, v in wanted.items() if v not in held})
+        except OptionError as e:
+            problems.append(Problem(file, spec.line, f"{where}.options", _sentence(e)))
+    if problems:
+        raise DeploymentError(problems)
+
+
+def differences(manager: Manager, spec: ServiceSpec, options: dict[str, Any],
+                deployment: Deployment) -> list[str]:
+    """How an existing service differs from what the file asks for (empty: it is as asked)."""
+    record = manager.store.get(spec.name)
+    if record is None:
+        return ["it does not exist"]
+    template = manager.template(spec.template)
+    values = template.validate(options)
+    found: list[str] = []
+    if record.template != spec.template:
+        return [f"template {record.template} → {spec.template}"]
+    changed = sorted(k for k in set(values) | set(record.options)
+                     if values.get(k) != record.options.get(k))
+    if changed:
+        found.append("options " + ", ".join(changed))
+    mode = "persistent" if spec.persistent else "ephemeral"
+    if record.mode != mode:
+        found.append(f"{record.mode} → {mode}")
+    if record.network != spec.network:
+        found.append(f"network {record.network} → {spec.network}")
+    clients = sorted(c.name for c in manager.clients(spec.name)) if record.private else []
+    if clients != sorted(spec.clients):
+        found.append("clients")
+    if record.limits != spec.limits:
+        found.append("limits")
+    if record.deployment != deployment.name:
+        found.append("deployment")
+    if record.image != images.template_tag(manager.runtime, template):
+        found.append("the template's image")
+    if not changed and _conf_changed(manager, template, record):
+        found.append("the files its options name")
+    return found
+
+
+def _conf_changed(manager: Manager, template: TemplateSpec, record: ServiceRecord) -> bool:
+    """Whether the configuration rendered now differs from the one the container has (e.g.
+    a ``file`` option's file was edited). Files this user cannot read count as unchanged."""
+    conf = manager.store.service_dir(record.name) / "conf"
+    service = {"name": record.name, "network": record.network, "mode": record.mode}
+    try:
+        wanted = render.render_runtime_files(template, service, record.options)
+    except MyOnionError:
+        return True
+    for filename, text in wanted.items():
+        try:
+            if (conf / filename).read_text() != text:
+                return True
+        except PermissionError:
+            continue
+        except OSError:
+            return True
+    return False
+
+
+def up(manager: Manager, deployment: Deployment, timeout: float = 120.0,
+       on_step: Callable[[Step], None] | None = None, wait: bool = True) -> list[Step]:
+    """Create the missing services, re-create the changed ones and start stopped ones;
+    leave the rest alone. Conflicts are refused before anything changes. ``wait``: wait
+    until each service serves (as ``share`` does) before the next."""
+    check_conflicts(manager, deployment)
+    manager.runtime.ping()
+    addresses: dict[str, str | None] = {}
+    steps: list[Step] = []
+    for spec in deployment.ordered():
+        options = spec.options(addresses)
+        record = manager.store.get(spec.name)
+        common: dict[str, Any] = dict(
+            options=options, network=spec.network, persistent=spec.persistent,
+            clients=list(spec.clients), ttl=spec.ttl, limits=spec.limits,
+            deployment=deployment.name, timeout=timeout, wait=wait)
+        if record is None:
+            step = Step(spec.name, "create")
+            if on_step:
+                on_step(step)
+            step.view = manager.share(spec.template, name=spec.name, **common)
+        elif (found := differences(manager, spec, options, deployment)) or (
+                manager.status(spec.name, live=False).state == "missing"):
+            reason = ("changed: " + "; ".join(found)) if found else "its container was removed"
+            step = Step(spec.name, "recreate", reason)
+            if on_step:
+                on_step(step)
+            step.view = manager.reconfigure(spec.name, spec.template, **common)
+        else:
+            view = manager.status(spec.name, live=False)
+            if view.state == "running":
+                step = Step(spec.name, "unchanged", view=view)
+            else:
+                step = Step(spec.name, "start", f"it was {view.state}")
+                if on_step:
+                    on_step(step)
+                step.view = manager.start(spec.name, timeout=timeout, wait=wait)
+        addresses[spec.name] = step.view.address if step.view else None
+        steps.append(step)
+    return steps
+
+
+@dataclass
+class Row:
+    """One line of ``ps``: a service of the file or one still tagged with the deployment."""
+
+    service: str
+    view: ServiceView | None  # None: not created
+    in_file: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"service": self.service, "in_file": self.in_file,
+                                "created": self.view is not None}
+        if self.view is not None:
+            data.update(self.view.to_dict())
+        return data
+
+
+def ps(manager: Manager, path: str | Path) -> list[Row]:
+    """The deployment's services with their state and addresses (the file's, then those still
+    tagged with the deployment that the file no longer names)."""
+    name = deployment_name(path)
+    in_file = service_names(path)
+    owned = {r.name for r in manager.store.all() if r.deployment == name}
+    rows = []
+    for service in in_file + sorted(owned - set(in_file)):
+        record = manager.store.get(service) if NAME_RE.match(service) else None
+        view = manager.status(service) if record and record.deployment == name else None
+        rows.append(Row(service, view, service in in_file))
+    return rows
+
+
+def service_names(path: str | Path) -> list[str]:
+    """The service names a deployment file lists (read leniently, as for ``down``)."""
+    try:
+        data = yaml.safe_load(Path(path).expanduser().read_text())
+    except (OSError, yaml.YAMLError):
+        return []
+    services = data.get("services") if isinstance(data, dict) else None
+    return [str(n) for n in services] if isinstance(services, dict) else []
+
+
+def down(manager: Manager, path: str | Path, purge: bool = False,
+         on_service: Callable[[str], None] | None = None) -> list[str]:
+    """Take down every service of the deployment (by its tag, so services removed from the
+    file too): containers removed, keys, data and client keys kept for the next ``up``;
+    ``purge`` removes those as well. Returns the services handled."""
+    name = deployment_name(path)
+    order = service_names(path)
+    owned = [r.name for r in manager.store.all() if r.deployment == name]
+    owned.sort(key=lambda n: (order.index(n) if n in order else len(order), n), reverse=True)
+    for service in owned:
+        if on_service:
+            on_service(service)
+        if purge:
+            manager.remove(service)
+        else:
+            manager.take_down(service)
+    return owned
+
+
+# --- Compose export -------------------------------------------------------------------------
+def compose_service(spec: ContainerSpec, root: Path) -> dict[str, Any]:
+    """The Compose service for the container ``spec`` describes, as the Docker runtime would
+    create it (runtime/docker.py): the same image, user, mounts, tmpfs, hardening (read-only
+    root, every capability dropped but the template's, no-new-privileges), limits, restart
+    policy, healthcheck, networks and published ports. Bind mounts below ``root`` (the
+    Compose file's folder) become relative; the control directory, which only the manager
+    reads, becomes a tmpfs. Labels that would make ``myonion ls`` adopt the container are left
+    out."""
+    service: dict[str, Any] = {"image": spec.image}
+    if spec.hostname:
+        service["hostname"] = spec.hostname
+    if spec.user:
+        service["user"] = spec.user
+    if spec.entrypoint is not None:
+        service["entrypoint"] = list(spec.entrypoint)
+    if spec.command is not None:
+        service["command"] = list(spec.command)
+    service["read_only"] = spec.read_only
+    service["cap_drop"] = ["ALL"]
+    if spec.cap_add:
+        service["cap_add"] = list(spec.cap_add)
+    service["security_opt"] = ["no-new-privileges:true"]
+    if spec.mem_limit:
+        service["mem_limit"] = spec.mem_limit
+    if spec.pids_limit:
+        service["pids_limit"] = spec.pids_limit
+    if spec.restart:
+        service["restart"] = spec.restart
+    if spec.environment:
+        service["environment"] = dict(spec.environment)
+    uid, _, gid = (spec.user or "0:0").partition(":")
+    tmpfs = [f"{path}:{options}" for path, options in spec.tmpfs.items()]
+    volumes: list[dict[str, Any]] = []
+    for mount in spec.mounts:
+        if not mount.volume and mount.target == CTL_TARGET:
+            tmpfs.append(f"{CTL_TARGET}:rw,nosuid,nodev,size=1m,uid={uid},gid={gid or uid},"
+                         "mode=0700")
+            continue
+        source = mount.source
+        if not mount.volume and Path(mount.source).is_relative_to(root):
+            source = "./" + Path(mount.source).relative_to(root).as_posix()
+        entry: dict[str, Any] = {"type": "volume" if mount.volume else "bind",
+                                 "source": source, "target": mount.target}
+        if mount.read_only:
+            entry["read_only"] = True
+        volumes.append(entry)
+    if tmpfs:
+        service["tmpfs"] = tmpfs
+    if volumes:
+        service["volumes"] = volumes
+    if spec.ports:
+        service["ports"] = [f"{address}:{port}:{target}"
+                            for target, (address, port) in sorted(spec.ports.items())]
+    networks = ([spec.network] if spec.network else []) + list(spec.extra_networks)
+    if networks:
+        service["networks"] = networks
+    if spec.healthcheck:
+        health: dict[str, Any] = {"test": list(spec.healthcheck["test"])}  # type: ignore[call-overload]
+        for key in ("interval", "timeout", "start_period"):
+            if key in spec.healthcheck:
+                health[key] = str(spec.healthcheck[key])
+        if "retries" in spec.healthcheck:
+            health["retries"] = int(str(spec.healthcheck["retries"]))
+        service["healthcheck"] = health
+    labels = {k: v for k, v in spec.labels.items() if k not in (LABEL_ROLE, LABEL_HOME)}
+    service["labels"] = {**labels, LABEL_EXPORT: "compose"}
+    service["logging"] = {"driver": "json-file", "options": {"max-size": "1m", "max-file": "2"}}
+    return service
+
+
+def compose_document(services: dict[str, ContainerSpec], root: Path,
+                     external_volumes: set[str] | None = None) -> dict[str, Any]:
+    """A whole Compose file (the version-less Compose specification) for ``services``: named
+    volumes declared (``external_volumes`` as external), every network external (they are
+    the test network's, made by ``myonion testnet up``)."""
+    doc: dict[str, Any] = {"services": {n: compose_service(s, root) for n, s in services.items()}}
+    volumes: dict[str, Any] = {}
+    networks: dict[str, Any] = {}
+    for spec in services.values():
+        for mount in spec.mounts:
+            if mount.volume:
+                volumes[mount.source] = {"external": True} if mount.source in (
+                    external_volumes or set()) \
+                    else {"labels": {LABEL_EXPORT: "compose"}}
+        for net in ([spec.network] if spec.network else []) + list(spec.extra_networks):
+            networks[net] = {"external": True}
+    if volumes:
+        doc["volumes"] = volumes
+    if networks:
+        doc["networks"] = networks
+    return doc
+
+
+@dataclass
+class ComposeExport:
+    """What ``export compose`` wrote."""
+
+    path: Path
+    config_dir: Path
+    images: dict[str, str]
+    #: client → file with its private key (what Tor Browser asks for), per service
+    client_keys: dict[str, dict[str, Path]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def export_compose(manager: Manager, deployment: Deployment, output: str | Path) -> ComposeExport:
+    """Write a Compose file for the deployment's services at ``output`` and their rendered
+    configuration in a folder beside it (``myonion/<service>/conf``, mounted read-only at
+    /etc/myonion as the manager does). Images are built when missing. The services run
+    independently of this myonion (own volumes, so own onion keys and addresses)."""
+    for spec in deployment.services:
+        if spec.needs:
+            raise DeploymentError([Problem(
+                str(deployment.path), spec.line, f"services.{spec.name}.options",
+                "names another service's address (${NAME.address}), which a Compose file "
+                "cannot know before its services first run: write the address itself")])
+    out = Path(output).expanduser().resolve()
+    root = out.parent
+    root.mkdir(parents=True, exist_ok=True)
+    config_dir = root / EXPORT_DIR
+    config_dir.mkdir(exist_ok=True)
+    os.chmod(config_dir, 0o700)  # secret options end up in these files
+    manager.runtime.ping()
+    result = ComposeExport(out, config_dir, {})
+    specs: dict[str, ContainerSpec] = {}
+    external: set[str] = set()
+    for spec in deployment.ordered():
+        template = manager.template(spec.template)
+        values = template.validate(spec.options({}))
+        image = images.template_image(manager.runtime, template, manager.reporter)
+        result.images[spec.name] = image
+        record = ServiceRecord(name=spec.name, template=template.id, options=values,
+                               network=spec.network,
+                               mode="persistent" if spec.persistent else "ephemeral",
+                               image=image, private=bool(spec.clients), limits=spec.limits,
+                               deployment=deployment.name)
+        directory = config_dir / spec.name
+        _write_conf(directory, template, record)
+        result.client_keys[spec.name] = _export_clients(directory, list(spec.clients))
+        specs[spec.name] = manager.container_spec(record, directory)
+        if spec.network == "local":
+            external.add(manager.testnet.include_volume)
+        if spec.ttl:
+            result.notes.append(f"{spec.name}: its ttl is not exported (Compose services run "
+                                "until stopped)")
+    document = compose_document(specs, root, external)
+    header = (f"# Exported by `myonion export compose` from {deployment.path}.\n"
+              f"# Run: docker-compose -f {out.name} up -d   (the configuration is in "
+              f"./{EXPORT_DIR}/)\n")
+    out.write_text(header + yaml.safe_dump(document, sort_keys=False, width=100))
+    return result
+
+
+def _write_conf(directory: Path, template: TemplateSpec, record: ServiceRecord) -> None:
+    conf = directory / "conf"
+    conf.mkdir(parents=True, exist_ok=True)
+    service = {"name": record.name, "network": record.network, "mode": record.mode}
+    wanted = render.render_runtime_files(template, service, record.options)
+    for stale in conf.iterdir():
+        if stale.is_file() and stale.name not in wanted:
+            stale.unlink()
+    for filename, text in wanted.items():
+        (conf / filename).write_text(text)
+        os.chmod(conf / filename, 0o644)
+    os.chmod(directory, 0o755)
+    os.chmod(conf, 0o755)
+
+
+def _export_clients(directory: Path, names: list[str]) -> dict[str, Path]:
+    """Client keys for an exported service, kept across exports (same names, same keys):
+    the public halves in conf/authorized_clients, each private key (base32) in
+    clients/<name>.key (0600)."""
+    store = ClientStore(directory)
+    for client in store.names():
+        if client not in names:
+            store.remove(client)
+            (store.dir / f"{client}.key").unlink(missing_ok=True)
+    files: dict[str, Path] = {}
+    for client in names:
+        if not store.exists(client):
+            store.add(keys.generate_client_key(client))
+        path = store.dir / f"{client}.key"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(store.get(client).private_b32() + "\n")
+        files[client] = path
+    if not names and store.auth_dir.is_dir():
+        shutil.rmtree(store.auth_dir)
+    return files
+
+
+# --- systemd --------------------------------------------------------------------------------
+UNIT_DIR = Path("/etc/systemd/system")
+#: what the unit passes on from the environment ``service install`` runs in
+UNIT_ENVIRONMENT = ("MYONION_HOME", "MYONION_NETWORK", "MYONION_BASE_IMAGE", "MYONION_TOR_SOCKS")
+
+
+def unit_name(deployment: Deployment) -> str:
+    return f"myonion-{deployment.name}.service"
+
+
+def _systemd_quote(word: str) -> str:
+    """One argument of a systemd command line (quoted when needed; % escaped)."""
+    word = word.replace("%", "%%")
+    if word and not re.search(r"[\s\"'\\;$]", word):
+        return word
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def myonion_executable() -> str:
+    """The absolute path of the running ``myonion`` command (beside this Python, else PATH)."""
+    beside = Path(sys.executable).parent / "myonion"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("myonion")
+    if found:
+        return str(Path(found).resolve())
+    raise MyOnionError("The myonion command was not found, so no unit can start it.",
+                       hint="Install myonion (pip install .) so `myonion` is on the PATH.")
+
+
+def systemd_unit(deployment: Deployment, executable: str,
+                 environment: dict[str, str] | None = None) -> str:
+    """A oneshot unit that brings the deployment up at boot (after Docker) and takes it down
+    (keys and data kept) when stopped."""
+    file = _systemd_quote(str(deployment.path))
+    exe = _systemd_quote(executable)
+    env = environment if environment is not None else {
+        k: os.environ[k] for k in UNIT_ENVIRONMENT if os.environ.get(k)}
+    lines = [
+        "[Unit]",
+        f"Description=myonion deployment {deployment.name} (onion services)",
+        "Requires=docker.service",
+        "After=docker.service network-online.target",
+        "Wants=network-online.target",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        "RemainAfterExit=yes",
+        *(f"Environment={_systemd_quote(f'{k}={v}')}" for k, v in sorted(env.items())),
+        f"ExecStart={exe} up -f {file}",
+        f"ExecStop={exe} down -f {file}",
+        # the first start may build images
+        "TimeoutStartSec=30min",
+        "TimeoutStopSec=5min",
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def install_unit(deployment: Deployment, text: str, unit_dir: Path = UNIT_DIR) -> Path:
+    """Write the unit file (mode 0644) into ``unit_dir`` and return its path."""
+    path = unit_dir / unit_name(deployment)
+    try:
+        unit_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        os.chmod(path, 0o644)
+    except OSError as e:
+        raise MyOnionError(f"The unit {path} could not be written ({e.strerror}).",
+                           hint="Run it as root (sudo), or print it with --dry-run.") from e
+    return path

@@ -1,0 +1,191 @@
+"""Deployments on the real engine and the private Tor network: up / up again / a changed
+option / down and up / down --purge, and an exported Compose file run by docker-compose."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from myonion import deploy, fetch, tor
+from myonion.manager import Manager, container_name
+from myonion.runtime.base import LABEL_DEPLOYMENT
+from myonion.runtime.docker import DockerRuntime
+
+pytestmark = [pytest.mark.integration, pytest.mark.testnet]
+
+DEPLOYMENT = "depint"
+DEVICES = "kitchen:kitchen-token-0123456789"
+
+
+def write_file(folder: Path, title: str = "Readings") -> Path:
+    path = folder / "myonion.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        version: 1
+        name: {DEPLOYMENT}
+        services:
+          depsite:
+            template: site
+            options:
+              dir: ./site
+          deprecv:
+            template: iot-receiver
+            persistent: true
+            options:
+              devices: "{DEVICES}"
+              title: {title}
+            limits: {{memory: 128m, pids: 64}}
+        """))
+    return path
+
+
+@pytest.fixture
+def deployment_file(real_manager: Manager, site_dir: Path) -> Iterator[Path]:
+    path = write_file(site_dir.parent)
+    yield path
+    deploy.down(real_manager, path, purge=True)  # also when the test failed
+
+
+def container_ids(runtime: DockerRuntime, names: list[str]) -> dict[str, str]:
+    ids = {}
+    for name in names:
+        info = runtime.get(container_name(name))
+        assert info is not None, f"no container for {name}"
+        ids[name] = info.id
+    return ids
+
+
+def page(real_manager: Manager, address: str) -> str:
+    url = f"http://{address}/"
+    return fetch.http_get_retry(url, real_manager.testnet.socks(), timeout=90).body.decode()
+
+
+def test_up_is_idempotent_and_recreates_only_what_changed(
+        real_manager: Manager, docker_runtime: DockerRuntime, deployment_file: Path,
+        site_dir: Path) -> None:
+    names = ["depsite", "deprecv"]
+    steps = deploy.up(real_manager, deploy.load(deployment_file), timeout=120)
+    assert [(s.service, s.action) for s in steps] == [("depsite", "create"),
+                                                      ("deprecv", "create")]
+    for name in names:
+        assert real_manager.check(name).reachable
+    site_address = real_manager.address("depsite")
+    recv_address = real_manager.address("deprecv")
+    assert page(real_manager, site_address) == (site_dir / "index.html").read_text()
+    info = docker_runtime.get(container_name("deprecv"))
+    assert info is not None and info.labels[LABEL_DEPLOYMENT] == DEPLOYMENT
+    limits = json.loads(subprocess.run(
+        ["docker", "inspect", "-f", "{{json .HostConfig}}", container_name("deprecv")],
+        capture_output=True, text=True, check=True).stdout)
+    assert limits["Memory"] == 128 * 1024**2 and limits["PidsLimit"] == 64
+
+    # up again: nothing is re-created or restarted
+    before = container_ids(docker_runtime, names)
+    started = {n: docker_runtime.get(container_name(n)).started_at  # type: ignore[union-attr]
+               for n in names}
+    steps = deploy.up(real_manager, deploy.load(deployment_file), timeout=120)
+    assert [s.action for s in steps] == ["unchanged", "unchanged"]
+    assert container_ids(docker_runtime, names) == before
+    assert {n: docker_runtime.get(container_name(n)).started_at  # type: ignore[union-attr]
+            for n in names} == started
+
+    # one option changed: only that service is re-created; persistent, it keeps its address
+    write_file(deployment_file.parent, title="Changed")
+    steps = deploy.up(real_manager, deploy.load(deployment_file), timeout=120)
+    assert [(s.service, s.action) for s in steps] == [("depsite", "unchanged"),
+                                                      ("deprecv", "recreate")]
+    assert "options title" in steps[1].reason
+    after = container_ids(docker_runtime, names)
+    assert after["depsite"] == before["depsite"] and after["deprecv"] != before["deprecv"]
+    assert real_manager.address("deprecv") == recv_address
+    assert "Changed" in page(real_manager, recv_address)
+    assert real_manager.check("depsite").reachable
+
+    # down keeps the keys: up brings the persistent address back
+    assert sorted(deploy.down(real_manager, deployment_file)) == sorted(names)
+    for name in names:
+        assert docker_runtime.get(container_name(name)) is None
+    assert docker_runtime.list_volumes({"org.myonion.service": "deprecv"})
+    assert [r.view.stage for r in deploy.ps(real_manager, deployment_file)
+            if r.view] == ["down", "down"]
+    steps = deploy.up(real_manager, deploy.load(deployment_file), timeout=120)
+    assert [s.action for s in steps] == ["start", "start"]
+    assert real_manager.address("deprecv") == recv_address
+    for name in names:
+        assert real_manager.check(name).reachable
+
+    # down --purge leaves nothing of the deployment
+    deploy.down(real_manager, deployment_file, purge=True)
+    assert docker_runtime.list_containers({LABEL_DEPLOYMENT: DEPLOYMENT}) == []
+    for name in names:
+        assert docker_runtime.get(container_name(name)) is None
+        assert docker_runtime.list_volumes({"org.myonion.service": name}) == []
+        assert real_manager.store.get(name) is None
+    assert not [v for v in docker_runtime.list_volumes({})
+                if v.startswith(("myonion-depsite", "myonion-deprecv"))]
+
+
+# --- the exported Compose file under docker-compose -----------------------------------------
+def compose_tool() -> str:
+    found = shutil.which("docker-compose")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs docker-compose (scripts/setup-host.sh installs it)")
+        pytest.skip("docker-compose is not installed")
+    return found
+
+
+def test_exported_compose_file_runs_and_serves(real_manager: Manager, site_dir: Path,
+                                               tmp_path: Path) -> None:
+    tool = compose_tool()
+    path = site_dir.parent / "myonion.yaml"
+    path.write_text("version: 1\nname: depcompose\nservices:\n  depcompose:\n"
+                    "    template: site\n    persistent: true\n    options:\n"
+                    "      dir: ./site\n    limits: {memory: 96m, pids: 64}\n")
+    out = tmp_path / "stack" / "compose.yaml"
+    deploy.export_compose(real_manager, deploy.load(path), out)
+    project = f"depcompose{os.getpid()}"
+    command = [tool, "-f", str(out), "-p", project]
+    try:
+        run = subprocess.run([*command, "up", "-d"], capture_output=True, text=True,
+                             timeout=300)
+        assert run.returncode == 0, run.stdout + run.stderr
+        container = f"{project}_depcompose_1"
+        address = None
+        deadline = time.monotonic() + 60
+        while address is None and time.monotonic() < deadline:
+            result = subprocess.run(["docker", "exec", container, "cat",
+                                     "/var/lib/tor/hs/hostname"], capture_output=True,
+                                    text=True)
+            text = result.stdout.strip()
+            address = text if result.returncode == 0 and tor.is_valid_onion(text) else None
+            if address is None:
+                time.sleep(0.5)
+        assert address, subprocess.run(["docker", "logs", container], capture_output=True,
+                                       text=True).stderr[-2000:]
+        body = fetch.http_get_retry(f"http://{address}/", real_manager.testnet.socks(),
+                                    timeout=120).body.decode()
+        assert body == (site_dir / "index.html").read_text()
+        host = json.loads(subprocess.run(
+            ["docker", "inspect", "-f", "{{json .HostConfig}}", container],
+            capture_output=True, text=True, check=True).stdout)
+        assert host["ReadonlyRootfs"] and host["CapDrop"] == ["ALL"]
+        assert host["SecurityOpt"] == ["no-new-privileges:true"]
+        assert host["Memory"] == 96 * 1024**2 and host["PidsLimit"] == 64
+        assert host["RestartPolicy"]["Name"] == "unless-stopped"
+        # the manager does not adopt the exported containers
+        assert "depcompose" not in [v.name for v in real_manager.list()]
+    finally:
+        subprocess.run([*command, "down", "-v", "--remove-orphans"], capture_output=True,
+                       timeout=120)
+    left = subprocess.run(["docker", "ps", "-aq", "--filter",
+                           f"label=com.docker.compose.project={project}"],
+                          capture_output=True, text=True).stdout.strip()
+    assert left == ""

@@ -1,0 +1,471 @@
+"""Deployment files on the fake runtime: checking, up/ps/down, Compose export, systemd unit."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from myonion import deploy
+from myonion.cli import main
+from myonion.errors import MyOnionError
+from myonion.manager import Manager, container_name
+from myonion.runtime.base import LABEL_DEPLOYMENT, LABEL_HOME, LABEL_ROLE, ContainerSpec, Mount
+from myonion.runtime.fake import FakeRuntime
+
+DEVICES = "kitchen:kitchen-token-0123456789"
+
+
+def write(folder: Path, text: str) -> Path:
+    path = folder / "myonion.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    folder = tmp_path / "Pi Stack"
+    (folder / "site").mkdir(parents=True)
+    (folder / "site" / "index.html").write_text("hello")
+    return folder
+
+
+@pytest.fixture
+def good(project: Path) -> Path:
+    return write(project, f"""\
+        version: 1
+        name: dep
+        services:
+          depsite:
+            template: site
+            options:
+              dir: ./site
+          deprecv:
+            template: iot-receiver
+            options:
+              devices: "{DEVICES}"
+            persistent: true
+            clients: [alice]
+            limits: {{memory: 128m, pids: 64}}
+        """)
+
+
+def ids(runtime: FakeRuntime) -> dict[str, str]:
+    return {name: info.id for name, (_, info) in runtime.containers.items()}
+
+
+# --- the file -------------------------------------------------------------------------------
+def test_load_resolves_paths_beside_the_file(good: Path, project: Path) -> None:
+    d = deploy.load(good)
+    assert d.name == "dep" and d.path == good.resolve()
+    site, recv = d.services
+    assert site.given["dir"] == str((project / "site").resolve())
+    assert site.network == "local" and not site.persistent and site.line == 4
+    assert recv.persistent and recv.clients == ("alice",)
+    assert recv.limits == {"memory": "128m", "pids": 64}
+
+
+def test_name_defaults_to_the_folder(project: Path) -> None:
+    path = write(project, "version: 1\nservices:\n  a:\n    template: site\n")
+    assert deploy.load(path).name == "pi-stack"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("version: 2\nservices:\n  a:\n    template: site\n", ["myonion.yaml:1: version: must be 1"]),
+    ("version: 1\nservices: {}\n", ["myonion.yaml:2: services: needs at least one service"]),
+    ("version: 1\nservices:\n  a:\n    template: site\n    options:\n      dir: ./missing\n",
+     ["myonion.yaml:6: services.a.options.dir: ", "missing does not exist"]),
+    ("version: 1\nservices:\n  a:\n    template: site\n    options: {colour: red}\n",
+     ["myonion.yaml:5: services.a.options.colour: template 'site' has no option 'colour'"]),
+    ("version: 1\nservices:\n  a:\n    template: nope\n",
+     ["myonion.yaml:4: services.a.template: There is no template 'nope'"]),
+    ("version: 1\nservices:\n  a:\n    template: iot-receiver\n",
+     ["myonion.yaml:3: services.a: Template 'iot-receiver' needs option 'devices'"]),
+    ("version: 1\nservices:\n  a:\n    template: site\n    persistent: maybe\n",
+     ["myonion.yaml:5: services.a.persistent: must be true or false"]),
+    ("version: 1\nservices:\n  a:\n    template: site\n    clients: [alice, alice]\n",
+     ["myonion.yaml:5: services.a.clients[1]: client 'alice' is named twice"]),
+    ("version: 1\nservices:\n  a:\n    template: site\n    ttl: soon\n",
+     ["myonion.yaml:5: services.a.ttl: 'soon' is not a duration"]),
+    ("version: 1\nservices:\n  a:\n    template: site\n    network: tor\n",
+     ["myonion.yaml:5: services.a.network: ", "refused"]),
+    ("version: 1\nservices:\n  a:\n    template: site\n    limits:\n      memory: 1m\n",
+     ["myonion.yaml:6: services.a.limits.memory: ", "too small"]),
+    ("version: 1\nservices:\n  a:\n    template: site\n    limits:\n      cpus: 2\n",
+     ["myonion.yaml:6: services.a.limits.cpus: is not a field here"]),
+    ("version: 1\nservices:\n  a:\n    template: site\n    port: 80\n",
+     ["myonion.yaml:5: services.a.port: is not a field here"]),
+    ("version: 1\nservices:\n  Bad_Name:\n    template: site\n",
+     ["myonion.yaml:3: services.Bad_Name: 'Bad_Name' is not a valid service name"]),
+    ("version: 1\nservices:\n  a:\n    template: site\n  a:\n    template: site\n",
+     ["myonion.yaml:5: services.a: is given twice"]),
+    ("version: 1\nservices:\n  a: [\n", ["myonion.yaml:", "not valid YAML"]),
+    ("", ["myonion.yaml: is empty"]),
+])
+def test_mistakes_name_file_line_and_field(project: Path, monkeypatch: pytest.MonkeyPatch,
+                                           text: str, expected: list[str]) -> None:
+    write(project, text)
+    monkeypatch.chdir(project)
+    with pytest.raises(deploy.DeploymentError) as caught:
+        deploy.load("myonion.yaml")
+    for words in expected:
+        assert words in str(caught.value)
+
+
+def test_every_mistake_is_reported_at_once(project: Path) -> None:
+    path = write(project, """\
+        version: 1
+        services:
+          a:
+            template: site
+            options: {dir: ./nope}
+          b:
+            template: site
+            ttl: soon
+        """)
+    with pytest.raises(deploy.DeploymentError) as caught:
+        deploy.load(path)
+    assert [p.field for p in caught.value.problems] == ["services.a.options.dir",
+                                                         "services.b.ttl"]
+
+
+ROUTE = "kitchen http://${deprecv.address}/api/v1/readings/kitchen kitchen-token-0123456789"
+
+
+def gateway(project: Path, receiver_persistent: bool = True, extra: str = "") -> Path:
+    return write(project, f"""\
+        version: 1
+        services:
+          depgw:
+            template: mqtt-bridge
+            options:
+              routes: "{ROUTE}"
+              lan_users: "sensors:correct-horse-battery"
+          deprecv:
+            template: iot-receiver
+            persistent: {str(receiver_persistent).lower()}
+            options: {{devices: "{DEVICES}"}}
+        {extra}""")
+
+
+def test_references_order_the_services(project: Path) -> None:
+    d = deploy.load(gateway(project))
+    assert [s.name for s in d.ordered()] == ["deprecv", "depgw"]
+    assert d.services[0].needs == ("deprecv",)
+    address = "b" * 56 + ".onion"
+    assert address in d.services[0].options({"deprecv": address})["routes"]
+
+
+def test_a_reference_needs_a_persistent_service(project: Path) -> None:
+    with pytest.raises(deploy.DeploymentError, match="not persistent"):
+        deploy.load(gateway(project, receiver_persistent=False))
+
+
+def test_unknown_and_cyclic_references(project: Path) -> None:
+    path = write(project, """\
+        version: 1
+        services:
+          a:
+            template: site
+            persistent: true
+            options: {index: "${b.address}"}
+          b:
+            template: site
+            persistent: true
+            options: {index: "${a.address}"}
+          c:
+            template: site
+            options: {index: "${ghost.address}"}
+        """)
+    with pytest.raises(deploy.DeploymentError) as caught:
+        deploy.load(path)
+    text = str(caught.value)
+    assert "cycle" in text and "'ghost', which is no service" in text
+
+
+# --- up, ps, down ---------------------------------------------------------------------------
+def test_bad_file_changes_nothing(manager: Manager, runtime: FakeRuntime, project: Path) -> None:
+    path = write(project, "version: 1\nservices:\n  a:\n    template: site\n"
+                 "    options: {dir: ./nope}\n  b:\n    template: site\n")
+    with pytest.raises(deploy.DeploymentError):
+        deploy.up(manager, deploy.load(path), wait=False)
+    assert runtime.containers == {} and runtime.builds == [] and manager.store.all() == []
+
+
+def test_up_creates_and_tags(manager: Manager, runtime: FakeRuntime, good: Path) -> None:
+    steps = deploy.up(manager, deploy.load(good), wait=False)
+    assert [(s.service, s.action) for s in steps] == [("depsite", "create"),
+                                                      ("deprecv", "create")]
+    spec, info = runtime.containers[container_name("deprecv")]
+    assert info.running and spec.labels[LABEL_DEPLOYMENT] == "dep"
+    assert spec.mem_limit == "128m" and spec.pids_limit == 64
+    assert manager.store.get("deprecv").deployment == "dep"  # type: ignore[union-attr]
+    assert manager.status("deprecv").private and manager.status("deprecv").clients == 1
+    site_spec, _ = runtime.containers[container_name("depsite")]
+    assert site_spec.mem_limit == "256m" and site_spec.pids_limit == 128
+
+
+def test_up_again_changes_nothing(manager: Manager, runtime: FakeRuntime, good: Path) -> None:
+    deploy.up(manager, deploy.load(good), wait=False)
+    before, builds = ids(runtime), list(runtime.builds)
+    steps = deploy.up(manager, deploy.load(good), wait=False)
+    assert [s.action for s in steps] == ["unchanged", "unchanged"]
+    assert ids(runtime) == before and runtime.builds == builds
+
+
+def test_a_changed_option_recreates_only_that_service(manager: Manager, runtime: FakeRuntime,
+                                                      good: Path) -> None:
+    deploy.up(manager, deploy.load(good), wait=False)
+    manager.store.update("deprecv", address="x" * 56 + ".onion")
+    before = ids(runtime)
+    volumes = dict(runtime.volumes)
+    good.write_text(good.read_text().replace('devices: "', 'title: Home\n      devices: "'))
+    steps = deploy.up(manager, deploy.load(good), wait=False)
+    assert [(s.action, s.reason) for s in steps] == [
+        ("unchanged", ""), ("recreate", "changed: options title")]
+    after = ids(runtime)
+    assert after[container_name("depsite")] == before[container_name("depsite")]
+    assert after[container_name("deprecv")] != before[container_name("deprecv")]
+    assert runtime.volumes.keys() == volumes.keys()  # the key and the data are kept
+    record = manager.store.get("deprecv")
+    assert record is not None and record.options["title"] == "Home"
+    assert record.address == "x" * 56 + ".onion" and record.deployment == "dep"
+    assert manager.clients("deprecv")[0].name == "alice"
+
+
+def test_clients_and_mode_changes(manager: Manager, runtime: FakeRuntime, good: Path) -> None:
+    deploy.up(manager, deploy.load(good), wait=False)
+    key = manager.client_key("deprecv", "alice")
+    good.write_text(good.read_text().replace("[alice]", "[alice, bob]")
+                    .replace("persistent: true", "persistent: false"))
+    steps = deploy.up(manager, deploy.load(good), wait=False)
+    assert "clients" in steps[1].reason and "persistent → ephemeral" in steps[1].reason
+    assert [c.name for c in manager.clients("deprecv")] == ["alice", "bob"]
+    assert manager.client_key("deprecv", "alice") == key
+    assert "myonion-deprecv-tor" not in runtime.volumes  # an ephemeral key lives in memory
+    assert "myonion-deprecv-data" in runtime.volumes
+    good.write_text(good.read_text().replace("    clients: [alice, bob]\n", ""))
+    deploy.up(manager, deploy.load(good), wait=False)
+    view = manager.status("deprecv")
+    assert not view.private and manager.clients("deprecv") == []
+    spec, _ = runtime.containers[container_name("deprecv")]
+    conf = manager.store.service_dir("deprecv") / "conf"
+    assert not (conf / "authorized_clients").exists() and spec.restart == "on-failure"
+
+
+def test_a_stopped_service_is_started(manager: Manager, runtime: FakeRuntime,
+                                      good: Path) -> None:
+    deploy.up(manager, deploy.load(good), wait=False)
+    manager.stop("depsite")
+    steps = deploy.up(manager, deploy.load(good), wait=False)
+    assert [s.action for s in steps] == ["start", "unchanged"]
+    assert runtime.containers[container_name("depsite")][1].running
+
+
+def test_a_name_used_outside_the_deployment_is_refused(manager: Manager, runtime: FakeRuntime,
+                                                       good: Path, project: Path) -> None:
+    manager.share("site", {}, name="deprecv", wait=False)
+    before = ids(runtime)
+    with pytest.raises(deploy.DeploymentError, match="belongs to no deployment"):
+        deploy.up(manager, deploy.load(good), wait=False)
+    assert ids(runtime) == before and [r.name for r in manager.store.all()] == ["deprecv"]
+
+
+def test_down_keeps_keys_and_up_brings_them_back(manager: Manager, runtime: FakeRuntime,
+                                                 good: Path) -> None:
+    deploy.up(manager, deploy.load(good), wait=False)
+    manager.store.update("deprecv", address="x" * 56 + ".onion")
+    volumes = set(runtime.volumes)
+    assert deploy.down(manager, good) == ["deprecv", "depsite"]
+    assert runtime.containers == {} and set(runtime.volumes) == volumes
+    view = manager.status("deprecv")
+    assert view.state == "stopped" and view.stage == "down"
+    assert view.address == "x" * 56 + ".onion" and manager.clients("deprecv")
+    rows = deploy.ps(manager, good)
+    assert [(r.service, r.view.stage if r.view else None) for r in rows] == [
+        ("depsite", "down"), ("deprecv", "down")]
+    steps = deploy.up(manager, deploy.load(good), wait=False)
+    assert [s.action for s in steps] == ["start", "start"]
+    assert all(info.running for _, info in runtime.containers.values())
+    assert manager.status("deprecv").address == "x" * 56 + ".onion"
+
+
+def test_down_purge_removes_everything(manager: Manager, runtime: FakeRuntime,
+                                       good: Path) -> None:
+    deploy.up(manager, deploy.load(good), wait=False)
+    manager.share("site", {}, name="other", wait=False)
+    deploy.down(manager, good, purge=True)
+    assert list(runtime.containers) == [container_name("other")]
+    assert not [v for v in runtime.volumes if v.startswith("myonion-dep")]
+    assert [r.name for r in manager.store.all()] == ["other"]
+    assert [r.view for r in deploy.ps(manager, good)] == [None, None]
+
+
+def test_references_get_the_address(manager: Manager, runtime: FakeRuntime,
+                                    project: Path) -> None:
+    d = deploy.load(gateway(project))
+    address = "b" * 56 + ".onion"
+    real_share = manager.share
+
+    def share(*args: object, **kw: object) -> object:
+        view = real_share(*args, **kw)  # type: ignore[arg-type]
+        if view.name == "deprecv":
+            manager.store.update("deprecv", address=address)
+            return manager.status("deprecv")
+        return view
+
+    manager.share = share  # type: ignore[method-assign]
+    deploy.up(manager, d, wait=False)
+    record = manager.store.get("depgw")
+    assert record is not None and address in record.options["routes"]
+    assert [s.action for s in deploy.up(manager, d, wait=False)] == ["unchanged", "unchanged"]
+
+
+# --- Compose export -------------------------------------------------------------------------
+def test_compose_service_translates_a_container_spec(tmp_path: Path) -> None:
+    spec = ContainerSpec(
+        name="myonion-blog", image="myonion/site:abc",
+        labels={"org.myonion.service": "blog", LABEL_ROLE: "service", LABEL_HOME: "h"},
+        user="10001:10001",
+        mounts=[Mount(str(tmp_path / "myonion/blog/conf"), "/etc/myonion", read_only=True),
+                Mount(str(tmp_path / "myonion/blog/ctl"), "/run/myonion/ctl"),
+                Mount("/srv/www", "/srv/site", read_only=True),
+                Mount("myonion-blog-tor", "/var/lib/tor", volume=True),
+                Mount("myonion-testnet-include", "/etc/tor/torrc.d", read_only=True,
+                      volume=True)],
+        tmpfs={"/tmp": "rw,size=64m"}, network="myonion-testnet",
+        extra_networks=["myonion-testnet-access"], ports={"1883/tcp": ("127.0.0.1", 1883)},
+        cap_add=["NET_BIND_SERVICE"], mem_limit="128m", pids_limit=64,
+        restart="unless-stopped", hostname="blog",
+        healthcheck={"test": ["CMD", "true"], "interval": "30s", "retries": 3})
+    service = deploy.compose_service(spec, tmp_path)
+    assert service["image"] == "myonion/site:abc" and service["user"] == "10001:10001"
+    assert service["read_only"] is True and service["cap_drop"] == ["ALL"]
+    assert service["cap_add"] == ["NET_BIND_SERVICE"]
+    assert service["security_opt"] == ["no-new-privileges:true"]
+    assert service["mem_limit"] == "128m" and service["pids_limit"] == 64
+    assert service["restart"] == "unless-stopped" and service["hostname"] == "blog"
+    assert service["tmpfs"] == ["/tmp:rw,size=64m", "/run/myonion/ctl:rw,nosuid,nodev,size=1m,"
+                                "uid=10001,gid=10001,mode=0700"]
+    assert service["volumes"] == [
+        {"type": "bind", "source": "./myonion/blog/conf", "target": "/etc/myonion",
+         "read_only": True},
+        {"type": "bind", "source": "/srv/www", "target": "/srv/site", "read_only": True},
+        {"type": "volume", "source": "myonion-blog-tor", "target": "/var/lib/tor"},
+        {"type": "volume", "source": "myonion-testnet-include", "target": "/etc/tor/torrc.d",
+         "read_only": True}]
+    assert service["ports"] == ["127.0.0.1:1883:1883/tcp"]
+    assert service["networks"] == ["myonion-testnet", "myonion-testnet-access"]
+    assert service["healthcheck"] == {"test": ["CMD", "true"], "interval": "30s", "retries": 3}
+    # labels that would make `myonion ls` adopt the container are left out
+    assert LABEL_ROLE not in service["labels"] and LABEL_HOME not in service["labels"]
+    doc = deploy.compose_document({"blog": spec}, tmp_path, {"myonion-testnet-include"})
+    assert doc["volumes"]["myonion-testnet-include"] == {"external": True}
+    assert "external" not in doc["volumes"]["myonion-blog-tor"]
+    assert doc["networks"] == {"myonion-testnet": {"external": True},
+                               "myonion-testnet-access": {"external": True}}
+
+
+def test_export_compose_matches_what_the_manager_creates(manager: Manager, runtime: FakeRuntime,
+                                                         good: Path, tmp_path: Path) -> None:
+    out = tmp_path / "export" / "compose.yaml"
+    result = deploy.export_compose(manager, deploy.load(good), out)
+    doc = yaml.safe_load(out.read_text())
+    assert set(doc["services"]) == {"depsite", "deprecv"}
+    recv = doc["services"]["deprecv"]
+    assert recv["image"].startswith("myonion/iot-receiver:") and recv["image"] in runtime.images
+    assert recv["mem_limit"] == "128m" and recv["restart"] == "unless-stopped"
+    assert {"type": "volume", "source": "myonion-deprecv-tor", "target": "/var/lib/tor"} in \
+        recv["volumes"]
+    conf = out.parent / "myonion" / "deprecv" / "conf"
+    assert "HiddenServicePort 80 127.0.0.1:8080" in (conf / "torrc").read_text()
+    assert (conf / "authorized_clients" / "alice.auth").read_text().startswith(
+        "descriptor:x25519:")
+    assert len(result.client_keys["deprecv"]["alice"].read_text().strip()) == 52
+    assert doc["volumes"]["myonion-testnet-include"] == {"external": True}
+    # the same container as `up` makes, but its own volumes and no adoption by `myonion ls`
+    assert runtime.containers == {} and manager.store.all() == []
+    # exporting again keeps the client keys
+    key = result.client_keys["deprecv"]["alice"].read_text()
+    deploy.export_compose(manager, deploy.load(good), out)
+    assert result.client_keys["deprecv"]["alice"].read_text() == key
+
+
+def test_export_refuses_references(manager: Manager, project: Path, tmp_path: Path) -> None:
+    with pytest.raises(deploy.DeploymentError, match="cannot know"):
+        deploy.export_compose(manager, deploy.load(gateway(project)), tmp_path / "c.yaml")
+
+
+# --- systemd --------------------------------------------------------------------------------
+def test_systemd_unit(good: Path) -> None:
+    d = deploy.load(good)
+    text = deploy.systemd_unit(d, "/opt/my onion/bin/myonion", {"MYONION_NETWORK": "local"})
+    lines = text.splitlines()
+    assert "Type=oneshot" in lines and "RemainAfterExit=yes" in lines
+    assert "Requires=docker.service" in lines
+    assert "After=docker.service network-online.target" in lines
+    assert f'ExecStart="/opt/my onion/bin/myonion" up -f "{d.path}"' in lines
+    assert f'ExecStop="/opt/my onion/bin/myonion" down -f "{d.path}"' in lines
+    assert "Environment=MYONION_NETWORK=local" in lines
+    assert "WantedBy=multi-user.target" in lines
+    assert deploy.unit_name(d) == "myonion-dep.service"
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze here")
+def test_systemd_analyze_verifies_the_unit(good: Path, tmp_path: Path) -> None:
+    exe = tmp_path / "myonion"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    d = deploy.load(good)
+    path = deploy.install_unit(d, deploy.systemd_unit(d, str(exe), {}), tmp_path / "units")
+    result = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True,
+                            text=True)
+    problems = [line for line in (result.stdout + result.stderr).splitlines()
+                if path.name in line or "myonion" in line]
+    assert not problems, result.stderr
+
+
+def test_cli_bad_file_and_dry_run(capsys: pytest.CaptureFixture[str], project: Path,
+                                  good: Path) -> None:
+    bad = project / "bad.yaml"
+    bad.write_text("version: 1\nservices:\n  a:\n    template: site\n    ttl: soon\n")
+    assert main(["up", "-f", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {bad}:5: services.a.ttl: 'soon' is not a duration" in err
+    assert main(["service", "install", "-f", str(good), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("[Unit]") and f'up -f "{good.resolve()}"' in out
+    assert main(["export", "compose", "-f", str(bad)]) == 1
+
+
+SSH_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDh9f+9Z0RZp5CkXdftX9EP3chMT8hTfhfrXT7e9ff2N "
+           "me@laptop")
+
+
+def test_stacks_in_compose_are_valid(tmp_path: Path) -> None:
+    stacks = sorted((Path(__file__).parents[2] / "compose").glob("*/myonion.yaml"))
+    assert {p.parent.name for p in stacks} >= {"share-site", "pi-iot-gateway", "home-assistant"}
+    for path in stacks:
+        assert (path.parent / "README.md").is_file()
+        # a copy, with the files a user puts beside it (their own public key)
+        copy = tmp_path / path.parent.name
+        shutil.copytree(path.parent, copy)
+        (copy / "authorized_keys").write_text(SSH_KEY + "\n")
+        try:
+            d = deploy.load(copy / "myonion.yaml")
+        except MyOnionError as e:  # pragma: no cover - the message says which line
+            pytest.fail(f"{path}: {e}")
+        assert d.name == path.parent.name
+
+
+def test_a_container_removed_behind_our_back_is_made_again(
+        manager: Manager, runtime: FakeRuntime, good: Path) -> None:
+    deploy.up(manager, deploy.load(good), wait=False)
+    runtime.remove(container_name("depsite"))
+    steps = deploy.up(manager, deploy.load(good), wait=False)
+    assert (steps[0].action, steps[0].reason) == ("recreate", "its container was removed")
+    assert runtime.containers[container_name("depsite")][1].running
