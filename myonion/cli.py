@@ -574,6 +574,43 @@ def export_compose(ctx: click.Context, file: str, output: str) -> None:
               f"`docker-compose -f {result.path} up -d`")
 
 
+@cli.group("bundle", invoke_without_command=True)
+@click.option("-f", "--file", "file", default="myonion.yaml", show_default=True,
+              type=click.Path(dir_okay=False), help="The deployment file.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="The bundle to write (a tar file).")
+@click.pass_context
+def bundle_group(ctx: click.Context, file: str, output: str | None) -> None:
+    """Images + deployment file + checksums in one tar, for a machine with no registry
+    (`myonion bundle -f FILE -o OUT.tar`; on the target `myonion bundle load OUT.tar`)."""
+    if ctx.invoked_subcommand:
+        return
+    if output is None:
+        raise click.UsageError("Give the bundle's file name with -o OUT.tar.")
+    from myonion import bundle, deploy
+
+    with _progress(ctx) as reporter:
+        manager = _manager(reporter)
+        result = bundle.create_bundle(manager, deploy.load(file, manager.registry), output)
+    err.print(f"wrote {result.path}: {result.file} and {len(result.images)} images "
+              f"({', '.join(result.images)})")
+
+
+@bundle_group.command("load")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--to", "to", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="The folder to put the deployment file in.")
+def bundle_load(path: str, to: str) -> None:
+    """Verify a bundle's checksums, load its images and put its deployment file into --to;
+    then `myonion up -f` works with no registry."""
+    from myonion import bundle
+    from myonion.runtime import default_runtime
+
+    result = bundle.load_bundle(default_runtime(), path, to)
+    err.print(f"loaded {len(result.images)} images; deployment '{result.deployment}' is in "
+              f"{result.path}: run `myonion up -f {result.path}`")
+
+
 @cli.group("service")
 def service_group() -> None:
     """Bring a deployment up at boot (systemd)."""

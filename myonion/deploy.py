@@ -434,10 +434,6 @@ class Step:
                 "status": self.view.to_dict() if self.view else None}
 
 
-def _owned(manager: Manager, deployment: Deployment) -> list[ServiceRecord]:
-    return [r for r in manager.store.all() if r.deployment == deployment.name]
-
-
 def check_conflicts(manager: Manager, deployment: Deployment) -> None:
     """Refuse (before anything changes) names used by services outside the deployment and
     host ports that new services cannot have; raises :class:`DeploymentError`."""

@@ -98,6 +98,13 @@ class Runtime(Protocol):
 
     def remove_image(self, tag: str) -> None: ...
 
+    def save_images(self, tags: list[str], path: str) -> None:
+        """Write the images ``tags`` (with every layer they need, shared ones once) to a tar
+        file at ``path``, as ``docker save`` does."""
+
+    def load_images(self, path: str) -> list[str]:
+        """Load the images of a ``docker save`` tar file; returns the tags loaded."""
+
     def image_size(self, tag: str) -> int: ...
 
     def create(self, spec: ContainerSpec) -> ContainerInfo: ...

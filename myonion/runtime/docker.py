@@ -143,6 +143,35 @@ class DockerRuntime:
         with contextlib.suppress(docker.errors.NotFound):
             self._call("remove an image", lambda: self.client.images.remove(tag, force=True))
 
+    def save_images(self, tags: list[str], path: str) -> None:
+        api = self.client.api
+
+        def run() -> None:
+            # GET /images/get takes several names (layers shared by them are written once);
+            # docker-py's get_image() takes one
+            response = api._get(api._url("/images/get"), params={"names": tags}, stream=True)
+            api._raise_for_status(response)
+            with open(path, "wb") as f:
+                for chunk in response.iter_content(chunk_size=1024 * 1024):
+                    f.write(chunk)
+
+        self._call("save images", run)
+
+    def load_images(self, path: str) -> list[str]:
+        def run() -> list[str]:
+            loaded: list[str] = []
+            with open(path, "rb") as f:
+                for chunk in self.client.api.load_image(f):
+                    if "error" in chunk:
+                        raise RuntimeFailure(f"Docker refused to load images: {chunk['error']}")
+                    text = str(chunk.get("stream", ""))
+                    if text.startswith("Loaded image: "):
+                        loaded.append(text.removeprefix("Loaded image: ").strip())
+            return loaded
+
+        result: list[str] = self._call("load images", run)
+        return result
+
     def image_size(self, tag: str) -> int:
         image = self._call("look up an image", lambda: self.client.images.get(tag))
         return int(image.attrs.get("Size", 0))

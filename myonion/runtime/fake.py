@@ -54,6 +54,23 @@ class FakeRuntime:
     def remove_image(self, tag: str) -> None:
         self.images.discard(tag)
 
+    def save_images(self, tags: list[str], path: str) -> None:
+        self._check()
+        missing = [t for t in tags if t not in self.images]
+        if missing:
+            raise RuntimeFailure(f"Docker refused to save images: no such image {missing[0]}.")
+        with open(path, "w") as f:
+            f.write("\n".join(["fake docker save", *tags]) + "\n")
+
+    def load_images(self, path: str) -> list[str]:
+        self._check()
+        with open(path) as f:
+            lines = f.read().splitlines()
+        if not lines or lines[0] != "fake docker save":
+            raise RuntimeFailure("Docker refused to load images: not a docker save file.")
+        self.images.update(lines[1:])
+        return lines[1:]
+
     def image_size(self, tag: str) -> int:
         return 1000
 

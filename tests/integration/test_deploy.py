@@ -189,3 +189,30 @@ def test_exported_compose_file_runs_and_serves(real_manager: Manager, site_dir: 
                            f"label=com.docker.compose.project={project}"],
                           capture_output=True, text=True).stdout.strip()
     assert left == ""
+
+
+# --- an offline bundle ----------------------------------------------------------------------
+def test_bundle_loads_and_up_builds_nothing(real_manager: Manager, docker_runtime: DockerRuntime,
+                                            site_dir: Path, tmp_path: Path,
+                                            events: list) -> None:
+    from myonion import bundle
+    from myonion.events import Stage
+
+    path = site_dir.parent / "myonion.yaml"
+    path.write_text("version: 1\nname: depbundle\nservices:\n  depbundle:\n"
+                    "    template: site\n    options:\n      dir: ./site\n")
+    made = bundle.create_bundle(real_manager, deploy.load(path), tmp_path / "dep.tar")
+    # the shared images stay (other tests use them); loading them again must work and give
+    # every image `up` needs, so it builds nothing
+    loaded = bundle.load_bundle(docker_runtime, made.path, site_dir.parent / "target")
+    assert sorted(loaded.images) == sorted(made.images)
+    (site_dir.parent / "target" / "site").symlink_to(site_dir)
+    events.clear()
+    try:
+        steps = deploy.up(real_manager, deploy.load(loaded.path), timeout=120)
+        assert [s.action for s in steps] == ["create"]
+        assert not [e for e in events if e.stage == Stage.BUILDING and e.message.startswith(
+            "Building")]
+        assert real_manager.check("depbundle").reachable
+    finally:
+        deploy.down(real_manager, loaded.path, purge=True)

@@ -426,7 +426,13 @@ def test_systemd_analyze_verifies_the_unit(good: Path, tmp_path: Path) -> None:
                             text=True)
     problems = [line for line in (result.stdout + result.stderr).splitlines()
                 if path.name in line or "myonion" in line]
-    assert not problems, result.stderr
+    assert result.returncode == 0 and not problems, result.stderr
+    # and it does find mistakes
+    bad = path.with_name("myonion-bad.service")
+    bad.write_text(path.read_text().replace("Type=oneshot", "Type=bogus"))
+    result = subprocess.run(["systemd-analyze", "verify", str(bad)], capture_output=True,
+                            text=True)
+    assert "bogus" in result.stderr
 
 
 def test_cli_bad_file_and_dry_run(capsys: pytest.CaptureFixture[str], project: Path,
@@ -469,3 +475,59 @@ def test_a_container_removed_behind_our_back_is_made_again(
     steps = deploy.up(manager, deploy.load(good), wait=False)
     assert (steps[0].action, steps[0].reason) == ("recreate", "its container was removed")
     assert runtime.containers[container_name("depsite")][1].running
+
+
+# --- bundles --------------------------------------------------------------------------------
+def test_bundle_round_trip(manager: Manager, runtime: FakeRuntime, good: Path,
+                           tmp_path: Path) -> None:
+    from myonion import bundle
+
+    made = bundle.create_bundle(manager, deploy.load(good), tmp_path / "gw.tar")
+    assert made.file == "myonion.yaml" and "myonion/base:bookworm" in made.images
+    assert any(t.startswith("myonion/tor:") for t in made.images)
+    assert any(t.startswith("myonion/iot-receiver:") for t in made.images)
+    import tarfile
+
+    with tarfile.open(made.path) as tar:
+        assert tar.getnames() == ["SHA256SUMS", "manifest.json", "myonion.yaml", "images.tar"]
+    with pytest.raises(MyOnionError, match="exists already"):
+        bundle.create_bundle(manager, deploy.load(good), made.path)
+    # a machine that has none of the images
+    other = FakeRuntime()
+    loaded = bundle.load_bundle(other, made.path, tmp_path / "target")
+    assert set(made.images) <= other.images
+    assert loaded.path.read_text() == good.read_text()
+
+
+def test_a_damaged_bundle_loads_nothing(manager: Manager, runtime: FakeRuntime, good: Path,
+                                        tmp_path: Path) -> None:
+    import tarfile
+
+    from myonion import bundle
+
+    made = bundle.create_bundle(manager, deploy.load(good), tmp_path / "gw.tar")
+    work = tmp_path / "unpacked"
+    with tarfile.open(made.path) as tar:
+        tar.extractall(work, filter="data")
+    (work / "images.tar").write_text((work / "images.tar").read_text() + "evil:latest\n")
+    damaged = tmp_path / "damaged.tar"
+    with tarfile.open(damaged, "w") as tar:
+        for name in ("SHA256SUMS", "manifest.json", "myonion.yaml", "images.tar"):
+            tar.add(work / name, arcname=name)
+    other = FakeRuntime()
+    with pytest.raises(bundle.BundleError, match=r"checksum of images\.tar does not match"):
+        bundle.load_bundle(other, damaged, tmp_path / "target")
+    assert other.images == set() and not (tmp_path / "target").exists()
+    # an extra file is refused too
+    (work / "extra.sh").write_text("#!/bin/sh\n")
+    with tarfile.open(damaged, "w") as tar:
+        for name in ("SHA256SUMS", "manifest.json", "myonion.yaml", "images.tar", "extra.sh"):
+            tar.add(work / name, arcname=name)
+    with pytest.raises(bundle.BundleError, match=r"not listed: extra\.sh"):
+        bundle.load_bundle(other, damaged, tmp_path / "target")
+    assert other.images == set()
+
+
+def test_cli_bundle_needs_an_output(capsys: pytest.CaptureFixture[str], good: Path) -> None:
+    assert main(["bundle", "-f", str(good)]) == 2
+    assert "-o OUT.tar" in capsys.readouterr().err
