@@ -41,9 +41,14 @@ def restart_engine() -> float:
     while dockerd_pids():
         assert time.monotonic() < deadline, "dockerd did not stop"
         time.sleep(0.5)
-    # setup-host.sh starts it again (and records its PID for scripts/test.sh to stop at the end)
+    # setup-host.sh starts it again; scripts/test.sh stops it at the end only if it had
+    # started the one we stopped (its PID file names it), else it stays running as before
+    env = dict(os.environ)
+    pidfile = env.get("MYONION_DOCKERD_PIDFILE", "")
+    if not (pidfile and os.path.exists(pidfile) and Path(pidfile).read_text().strip()):
+        env.pop("MYONION_DOCKERD_PIDFILE", None)
     subprocess.run(["bash", str(ROOT / "scripts" / "setup-host.sh")], check=True,
-                   capture_output=True)
+                   capture_output=True, env=env)
     return time.monotonic() - started
 
 

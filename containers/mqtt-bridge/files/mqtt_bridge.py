@@ -141,7 +141,8 @@ class Queue:
 
 def deliver(url: str, token: str, payload: bytes) -> int:
     parts = urlsplit(url)
-    conn = TorHTTP(parts.hostname or "", parts.port or 80, timeout=90)
+    # tor gives up on an unreachable onion after up to ~2 minutes; a retry comes sooner
+    conn = TorHTTP(parts.hostname or "", parts.port or 80, timeout=45)
     try:
         conn.request("POST", parts.path or "/", body=payload, headers={
             "Content-Type": "application/json", "Authorization": f"Bearer {token}"})
