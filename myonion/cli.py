@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from myonion import __version__, access, config, images, keys
@@ -18,7 +19,8 @@ from myonion.manager import Manager, ServiceView
 from myonion.progress import TerminalReporter
 from myonion.templates import parse_option_args
 
-out = Console(highlight=False, soft_wrap=True)
+# piped output (scripts, logs) keeps whole addresses: tables take their natural width
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 1000)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -210,6 +212,9 @@ def ls(as_json: bool) -> None:
                       f"private ({v.clients})" if v.private else "public",
                       access.format_duration(v.remaining) if v.remaining is not None else "-")
     out.print(table)
+    for v in views:
+        if v.stage == "failed" and v.reason:
+            err.print(f"{v.name}: {v.reason}", markup=False, highlight=False)
 
 
 @cli.command()
@@ -272,6 +277,15 @@ def rm(names: tuple[str, ...]) -> None:
     for name in names:
         manager.remove(name)
         err.print(f"{name}: removed")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+def repair(name: str, as_json: bool) -> None:
+    """Make a service's record again when it cannot be read (from its last good copy or its
+    container's labels); its container, keys and data are not touched."""
+    _show_service(_manager().repair(name), as_json)
 
 
 @cli.command()
@@ -724,11 +738,12 @@ def main(argv: list[str] | None = None) -> int:
     except MyOnionError as e:
         if debug:
             raise
-        err.print(f"[red]error:[/red] {e.message}", highlight=False)
+        # the message may quote what the user typed: brackets in it are text, not markup
+        err.print(f"[red]error:[/red] {escape(e.message)}", highlight=False)
         if e.detail:
             err.print(e.detail, markup=False, highlight=False)
         if e.hint:
-            err.print(f"[yellow]hint:[/yellow] {e.hint}", highlight=False)
+            err.print(f"[yellow]hint:[/yellow] {escape(e.hint)}", highlight=False)
         return ExitStatus.ERROR
     except click.exceptions.Abort:
         err.print("aborted")
