@@ -302,7 +302,15 @@ class _Checker:
                 continue
             if spec.type in ("dir", "file") and isinstance(item, str) and item:
                 path_value = Path(item).expanduser()
-                item = str(path_value if path_value.is_absolute() else self.base / path_value)
+                absolute = path_value if path_value.is_absolute() else self.base / path_value
+                if not absolute.exists():
+                    kind = "folder" if spec.type == "dir" else "file"
+                    self.add(where, f"{item} does not exist"
+                             + (f" (that is {absolute})" if str(absolute) != item else "")
+                             + f". Give an existing {kind}; a relative path is relative to "
+                             "this file's folder.")
+                    continue
+                item = str(absolute)
             if isinstance(item, str):
                 for ref in REFERENCE_RE.findall(item):
                     match = REFERENCE_NAME_RE.fullmatch(ref)
@@ -315,12 +323,27 @@ class _Checker:
             if item not in (None, ""):
                 placeholder = (REFERENCE_RE.sub(PLACEHOLDER_ADDRESS, item)
                                if isinstance(item, str) else item)
-                self._checked(where, partial(spec.coerce, placeholder))
+                if placeholder != item:
+                    note = (" (checked with a stand-in address, 'aaa…ad.onion', for each "
+                            "${NAME.address})")
+                    self._checked(where, partial(_noted, partial(spec.coerce, placeholder),
+                                                 note))
+                else:
+                    self._checked(where, partial(spec.coerce, placeholder))
         if len(self.problems) == before:
             filled = {k: REFERENCE_RE.sub(PLACEHOLDER_ADDRESS, v) if isinstance(v, str) else v
                       for k, v in given.items()}
             self._checked(path if value else service_path, lambda: template.validate(filled))
         return given, needs
+
+
+def _noted(fn: Callable[[], Any], note: str) -> Any:
+    """``fn()``, with ``note`` added to the message of an OptionError it raises."""
+    try:
+        return fn()
+    except OptionError as e:
+        e.message = e.message.rstrip(".") + note + "."
+        raise
 
 
 def _sentence(error: MyOnionError) -> str:
@@ -769,7 +792,8 @@ def export_compose(manager: Manager, deployment: Deployment, output: str | Path)
             result.notes.append(f"{spec.name}: its ttl is not exported (Compose services run "
                                 "until stopped)")
     document = compose_document(specs, root, external)
-    header = (f"# Exported by `myonion export compose` from {deployment.path}.\n"
+    header = (f"# Exported by `myonion export compose` from "
+              f"{os.path.relpath(deployment.path, root)}.\n"
               f"# Run: docker-compose -f {out.name} up -d   (the configuration is in "
               f"./{EXPORT_DIR}/)\n")
     out.write_text(header + yaml.safe_dump(document, sort_keys=False, width=100))

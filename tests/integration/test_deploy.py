@@ -216,3 +216,46 @@ def test_bundle_loads_and_up_builds_nothing(real_manager: Manager, docker_runtim
         assert real_manager.check("depbundle").reachable
     finally:
         deploy.down(real_manager, loaded.path, purge=True)
+
+
+# --- a reference: the bridge forwards to the receiver whose address the file names ----------
+def test_a_bridge_forwards_to_the_address_its_file_names(real_manager: Manager,
+                                                         docker_runtime: DockerRuntime,
+                                                         tmp_path: Path) -> None:
+    path = tmp_path / "myonion.yaml"
+    path.write_text(textwrap.dedent("""\
+        version: 1
+        name: depref
+        services:
+          deprefgw:
+            template: mqtt-bridge
+            options:
+              routes: >-
+                kitchen http://${deprefrecv.address}/api/v1/readings/kitchen
+                kitchen-token-0123456789
+              lan_users: "sensors:correct-horse-battery"
+          deprefrecv:
+            template: iot-receiver
+            persistent: true
+            options: {devices: "kitchen:kitchen-token-0123456789"}
+        """))
+    try:
+        steps = deploy.up(real_manager, deploy.load(path), timeout=120)
+        assert [s.service for s in steps] == ["deprefrecv", "deprefgw"]  # the named one first
+        receiver = real_manager.address("deprefrecv")
+        code, output = docker_runtime.exec(container_name("deprefgw"), [
+            "mosquitto_pub", "-h", "127.0.0.1", "-p", "1883", "-u", "sensors", "-P",
+            "correct-horse-battery", "-q", "1", "-t", "readings/kitchen", "-m",
+            '{"temp": 21.5}'])
+        assert code == 0, output
+        url = f"http://{receiver}/api/v1/readings/kitchen"
+        deadline = time.monotonic() + 90
+        readings: list = []
+        while not readings and time.monotonic() < deadline:
+            response = fetch.http_get_retry(url, real_manager.testnet.socks(), timeout=60)
+            readings = json.loads(response.body)["readings"]
+            if not readings:
+                time.sleep(1)
+        assert readings and readings[0]["data"] == {"temp": 21.5}
+    finally:
+        deploy.down(real_manager, path, purge=True)

@@ -78,7 +78,8 @@ def test_name_defaults_to_the_folder(project: Path) -> None:
     ("version: 2\nservices:\n  a:\n    template: site\n", ["myonion.yaml:1: version: must be 1"]),
     ("version: 1\nservices: {}\n", ["myonion.yaml:2: services: needs at least one service"]),
     ("version: 1\nservices:\n  a:\n    template: site\n    options:\n      dir: ./missing\n",
-     ["myonion.yaml:6: services.a.options.dir: ", "missing does not exist"]),
+     ["myonion.yaml:6: services.a.options.dir: ./missing does not exist (that is /",
+      "/missing). Give an existing folder"]),
     ("version: 1\nservices:\n  a:\n    template: site\n    options: {colour: red}\n",
      ["myonion.yaml:5: services.a.options.colour: template 'site' has no option 'colour'"]),
     ("version: 1\nservices:\n  a:\n    template: nope\n",
@@ -531,3 +532,56 @@ def test_a_damaged_bundle_loads_nothing(manager: Manager, runtime: FakeRuntime, 
 def test_cli_bundle_needs_an_output(capsys: pytest.CaptureFixture[str], good: Path) -> None:
     assert main(["bundle", "-f", str(good)]) == 2
     assert "-o OUT.tar" in capsys.readouterr().err
+
+
+# --- the manager's part ---------------------------------------------------------------------
+@pytest.mark.parametrize(("limits", "expected"), [
+    ({"memory": "128M"}, {"memory": "128m"}), ({"memory": "1g", "pids": "64"},
+                                               {"memory": "1g", "pids": 64}),
+    ({}, {}), (None, {}),
+])
+def test_check_limits(limits: dict | None, expected: dict) -> None:
+    from myonion.manager import check_limits
+
+    assert check_limits(limits) == expected
+
+
+@pytest.mark.parametrize(("limits", "words"), [
+    ({"memory": "lots"}, "not a size"), ({"memory": "16m"}, "too small"),
+    ({"memory": True}, "not a size"), ({"pids": 8}, "out of range"),
+    ({"pids": True}, "not a whole number"), ({"cpus": 2}, "no limit 'cpus'"),
+])
+def test_check_limits_refuses(limits: dict, words: str) -> None:
+    from myonion.errors import OptionError
+    from myonion.manager import check_limits
+
+    with pytest.raises(OptionError, match=words):
+        check_limits(limits)
+
+
+def test_take_down_and_start(manager: Manager, runtime: FakeRuntime) -> None:
+    manager.share("iot-receiver", {"devices": DEVICES}, name="box", persistent=True,
+                  wait=False, clients=["alice"])
+    volumes = set(runtime.volumes)
+    view = manager.take_down("box")
+    assert view.state == "stopped" and view.stage == "down" and runtime.containers == {}
+    assert set(runtime.volumes) == volumes and manager.clients("box")
+    assert [v.name for v in manager.list()] == ["box"]
+    manager.start("box", wait=False)
+    assert runtime.containers[container_name("box")][1].running
+    with pytest.raises(MyOnionError, match="gone"):  # removed behind our back: not "down"
+        runtime.remove(container_name("box"))
+        manager.start("box", wait=False)
+
+
+def test_reconfigure_to_another_template_drops_its_data(manager: Manager,
+                                                        runtime: FakeRuntime) -> None:
+    manager.share("iot-receiver", {"devices": DEVICES}, name="box", persistent=True,
+                  wait=False)
+    assert {"myonion-box-data", "myonion-box-tor"} <= set(runtime.volumes)
+    view = manager.reconfigure("box", "site", {}, persistent=True, wait=False)
+    assert view.template == "site" and view.state == "running"
+    assert "myonion-box-data" not in runtime.volumes and "myonion-box-tor" in runtime.volumes
+    with pytest.raises(MyOnionError, match="no option 'devices'"):
+        manager.reconfigure("box", "site", {"devices": DEVICES}, wait=False)
+    assert manager.status("box").template == "site"  # nothing changed
