@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from myonion import deploy, fetch, tor
+from myonion.cli import main
 from myonion.manager import Manager, container_name
 from myonion.runtime.base import LABEL_DEPLOYMENT
 from myonion.runtime.docker import DockerRuntime
@@ -69,7 +70,7 @@ def page(real_manager: Manager, address: str) -> str:
 
 def test_up_is_idempotent_and_recreates_only_what_changed(
         real_manager: Manager, docker_runtime: DockerRuntime, deployment_file: Path,
-        site_dir: Path) -> None:
+        site_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     names = ["depsite", "deprecv"]
     steps = deploy.up(real_manager, deploy.load(deployment_file), timeout=120)
     assert [(s.service, s.action) for s in steps] == [("depsite", "create"),
@@ -95,6 +96,15 @@ def test_up_is_idempotent_and_recreates_only_what_changed(
     assert container_ids(docker_runtime, names) == before
     assert {n: docker_runtime.get(container_name(n)).started_at  # type: ignore[union-attr]
             for n in names} == started
+    # the same through the command line
+    code = main(["up", "-f", str(deployment_file), "--json"])
+    output = capsys.readouterr().out
+    assert code == 0 and [s["action"] for s in json.loads(output)] == ["unchanged"] * 2
+    assert main(["ps", "-f", str(deployment_file), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["service"], r["state"], r["address"]) for r in rows] == [
+        ("depsite", "running", site_address), ("deprecv", "running", recv_address)]
+    assert container_ids(docker_runtime, names) == before
 
     # one option changed: only that service is re-created; persistent, it keeps its address
     write_file(deployment_file.parent, title="Changed")
