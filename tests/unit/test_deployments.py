@@ -585,3 +585,27 @@ def test_reconfigure_to_another_template_drops_its_data(manager: Manager,
     with pytest.raises(MyOnionError, match="no option 'devices'"):
         manager.reconfigure("box", "site", {"devices": DEVICES}, wait=False)
     assert manager.status("box").template == "site"  # nothing changed
+
+
+def test_an_edited_file_option_recreates_the_service(manager: Manager, runtime: FakeRuntime,
+                                                     project: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    def public_key() -> str:
+        return Ed25519PrivateKey.generate().public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+
+    keys_file = project / "authorized_keys"
+    keys_file.write_text(public_key() + " me@laptop\n")
+    path = write(project, "version: 1\nservices:\n  depshell:\n    template: ssh\n"
+                 "    options: {authorized_keys_file: ./authorized_keys}\n")
+    deploy.up(manager, deploy.load(path), wait=False)
+    assert [s.action for s in deploy.up(manager, deploy.load(path), wait=False)] == [
+        "unchanged"]
+    keys_file.write_text(keys_file.read_text() + public_key() + " other@phone\n")
+    steps = deploy.up(manager, deploy.load(path), wait=False)
+    assert [(s.action, s.reason) for s in steps] == [
+        ("recreate", "changed: the files its options name")]
+    conf = manager.store.service_dir("depshell") / "conf" / "authorized_keys"
+    assert "other@phone" in conf.read_text()
