@@ -501,12 +501,21 @@ def _deployment_file() -> Any:
 @_deployment_file()
 @click.option("--timeout", default=120.0, show_default=True,
               help="Seconds to wait for each service's readiness.")
+@click.option("--dry-run", is_flag=True, help="Only print what would be done.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def up(ctx: click.Context, file: str, timeout: float, as_json: bool) -> None:
+def up(ctx: click.Context, file: str, timeout: float, dry_run: bool, as_json: bool) -> None:
     """Create or update every service of a deployment file; unchanged ones are left alone."""
     from myonion import deploy
 
+    if dry_run:
+        manager = _manager()
+        planned = deploy.plan(manager, deploy.load(file, manager.registry))
+        if as_json:
+            _json([s.to_dict() for s in planned])
+        for s in planned if not as_json else []:
+            out.print(f"{s.service}: {s.action}" + (f" ({s.reason})" if s.reason else ""))
+        return
     with _progress(ctx) as reporter:
         manager = _manager(reporter)
         deployment = deploy.load(file, manager.registry)

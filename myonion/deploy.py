@@ -544,43 +544,70 @@ def _conf_changed(manager: Manager, template: TemplateSpec, record: ServiceRecor
     return False
 
 
+def _decide(manager: Manager, deployment: Deployment, spec: ServiceSpec,
+            options: dict[str, Any]) -> Step:
+    """What ``up`` does with one service whose options are ``options`` (changes nothing)."""
+    record = manager.store.get(spec.name)
+    if record is None:
+        return Step(spec.name, "create")
+    view = manager.status(spec.name, live=False)
+    found = differences(manager, spec, options, deployment)
+    if found or view.state == "missing":
+        reason = ("changed: " + "; ".join(found)) if found else "its container was removed"
+        return Step(spec.name, "recreate", reason)
+    if view.state == "running":
+        return Step(spec.name, "unchanged", view=view)
+    return Step(spec.name, "start", f"it was {view.state}")
+
+
+def plan(manager: Manager, deployment: Deployment) -> list[Step]:
+    """What ``up`` would do, in its order, changing nothing (``up --dry-run``). A service
+    naming the address of one that does not exist yet cannot be compared: it is listed as
+    re-created once that one has its address."""
+    check_conflicts(manager, deployment)
+    addresses: dict[str, str | None] = {}
+    steps: list[Step] = []
+    for spec in deployment.ordered():
+        missing = [n for n in spec.needs if not addresses.get(n)]
+        if missing and manager.store.get(spec.name) is not None:
+            step = Step(spec.name, "recreate", f"if the address of {', '.join(missing)} "
+                        "changes (not known before it is created)")
+        elif missing:
+            step = Step(spec.name, "create")
+        else:
+            step = _decide(manager, deployment, spec, spec.options(addresses))
+        record = manager.store.get(spec.name)
+        addresses[spec.name] = (record.address if record and record.mode == "persistent"
+                                and step.action != "create" and spec.persistent else None)
+        steps.append(step)
+    return steps
+
+
 def up(manager: Manager, deployment: Deployment, timeout: float = 120.0,
        on_step: Callable[[Step], None] | None = None, wait: bool = True) -> list[Step]:
     """Create the missing services, re-create the changed ones and start stopped ones;
     leave the rest alone. Conflicts are refused before anything changes. ``wait``: wait
-    until each service serves (as ``share`` does) before the next."""
+    until each service serves (as ``share`` does) before the next. A service that fails
+    stops ``up`` with its error; the ones before it stay up."""
     check_conflicts(manager, deployment)
     manager.runtime.ping()
     addresses: dict[str, str | None] = {}
     steps: list[Step] = []
     for spec in deployment.ordered():
         options = spec.options(addresses)
-        record = manager.store.get(spec.name)
         common: dict[str, Any] = dict(
             options=options, network=spec.network, persistent=spec.persistent,
             clients=list(spec.clients), ttl=spec.ttl, limits=spec.limits,
             deployment=deployment.name, timeout=timeout, wait=wait)
-        if record is None:
-            step = Step(spec.name, "create")
-            if on_step:
-                on_step(step)
+        step = _decide(manager, deployment, spec, options)
+        if on_step and step.action != "unchanged":
+            on_step(step)
+        if step.action == "create":
             step.view = manager.share(spec.template, name=spec.name, **common)
-        elif (found := differences(manager, spec, options, deployment)) or (
-                manager.status(spec.name, live=False).state == "missing"):
-            reason = ("changed: " + "; ".join(found)) if found else "its container was removed"
-            step = Step(spec.name, "recreate", reason)
-            if on_step:
-                on_step(step)
+        elif step.action == "recreate":
             step.view = manager.reconfigure(spec.name, spec.template, **common)
-        else:
-            view = manager.status(spec.name, live=False)
-            if view.state == "running":
-                step = Step(spec.name, "unchanged", view=view)
-            else:
-                step = Step(spec.name, "start", f"it was {view.state}")
-                if on_step:
-                    on_step(step)
-                step.view = manager.start(spec.name, timeout=timeout, wait=wait)
+        elif step.action == "start":
+            step.view = manager.start(spec.name, timeout=timeout, wait=wait)
         addresses[spec.name] = step.view.address if step.view else None
         steps.append(step)
     return steps

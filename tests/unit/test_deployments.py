@@ -609,3 +609,35 @@ def test_an_edited_file_option_recreates_the_service(manager: Manager, runtime: 
         ("recreate", "changed: the files its options name")]
     conf = manager.store.service_dir("depshell") / "conf" / "authorized_keys"
     assert "other@phone" in conf.read_text()
+
+
+def test_plan_changes_nothing(manager: Manager, runtime: FakeRuntime, good: Path,
+                              project: Path) -> None:
+    assert [(s.service, s.action) for s in deploy.plan(manager, deploy.load(good))] == [
+        ("depsite", "create"), ("deprecv", "create")]
+    assert runtime.containers == {} and manager.store.all() == []
+    deploy.up(manager, deploy.load(good), wait=False)
+    before = ids(runtime)
+    good.write_text(good.read_text().replace("pids: 64", "pids: 96"))
+    steps = deploy.plan(manager, deploy.load(good))
+    assert [(s.action, s.reason) for s in steps] == [("unchanged", ""),
+                                                     ("recreate", "changed: limits")]
+    assert ids(runtime) == before
+    assert runtime.containers[container_name("deprecv")][0].pids_limit == 64
+    # a service naming the address of one that is not there yet
+    deploy.down(manager, good, purge=True)
+    other = project / "other"
+    other.mkdir()
+    steps = deploy.plan(manager, deploy.load(gateway(other)))
+    assert [(s.service, s.action) for s in steps] == [("deprecv", "create"),
+                                                      ("depgw", "create")]
+
+
+def test_cli_up_dry_run(capsys: pytest.CaptureFixture[str], good: Path,
+                        monkeypatch: pytest.MonkeyPatch, manager: Manager) -> None:
+    from myonion import cli
+
+    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    assert main(["up", "-f", str(good), "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["depsite: create", "deprecv: create"]
+    assert manager.store.all() == []
