@@ -269,3 +269,30 @@ def test_a_bridge_forwards_to_the_address_its_file_names(real_manager: Manager,
         assert readings and readings[0]["data"] == {"temp": 21.5}
     finally:
         deploy.down(real_manager, path, purge=True)
+
+
+# --- clients: changing them in the file revokes and admits, the address stays ---------------
+def test_clients_in_the_file_decide_who_connects(real_manager: Manager,
+                                                 docker_runtime: DockerRuntime,
+                                                 site_dir: Path) -> None:
+    from tests.integration.test_access import fresh_client, get, refused
+
+    path = site_dir.parent / "myonion.yaml"
+    text = ("version: 1\nname: depacc\nservices:\n  depacc:\n    template: site\n"
+            "    persistent: true\n    options: {dir: ./site}\n    clients: [alice]\n")
+    path.write_text(text)
+    try:
+        deploy.up(real_manager, deploy.load(path), timeout=120)  # reachable with alice's key
+        address = real_manager.address("depacc")
+        alice = real_manager.client_line("depacc", "alice")
+        path.write_text(text.replace("[alice]", "[bob]"))
+        steps = deploy.up(real_manager, deploy.load(path), timeout=120)
+        assert steps[0].action == "recreate" and "clients" in steps[0].reason
+        assert real_manager.address("depacc") == address
+        bob = real_manager.client_line("depacc", "bob")
+        with fresh_client(docker_runtime, real_manager.testnet, {"alice": alice}) as revoked:
+            refused(address, revoked)
+        with fresh_client(docker_runtime, real_manager.testnet, {"bob": bob}) as admitted:
+            assert "integration" in get(address, admitted)
+    finally:
+        deploy.down(real_manager, path, purge=True)
