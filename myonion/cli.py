@@ -741,7 +741,9 @@ def gui() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every MyOnionError becomes `error:`/`hint:` on stderr and exit status 1."""
     args = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in args
+    # --debug is an option of `myonion` itself, before the command (not a value such as -o --debug)
+    debug = "--debug" in args[:next((i for i, a in enumerate(args) if not a.startswith("-")),
+                                    len(args))]
     try:
         cli.main(args=args, prog_name="myonion", standalone_mode=False)
     except MyOnionError as e:

@@ -16,12 +16,13 @@ import os
 import re
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from myonion import access, config, fetch, images, keys, paths, render, tor
+from myonion import access, config, fetch, hardening, images, keys, paths, render, tor
 from myonion.access import ClientInfo, ClientStore
 from myonion.errors import (
     MyOnionError,
@@ -44,8 +45,28 @@ from myonion.runtime.base import (
     Mount,
     Runtime,
 )
-from myonion.state import ServiceRecord, StateStore, check_name
+from myonion.state import ServiceRecord, StateError, StateStore, check_name
 from myonion.templates import TemplateRegistry, TemplateSpec
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def serialised(method: Callable[Concatenate[Manager, str, P], T]
+               ) -> Callable[Concatenate[Manager, str, P], T]:
+    """Run an operation on one service (its name comes first) under that service's lock, so
+    two myonion commands on it (or the app and a command) run one after the other."""
+
+    @wraps(method)
+    def locked(self: Manager, name: str, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        def waiting() -> None:
+            self._report(Stage.STARTING, "Waiting for another myonion command on this service",
+                         name)
+
+        with self.store.service_locked(check_name(name), on_wait=waiting):
+            return method(self, name, *args, **kwargs)
+
+    return locked
 
 log = logging.getLogger(__name__)
 
@@ -255,6 +276,15 @@ class Manager:
                                    expires_at=time.time() + ttl if ttl else None,
                                    deployment=deployment, limits=limits)
             self.store.put(record)
+        with self.store.service_locked(name):
+            return self._build_and_start(record, template, client_names, key, wait, timeout)
+
+    def _build_and_start(self, record: ServiceRecord, template: TemplateSpec,
+                         client_names: list[str], key: keys.OnionKey | None, wait: bool,
+                         timeout: float) -> ServiceView:
+        """The second half of :meth:`share` (under the service's lock): build the image, make
+        the container and start it; a service that fails on the way is removed again."""
+        name, net = record.name, record.network
         try:
             if net == "local":
                 self._ensure_testnet()
@@ -322,15 +352,20 @@ class Manager:
         conf = directory / "conf"
         conf.mkdir(exist_ok=True)
         service = {"name": record.name, "network": record.network, "mode": record.mode}
+        pieces = hardening.secret_pieces(template, record.options)
+        secret_files = []
         for filename, text in render.render_runtime_files(template, service,
                                                           record.options).items():
-            (conf / filename).write_text(text)
-            os.chmod(conf / filename, 0o644)
+            secret = hardening.holds_secret(text, pieces)
+            hardening.write_file(conf / filename, text, secret=secret)
+            if secret:
+                secret_files.append(filename)
         self._write_expiry(record)
         if record.private:
             self._clients(record.name).write_auth()
         os.chmod(conf, 0o755)
         self._prepare_control_dir(record.name, record.image)
+        self._hand_to_container(conf, secret_files, record.image)
         # created here with labels (not implicitly by Docker), so `rm` finds them by label
         for volume in self._service_volumes(record, template):
             self.runtime.create_volume(volume.source, {LABEL_SERVICE: record.name,
@@ -415,6 +450,23 @@ class Manager:
             self.runtime.run_task(image, ["chown", f"{uid}:{gid}", "/ctl"],
                                   [Mount(str(ctl), "/ctl")], user="0:0", cap_add=["CHOWN"])
         os.chmod(ctl, 0o750)
+
+    def _hand_to_container(self, conf: Path, filenames: list[str], image: str) -> None:
+        """Give the (0600) runtime files that hold secrets to the container's user, so it
+        alone can read them in the container (and only root on the host)."""
+        if not filenames:
+            return
+        uid, _, gid = container_user().partition(":")
+        if os.geteuid() == 0:
+            for filename in filenames:
+                os.chown(conf / filename, int(uid), int(gid))
+            return
+        code, output = self.runtime.run_task(
+            image, ["chown", f"{uid}:{gid}", *(f"/conf/{f}" for f in filenames)],
+            [Mount(str(conf), "/conf")], user="0:0", cap_add=["CHOWN"])
+        if code != 0:
+            raise MyOnionError("The service's secret configuration files could not be handed "
+                               "to its container's user.", detail=output.strip()[-500:] or None)
 
     def _clear_control_dir(self, name: str) -> Path:
         ctl = self._control_dir(name)
@@ -502,6 +554,7 @@ class Manager:
             raise ServiceNotFound(f"There is no service named '{name}'.")
         return record
 
+    @serialised
     def start(self, name: str, wait: bool = True, timeout: float = DEFAULT_TIMEOUT) -> ServiceView:
         """Start a stopped service (ephemeral ones get a new address) and wait until it serves.
 
@@ -521,6 +574,7 @@ class Manager:
         self._start_container(record, wait=wait, timeout=timeout)
         return self.status(name)
 
+    @serialised
     def stop(self, name: str) -> ServiceView:
         """Stop a service; an ephemeral one forgets its address (its key was only in memory)."""
         record = self._record(name)
@@ -534,10 +588,16 @@ class Manager:
         self.store.update(name, **changes)
         return self.status(name)
 
+    @serialised
     def remove(self, name: str) -> None:
-        """Remove a service: its container, its volumes and its record."""
+        """Remove a service: its container, its volumes and its record (also a record that
+        cannot be read: the user asked for the service to go)."""
         check_name(name)
-        if self.store.get(name) is None:
+        try:
+            known = self.store.get(name) is not None
+        except StateError:
+            known = True  # a record that cannot be read: the service goes all the same
+        if not known:
             info = self.runtime.get(container_name(name))
             if info is None or info.labels.get(LABEL_HOME) != home_label():
                 raise ServiceNotFound(f"There is no service named '{name}'.")
@@ -563,7 +623,10 @@ class Manager:
         return self.status(name)
 
     def _forget(self, name: str) -> None:
-        record = self.store.get(name)
+        try:
+            record = self.store.get(name)
+        except StateError:
+            record = self.store.backup(name)
         if record is not None and record.private and record.network == "local":
             with contextlib.suppress(MyOnionError):
                 self.testnet.deauthorize(self._testnet_key(name))
@@ -596,6 +659,7 @@ class Manager:
         store = self._clients(name)
         return [store.info(c) for c in store.names()]
 
+    @serialised
     def client_add(self, name: str, client: str, public_key: str | None = None,
                    timeout: float = DEFAULT_TIMEOUT) -> keys.ClientKey:
         """Authorize a new client (a fresh x25519 pair, or the public key the user brings).
@@ -619,6 +683,7 @@ class Manager:
         self._report(Stage.PUBLISHED, f"Client '{client}' may now connect to '{name}'", name)
         return key
 
+    @serialised
     def client_remove(self, name: str, client: str) -> None:
         """Revoke a client: new connections with its key fail; the address stays."""
         self._record(name)
@@ -747,6 +812,7 @@ class Manager:
             self._start_container(record, wait=True, timeout=timeout)
         return self.status(name)
 
+    @serialised
     def promote(self, name: str, timeout: float = DEFAULT_TIMEOUT) -> ServiceView:
         """Make a running ephemeral service persistent, keeping its current address."""
         record = self._record(name)
@@ -763,6 +829,7 @@ class Manager:
                            f"{key.address}.")
         return view
 
+    @serialised
     def import_key(self, name: str, key: keys.OnionKey,
                    timeout: float = DEFAULT_TIMEOUT) -> ServiceView:
         """Serve ``key`` (a restored export or a vanity key) from now on; makes it persistent.
@@ -780,6 +847,7 @@ class Manager:
                            f"{key.address}.")
         return view
 
+    @serialised
     def rebuild(self, name: str, timeout: float = DEFAULT_TIMEOUT) -> ServiceView:
         """Build the service's image afresh and run a new container from it; a persistent
         service keeps its address, data and clients."""
@@ -896,8 +964,8 @@ class Manager:
             if (name is not None and record.name != name) or not record.expires_at or (
                     record.expires_at > now):
                 continue
-            if record.stage == Stage.BUILDING:
-                continue  # being made right now by another process
+            if record.stage == Stage.BUILDING or self.store.busy(record.name):
+                continue  # being made (or changed) right now by another command
             self._report(Stage.STOPPED, "Its time to live has run out", record.name)
             if record.mode == "ephemeral":
                 self._forget(record.name)
@@ -919,9 +987,75 @@ class Manager:
         containers = {c.labels.get(LABEL_SERVICE, ""): c
                       for c in self.runtime.list_containers({LABEL_ROLE: "service",
                                                              LABEL_HOME: home_label()})}
-        records = {r.name: r for r in self.store.all()}
-        names = sorted(set(containers) | set(records))
-        return [self._view(records.get(n), containers.get(n), n) for n in names if n]
+        found, broken = self.store.scan()
+        records = {r.name: r for r in found}
+        names = sorted(set(containers) | set(records) | set(broken))
+        return [self._broken_view(n, broken[n], containers.get(n)) if n in broken
+                else self._view(records.get(n), containers.get(n), n) for n in names if n]
+
+    def _broken_view(self, name: str, error: StateError, info: ContainerInfo | None
+                     ) -> ServiceView:
+        """A service whose record cannot be read, as far as its container tells."""
+        if info is not None:
+            view = self._view(None, info, name)
+        else:
+            view = ServiceView(name=name, template="?", network="?", mode="?", state="missing",
+                               stage=str(Stage.FAILED), address=None)
+        view.stage = str(Stage.FAILED)
+        view.reason = (f"{error.message} `myonion repair {name}` makes it again "
+                       "(its keys and data are kept).")
+        return view
+
+    @serialised
+    def repair(self, name: str) -> ServiceView:
+        """Make a service's record again when it cannot be read (corrupted, half-written,
+        garbage): from its last good copy, else from its container's labels and what is in
+        its service directory. The unreadable file is kept beside it; the container, the
+        volumes (keys, data) and the client keys are not touched."""
+        try:
+            if self.store.get(name) is not None:
+                raise MyOnionError(f"The record of service '{name}' is fine: nothing to repair.")
+        except StateError:
+            pass
+        info = self.runtime.get(container_name(name))
+        ours = info is not None and info.labels.get(LABEL_HOME) == home_label()
+        if not self.store.exists(name) and not ours:
+            raise ServiceNotFound(f"There is no service named '{name}'.")
+        record = self.store.backup(name)
+        source = "its last good copy"
+        if record is None:
+            if info is None or not ours:
+                raise StateError(
+                    f"The record of service '{name}' cannot be made again: it has no good copy "
+                    "and no container to take its template, network and mode from.",
+                    hint=f"Share it again under another name; `myonion rm {name}` removes "
+                    "what is left of it (its volumes too).")
+            record = self._record_from_labels(name, info)
+            source = "its container's labels (its options are unknown: share it again to " \
+                     "change them)"
+        kept = self.store.set_aside(name)
+        with self.store.locked():
+            self.store.put(record)
+        self._report(Stage.STOPPED, f"The record was made again from {source}"
+                     + (f"; the unreadable one is kept at {kept}" if kept else ""), name)
+        return self.status(name, live=False)
+
+    def _record_from_labels(self, name: str, info: ContainerInfo) -> ServiceRecord:
+        """A record rebuilt from the container's labels and the service directory."""
+        labels = info.labels
+        record = ServiceRecord(name=name, template=labels.get(LABEL_TEMPLATE, "?"), options={},
+                               network=labels.get(LABEL_NETWORK, "?"),
+                               mode=labels.get(LABEL_MODE, "ephemeral"), image=info.image,
+                               stage=Stage.STOPPED,
+                               reason="rebuilt from its container's labels")
+        record.private = (self.store.root / name / "conf" / access.AUTH_DIR).is_dir()
+        with contextlib.suppress(OSError, ValueError):
+            expires = (self.store.root / name / "conf" / "expires").read_text().strip()
+            record.expires_at = float(expires) if expires else None
+        if info.running:
+            record.address = self._read_address(name)
+            record.stage = Stage.PUBLISHED if record.address else Stage.STARTING
+        return record
 
     def status(self, name: str, live: bool = True) -> ServiceView:
         self.expire(name)

@@ -24,6 +24,11 @@ from myonion.errors import OptionError, TemplateError
 
 OPTION_TYPES = ("string", "text", "int", "bool", "choice", "dir", "file")
 ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+OPTION_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+#: a runtime file or volume name: one plain name (no "/" or "..": it cannot leave its folder)
+FILE_NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
+ABS_PATH_RE = re.compile(r"/[A-Za-z0-9._/-]{0,200}")
+CAP_RE = re.compile(r"[A-Z_]{2,40}")
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off"}
 #: what status and listings show instead of a secret option's value
@@ -39,6 +44,29 @@ SSH_KEY_HINT = ("Give one key a line as in a .pub file, e.g. 'ssh-ed25519 AAAAâ€
                 "# comments are fine; key options such as command= or from= are not allowed.")
 SSH_KEY_BLOB = re.compile(r"AAAA[A-Za-z0-9+/]{16,8192}={0,3}")
 PRINTABLE = re.compile(r"[ -~\t]*")
+#: a whole number as the CLI or a file may give it (ASCII digits only, no "1_000")
+WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,30}")
+#: how much of a refused value an error message quotes
+SHOWN = 60
+
+
+def shown(value: Any) -> str:
+    """A value as an error message quotes it: control characters escaped, cut to SHOWN."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
+    return text if len(text) <= SHOWN else text[:SHOWN - 1] + "â€¦"
+
+
+def whole_number(raw: Any) -> int | None:
+    """``raw`` as an int if it is one (an int, an integral float, or decimal digits), else None."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float):
+        return int(raw) if raw.is_integer() else None
+    if isinstance(raw, str) and WHOLE_NUMBER.fullmatch(raw.strip()):
+        return int(raw.strip())
+    return None
 
 
 def check_openssh_public_keys(where: str, text: str) -> None:
@@ -103,7 +131,7 @@ def check_ip_address(where: str, text: str) -> None:
     try:
         ipaddress.ip_address(text)
     except ValueError:
-        raise OptionError(f"{where} must be an IP address, not '{text}'.",
+        raise OptionError(f"{where} must be an IP address, not '{shown(text)}'.",
                           hint="For example 127.0.0.1 (this machine only), an address of this "
                           "machine on the LAN such as 192.168.1.20, or 0.0.0.0 (every "
                           "interface).") from None
@@ -142,10 +170,9 @@ class OptionSpec:
         """Turn a raw value (a string from the CLI, or a YAML value) into the option's type."""
         name = self.name
         if self.type == "int":
-            try:
-                value = int(raw)
-            except (TypeError, ValueError):
-                raise OptionError(f"Option '{name}' must be a whole number, not '{raw}'.") from None
+            value = whole_number(raw)
+            if value is None:
+                raise OptionError(f"Option '{name}' must be a whole number, not '{shown(raw)}'.")
             if self.min is not None and value < self.min:
                 raise OptionError(f"Option '{name}' must be at least {self.min}, not {value}.")
             if self.max is not None and value > self.max:
@@ -159,12 +186,13 @@ class OptionSpec:
                 return True
             if text in FALSE:
                 return False
-            raise OptionError(f"Option '{name}' must be true or false, not '{raw}'.")
+            raise OptionError(f"Option '{name}' must be true or false, not '{shown(raw)}'.")
         text = str(raw)
         if self.type == "choice":
             if text not in self.choices:
                 raise OptionError(
-                    f"Option '{name}' must be one of {', '.join(self.choices)}, not '{text}'."
+                    f"Option '{name}' must be one of {', '.join(self.choices)}, not "
+                    f"'{shown(text)}'."
                 )
             return text
         if self.type in ("dir", "file"):
@@ -177,7 +205,8 @@ class OptionSpec:
         if self.format:
             FORMATS[self.format](f"Option '{name}'", text)
         if self.pattern and not re.fullmatch(self.pattern, text):
-            raise OptionError(f"Option '{name}' has an invalid value '{text}'.", hint=self.help)
+            raise OptionError(f"Option '{name}' has an invalid value '{shown(text)}'.",
+                              hint=self.help)
         return text
 
     def file_text(self, path: str) -> str:
@@ -201,12 +230,11 @@ class OptionSpec:
         return text
 
     def _path(self, text: str) -> str:
-        path = Path(text).expanduser()
         try:
-            path = path.resolve(strict=True)
-        except (OSError, RuntimeError):
+            path = Path(text).expanduser().resolve(strict=True)
+        except (OSError, RuntimeError, ValueError):  # ValueError: a NUL in the path
             raise OptionError(
-                f"Option '{self.name}': {text} does not exist.",
+                f"Option '{self.name}': {shown(text)} does not exist.",
                 hint=f"Give an existing {'folder' if self.type == 'dir' else 'file'}.",
             ) from None
         if self.type == "dir" and not path.is_dir():
@@ -384,23 +412,62 @@ def _fail(path: Path, what: str) -> TemplateError:
     return TemplateError(f"The template manifest {path} is invalid: {what}.", hint=None)
 
 
+def _list(path: Path, raw: dict[str, Any], key: str, what: str = "a list") -> list[Any]:
+    """``raw[key]`` if it is a list (missing or null: empty), else the manifest is invalid."""
+    value = raw.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _fail(path, f"'{key}' must be {what}")
+    return value
+
+
 def _option(path: Path, raw: Any) -> OptionSpec:
-    if not isinstance(raw, dict) or "name" not in raw:
-        raise _fail(path, "every option needs a 'name'")
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or (
+            not OPTION_NAME_RE.match(raw["name"])):
+        raise _fail(path, "every option needs a 'name' (lower-case letters, digits and _)")
     kind = raw.get("type", "string")
-    if kind not in OPTION_TYPES:
-        raise _fail(path, f"option '{raw['name']}' has unknown type '{kind}'")
-    if kind == "choice" and not raw.get("choices"):
-        raise _fail(path, f"choice option '{raw['name']}' needs 'choices'")
+    name = raw["name"]
+    if not isinstance(kind, str) or kind not in OPTION_TYPES:
+        raise _fail(path, f"option '{name}' has unknown type '{shown(kind)}'")
+    choices = _list(path, raw, "choices")
+    if kind == "choice" and not choices:
+        raise _fail(path, f"choice option '{name}' needs 'choices'")
+    if any(isinstance(c, dict | list) for c in choices):
+        raise _fail(path, f"the choices of option '{name}' must be plain values")
+    for bound in ("min", "max"):
+        if raw.get(bound) is not None and whole_number(raw[bound]) is None:
+            raise _fail(path, f"'{bound}' of option '{name}' must be a whole number")
+    for key in ("pattern", "format", "help"):
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            raise _fail(path, f"'{key}' of option '{name}' must be text")
+    if raw.get("pattern") is not None:
+        try:
+            re.compile(raw["pattern"])
+        except re.error as e:
+            raise _fail(path, f"the pattern of option '{name}' is no regular expression "
+                        f"({e})") from None
+    if raw.get("format") is not None and raw["format"] not in FORMATS:
+        raise _fail(path, f"option '{name}' has unknown format '{raw['format']}'")
+    spec = _option_spec(raw, kind, choices)
+    if spec.default is not None and kind not in ("dir", "file"):
+        try:
+            spec.coerce(spec.default)
+        except OptionError as e:
+            raise _fail(path, f"the default of option '{name}' is not valid: {e.message}") from None
+    return spec
+
+
+def _option_spec(raw: dict[str, Any], kind: str, choices: list[Any]) -> OptionSpec:
     return OptionSpec(
         name=str(raw["name"]),
         type=kind,
         required=bool(raw.get("required", False)),
         default=raw.get("default"),
         help=str(raw.get("help", "")),
-        choices=tuple(str(c) for c in raw.get("choices", ())),
-        min=raw.get("min"),
-        max=raw.get("max"),
+        choices=tuple(str(c) for c in choices),
+        min=None if raw.get("min") is None else whole_number(raw["min"]),
+        max=None if raw.get("max") is None else whole_number(raw["max"]),
         pattern=raw.get("pattern"),
         example=raw.get("example"),
         secret=bool(raw.get("secret", False)),
@@ -425,24 +492,31 @@ def load_template(folder: Path, builtin: bool = True) -> TemplateSpec:
     for needed in ("Dockerfile.j2", "torrc.j2"):
         if not (folder / needed).is_file():
             raise _fail(manifest, f"{needed} is missing beside it")
-    try:
-        ports = tuple(PortSpec(int(p["virtual"]), int(p["target"]), p.get("protocol", "http"),
-                               p.get("when")) for p in raw["ports"])
-        mounts = tuple(MountSpec(m["option"], m["target"]) for m in raw.get("mounts", ()))
-        volumes = tuple(VolumeSpec(v["name"], v["target"]) for v in raw.get("volumes", ()))
-        publish = tuple(PublishSpec(str(p["option"]), int(p["target"]), p.get("address_option"),
-                                    p.get("protocol", "tcp")) for p in raw.get("publish", ()))
-        one_of = tuple(tuple(str(n) for n in group) for group in raw.get("one_of", ()))
-    except (KeyError, TypeError, ValueError) as e:
-        raise _fail(manifest, f"ports/mounts/volumes/publish/one_of are malformed ({e})") from e
+    ports, mounts, volumes, publish, one_of = _structure(manifest, raw)
     if not ports:
         raise _fail(manifest, "it declares no onion port")
-    options = tuple(_option(manifest, o) for o in raw.get("options", ()))
+    options = tuple(_option(manifest, o) for o in _list(manifest, raw, "options"))
+    if len({o.name for o in options}) != len(options):
+        raise _fail(manifest, "two options have the same name")
+    tmpfs = raw.get("tmpfs", ["/tmp"])
+    runtime_files = _list(manifest, raw, "runtime_files")
+    cap_add = _list(manifest, raw, "cap_add")
+    healthcheck = raw.get("healthcheck") or {}
+    if not isinstance(tmpfs, list) or not all(isinstance(t, str) and ABS_PATH_RE.fullmatch(t)
+                                              for t in tmpfs):
+        raise _fail(manifest, "'tmpfs' must be a list of absolute paths")
+    if not all(isinstance(n, str) and FILE_NAME_RE.fullmatch(n) for n in runtime_files):
+        raise _fail(manifest, "'runtime_files' must be file names beside the manifest")
+    if not all(isinstance(c, str) and CAP_RE.fullmatch(c) for c in cap_add):
+        raise _fail(manifest, "'cap_add' must be capability names such as NET_BIND_SERVICE")
+    if not isinstance(healthcheck, dict) or (healthcheck and not isinstance(
+            healthcheck.get("test"), list)):
+        raise _fail(manifest, "'healthcheck' must be a mapping with a 'test' list")
     _check_rules(manifest, options, ports, publish, one_of)
     for m in mounts:
         if not any(o.name == m.option and o.type in ("dir", "file") for o in options):
             raise _fail(manifest, f"mount '{m.target}' names no dir/file option '{m.option}'")
-    for name in raw.get("runtime_files", ()):
+    for name in runtime_files:
         if not (folder / name).is_file():
             raise _fail(manifest, f"runtime file {name} is missing")
     return TemplateSpec(
@@ -454,15 +528,66 @@ def load_template(folder: Path, builtin: bool = True) -> TemplateSpec:
         ports=ports,
         mounts=mounts,
         volumes=volumes,
-        tmpfs=tuple(raw.get("tmpfs", ("/tmp",))),
-        runtime_files=tuple(raw.get("runtime_files", ())),
-        healthcheck=dict(raw.get("healthcheck", {})),
-        cap_add=tuple(raw.get("cap_add", ())),
+        tmpfs=tuple(tmpfs),
+        runtime_files=tuple(runtime_files),
+        healthcheck=dict(healthcheck),
+        cap_add=tuple(cap_add),
         tor_client=bool(raw.get("tor_client", False)),
         builtin=builtin,
         one_of=one_of,
         publish=publish,
     )
+
+
+Structure = tuple[tuple[PortSpec, ...], tuple[MountSpec, ...], tuple[VolumeSpec, ...],
+                  tuple[PublishSpec, ...], tuple[tuple[str, ...], ...]]
+
+
+def _structure(manifest: Path, raw: dict[str, Any]) -> Structure:
+    """The manifest's ports, mounts, volumes, publish and one_of, each checked for its shape."""
+    def mappings(key: str) -> list[dict[str, Any]]:
+        items = _list(manifest, raw, key)
+        if not all(isinstance(item, dict) for item in items):
+            raise _fail(manifest, f"every entry of '{key}' must be a mapping")
+        return items
+
+    def text(item: dict[str, Any], key: str, default: str | None = None) -> str:
+        value = item.get(key, default)
+        if not isinstance(value, str) or not value:
+            raise _fail(manifest, f"'{key}' must be text in every entry")
+        return value
+
+    def port(item: dict[str, Any], key: str) -> int:
+        value = whole_number(item.get(key))
+        if value is None or not 1 <= value <= 65535:
+            raise _fail(manifest, f"'{key}' must be a port number (1-65535) in every entry")
+        return value
+
+    def optional(item: dict[str, Any], key: str) -> str | None:
+        value = item.get(key)
+        if value is not None and not isinstance(value, str):
+            raise _fail(manifest, f"'{key}' must be an option name")
+        return value
+
+    if not isinstance(raw.get("ports"), list):
+        raise _fail(manifest, "'ports' must be a list")
+    ports = tuple(PortSpec(port(p, "virtual"), port(p, "target"), text(p, "protocol", "http"),
+                           optional(p, "when")) for p in mappings("ports"))
+    if any(p.protocol not in ("http", "tcp") for p in ports):
+        raise _fail(manifest, "an onion port's protocol must be http or tcp")
+    mounts = tuple(MountSpec(text(m, "option"), text(m, "target")) for m in mappings("mounts"))
+    volumes = tuple(VolumeSpec(text(v, "name"), text(v, "target")) for v in mappings("volumes"))
+    targets = [m.target for m in mounts] + [v.target for v in volumes]
+    if not all(ABS_PATH_RE.fullmatch(t) for t in targets):
+        raise _fail(manifest, "mount and volume targets must be absolute paths")
+    if not all(FILE_NAME_RE.fullmatch(v.name) for v in volumes):
+        raise _fail(manifest, "volume names must be letters, digits, '.', '_' and '-'")
+    publish = tuple(PublishSpec(text(p, "option"), port(p, "target"), optional(p, "address_option"),
+                                text(p, "protocol", "tcp")) for p in mappings("publish"))
+    groups = _list(manifest, raw, "one_of")
+    if not all(isinstance(g, list) and all(isinstance(n, str) for n in g) for g in groups):
+        raise _fail(manifest, "'one_of' must be a list of lists of option names")
+    return ports, mounts, volumes, publish, tuple(tuple(g) for g in groups)
 
 
 def _check_rules(manifest: Path, options: tuple[OptionSpec, ...], ports: tuple[PortSpec, ...],
