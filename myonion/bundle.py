@@ -3,7 +3,7 @@
 A bundle (an uncompressed tar) holds exactly four files::
 
     SHA256SUMS      sha256 of each other file, as `sha256sum` writes them
-    manifest.json   format, deployment name, the file's name, the image tags
+    manifest.json   format, deployment name, the file's name, the image tags, architecture
     <file>          the deployment file (e.g. myonion.yaml)
     images.tar      `docker save` of the images: base, tor layer, one per template
 
@@ -85,7 +85,7 @@ def create_bundle(manager: Manager, deployment: Deployment, output: str | Path) 
         manager.runtime.save_images(tags, str(work / IMAGES))
         shutil.copyfile(deployment.path, work / file)
         manifest = {"format": FORMAT, "deployment": deployment.name, "file": file,
-                    "images": tags}
+                    "images": tags, "architecture": images.architecture()}
         (work / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         names = [MANIFEST, file, IMAGES]
         (work / SUMS).write_text("".join(f"{_sha256(work / n)}  {n}\n" for n in names))
@@ -141,11 +141,17 @@ def verify(directory: Path, path: Path) -> Bundle:
         bundle = Bundle(path, str(manifest["deployment"]), str(manifest["file"]),
                         [str(t) for t in manifest["images"]])
         fmt = manifest["format"]
+        arch = str(manifest.get("architecture", images.architecture()))
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise BundleError(f"{path}: its {MANIFEST} cannot be read ({e}).") from e
     if fmt != FORMAT:
         raise BundleError(f"{path} is a bundle of format {fmt}; this myonion reads {FORMAT}.",
                           hint="Use the same myonion version on both machines.")
+    if arch != images.architecture():
+        raise BundleError(f"{path} holds images for {arch}; this machine is "
+                          f"{images.architecture()}, so they would not run here.",
+                          hint=f"Make the bundle on a machine of this architecture "
+                          f"({images.architecture()}).")
     if not FILE_RE.fullmatch(bundle.file) or set(expected) != {MANIFEST, IMAGES, bundle.file}:
         raise BundleError(f"{path}: its {MANIFEST} does not match the files in it.")
     return bundle

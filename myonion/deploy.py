@@ -902,7 +902,8 @@ def systemd_unit(deployment: Deployment, executable: str,
     file = _systemd_quote(str(deployment.path))
     exe = _systemd_quote(executable)
     env = environment if environment is not None else {
-        k: os.environ[k] for k in UNIT_ENVIRONMENT if os.environ.get(k)}
+        k: v for k, v in os.environ.items()
+        if v and (k in UNIT_ENVIRONMENT or k.startswith("MYONION_BASE_IMAGE_"))}
     lines = [
         "[Unit]",
         f"Description=myonion deployment {deployment.name} (onion services)",

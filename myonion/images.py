@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -28,9 +29,23 @@ SUITE = "bookworm"
 STEP_RE = re.compile(r"^Step (\d+)/(\d+)")
 
 
+#: Debian's names for the machine types ``platform.machine()`` reports
+_ARCHITECTURES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
+                  "armv7l": "armhf", "armv6l": "armel", "i686": "i386", "i386": "i386"}
+
+
+def architecture() -> str:
+    """This machine's architecture as Debian names it (amd64, arm64, armhf, …)."""
+    machine = platform.machine().lower()
+    return _ARCHITECTURES.get(machine, machine)
+
+
 def base_image(runtime: Runtime) -> str:
-    """The base image: ``MYONION_BASE_IMAGE``, else the locally built one, else Debian's slim."""
-    configured = os.environ.get("MYONION_BASE_IMAGE")
+    """The base image: ``MYONION_BASE_IMAGE_<ARCH>`` for this machine's architecture (e.g.
+    ``MYONION_BASE_IMAGE_ARM64`` on a 64-bit Pi), else ``MYONION_BASE_IMAGE``, else the
+    locally built one (debootstrap builds the machine's own architecture), else Debian's slim."""
+    configured = (os.environ.get(f"MYONION_BASE_IMAGE_{architecture().upper()}")
+                  or os.environ.get("MYONION_BASE_IMAGE"))
     if configured:
         return configured
     return LOCAL_BASE if runtime.image_exists(LOCAL_BASE) else REGISTRY_BASE

@@ -641,3 +641,30 @@ def test_cli_up_dry_run(capsys: pytest.CaptureFixture[str], good: Path,
     assert main(["up", "-f", str(good), "--dry-run"]) == 0
     assert capsys.readouterr().out.splitlines() == ["depsite: create", "deprecv: create"]
     assert manager.store.all() == []
+
+
+def test_base_image_per_architecture(runtime: FakeRuntime,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from myonion import images
+
+    monkeypatch.setattr(images.platform, "machine", lambda: "aarch64")
+    assert images.architecture() == "arm64"
+    monkeypatch.setenv("MYONION_BASE_IMAGE", "debian:bookworm-slim")
+    assert images.base_image(runtime) == "debian:bookworm-slim"
+    monkeypatch.setenv("MYONION_BASE_IMAGE_ARM64", "arm64v8/debian:bookworm-slim")
+    assert images.base_image(runtime) == "arm64v8/debian:bookworm-slim"
+    monkeypatch.setattr(images.platform, "machine", lambda: "x86_64")
+    assert images.base_image(runtime) == "debian:bookworm-slim"
+
+
+def test_a_bundle_of_another_architecture_is_refused(
+        manager: Manager, runtime: FakeRuntime, good: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from myonion import bundle, images
+
+    made = bundle.create_bundle(manager, deploy.load(good), tmp_path / "gw.tar")
+    monkeypatch.setattr(images, "architecture", lambda: "riscv64")
+    other = FakeRuntime()
+    with pytest.raises(bundle.BundleError, match=r"holds images for .*; this machine is riscv64"):
+        bundle.load_bundle(other, made.path, tmp_path / "target")
+    assert other.images == set()
