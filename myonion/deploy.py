@@ -17,6 +17,7 @@ Nothing here imports docker or Qt; everything goes through the :class:`Manager`.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -457,9 +458,45 @@ class Step:
                 "status": self.view.to_dict() if self.view else None}
 
 
+def _claim(manager: Manager, name: str) -> Path:
+    """Which file a deployment name was last brought up from (beside the service records)."""
+    return manager.store.root.parent / "deployments" / f"{name}.json"
+
+
+def _claimed_elsewhere(manager: Manager, name: str, path: Path) -> Path | None:
+    """Another deployment file that still exists, has the same name and was brought up; None
+    if there is none (a file that was moved or deleted gives its name up)."""
+    try:
+        other = Path(json.loads(_claim(manager, name).read_text())["file"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if other == path or not other.is_file():
+        return None
+    try:
+        return other if deployment_name(other) == name else None
+    except MyOnionError:
+        return None
+
+
+def _write_claim(manager: Manager, deployment: Deployment) -> None:
+    claim = _claim(manager, deployment.name)
+    claim.parent.mkdir(mode=0o700, exist_ok=True)
+    claim.write_text(json.dumps({"file": str(deployment.path)}) + "\n")
+
+
+def _refuse_if_claimed(manager: Manager, name: str, path: Path) -> None:
+    other = _claimed_elsewhere(manager, name, path)
+    if other is not None:
+        raise DeploymentError([Problem(str(path), 0, "name", (
+            f"a deployment named '{name}' is up from {other} already: give this file another "
+            f"'name:', or take that one down first (`myonion down -f {other} --purge`)"))])
+
+
 def check_conflicts(manager: Manager, deployment: Deployment) -> None:
-    """Refuse (before anything changes) names used by services outside the deployment and
-    host ports that new services cannot have; raises :class:`DeploymentError`."""
+    """Refuse (before anything changes) a deployment name that another file uses, names
+    used by services outside the deployment and host ports that new services cannot have;
+    raises :class:`DeploymentError`."""
+    _refuse_if_claimed(manager, deployment.name, deployment.path)
     problems: list[Problem] = []
     file = str(deployment.path)
     for spec in deployment.services:
@@ -591,6 +628,7 @@ def up(manager: Manager, deployment: Deployment, timeout: float = 120.0,
     stops ``up`` with its error; the ones before it stay up."""
     check_conflicts(manager, deployment)
     manager.runtime.ping()
+    _write_claim(manager, deployment)
     addresses: dict[str, str | None] = {}
     steps: list[Step] = []
     for spec in deployment.ordered():
@@ -659,6 +697,7 @@ def down(manager: Manager, path: str | Path, purge: bool = False,
     file too): containers removed, keys, data and client keys kept for the next ``up``;
     ``purge`` removes those as well. Returns the services handled."""
     name = deployment_name(path)
+    _refuse_if_claimed(manager, name, Path(path).expanduser().resolve())
     order = service_names(path)
     owned = [r.name for r in manager.store.all() if r.deployment == name]
     owned.sort(key=lambda n: (order.index(n) if n in order else len(order), n), reverse=True)
@@ -669,6 +708,8 @@ def down(manager: Manager, path: str | Path, purge: bool = False,
             manager.remove(service)
         else:
             manager.take_down(service)
+    if purge:
+        _claim(manager, name).unlink(missing_ok=True)
     return owned
 
 

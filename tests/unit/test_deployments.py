@@ -668,3 +668,22 @@ def test_a_bundle_of_another_architecture_is_refused(
     with pytest.raises(bundle.BundleError, match=r"holds images for .*; this machine is riscv64"):
         bundle.load_bundle(other, made.path, tmp_path / "target")
     assert other.images == set()
+
+
+def test_two_files_with_one_name_do_not_take_each_other_over(
+        manager: Manager, runtime: FakeRuntime, good: Path, tmp_path: Path) -> None:
+    deploy.up(manager, deploy.load(good), wait=False)
+    copy = tmp_path / "copy"
+    shutil.copytree(good.parent, copy)
+    before = ids(runtime)
+    with pytest.raises(deploy.DeploymentError, match=r"is up from .* already"):
+        deploy.up(manager, deploy.load(copy / "myonion.yaml"), wait=False)
+    with pytest.raises(deploy.DeploymentError, match=r"is up from .* already"):
+        deploy.down(manager, copy / "myonion.yaml", purge=True)
+    assert ids(runtime) == before
+    # once the first is purged (or its file is gone), the name is free
+    deploy.down(manager, good, purge=True)
+    assert [s.action for s in deploy.up(manager, deploy.load(copy / "myonion.yaml"),
+                                        wait=False)] == ["create", "create"]
+    good.unlink()
+    assert deploy.plan(manager, deploy.load(copy / "myonion.yaml"))
