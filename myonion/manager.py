@@ -605,6 +605,7 @@ class Manager:
         self._report(Stage.STOPPED, "Removing", name)
         self._forget(name)
 
+    @serialised
     def take_down(self, name: str) -> ServiceView:
         """Remove the service's container but keep the rest: its record, its volumes (a
         persistent onion key, data) and its client keys (what ``myonion down`` does without
@@ -853,6 +854,7 @@ class Manager:
         service keeps its address, data and clients."""
         return self._recreate(name, rebuild=True, timeout=timeout)
 
+    @serialised
     def reconfigure(
         self,
         name: str,
