@@ -182,6 +182,20 @@ def check_limits(limits: dict[str, Any] | None) -> dict[str, Any]:
     return result
 
 
+def balance_backend_key(master: str, key: keys.OnionKey | None) -> keys.OnionKey:
+    """The key of a new Onionbalance backend of ``master`` (the one given, else a new one);
+    raises OptionError for an address that is no onion or is the backend's own."""
+    if not tor.is_valid_onion(master):
+        raise OptionError(f"'{master}' is not a v3 onion address, so it cannot be the "
+                          "Onionbalance master.", hint="Give the frontend's address "
+                          "(56 characters and .onion).")
+    key = key or keys.generate_onion_key()
+    if key.address == master.strip().lower():
+        raise OptionError("A backend cannot have the master's address itself.",
+                          hint="Give each backend its own key.")
+    return key
+
+
 def container_name(service: str) -> str:
     return CONTAINER_PREFIX + service
 
@@ -248,12 +262,15 @@ class Manager:
         key: keys.OnionKey | None = None,
         deployment: str | None = None,
         limits: dict[str, Any] | None = None,
+        balance_master: str | None = None,
     ) -> ServiceView:
         """Validate, build, run and (unless ``wait`` is False) wait until the onion serves.
 
         ``clients`` makes it private from the first second (a key each, see :meth:`client_line`);
         ``ttl`` (seconds) stops it after that long, and removes it if ephemeral; ``key`` serves
         an existing onion key (an imported or vanity key), which makes it persistent.
+        ``balance_master`` (an onion address) makes it a backend of that Onionbalance frontend
+        (persistent; a key is made unless given; see :mod:`myonion.balance`).
         """
         template = self.registry.get(template_id)
         values = template.validate(options or {})
@@ -262,6 +279,9 @@ class Manager:
         if name is not None:
             check_name(name)
         client_names = self._check_access(clients, ttl)
+        if balance_master is not None:
+            balance_master = balance_master.strip().lower()
+            key = balance_backend_key(balance_master, key)
         persistent = persistent or key is not None
         limits = check_limits(limits)
         self.runtime.ping()
@@ -274,7 +294,8 @@ class Manager:
                                    mode="persistent" if persistent else "ephemeral",
                                    stage=Stage.BUILDING, private=bool(client_names),
                                    expires_at=time.time() + ttl if ttl else None,
-                                   deployment=deployment, limits=limits)
+                                   deployment=deployment, limits=limits,
+                                   balance_master=balance_master)
             self.store.put(record)
         with self.store.service_locked(name):
             return self._build_and_start(record, template, client_names, key, wait, timeout)
@@ -354,8 +375,9 @@ class Manager:
         service = {"name": record.name, "network": record.network, "mode": record.mode}
         pieces = hardening.secret_pieces(template, record.options)
         secret_files = []
-        for filename, text in render.render_runtime_files(template, service,
-                                                          record.options).items():
+        tor_settings = {"balance_instance": True} if record.balance_master else None
+        for filename, text in render.render_runtime_files(template, service, record.options,
+                                                          tor_settings).items():
             secret = hardening.holds_secret(text, pieces)
             hardening.write_file(conf / filename, text, secret=secret)
             if secret:
@@ -778,6 +800,10 @@ class Manager:
             SECRET_KEY_FILE: (key.secret_file(), 0o600),
             f"{HS_DIR}/hs_ed25519_public_key": (key.public_file(), 0o600),
         }
+        if record.balance_master:
+            # tor reads the master's address of an Onionbalance backend from its HS directory
+            files[f"{HS_DIR}/ob_config"] = (
+                f"MasterOnionAddress {record.balance_master}\n".encode(), 0o600)
         code, output = self.runtime.run_task(
             record.image, ["rm", "-f", f"{HS_DIR}/hostname"],
             [Mount(self._tor_volume(record.name), TOR_DIR, volume=True)], files=files,

@@ -135,7 +135,7 @@ def render_runtime_files(
         "template": template,
         "service": service,
         "options": options,
-        "tor": {"pow": False, **(tor or {})},
+        "tor": {"pow": False, "balance_instance": False, **(tor or {})},
         "uid": CONTAINER_UID,
         "file_text": file_text,
     }

@@ -41,7 +41,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "name": (str,), "template": (str,), "options": (dict,), "network": (str,), "mode": (str,),
     "image": (str,), "created": (int, float), "address": (str, _NONE), "stage": (str, _NONE),
     "reason": (str, _NONE), "timings": (dict,), "started_at": (str, _NONE), "private": (bool,),
-    "expires_at": (int, float, _NONE),
+    "expires_at": (int, float, _NONE), "balance_master": (str, _NONE),
 }
 
 
@@ -78,6 +78,8 @@ class ServiceRecord:
     private: bool = False
     #: Unix time the service ends at (its time to live), or None
     expires_at: float | None = None
+    #: a backend of an Onionbalance frontend: the master's onion address (see myonion.balance)
+    balance_master: str | None = None
     #: the deployment (``myonion up -f FILE``) this service belongs to, or None
     deployment: str | None = None
     #: resource limits given by the user ({"memory": "128m", "pids": 64}); the rest default

@@ -303,6 +303,9 @@ class TemplateSpec:
     cap_add: tuple[str, ...] = ()
     #: the service itself connects out through tor (a SOCKS port on 127.0.0.1:9050 inside)
     tor_client: bool = False
+    #: an Onionbalance frontend: its tor has no HiddenServiceDir of its own (the service
+    #: publishes the master descriptor through tor's control socket)
+    balance_frontend: bool = False
     builtin: bool = True
     #: groups of options of which exactly one must be given (e.g. keys as text or as a file)
     one_of: tuple[tuple[str, ...], ...] = ()
@@ -533,6 +536,7 @@ def load_template(folder: Path, builtin: bool = True) -> TemplateSpec:
         healthcheck=dict(healthcheck),
         cap_add=tuple(cap_add),
         tor_client=bool(raw.get("tor_client", False)),
+        balance_frontend=bool(raw.get("balance_frontend", False)),
         builtin=builtin,
         one_of=one_of,
         publish=publish,

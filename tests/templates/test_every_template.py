@@ -35,10 +35,15 @@ def test_template_renders(template_id: str, network: str, mode: str) -> None:
     files = render.render_runtime_files(spec, {"name": "svc", "network": network, "mode": mode},
                                         options)
     torrc = files["torrc"]
-    assert "HiddenServiceDir /var/lib/tor/hs" in torrc
     assert spec.onion_ports(options)[0] == spec.ports[0]
-    for port in spec.onion_ports(options):
-        assert f"HiddenServicePort {port.virtual} 127.0.0.1:{port.target}" in torrc
+    if spec.balance_frontend:
+        # an Onionbalance frontend publishes the master descriptor itself (HSPOST): its tor
+        # must not publish one of its own under the same key
+        assert "HiddenServiceDir" not in torrc and "HiddenServicePort" not in torrc
+    else:
+        assert "HiddenServiceDir /var/lib/tor/hs" in torrc
+        for port in spec.onion_ports(options):
+            assert f"HiddenServicePort {port.virtual} 127.0.0.1:{port.target}" in torrc
     # the production torrc is the same on both networks; the test network comes in an include
     assert "TestingTorNetwork" not in torrc and "DirAuthority" not in torrc
     assert "%include /etc/tor/torrc.d/*.conf" in torrc

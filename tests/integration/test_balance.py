@@ -1,0 +1,152 @@
+"""One onion address served by several backends (Onionbalance v3) on the real engine and the
+private Tor network: the master address serves; with backend 1 stopped it still serves (to a
+fresh client, which has no cached descriptor); backend 1 restarted is used again (proven with
+backend 2 stopped). Timings are printed (run with -s to see them)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from myonion import balance, fetch, images
+from myonion.errors import MyOnionError
+from myonion.manager import Manager, container_name
+from myonion.runtime.base import ContainerSpec, Mount
+from myonion.runtime.docker import DockerRuntime
+from myonion.testnet import Testnet
+
+pytestmark = [pytest.mark.integration, pytest.mark.testnet]
+
+NAME = "balsite"
+
+
+@contextlib.contextmanager
+def fresh_client(runtime: DockerRuntime, net: Testnet) -> Iterator[tuple[str, int]]:
+    """A new tor client on the test network with nothing cached (as in test_access.py);
+    yields its SOCKS address on 127.0.0.1."""
+    name = f"myonion-balclient-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    command = ["tor", "-f", "/etc/tor/torrc.d/testnet.conf", "--DataDirectory", "/var/lib/tor",
+               "--SocksPort", "0.0.0.0:9050", "--Log", "notice stderr"]
+    runtime.create(ContainerSpec(
+        name=name, image=images.tor_image(runtime), labels={"org.myonion.test": "client"},
+        entrypoint=["/usr/bin/tini", "--"], command=command, user="10001:10001",
+        mounts=[Mount(net.include_volume, "/etc/tor/torrc.d", read_only=True, volume=True)],
+        network=net.network, extra_networks=[net.access_network],
+        ports={"9050/tcp": ("127.0.0.1", 0)}, hostname="balclient", read_only=False))
+    try:
+        runtime.start(name)
+        deadline = time.monotonic() + 90
+        while not any("Bootstrapped 100%" in line for line in runtime.logs(name)):
+            info = runtime.get(name)
+            assert info is not None and info.running, "\n".join(runtime.logs(name))
+            assert time.monotonic() < deadline, "\n".join(runtime.logs(name))
+            time.sleep(0.5)
+        info = runtime.get(name)
+        assert info is not None
+        host, port = info.ports["9050/tcp"]
+        yield (host or "127.0.0.1", port)
+    finally:
+        runtime.remove(name)
+
+
+def get(address: str, proxy: tuple[str, int], timeout: float = 120) -> str:
+    return fetch.http_get_retry(f"http://{address}/", proxy, timeout=timeout).body.decode()
+
+
+def fresh_get(runtime: DockerRuntime, net: Testnet, address: str) -> tuple[str, float, float]:
+    """Fetch through a fresh client: the page, the client's bootstrap and the fetch seconds."""
+    started = time.monotonic()
+    with fresh_client(runtime, net) as proxy:
+        ready = time.monotonic()
+        body = get(address, proxy)
+        return body, ready - started, time.monotonic() - ready
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def wait_listed(manager: Manager, backend: str, since: str, timeout: float = 120) -> float:
+    """Wait until the frontend has seen ``backend``'s new intro points (changed at or after
+    ``since``, UTC) and has published the master descriptor since; returns the seconds."""
+    started = time.monotonic()
+    while True:
+        view = balance.status(manager, NAME)
+        state = next(b for b in view.backends if b.name == backend)
+        published = min(view.published.get("first") or "", view.published.get("second") or "")
+        changed = state.intro_set_changed or ""
+        if state.listed and changed >= since and published >= changed:
+            return time.monotonic() - started
+        assert time.monotonic() - started < timeout, f"{backend} not republished: {view}"
+        time.sleep(2)
+
+
+def test_one_address_several_backends(real_manager: Manager, docker_runtime: DockerRuntime,
+                                      site_dir: Path) -> None:
+    net = real_manager.testnet
+    timings: dict[str, float] = {}
+    try:
+        started = time.monotonic()
+        view = balance.share(real_manager, "site", {"dir": str(site_dir)}, name=NAME,
+                             backends=2, timeout=240)
+        timings["share (2 backends + frontend, reachable)"] = time.monotonic() - started
+        master = view.address
+        assert master and view.frontend.template == "onionbalance"
+        assert view.frontend.stage == "reachable"
+        b1, b2 = view.backends
+        assert (b1.name, b2.name) == (f"{NAME}-b1", f"{NAME}-b2")
+        assert master not in (b1.address, b2.address) and b1.address != b2.address
+        assert all(b.state == "running" and b.listed for b in view.backends), view
+        # each backend names the master in its ob_config and is an instance in its torrc
+        code, output = docker_runtime.exec(container_name(b1.name),
+                                           ["cat", "/var/lib/tor/hs/ob_config"])
+        assert code == 0 and output.strip() == f"MasterOnionAddress {master}"
+
+        # the master address serves the page through the test network's client
+        assert "integration" in get(master, real_manager.testnet.socks())
+
+        # backend 1 stopped: a fresh client (no cached descriptor) still gets the page
+        stopped = time.monotonic()
+        real_manager.stop(b1.name)
+        body, boot, seconds = fresh_get(docker_runtime, net, master)
+        assert "integration" in body
+        timings["b1 stopped -> page via a fresh client"] = time.monotonic() - stopped
+        timings["  of which the fresh client's bootstrap"] = boot
+        timings["  of which the fetch"] = seconds
+        after = balance.status(real_manager, NAME)
+        print("balance: with b1 stopped, onionbalance lists "
+              + ", ".join(f"{b.name}={'yes' if b.listed else 'no'}" for b in after.backends)
+              + " (the HSDirs still hold b1's descriptor; clients skip its dead intro points)")
+
+        # backend 1 back: new intro points; once the frontend republished them, stop backend 2
+        # and prove backend 1 is used again
+        since = utc_now()
+        restarted = time.monotonic()
+        real_manager.start(b1.name, timeout=120)
+        timings["b1 restarted (reachable itself)"] = time.monotonic() - restarted
+        timings["b1 restarted -> its new intro points republished"] = (
+            wait_listed(real_manager, b1.name, since) + timings["b1 restarted (reachable itself)"])
+        real_manager.stop(b2.name)
+        body, boot, seconds = fresh_get(docker_runtime, net, master)
+        assert "integration" in body
+        timings["b2 stopped -> page (served by b1 alone) via a fresh client"] = boot + seconds
+        real_manager.start(b2.name, timeout=120)
+        final = balance.status(real_manager, NAME)
+        assert all(b.state == "running" for b in final.backends)
+    finally:
+        for what, seconds in timings.items():
+            print(f"balance: {what}: {seconds:.1f} s")
+        with contextlib.suppress(MyOnionError):
+            balance.remove(real_manager, NAME)
+    assert balance_left(docker_runtime) == []
+
+
+def balance_left(runtime: DockerRuntime) -> list[str]:
+    names = [container_name(n) for n in (NAME, f"{NAME}-b1", f"{NAME}-b2")]
+    return [n for n in names if runtime.get(n) is not None]
