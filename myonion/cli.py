@@ -17,7 +17,7 @@ from myonion import __version__, access, config, images, keys
 from myonion.errors import MyOnionError
 from myonion.manager import Manager, ServiceView
 from myonion.progress import TerminalReporter
-from myonion.templates import parse_option_args
+from myonion.templates import COMMON_OPTIONS, parse_option_args
 
 # piped output (scripts, logs) keeps whole addresses: tables take their natural width
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 1000)
@@ -124,6 +124,8 @@ def templates_show(template_id: str, as_json: bool) -> None:
     out.print(table)
     for group in t.one_of:
         out.print("give exactly one of: " + ", ".join(group))
+    out.print("every template also takes tor's DoS defences: " + ", ".join(
+        f"{o.name} ({o.type})" for o in COMMON_OPTIONS) + " (see docs/SECURITY.md)")
 
 
 # share and lifecycle ------------------------------------------------------------------------

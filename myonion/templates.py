@@ -46,14 +46,15 @@ SSH_KEY_BLOB = re.compile(r"AAAA[A-Za-z0-9+/]{16,8192}={0,3}")
 PRINTABLE = re.compile(r"[ -~\t]*")
 #: a whole number as the CLI or a file may give it (ASCII digits only, no "1_000")
 WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,30}")
-#: how much of a refused value an error message quotes
+#: how much of a refused value an error message quotes (of a path: all but absurd ones)
 SHOWN = 60
+PATH_SHOWN = 1000
 
 
-def shown(value: Any) -> str:
-    """A value as an error message quotes it: control characters escaped, cut to SHOWN."""
+def shown(value: Any, limit: int = SHOWN) -> str:
+    """A value as an error message quotes it: control characters escaped, cut to ``limit``."""
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
-    return text if len(text) <= SHOWN else text[:SHOWN - 1] + "…"
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def whole_number(raw: Any) -> int | None:
@@ -234,7 +235,7 @@ class OptionSpec:
             path = Path(text).expanduser().resolve(strict=True)
         except (OSError, RuntimeError, ValueError):  # ValueError: a NUL in the path
             raise OptionError(
-                f"Option '{self.name}': {shown(text)} does not exist.",
+                f"Option '{self.name}': {shown(text, PATH_SHOWN)} does not exist.",
                 hint=f"Give an existing {'folder' if self.type == 'dir' else 'file'}.",
             ) from None
         if self.type == "dir" and not path.is_dir():
@@ -242,6 +243,24 @@ class OptionSpec:
         if self.type == "file" and not path.is_file():
             raise OptionError(f"Option '{self.name}': {text} is not a regular file.")
         return str(path)
+
+
+#: tor's largest value of HiddenServiceEnableIntroDoS{Rate,Burst}PerSec
+INTRO_DOS_MAX = 0x7FFFFFFF
+#: options every template has: the onion-service DoS defences tor offers (rendered into the
+#: torrc by torrc-common.j2); a manifest may not define options of these names
+COMMON_OPTIONS = (
+    OptionSpec("pow_defense", "bool", default=False,
+               help="tor's proof-of-work defence against floods of introductions "
+               "(HiddenServicePoWDefensesEnabled): while the service is overwhelmed, clients "
+               "solve a small puzzle and the ones that work hardest get in first"),
+    OptionSpec("intro_dos_rate", "int", min=1, max=INTRO_DOS_MAX,
+               help="rate-limit introductions at the introduction points to this many a second "
+               "(HiddenServiceEnableIntroDoSDefense; off when left out)"),
+    OptionSpec("intro_dos_burst", "int", min=1, max=INTRO_DOS_MAX,
+               help="the burst those introduction points allow (at least intro_dos_rate; "
+               "default 8 times intro_dos_rate)"),
+)
 
 
 @dataclass(frozen=True)
@@ -338,7 +357,7 @@ class TemplateSpec:
     def validate(self, given: dict[str, Any]) -> dict[str, Any]:
         """Check and coerce user options; returns every option with its value (or default)."""
         known = {o.name for o in self.options}
-        unknown = sorted(set(given) - known)
+        unknown = sorted(set(given) - known - {c.name for c in COMMON_OPTIONS})
         if unknown:
             raise OptionError(
                 f"Template '{self.id}' has no option '{unknown[0]}'.",
@@ -355,7 +374,7 @@ class TemplateSpec:
                     hint=f"Add -o {p.option}=PORT to publish port {p.target} on this machine, "
                     f"or leave out '{p.address_option}'.")
         values: dict[str, Any] = {}
-        for spec in self.options:
+        for spec in (*self.options, *COMMON_OPTIONS):
             if spec.name in present:
                 values[spec.name] = spec.coerce(given[spec.name])
             elif spec.required:
@@ -363,8 +382,13 @@ class TemplateSpec:
                     f"Template '{self.id}' needs option '{spec.name}'.",
                     hint=f"Give it with -o {spec.name}=VALUE ({spec.help}).",
                 )
-            else:
+            elif spec not in COMMON_OPTIONS:  # those are in the values only when given
                 values[spec.name] = spec.default
+        rate, burst = values.get("intro_dos_rate"), values.get("intro_dos_burst")
+        if burst is not None and (rate is None or burst < rate):
+            raise OptionError("Option 'intro_dos_burst' must be at least 'intro_dos_rate' "
+                              "(and needs it).", hint="For example -o intro_dos_rate=25 "
+                              "-o intro_dos_burst=200.")
         return values
 
     def _check_one_of(self, group: tuple[str, ...], present: set[str]) -> None:
@@ -501,6 +525,9 @@ def load_template(folder: Path, builtin: bool = True) -> TemplateSpec:
     options = tuple(_option(manifest, o) for o in _list(manifest, raw, "options"))
     if len({o.name for o in options}) != len(options):
         raise _fail(manifest, "two options have the same name")
+    if any(o.name == c.name for o in options for c in COMMON_OPTIONS):
+        raise _fail(manifest, "an option is named like one every template has ("
+                    + ", ".join(c.name for c in COMMON_OPTIONS) + ")")
     tmpfs = raw.get("tmpfs", ["/tmp"])
     runtime_files = _list(manifest, raw, "runtime_files")
     cap_add = _list(manifest, raw, "cap_add")

@@ -220,3 +220,23 @@ def test_every_template_is_hardened(real_manager: Manager, docker_runtime: Docke
         f"{' 0600 uid ' + user.split(':')[0] if secret_files else ''} |")
     print(TABLE[template_id])
     real_manager.remove(name)
+
+
+def test_dos_defences_reach_tor(real_manager: Manager) -> None:
+    """The DoS defence options are accepted by the real tor, which then runs with them, and the
+    service is still reachable (share checks that on the test network)."""
+    name = "hard-dos"
+    view = real_manager.share("site", {"pow_defense": "true", "intro_dos_rate": "25",
+                                       "intro_dos_burst": "200"}, name=name, timeout=150)
+    assert view.state == "running" and view.stage == "reachable", view
+    controller = tor.connect(real_manager._control_dir(name))
+    try:
+        reply = str(controller.msg("GETCONF HiddenServiceOptions"))
+    finally:
+        controller.close()
+    for line in ("HiddenServicePoWDefensesEnabled=1", "HiddenServiceEnableIntroDoSDefense=1",
+                 "HiddenServiceEnableIntroDoSRatePerSec=25",
+                 "HiddenServiceEnableIntroDoSBurstPerSec=200"):
+        assert line in reply, reply
+    print(f"tor runs with: {', '.join(x for x in reply.splitlines() if 'DoS' in x or 'PoW' in x)}")
+    real_manager.remove(name)
