@@ -122,6 +122,14 @@ def share(manager: Manager, template_id: str, options: dict[str, Any] | None = N
     return status(manager, name)
 
 
+def is_frontend(manager: Manager, view: ServiceView) -> bool:
+    """True if ``view`` is the frontend of a balanced service."""
+    try:
+        return manager.template(view.template).balance_frontend
+    except MyOnionError:
+        return False
+
+
 def _frontend(manager: Manager, name: str) -> ServiceView:
     view = manager.status(name, live=False)
     if not manager.template(view.template).balance_frontend:

@@ -223,8 +223,21 @@ def ls(as_json: bool) -> None:
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True)
 def status(name: str, as_json: bool) -> None:
-    """One service in detail."""
-    _show_service(_manager().status(name), as_json)
+    """One service in detail (of a balanced service's frontend: also its backends)."""
+    from myonion import balance as balancing
+
+    manager = _manager()
+    view = manager.status(name)
+    if not balancing.is_frontend(manager, view):
+        _show_service(view, as_json)
+        return
+    balanced = balancing.status(manager, name)
+    if as_json:
+        _json({**view.to_dict(), "balance": {k: v for k, v in balanced.to_dict().items()
+                                             if k != "frontend"}})
+        return
+    _show_service(view, False)
+    _show_backends(balanced)
 
 
 @cli.command()
@@ -753,6 +766,11 @@ def _show_balance(view: Any, as_json: bool) -> None:
     out.print(f"name:     {view.name} (Onionbalance frontend: {view.frontend.state}, "
               f"{view.frontend.stage})")
     out.print(f"address:  {view.address or '-'}")
+    _show_backends(view)
+
+
+def _show_backends(view: Any) -> None:
+    """A balanced service's backends, and what its frontend last published."""
     table = Table("backend", "state", "listed", "descriptor age", "intro points", "address")
     for b in view.backends:
         listed = "-" if b.listed is None else ("yes" if b.listed else "no")

@@ -110,6 +110,14 @@ def test_one_address_several_backends(real_manager: Manager, docker_runtime: Doc
 
         # the master address serves the page through the test network's client
         assert "integration" in get(master, real_manager.testnet.socks())
+        # the master key lives with the frontend alone, and backs up like any other key
+        assert real_manager.read_key(NAME).address == master
+
+        # the frontend restarted (same master key): the master address is reachable again
+        real_manager.stop(NAME)
+        restarted = time.monotonic()
+        assert real_manager.start(NAME, timeout=180).stage == "reachable"
+        timings["frontend restarted -> master reachable"] = time.monotonic() - restarted
 
         # backend 1 stopped: a fresh client (no cached descriptor) still gets the page
         stopped = time.monotonic()

@@ -248,3 +248,27 @@ def test_cli_refuses_a_template_without_a_web_page(capsys: pytest.CaptureFixture
     assert code == 1 and "port 80" in capsys.readouterr().err
     code = main(["balance", "share", "site", "--backends", "9"])
     assert code == 1 and "out of range" in capsys.readouterr().err
+
+
+def test_cli_status_of_a_frontend_shows_its_backends(
+        manager: Manager, site: Path, ready: list[str], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import myonion.cli
+
+    monkeypatch.setattr(myonion.cli, "_manager", lambda reporter=None: manager)
+    balance.share(manager, "site", {"dir": str(site)}, name="web", backends=2)
+    capsys.readouterr()
+    assert main(["status", "web"]) == 0
+    shown = capsys.readouterr().out
+    assert "template: onionbalance" in shown and "web-b1" in shown and "web-b2" in shown
+    assert main(["status", "--json", "web"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["template"] == "onionbalance"
+    assert [b["name"] for b in data["balance"]["backends"]] == ["web-b1", "web-b2"]
+    # a backend's status is the plain one
+    assert main(["status", "--json", "web-b1"]) == 0
+    assert "balance" not in json.loads(capsys.readouterr().out)
+    assert main(["balance", "status", "web"]) == 0
+    assert "web-b2" in capsys.readouterr().out
+    assert main(["balance", "rm", "web"]) == 0
+    assert manager.store.all() == []
