@@ -52,6 +52,8 @@ def parse_duration(text: str) -> float:
 
 def format_duration(seconds: float) -> str:
     """Seconds as a short remaining time: 45s, 12m, 1h05m, 3d4h."""
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        return "forever"  # "99…9" seconds parse to infinity
     s = max(0, round(seconds))
     if s < 60:
         return f"{s}s"

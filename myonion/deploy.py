@@ -145,13 +145,18 @@ class Deployment:
 def _parse(text: str, file: str) -> tuple[Any, dict[str, int], list[Problem]]:
     """YAML → plain data, the line of every field ("services.blog.options.dir" → 7), and the
     problems found on the way (duplicate keys, which PyYAML would silently merge)."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as e:  # a character YAML does not allow (control characters)
+        return None, {}, [Problem(file, 0, "", f"this is not valid YAML: {e}")]
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 0
         return None, {}, [Problem(file, line, "", f"this is not valid YAML: {e.problem}")]
+    except yaml.YAMLError as e:
+        return None, {}, [Problem(file, 0, "", f"this is not valid YAML: {e}")]
     finally:
         loader.dispose()
     lines: dict[str, int] = {}
@@ -163,6 +168,10 @@ def _parse(text: str, file: str) -> tuple[Any, dict[str, int], list[Problem]]:
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 key = loader.construct_object(key_node, deep=True)
+                if isinstance(key, list | dict):  # "? [a, b]": YAML allows it, we do not
+                    problems.append(Problem(file, key_node.start_mark.line + 1, path,
+                                            "has a key that is a list or a mapping"))
+                    continue
                 sub = f"{path}.{key}" if path else str(key)
                 if key in result:
                     problems.append(Problem(file, key_node.start_mark.line + 1, sub,
@@ -304,7 +313,11 @@ class _Checker:
             if spec.type in ("dir", "file") and isinstance(item, str) and item:
                 path_value = Path(item).expanduser()
                 absolute = path_value if path_value.is_absolute() else self.base / path_value
-                if not absolute.exists():
+                try:
+                    found = absolute.exists()
+                except (OSError, ValueError):  # a name too long, a NUL in it
+                    found = False
+                if not found:
                     kind = "folder" if spec.type == "dir" else "file"
                     self.add(where, f"{item} does not exist"
                              + (f" (that is {absolute})" if str(absolute) != item else "")

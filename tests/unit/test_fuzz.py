@@ -281,8 +281,9 @@ OPTION_ARG = st.one_of(
 @settings(max_examples=500, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(template=st.sampled_from([*sorted(TEMPLATES), "nope", "../site"]),
-       args=st.lists(OPTION_ARG, max_size=4), name=st.one_of(st.none(), TEXT))
-def test_cli_share_options(template: str, args: list[str], name: str | None,
+       args=st.lists(OPTION_ARG, max_size=4), name=st.one_of(st.none(), TEXT),
+       ttl=st.one_of(st.none(), TEXT, st.sampled_from(["9" * 400, "1e9", "10s", "2h30m"])))
+def test_cli_share_options(template: str, args: list[str], name: str | None, ttl: str | None,
                            monkeypatch: pytest.MonkeyPatch,
                            capsys: pytest.CaptureFixture[str]) -> None:
     COUNTS["cli: share -o …"] += 1
@@ -297,6 +298,8 @@ def test_cli_share_options(template: str, args: list[str], name: str | None,
             argv += ["-o", arg]
         if name is not None:
             argv += ["--name", name]
+        if ttl is not None:
+            argv += ["--ttl", ttl]
         capsys.readouterr()
         code = cli.main(argv)
         captured = capsys.readouterr()
@@ -338,3 +341,48 @@ def test_cli_random_arguments(argv: list[str], monkeypatch: pytest.MonkeyPatch,
     assert "Traceback" not in captured.err + captured.out
     if code == 1:
         assert captured.err.startswith("error:"), (argv, captured.err)
+
+
+# deployment files -----------------------------------------------------------------------------
+DEPLOYMENTS = sorted(Path(__file__).resolve().parents[2].glob("compose/*/myonion.yaml"))
+DEPLOY_KEYS = ["version", "name", "services"]
+SERVICE_KEYS = ["template", "options", "persistent", "clients", "ttl", "network", "limits"]
+
+
+@pytest.mark.parametrize("source", DEPLOYMENTS, ids=lambda p: p.parent.name)
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_deployment_files(source: Path, data: st.DataObject) -> None:
+    """Mutated deployment files: ``deploy.load`` returns a deployment or raises a MyOnionError
+    (with file and line), never another exception."""
+    from myonion import deploy
+
+    COUNTS[f"deployment files: {source.parent.name}"] += 1
+    document = yaml.safe_load(source.read_text())
+    for _ in range(data.draw(st.integers(1, 3))):
+        services = document.get("services") if isinstance(document, dict) else None
+        if isinstance(services, dict) and services and data.draw(st.booleans()):
+            name = data.draw(st.sampled_from(sorted(services)))
+            service = services[name]
+            if isinstance(service, dict) and isinstance(service.get("options"), dict) and (
+                    data.draw(st.booleans())):
+                key = data.draw(st.sampled_from([*sorted(service["options"]), "nope"]))
+                service["options"][key] = data.draw(st.one_of(VALUE, JSONISH))
+            elif isinstance(service, dict):
+                service[data.draw(st.sampled_from(SERVICE_KEYS))] = data.draw(
+                    st.one_of(JSONISH, TEXT))
+            else:
+                services[name] = data.draw(JSONISH)
+        elif isinstance(document, dict):
+            document[data.draw(st.sampled_from(DEPLOY_KEYS))] = data.draw(JSONISH)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / source.parent.name
+        shutil.copytree(source.parent, folder)
+        text = data.draw(st.one_of(st.just(yaml.safe_dump(document)),
+                                   st.just(yaml.safe_dump(document)[: data.draw(
+                                       st.integers(0, 400))]),
+                                   st.text(max_size=100)))
+        (folder / "myonion.yaml").write_text(text)
+        with contextlib.suppress(MyOnionError):
+            deploy.load(folder / "myonion.yaml", REGISTRY)
