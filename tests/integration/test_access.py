@@ -7,56 +7,20 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from myonion import fetch, images, keys
+from myonion import fetch, keys
 from myonion.errors import MyOnionError
 from myonion.manager import Manager, container_name
-from myonion.runtime.base import LABEL_SERVICE, ContainerSpec, Mount
+from myonion.runtime.base import LABEL_SERVICE
 from myonion.runtime.docker import DockerRuntime
-from myonion.testnet import Testnet
+from tests.torclient import fresh_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
 PASSPHRASE = "a long enough passphrase"
-
-
-@contextlib.contextmanager
-def fresh_client(runtime: DockerRuntime, net: Testnet,
-                 auth_lines: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
-    """A new tor client on the test network, with nothing cached and only the client keys
-    given (name -> .auth_private line); yields its SOCKS address on 127.0.0.1."""
-    name = f"myonion-test-client-{os.getpid()}-{time.monotonic_ns() % 10**6}"
-    command = ["tor", "-f", "/etc/tor/torrc.d/testnet.conf", "--DataDirectory", "/var/lib/tor",
-               "--SocksPort", "0.0.0.0:9050", "--ClientOnionAuthDir", "/var/lib/tor/auth",
-               "--Log", "notice stderr"]
-    runtime.create(ContainerSpec(
-        name=name, image=images.tor_image(runtime), labels={"org.myonion.test": "client"},
-        entrypoint=["/usr/bin/tini", "--"], command=command, user="10001:10001",
-        mounts=[Mount(net.include_volume, "/etc/tor/torrc.d", read_only=True, volume=True)],
-        network=net.network, extra_networks=[net.access_network],
-        ports={"9050/tcp": ("127.0.0.1", 0)}, hostname="testclient", read_only=False))
-    try:
-        files = {"/var/lib/tor/auth/": (b"", 0o700)}
-        for client, line in (auth_lines or {}).items():
-            files[f"/var/lib/tor/auth/{client}.auth_private"] = (line.encode() + b"\n", 0o600)
-        runtime.put_files(name, files, "10001:10001")
-        runtime.start(name)
-        deadline = time.monotonic() + 90
-        while not any("Bootstrapped 100%" in line for line in runtime.logs(name)):
-            info = runtime.get(name)
-            assert info is not None and info.running, "\n".join(runtime.logs(name))
-            assert time.monotonic() < deadline, "\n".join(runtime.logs(name))
-            time.sleep(0.5)
-        info = runtime.get(name)
-        assert info is not None
-        host, port = info.ports["9050/tcp"]
-        yield (host or "127.0.0.1", port)
-    finally:
-        runtime.remove(name)
 
 
 def get(address: str, proxy: tuple[str, int], timeout: float = 60) -> str:
@@ -88,18 +52,18 @@ def test_client_authorization_is_enforced(real_manager: Manager, docker_runtime:
     started = time.monotonic()
     with fresh_client(docker_runtime, net) as nokey:
         print(f"access: fresh client bootstrapped in {time.monotonic() - started:.1f} s")
-        error = refused(address, nokey)
+        error = refused(address, nokey.socks)
         print(f"access: without a key: {error}")
     with fresh_client(docker_runtime, net, {"alice": alice}) as withkey:
-        assert "integration" in get(address, withkey)
+        assert "integration" in get(address, withkey.socks)
 
     # revoke alice: a fresh client with her key fails, bob's still works, same address
     real_manager.client_remove("authsite", "alice")
     assert [c.name for c in real_manager.clients("authsite")] == ["bob"]
     with fresh_client(docker_runtime, net, {"alice": alice}) as revoked:
-        print(f"access: alice after revocation: {refused(address, revoked)}")
+        print(f"access: alice after revocation: {refused(address, revoked.socks)}")
     with fresh_client(docker_runtime, net, {"bob": bob}) as other:
-        assert "integration" in get(address, other)
+        assert "integration" in get(address, other.socks)
     assert real_manager.address("authsite") == address
     assert real_manager.check("authsite").reachable
 

@@ -7,53 +7,21 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from myonion import balance, fetch, images
+from myonion import balance, fetch
 from myonion.errors import MyOnionError
 from myonion.manager import Manager, container_name
-from myonion.runtime.base import ContainerSpec, Mount
 from myonion.runtime.docker import DockerRuntime
 from myonion.testnet import Testnet
+from tests.torclient import fresh_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
 NAME = "balsite"
-
-
-@contextlib.contextmanager
-def fresh_client(runtime: DockerRuntime, net: Testnet
-                 ) -> Iterator[tuple[tuple[str, int], str]]:
-    """A new tor client on the test network with nothing cached (as in test_access.py);
-    yields its SOCKS address on 127.0.0.1 and its container's name."""
-    name = f"myonion-balclient-{os.getpid()}-{time.monotonic_ns() % 10**6}"
-    command = ["tor", "-f", "/etc/tor/torrc.d/testnet.conf", "--DataDirectory", "/var/lib/tor",
-               "--SocksPort", "0.0.0.0:9050", "--Log", "notice stderr"]
-    runtime.create(ContainerSpec(
-        name=name, image=images.tor_image(runtime), labels={"org.myonion.test": "client"},
-        entrypoint=["/usr/bin/tini", "--"], command=command, user="10001:10001",
-        mounts=[Mount(net.include_volume, "/etc/tor/torrc.d", read_only=True, volume=True)],
-        network=net.network, extra_networks=[net.access_network],
-        ports={"9050/tcp": ("127.0.0.1", 0)}, hostname="balclient", read_only=False))
-    try:
-        runtime.start(name)
-        deadline = time.monotonic() + 90
-        while not any("Bootstrapped 100%" in line for line in runtime.logs(name)):
-            info = runtime.get(name)
-            assert info is not None and info.running, "\n".join(runtime.logs(name))
-            assert time.monotonic() < deadline, "\n".join(runtime.logs(name))
-            time.sleep(0.5)
-        info = runtime.get(name)
-        assert info is not None
-        host, port = info.ports["9050/tcp"]
-        yield (host or "127.0.0.1", port), name
-    finally:
-        runtime.remove(name)
 
 
 def get(address: str, proxy: tuple[str, int], timeout: float = 120) -> str:

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from myonion import fetch, images, testnet
+from myonion import fetch
 from myonion.errors import MyOnionError
 from myonion.manager import Manager, container_name
-from myonion.runtime.base import ContainerSpec
 from myonion.runtime.docker import DockerRuntime
+from tests import lan
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
@@ -39,17 +39,8 @@ KILL_AFTER = 15
 @pytest.fixture
 def lan_device(docker_runtime: DockerRuntime, real_manager: Manager) -> Iterator[str]:
     """A device on the LAN side: a container of ours with mosquitto_pub (removed after)."""
-    image = images.template_image(docker_runtime, real_manager.template("mqtt-bridge"),
-                                  lambda event: None)
-    docker_runtime.create(ContainerSpec(
-        name=LAN, image=image, labels={"org.myonion.test": "fault-stream-device"},
-        entrypoint=["sleep", "infinity"], command=[], user="10001:10001",
-        network=testnet.NETWORK, hostname=LAN))
-    try:
-        docker_runtime.start(LAN)
-        yield LAN
-    finally:
-        docker_runtime.remove(LAN)
+    with lan.lan_device(docker_runtime, real_manager, LAN) as name:
+        yield name
 
 
 def stored(proxy: tuple[str, int], address: str) -> list[int]:

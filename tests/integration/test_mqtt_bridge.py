@@ -11,11 +11,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from myonion import fetch, images, testnet
+from myonion import fetch
 from myonion.errors import MyOnionError
 from myonion.manager import Manager, container_name
-from myonion.runtime.base import ContainerSpec
 from myonion.runtime.docker import DockerRuntime
+from tests import lan
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
@@ -26,18 +26,9 @@ LAN = f"myonion-mqttlan-{os.getpid()}"
 
 @pytest.fixture
 def lan_device(docker_runtime: DockerRuntime, real_manager: Manager) -> Iterator[str]:
-    """A 'device on the LAN': a container of ours on the bridge's network with mosquitto_pub."""
-    image = images.template_image(docker_runtime, real_manager.template("mqtt-bridge"),
-                                  lambda event: None)
-    docker_runtime.create(ContainerSpec(
-        name=LAN, image=image, labels={"org.myonion.test": "mqtt-lan-device"},
-        entrypoint=["sleep", "infinity"], command=[], user="10001:10001",
-        network=testnet.NETWORK, hostname=LAN))
-    try:
-        docker_runtime.start(LAN)
-        yield LAN
-    finally:
-        docker_runtime.remove(LAN)
+    """A device on the LAN side: a container of ours with mosquitto_pub (removed after)."""
+    with lan.lan_device(docker_runtime, real_manager, LAN) as name:
+        yield name
 
 
 def publish(runtime: DockerRuntime, bridge: str, message: dict, password: str = PASSWORD,
