@@ -709,11 +709,7 @@ class Manager:
     @serialised
     def client_remove(self, name: str, client: str) -> None:
         """Revoke a client: new connections with its key fail; the address stays."""
-        self._record(name)
-        store = self._clients(name)
-        if not store.exists(client):
-            raise MyOnionError(f"Service '{name}' has no client named '{client}'.",
-                               hint=f"See its clients with `myonion clients ls {name}`.")
+        store = self._client_store_with(name, client)
         store.remove(client)
         self._apply_clients(name)
         self._report(Stage.PUBLISHED, f"Client '{client}' can no longer connect to '{name}'"
@@ -721,12 +717,16 @@ class Manager:
 
     def client_key(self, name: str, client: str) -> keys.ClientKey:
         """A client's key pair, as kept (for its ``.auth_private`` line or a QR code)."""
+        return self._client_store_with(name, client).get(client)
+
+    def _client_store_with(self, name: str, client: str) -> ClientStore:
+        """The client store of service ``name``, which must have a client named ``client``."""
         self._record(name)
         store = self._clients(name)
         if not store.exists(client):
             raise MyOnionError(f"Service '{name}' has no client named '{client}'.",
                                hint=f"See its clients with `myonion clients ls {name}`.")
-        return store.get(client)
+        return store
 
     def client_line(self, name: str, client: str) -> str:
         """The line a client puts into its ClientOnionAuthDir (``<addr>:descriptor:x25519:KEY``)."""
@@ -828,16 +828,22 @@ class Manager:
         if info is not None:
             self._report(Stage.STOPPED, "Replacing the container", name)
             self.runtime.remove(container_name(name))
-        self._clear_control_dir(name)
+        self._install_container(record, template, key)
+        if was_running:
+            self._start_container(record, wait=True, timeout=timeout)
+        return self.status(name)
+
+    def _install_container(self, record: ServiceRecord, template: TemplateSpec,
+                           key: keys.OnionKey | None) -> None:
+        """Create the container of ``record`` (its old one is gone; volumes are kept), with
+        ``key`` put into its tor volume when given, and store the record as stopped."""
+        self._clear_control_dir(record.name)
         self._create_container(record, template)
         if key is not None:
             self._install_key(record, key)
             record.address = key.address
         record.stage = Stage.STOPPED
         self.store.put(record)
-        if was_running:
-            self._start_container(record, wait=True, timeout=timeout)
-        return self.status(name)
 
     @serialised
     def promote(self, name: str, timeout: float = DEFAULT_TIMEOUT) -> ServiceView:
@@ -938,15 +944,9 @@ class Manager:
         for volume in old - {v.source for v in self._service_volumes(new, template)}:
             self.runtime.remove_volume(volume)
         self._sync_clients(name, client_names)
-        self._clear_control_dir(name)
-        self._create_container(new, template)
-        if key is not None:
-            self._install_key(new, key)
-            new.address = key.address
-        elif new.mode == "ephemeral":
-            new.address = None
-        new.stage = Stage.STOPPED
-        self.store.put(new)
+        if new.mode == "ephemeral":
+            new.address = None  # (a key, given only when made persistent, sets it again)
+        self._install_container(new, template, key)
         self._start_container(new, wait=wait, timeout=timeout)
         return self.status(name)
 
@@ -986,11 +986,19 @@ class Manager:
         The container stops itself at that time too (its entry script knows the deadline), so
         this only tidies up what is left; it runs on every listing, in any process.
         """
+        if name is None:
+            return self._expire(self.store.all())
+        try:
+            record = self.store.get(name)
+        except StateError:
+            return []  # an unreadable record is reported by whoever reads it next
+        return self._expire([record] if record is not None else [])
+
+    def _expire(self, records: list[ServiceRecord]) -> list[str]:
         now = time.time()
         ended: list[str] = []
-        for record in self.store.all():
-            if (name is not None and record.name != name) or not record.expires_at or (
-                    record.expires_at > now):
+        for record in records:
+            if not record.expires_at or record.expires_at > now:
                 continue
             if record.stage == Stage.BUILDING or self.store.busy(record.name):
                 continue  # being made (or changed) right now by another command
@@ -1011,11 +1019,12 @@ class Manager:
     # queries ------------------------------------------------------------------------------
     def list(self) -> list[ServiceView]:
         """Every myonion service, from Docker's containers joined with the records."""
-        self.expire()
+        found, broken = self.store.scan()
+        if self._expire(found):
+            found, broken = self.store.scan()  # read again what expiry changed
         containers = {c.labels.get(LABEL_SERVICE, ""): c
                       for c in self.runtime.list_containers({LABEL_ROLE: "service",
                                                              LABEL_HOME: home_label()})}
-        found, broken = self.store.scan()
         records = {r.name: r for r in found}
         names = sorted(set(containers) | set(records) | set(broken))
         return [self._broken_view(n, broken[n], containers.get(n)) if n in broken
