@@ -18,6 +18,18 @@ from myonion.runtime.base import LABEL_ROLE, ContainerInfo, ContainerSpec, Mount
 
 log = logging.getLogger(__name__)
 BUILD_TAIL = 30
+#: what the engine (or a build step in it) says when the disk under its data root is full
+DISK_FULL = "no space left on device"
+DISK_FULL_HINT = (
+    "The disk the Docker engine keeps its images and containers on is full. See what uses it "
+    "with `docker system df`, free space (e.g. `docker image prune`, or old myonion images "
+    "with `docker image ls 'myonion/*'` and `docker image rm`), then try again.")
+#: a failed build leaves nothing: its intermediate containers are removed (forcerm)
+BUILD_DISK_FULL_HINT = DISK_FULL_HINT + " The half-built image was removed."
+
+
+def _is_disk_full(*texts: object) -> bool:
+    return any(DISK_FULL in str(text).lower() for text in texts)
 
 
 def _duration_ns(value: object) -> int:
@@ -71,7 +83,8 @@ class DockerRuntime:
         except docker.errors.NotFound:
             raise
         except docker.errors.APIError as e:
-            raise RuntimeFailure(f"Docker refused to {what}: {e.explanation or e}.") from e
+            raise RuntimeFailure(f"Docker refused to {what}: {e.explanation or e}.",
+                                 hint=DISK_FULL_HINT if _is_disk_full(e) else None) from e
         except docker.errors.DockerException as e:
             raise DockerUnavailable(f"The Docker engine is not reachable ({e}).") from e
         except OSError as e:  # socket errors from requests/urllib3 subclass OSError
@@ -105,10 +118,13 @@ class DockerRuntime:
             for chunk in stream:
                 if "error" in chunk:
                     tail.append(str(chunk["error"]).rstrip())
+                    full = _is_disk_full(*tail)
                     raise BuildFailed(
-                        f"Building image {tag} failed: {str(chunk['error']).strip()}",
-                        hint="Read the build log above; fix the template or the network to the "
-                        "Debian mirror, then try again.",
+                        f"Building image {tag} failed: {str(chunk['error']).strip()}"
+                        + (" (the disk is full)" if full else ""),
+                        hint=BUILD_DISK_FULL_HINT if full else (
+                            "Read the build log above; fix the template or the network to the "
+                            "Debian mirror, then try again."),
                         detail="\n".join(tail[-BUILD_TAIL:]),
                     )
                 text = chunk.get("stream") or chunk.get("status") or ""
@@ -120,6 +136,7 @@ class DockerRuntime:
         except docker.errors.APIError as e:
             raise BuildFailed(
                 f"Building image {tag} failed: {e.explanation or e}.",
+                hint=BUILD_DISK_FULL_HINT if _is_disk_full(e, *tail) else None,
                 detail="\n".join(tail[-BUILD_TAIL:]),
             ) from e
         except (docker.errors.DockerException, OSError) as e:
