@@ -319,3 +319,29 @@ def test_down_removes_everything_and_is_idempotent(net: Net) -> None:
     with pytest.raises(errors.TestnetError, match="not up") as caught:
         net.testnet.socks()
     assert "testnet up" in (caught.value.hint or "")
+
+
+def test_with_the_network_down_commands_say_so_and_what_to_do(
+        net: Net, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """After down: `fetch` through the test network, and `testnet status`, through the CLI."""
+    from myonion import cli
+    from myonion.manager import Manager
+    from myonion.state import StateStore
+
+    assert not net.testnet.is_up()
+    manager = Manager(runtime=net.runtime, store=StateStore(), testnet=net.testnet)
+    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(cli, "_testnet", lambda reporter=None: net.testnet)
+    from myonion.keys import generate_onion_key
+
+    onion = f"http://{generate_onion_key().address}/"
+    capsys.readouterr()
+    code = cli.main(["fetch", onion, "--timeout", "5"])
+    err = " ".join(capsys.readouterr().err.split())
+    print(err)
+    assert code == 1 and "Traceback" not in err
+    assert "The local Tor test network is not up" in err
+    assert "hint: Start it with `myonion testnet up`" in err
+    code = cli.main(["testnet", "status"])
+    out = capsys.readouterr().out
+    assert code == 0 and "up: no" in out
