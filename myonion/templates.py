@@ -365,6 +365,15 @@ class TemplateSpec:
                 f"(see `myonion templates show {self.id}`).",
             )
         present = {k for k, v in given.items() if v not in (None, "")}
+        dos = sorted(present & {c.name for c in COMMON_OPTIONS})
+        if self.balance_frontend and dos:
+            # its tor publishes no service of its own: the master descriptor lists the
+            # backends' introduction points, which only the backends' tors can defend
+            raise OptionError(
+                f"Option '{dos[0]}' does not apply to an Onionbalance frontend: clients reach "
+                "the backends' introduction points, so the DoS defences belong on the backends.",
+                hint=f"Give -o {dos[0]}=… to `myonion balance share`, which sets it on every "
+                "backend.")
         for group in self.one_of:
             self._check_one_of(group, present)
         for p in self.publish:

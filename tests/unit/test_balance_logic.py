@@ -272,3 +272,27 @@ def test_cli_status_of_a_frontend_shows_its_backends(
     assert "web-b2" in capsys.readouterr().out
     assert main(["balance", "rm", "web"]) == 0
     assert manager.store.all() == []
+
+
+def test_dos_defences_go_to_the_backends_not_the_frontend(
+        manager: Manager, runtime: RecordingRuntime, site: Path, ready: list[str]) -> None:
+    """The frontend's tor publishes no introduction points of its own, so it refuses the DoS
+    options with a pointer to the backends; `balance share` puts them on every backend."""
+    frontend = TemplateRegistry().get("onionbalance")
+    instances = " ".join(keys.generate_onion_key().address for _ in range(2))
+    for option, value in (("pow_defense", "true"), ("intro_dos_rate", "25")):
+        with pytest.raises(OptionError, match=f"'{option}' does not apply to an Onionbalance "
+                           "frontend") as caught:
+            frontend.validate({"instances": instances, option: value})
+        assert "myonion balance share" in (caught.value.hint or "")
+    balance.share(manager, "site", {"dir": str(site), "pow_defense": "true",
+                                    "intro_dos_rate": "25"}, name="web", backends=2)
+    for each in ("web-b1", "web-b2"):
+        record = manager.store.get(each)
+        assert record is not None
+        assert record.options["pow_defense"] is True and record.options["intro_dos_rate"] == 25
+        torrc = (manager.store.service_dir(each) / "conf" / "torrc").read_text()
+        assert "HiddenServicePoWDefensesEnabled 1" in torrc
+        assert "HiddenServiceEnableIntroDoSRatePerSec 25" in torrc
+    front = manager.store.get("web")
+    assert front is not None and set(front.options) == {"instances"}
