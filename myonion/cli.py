@@ -595,21 +595,36 @@ def export_group() -> None:
               type=click.Path(dir_okay=False),
               help="The Compose file to write; the services' configuration goes into "
                    "myonion/ beside it.")
+@click.option("--swarm", is_flag=True,
+              help="A stack file for `docker stack deploy` on a Docker Swarm instead.")
+@click.option("--testnet", "testnet_name", metavar="NAME",
+              help="With --swarm and the local network: the swarm test network to join "
+                   "(`myonion testnet up --name NAME --swarm`).")
 @click.pass_context
-def export_compose(ctx: click.Context, file: str, output: str) -> None:
+def export_compose(ctx: click.Context, file: str, output: str, swarm: bool,
+                   testnet_name: str | None) -> None:
     """Write a standard Compose file for a deployment's services (building missing images)."""
     from myonion import deploy
 
     with _progress(ctx) as reporter:
         manager = _manager(reporter)
-        result = deploy.export_compose(manager, deploy.load(file, manager.registry), output)
+        if testnet_name:
+            from myonion.testnet import Testnet
+
+            manager = Manager(runtime=manager.runtime, reporter=reporter,
+                              testnet=Testnet(manager.runtime, reporter, name=testnet_name,
+                                              swarm=True))
+        result = deploy.export_compose(manager, deploy.load(file, manager.registry), output,
+                                       swarm=swarm)
     for service, clients in result.client_keys.items():
         for client, path in clients.items():
             err.print(f"{service}: client {client}'s key is in {path}")
     for note in result.notes:
         err.print(f"note: {note}")
+    run = (f"docker stack deploy -c {result.path} STACK" if swarm
+           else f"docker-compose -f {result.path} up -d")
     err.print(f"wrote {result.path} (configuration in {result.config_dir}); run it with "
-              f"`docker-compose -f {result.path} up -d`")
+              f"`{run}`")
 
 
 @cli.group("bundle", invoke_without_command=True)
@@ -692,11 +707,20 @@ def testnet() -> None:
     """The private Tor network on this machine (for tests and demos, no internet needed)."""
 
 
-def _testnet(reporter: TerminalReporter | None = None) -> Any:
+def _testnet(reporter: TerminalReporter | None = None, name: str | None = None,
+             swarm: bool = False) -> Any:
     from myonion.runtime import default_runtime
-    from myonion.testnet import Testnet
+    from myonion.testnet import NETWORK, Testnet
 
-    return Testnet(default_runtime(), reporter) if reporter else Testnet(default_runtime())
+    if reporter:
+        return Testnet(default_runtime(), reporter, name=name or NETWORK, swarm=swarm)
+    return Testnet(default_runtime(), name=name or NETWORK, swarm=swarm)
+
+
+def _testnet_name() -> Any:
+    return click.option("--name", default=None, metavar="NAME",
+                        help="A second, named test network (default: the one local-mode "
+                             "services use).")
 
 
 def _show_testnet(st: Any, as_json: bool) -> None:
@@ -717,12 +741,17 @@ def _show_testnet(st: Any, as_json: bool) -> None:
 @testnet.command("up")
 @click.option("--relays", default=3, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
+@_testnet_name()
+@click.option("--swarm", is_flag=True,
+              help="With --name: an attachable overlay that Docker Swarm services can join "
+                   "(run `docker swarm init` first).")
 @click.pass_context
-def testnet_up(ctx: click.Context, relays: int, as_json: bool) -> None:
+def testnet_up(ctx: click.Context, relays: int, as_json: bool, name: str | None,
+               swarm: bool) -> None:
     """Start the test network; prints its SOCKS address on 127.0.0.1."""
     started = time.monotonic()
     with _progress(ctx) as reporter:
-        st = _testnet(reporter).up(relays=relays)
+        st = _testnet(reporter, name, swarm).up(relays=relays)
     if not as_json:
         err.print(f"test network up in {time.monotonic() - started:.1f} s")
     _show_testnet(st, as_json)
@@ -730,15 +759,17 @@ def testnet_up(ctx: click.Context, relays: int, as_json: bool) -> None:
 
 @testnet.command("status")
 @click.option("--json", "as_json", is_flag=True)
-def testnet_status(as_json: bool) -> None:
+@_testnet_name()
+def testnet_status(as_json: bool, name: str | None) -> None:
     """Authorities, relays, consensus and client state."""
-    _show_testnet(_testnet().status(), as_json)
+    _show_testnet(_testnet(name=name).status(), as_json)
 
 
 @testnet.command("down")
-def testnet_down() -> None:
+@_testnet_name()
+def testnet_down(name: str | None) -> None:
     """Remove every test network container, network and volume."""
-    _testnet().down()
+    _testnet(name=name).down()
     err.print("test network removed")
 
 

@@ -832,17 +832,28 @@ class ComposeExport:
     notes: list[str] = field(default_factory=list)
 
 
-def export_compose(manager: Manager, deployment: Deployment, output: str | Path) -> ComposeExport:
+def export_compose(manager: Manager, deployment: Deployment, output: str | Path,
+                   swarm: bool = False) -> ComposeExport:
     """Write a Compose file for the deployment's services at ``output`` and their rendered
     configuration in a folder beside it (``myonion/<service>/conf``, mounted read-only at
     /etc/myonion as the manager does). Images are built when missing. The services run
-    independently of this myonion (own volumes, so own onion keys and addresses)."""
+    independently of this myonion (own volumes, so own onion keys and addresses).
+
+    ``swarm``: a stack file for ``docker stack deploy`` instead (:mod:`myonion.stack`); on the
+    ``local`` network the manager's test network must be a swarm one."""
     for spec in deployment.services:
         if spec.needs:
             raise DeploymentError([Problem(
                 str(deployment.path), spec.line, f"services.{spec.name}.options",
                 "names another service's address (${NAME.address}), which a Compose file "
                 "cannot know before its services first run: write the address itself")])
+        if swarm and spec.network == "local" and not getattr(manager.testnet, "swarm", False):
+            raise DeploymentError([Problem(
+                str(deployment.path), spec.line, f"services.{spec.name}.network",
+                f"is the local test network, whose network {manager.testnet.network} is a "
+                "bridge that swarm services cannot join: start a swarm test network "
+                "(`myonion testnet up --name NAME --swarm`) and export for it "
+                "(`myonion export compose --swarm --testnet NAME`)")])
     out = Path(output).expanduser().resolve()
     root = out.parent
     root.mkdir(parents=True, exist_ok=True)
@@ -872,13 +883,43 @@ def export_compose(manager: Manager, deployment: Deployment, output: str | Path)
         if spec.ttl:
             result.notes.append(f"{spec.name}: its ttl is not exported (Compose services run "
                                 "until stopped)")
-    document = compose_document(specs, root, external)
-    header = (f"# Exported by `myonion export compose` from "
-              f"{os.path.relpath(deployment.path, root)}.\n"
-              f"# Run: docker-compose -f {out.name} up -d   (the configuration is in "
-              f"./{EXPORT_DIR}/)\n")
+    if swarm:
+        document = _stack(deployment, specs, root, config_dir, external)
+        header = (f"# Exported by `myonion export compose --swarm` from "
+                  f"{os.path.relpath(deployment.path, root)}.\n"
+                  f"# Run: docker stack deploy -c {out.name} {deployment.name}   (the "
+                  f"configuration is in ./{EXPORT_DIR}/)\n")
+    else:
+        document = compose_document(specs, root, external)
+        header = (f"# Exported by `myonion export compose` from "
+                  f"{os.path.relpath(deployment.path, root)}.\n"
+                  f"# Run: docker-compose -f {out.name} up -d   (the configuration is in "
+                  f"./{EXPORT_DIR}/)\n")
     out.write_text(header + yaml.safe_dump(document, sort_keys=False, width=100))
     return result
+
+
+def _stack(deployment: Deployment, specs: dict[str, ContainerSpec], root: Path,
+           config_dir: Path, external: set[str]) -> dict[str, Any]:
+    """The swarm stack document, or the services a swarm cannot run named as problems."""
+    from myonion import stack
+
+    problems: list[Problem] = []
+    lines = {s.name: s.line for s in deployment.services}
+    for name, spec in specs.items():
+        if spec.extra_networks:  # the test network's access bridge, for a published port
+            problems.append(Problem(str(deployment.path), lines[name], f"services.{name}",
+                                    "publishes a port, which a swarm service on the internal "
+                                    "test network cannot: leave the port out here"))
+        try:
+            stack.stack_service(name, spec, root, [])
+        except stack.StackRefused as e:
+            problems.append(Problem(str(deployment.path), lines[name], f"services.{name}",
+                                    f"{e}: leave the port out, or give 0.0.0.0 as its address"))
+    if problems:
+        raise DeploymentError(problems)
+    configs = {name: stack.conf_configs(config_dir / name / "conf", root) for name in specs}
+    return stack.stack_document(specs, root, configs, external)
 
 
 def _write_conf(directory: Path, template: TemplateSpec, record: ServiceRecord) -> None:

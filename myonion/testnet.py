@@ -471,17 +471,26 @@ class Testnet:
     __test__ = False  # not a pytest test class
 
     def __init__(self, runtime: Runtime, reporter: Reporter = log_reporter,
-                 name: str = NETWORK) -> None:
+                 name: str = NETWORK, swarm: bool = False) -> None:
         """``name`` names a second, independent test network (tests, parallel CI jobs): its
         Docker network, and the prefix of its containers and volumes. Local-mode services use
-        the default one, :data:`NETWORK`."""
+        the default one, :data:`NETWORK`.
+
+        ``swarm``: the network is an internal *attachable overlay* instead of a bridge, so
+        Docker Swarm services (``docker stack deploy``) can join it beside the nodes, which
+        are plain containers; the engine must be a swarm manager. Only for a named network:
+        the default one stays a bridge."""
         if not NAME_RE.match(name) or (name != NETWORK and name.startswith(PREFIX)):
             raise TestnetError(f"'{name}' is not a valid test network name.",
                                hint=f"Use lower-case letters, digits and '-', not starting with "
                                f"'{PREFIX}' (the default network owns those names).")
+        if swarm and name == NETWORK:
+            raise TestnetError("The default test network cannot be a swarm network.",
+                               hint="Give the swarm test network a name of its own.")
         self.runtime = runtime
         self.reporter = reporter
         self.name = name
+        self.swarm = swarm
         self.network = name
         self.access_network = f"{name}-access"
         self.include_volume = f"{name}-include"
@@ -650,9 +659,12 @@ class Testnet:
         # internal: nothing is forwarded off the bridge; no IPv4 address on the bridge: the
         # default route Docker 20.10 still gives containers leads nowhere, so not even this
         # machine's own addresses can be reached from the test network.
+        # An internal overlay (swarm) has no gateway at all: its containers get a route to
+        # the subnet only.
         self.runtime.create_network(
             self.network, internal=True, subnet=subnet, labels=self._labels(ROLE_NETWORK),
-            options={"com.docker.network.bridge.inhibit_ipv4": "true"})
+            options=None if self.swarm else {"com.docker.network.bridge.inhibit_ipv4": "true"},
+            swarm=self.swarm)
         self._create_access_network()
         for node in nodes:
             self.runtime.create_volume(node.volume, self._labels(ROLE_VOLUME))

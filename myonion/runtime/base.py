@@ -138,8 +138,11 @@ class Runtime(Protocol):
         subnet: str | None,
         labels: dict[str, str],
         options: dict[str, str] | None = None,
+        swarm: bool = False,
     ) -> None:
-        """Create a bridge network; ``options`` are driver options (e.g. no IP masquerade)."""
+        """Create a bridge network; ``options`` are driver options (e.g. no IP masquerade).
+        ``swarm``: an attachable overlay network instead, which both plain containers and
+        Docker Swarm services can join (the engine must be a swarm manager)."""
 
     def remove_network(self, name: str) -> None: ...
 

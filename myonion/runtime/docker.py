@@ -369,10 +369,18 @@ class DockerRuntime:
         subnet: str | None,
         labels: dict[str, str],
         options: dict[str, str] | None = None,
+        swarm: bool = False,
     ) -> None:
         ipam = None
         if subnet:
             ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
+        if swarm:
+            # A swarm-scoped bridge ignores the subnet and fixed addresses (Docker 20.10,
+            # tried): an attachable overlay keeps both, on one node as on several.
+            self._call(f"create network {name}", lambda: self.client.networks.create(
+                name, driver="overlay", internal=internal, ipam=ipam, labels=labels,
+                attachable=True, scope="swarm", check_duplicate=True))
+            return
         # Docker 20.10 would otherwise happily make a second network of the same name.
         self._call(f"create network {name}", lambda: self.client.networks.create(
             name, driver="bridge", internal=internal, ipam=ipam, labels=labels,

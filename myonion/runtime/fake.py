@@ -129,7 +129,8 @@ class FakeRuntime:
         self.files.setdefault(name, {}).update(files)
 
     def create_network(self, name: str, internal: bool, subnet: str | None,
-                       labels: dict[str, str], options: dict[str, str] | None = None) -> None:
+                       labels: dict[str, str], options: dict[str, str] | None = None,
+                       swarm: bool = False) -> None:
         self.networks[name] = dict(labels)
 
     def remove_network(self, name: str) -> None:
