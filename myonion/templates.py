@@ -365,15 +365,6 @@ class TemplateSpec:
                 f"(see `myonion templates show {self.id}`).",
             )
         present = {k for k, v in given.items() if v not in (None, "")}
-        dos = sorted(present & {c.name for c in COMMON_OPTIONS})
-        if self.balance_frontend and dos:
-            # its tor publishes no service of its own: the master descriptor lists the
-            # backends' introduction points, which only the backends' tors can defend
-            raise OptionError(
-                f"Option '{dos[0]}' does not apply to an Onionbalance frontend: clients reach "
-                "the backends' introduction points, so the DoS defences belong on the backends.",
-                hint=f"Give -o {dos[0]}=… to `myonion balance share`, which sets it on every "
-                "backend.")
         for group in self.one_of:
             self._check_one_of(group, present)
         for p in self.publish:
@@ -393,6 +384,15 @@ class TemplateSpec:
                 )
             elif spec not in COMMON_OPTIONS:  # those are in the values only when given
                 values[spec.name] = spec.default
+        dos = [c.name for c in COMMON_OPTIONS if values.get(c.name) not in (None, False)]
+        if self.balance_frontend and dos:
+            # its tor publishes no service of its own: the master descriptor lists the
+            # backends' introduction points, which only the backends' tors can defend
+            raise OptionError(
+                f"Option '{dos[0]}' does not apply to an Onionbalance frontend: clients reach "
+                "the backends' introduction points, so the DoS defences belong on the backends.",
+                hint=f"Give -o {dos[0]}=… to `myonion balance share`, which sets it on every "
+                "backend.")
         rate, burst = values.get("intro_dos_rate"), values.get("intro_dos_burst")
         if burst is not None and (rate is None or burst < rate):
             raise OptionError("Option 'intro_dos_burst' must be at least 'intro_dos_rate' "
