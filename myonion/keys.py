@@ -28,10 +28,6 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from myonion.errors import MyOnionError, OptionError
 
 __all__ = [
@@ -385,6 +381,8 @@ def export_key(key: OnionKey, passphrase: str, service: str = "") -> bytes:
     salt = os.urandom(16)
     nonce = os.urandom(12)
     address = key.address
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     cipher_key = _kdf(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
     ciphertext = AESGCM(cipher_key).encrypt(nonce, key.secret, _associated_data(address))
     document = {
@@ -474,6 +472,9 @@ def import_key(data: bytes, passphrase: str) -> OnionKey:
             "The exported key file is encrypted, and no passphrase was given.",
             hint="Give the passphrase that was chosen when the key was exported.",
         )
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     cipher_key = _kdf(passphrase, salt, n, r, p)
     try:
         secret = AESGCM(cipher_key).decrypt(nonce, ciphertext, _associated_data(address))
@@ -543,6 +544,9 @@ def _b32(key: bytes) -> str:
 
 
 def _x25519_public(private: bytes) -> bytes:
+    # imported here: most commands never need cryptography, and importing it is slow
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
     return X25519PrivateKey.from_private_bytes(private).public_key().public_bytes_raw()
 
 

@@ -16,13 +16,14 @@ import io
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from myonion import paths
 from myonion.errors import OptionError, TemplateError
 from myonion.templates import TemplateSpec
+
+if TYPE_CHECKING:  # jinja2 is imported where a template is rendered: most commands render none
+    import jinja2
 
 #: the unprivileged uid/gid tor and the service run as inside every container
 CONTAINER_UID = 10001
@@ -34,6 +35,8 @@ def runtime_dir() -> Path:
 
 
 def _env(folder: Path) -> jinja2.Environment:
+    import jinja2
+
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(folder), str(runtime_dir())]),
         undefined=jinja2.StrictUndefined,
@@ -43,6 +46,8 @@ def _env(folder: Path) -> jinja2.Environment:
 
 
 def _render(folder: Path, name: str, variables: dict[str, Any]) -> str:
+    import jinja2
+
     try:
         return _env(folder).get_template(name).render(**variables)
     except jinja2.TemplateError as e:
@@ -103,10 +108,25 @@ def tor_image_context(base_image: str) -> BuildContext:
     )
 
 
-def template_context(template: TemplateSpec, tor_image: str) -> BuildContext:
-    """A template's build context: ``Dockerfile.j2`` rendered plus ``files/``."""
+def python_layer_dir() -> Path:
+    """The python layer's folder (``containers/_python``): tor + Debian's python3."""
+    return paths.builtin_templates_dir() / "_python"
+
+
+def python_image_context(tor_image: str) -> BuildContext:
+    """The shared python layer's build context, on top of the tor layer ``tor_image``."""
+    return _context(python_layer_dir(), {"tor_image": tor_image, "uid": CONTAINER_UID}, set())
+
+
+def template_context(template: TemplateSpec, tor_image: str,
+                     python_image: str | None = None) -> BuildContext:
+    """A template's build context: ``Dockerfile.j2`` rendered plus ``files/``; a template on
+    the python layer (``layer: python``) builds ``FROM {{ python_image }}``."""
     skip = {"template.yaml"}
-    return _context(template.path, {"tor_image": tor_image, "uid": CONTAINER_UID}, skip)
+    variables: dict[str, Any] = {"tor_image": tor_image, "uid": CONTAINER_UID}
+    if python_image is not None:
+        variables["python_image"] = python_image
+    return _context(template.path, variables, skip)
 
 
 def render_runtime_files(

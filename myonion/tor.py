@@ -16,15 +16,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import stem
-import stem.connection
-import stem.control
-import stem.response.events
-from stem.control import Controller, EventType
+from typing import TYPE_CHECKING
 
 from myonion.errors import TorError
 from myonion.events import Event, Reporter, Stage, log_reporter
+
+if TYPE_CHECKING:  # stem is imported where tor is talked to: `ls` and most commands never do
+    import stem.response.events
+    from stem.control import Controller
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +63,10 @@ class Readiness:
 
 def connect(control_dir: Path) -> Controller:
     """An authenticated controller for the tor whose control dir is ``control_dir``."""
+    import stem
+    import stem.connection
+    from stem.control import Controller
+
     sock = control_dir / "control.sock"
     try:
         controller = Controller.from_socket_file(str(sock))
@@ -83,6 +86,8 @@ def bootstrap_percent(control_dir: Path) -> int | None:
     """Tor's bootstrap progress now, or None if its control socket does not answer."""
     if not (control_dir / "control.sock").exists():
         return None
+    import stem
+
     try:
         with connect(control_dir) as controller:
             phase = controller.get_info("status/bootstrap-phase")
@@ -119,6 +124,8 @@ def wait_published(
     Subscribes to events *before* releasing ``DisableNetwork`` (when the container was started
     held), so no milestone can be missed. ``address`` returns the onion address once known.
     """
+    from stem.control import EventType
+
     start = time.monotonic()
     wait_for_socket(control_dir, timeout, alive)
     events: queue.Queue[stem.response.events.Event] = queue.Queue()
@@ -150,6 +157,8 @@ def wait_published(
 
 def _handle(event: stem.response.events.Event, result: Readiness, start: float,
             address: Callable[[], str | None], reporter: Reporter, service: str | None) -> None:
+    import stem.response.events
+
     now = time.monotonic() - start
     if isinstance(event, stem.response.events.StatusEvent) and event.action == "BOOTSTRAP":
         percent = int(event.arguments.get("PROGRESS", 0))
