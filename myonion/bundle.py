@@ -65,7 +65,7 @@ def bundle_images(manager: Manager, deployment: Deployment) -> list[str]:
     """The tags a deployment needs (built when missing): base, tor layer, each template."""
     runtime = manager.runtime
     tags = {images.base_image(runtime), images.tor_image(runtime, manager.reporter)}
-    for template_id in sorted({s.template for s in deployment.services}):
+    for template_id in sorted({s.template for s in deployment.expanded()}):
         tags.add(images.template_image(runtime, manager.template(template_id),
                                        manager.reporter))
     return sorted(tags)

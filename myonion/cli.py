@@ -561,7 +561,9 @@ def ps_cmd(file: str, as_json: bool) -> None:
         if v is None:
             table.add_row(r.service, "-", "not created", "-", "-", "-", "-")
             continue
-        table.add_row(r.service + ("" if r.in_file else " (not in the file)"), v.template,
+        note = (f" (backend of {r.backend_of})" if r.backend_of
+                else "" if r.in_file else " (not in the file)")
+        table.add_row(r.service + note, v.template,
                       v.state, v.stage, v.address or "-", v.mode,
                       f"private ({v.clients})" if v.private else "public")
     out.print(table)

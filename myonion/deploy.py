@@ -17,6 +17,7 @@ Nothing here imports docker or Qt; everything goes through the :class:`Manager`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ import yaml
 
 from myonion import access, config, images, keys, render
 from myonion.access import ClientStore
+from myonion.balance import FRONTEND_TEMPLATE, MAX_BACKENDS, backend_name
 from myonion.errors import MyOnionError, OptionError
 from myonion.manager import Manager, ServiceView, check_host_ports, check_limits, container_name
 from myonion.runtime.base import (
@@ -49,7 +51,9 @@ log = logging.getLogger(__name__)
 FILE_VERSION = 1
 DEFAULT_FILE = "myonion.yaml"
 TOP_KEYS = ("version", "name", "services")
-SERVICE_KEYS = ("template", "options", "persistent", "clients", "ttl", "network", "limits")
+SERVICE_KEYS = ("template", "options", "persistent", "clients", "ttl", "network", "limits",
+                "balance")
+BALANCE_KEYS = ("backends",)
 REFERENCE_RE = re.compile(r"\$\{([^}]*)\}")
 REFERENCE_NAME_RE = re.compile(r"([a-z0-9][a-z0-9-]{0,39})\.address")
 #: stands in for an address named by ``${NAME.address}`` while the file is checked
@@ -102,6 +106,12 @@ class ServiceSpec:
     line: int = 0
     #: the services whose addresses the options name
     needs: tuple[str, ...] = ()
+    #: ``balance: {backends: N}``: N backends and an Onionbalance frontend (0: not balanced)
+    backends: int = 0
+    #: a backend of a balanced service: the service's (its frontend's) name
+    balance_of: str | None = None
+    #: the Onionbalance frontend of a balanced service (it has the service's name)
+    frontend: bool = False
 
     def options(self, addresses: dict[str, str | None]) -> dict[str, Any]:
         """The given options with each ``${NAME.address}`` replaced from ``addresses``."""
@@ -130,10 +140,30 @@ class Deployment:
     def names(self) -> list[str]:
         return [s.name for s in self.services]
 
+    def expanded(self) -> list[ServiceSpec]:
+        """The services that run: a balanced service NAME is its backends NAME-b1 … NAME-bN
+        (the file's template and options, each a backend of NAME) and its frontend NAME
+        (template onionbalance, listing the backends' addresses); the rest as they are."""
+        result: list[ServiceSpec] = []
+        for spec in self.services:
+            if not spec.backends:
+                result.append(spec)
+                continue
+            names = [backend_name(spec.name, i) for i in range(1, spec.backends + 1)]
+            result += [dataclasses.replace(spec, name=n, backends=0, balance_of=spec.name)
+                       for n in names]
+            result.append(ServiceSpec(
+                name=spec.name, template=FRONTEND_TEMPLATE,
+                given={"instances": " ".join(f"${{{n}.address}}" for n in names)},
+                persistent=True, network=spec.network, line=spec.line, needs=tuple(names),
+                frontend=True))
+        return result
+
     def ordered(self) -> list[ServiceSpec]:
-        """The services, each after the ones whose addresses it names (else in file order)."""
+        """The services that run (:meth:`expanded`), each after the ones whose addresses it
+        names (else in file order)."""
         done: list[ServiceSpec] = []
-        pending = list(self.services)
+        pending = self.expanded()
         while pending:
             ready = next(s for s in pending
                          if all(n in {d.name for d in done} for n in s.needs))
@@ -245,12 +275,53 @@ class _Checker:
         limits = self._limits(data.get("limits"), f"{path}.limits")
         given, needs = ({}, ()) if template is None else self._options(
             template, data.get("options"), f"{path}.options", path)
+        backends = 0
+        if "balance" in data:
+            backends = self._balance(name, data, template, f"{path}.balance")
+            persistent = True  # the master address is kept (the frontend's key)
         if len(self.problems) > before or template is None:
             return None
         return ServiceSpec(name=str(name), template=template.id, given=given,
                            persistent=bool(persistent), clients=tuple(clients), ttl=ttl,
                            network=network, limits=limits, line=self.line(path),
-                           needs=tuple(needs))
+                           needs=tuple(needs), backends=backends)
+
+    def _balance(self, name: Any, data: dict[str, Any], template: TemplateSpec | None,
+                 path: str) -> int:
+        """``balance: {backends: N}``: N, after checking it fits the rest of the service."""
+        value = self.mapping(data["balance"], path, BALANCE_KEYS)
+        if value is None:
+            return 0
+        count = value.get("backends")
+        if isinstance(count, bool) or not isinstance(count, int) or \
+                not 1 <= count <= MAX_BACKENDS:
+            self.add(f"{path}.backends", f"must be a number of backends from 1 to "
+                     f"{MAX_BACKENDS}, not '{count}'" if "backends" in value else
+                     f"is missing: give the number of backends (1 to {MAX_BACKENDS})")
+            return 0
+        service = path.rpartition(".")[0]
+        if data.get("persistent") is False:
+            self.add(f"{service}.persistent", "cannot be false for a balanced service: its "
+                     "address (the frontend's key) is kept; leave persistent out")
+        for field_name in ("clients", "ttl"):
+            if data.get(field_name) is not None:
+                self.add(f"{service}.{field_name}", f"cannot be combined with balance "
+                         f"(Onionbalance publishes one public address): remove {field_name} "
+                         "or balance")
+        if template is not None:
+            first = template.ports[0] if template.ports else None
+            if template.balance_frontend:
+                self.add(f"{service}.template", "is a frontend itself: give the template "
+                         "of the backends, e.g. site")
+            elif first is None or (first.virtual, first.protocol) != (80, "http"):
+                self.add(f"{service}.template", f"'{template.id}' does not serve a web page "
+                         "on port 80, which the frontend checks the master address with: "
+                         "balance a web template such as site")
+        last = backend_name(str(name), count)
+        if isinstance(name, str) and NAME_RE.match(name) and not NAME_RE.match(last):
+            self.add(service, f"is too long a name for balanced backends (the last would be "
+                     f"'{last}', over 40 characters): shorten it")
+        return count
 
     def _checked(self, path: str, fn: Callable[[], Any]) -> Any:
         try:
@@ -407,10 +478,22 @@ def load(path: str | Path, registry: TemplateRegistry | None = None) -> Deployme
             spec = checker.service(service_name, raw, registry)
             if spec is not None:
                 services.append(spec)
+    _check_backend_names(checker, services)
     _check_references(checker, services)
     if checker.problems:
         raise DeploymentError(checker.problems)
     return Deployment(name=str(name), path=absolute, services=tuple(services))
+
+
+def _check_backend_names(checker: _Checker, services: list[ServiceSpec]) -> None:
+    """A balanced service's backends (NAME-b1 …) must not be named like another service."""
+    names = {s.name for s in services}
+    for spec in services:
+        for i in range(1, spec.backends + 1):
+            if backend_name(spec.name, i) in names:
+                checker.add(f"services.{spec.name}.balance", f"its backend "
+                            f"'{backend_name(spec.name, i)}' has the name of another service "
+                            "of this file: rename one of them")
 
 
 def _check_references(checker: _Checker, services: list[ServiceSpec]) -> None:
@@ -465,6 +548,9 @@ class Step:
     action: str  # create | recreate | start | unchanged
     reason: str = ""
     view: ServiceView | None = None
+    #: a recreate that removes the service and makes it anew (a new key): a backend of
+    #: another master address, or a frontend that was another kind of service
+    replace: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"service": self.service, "action": self.action, "reason": self.reason,
@@ -512,7 +598,7 @@ def check_conflicts(manager: Manager, deployment: Deployment) -> None:
     _refuse_if_claimed(manager, deployment.name, deployment.path)
     problems: list[Problem] = []
     file = str(deployment.path)
-    for spec in deployment.services:
+    for spec in deployment.expanded():
         record = manager.store.get(spec.name)
         where = f"services.{spec.name}"
         if record is not None and record.deployment != deployment.name:
@@ -579,8 +665,10 @@ def _conf_changed(manager: Manager, template: TemplateSpec, record: ServiceRecor
     a ``file`` option's file was edited). Files this user cannot read count as unchanged."""
     conf = manager.store.service_dir(record.name) / "conf"
     service = {"name": record.name, "network": record.network, "mode": record.mode}
+    # as the manager renders it (an Onionbalance backend's torrc has one line more)
+    tor = {"balance_instance": True} if record.balance_master else None
     try:
-        wanted = render.render_runtime_files(template, service, record.options)
+        wanted = render.render_runtime_files(template, service, record.options, tor)
     except MyOnionError:
         return True
     for filename, text in wanted.items():
@@ -594,12 +682,27 @@ def _conf_changed(manager: Manager, template: TemplateSpec, record: ServiceRecor
     return False
 
 
+def _master_address(manager: Manager, name: str) -> str | None:
+    """The master address of balanced service ``name``: its frontend's, if it has one."""
+    record = manager.store.get(name)
+    if record is None or record.template != FRONTEND_TEMPLATE:
+        return None
+    return record.address
+
+
 def _decide(manager: Manager, deployment: Deployment, spec: ServiceSpec,
-            options: dict[str, Any]) -> Step:
-    """What ``up`` does with one service whose options are ``options`` (changes nothing)."""
+            options: dict[str, Any], master: str | None = None) -> Step:
+    """What ``up`` does with one service whose options are ``options`` (changes nothing);
+    ``master``: the master address a backend must name (None: one not made yet)."""
     record = manager.store.get(spec.name)
     if record is None:
         return Step(spec.name, "create")
+    if spec.balance_of and (master is None or record.balance_master != master):
+        return Step(spec.name, "recreate", f"it is not a backend of {spec.balance_of}'s "
+                    "master address (made anew, with a new key)", replace=True)
+    if spec.frontend and record.template != FRONTEND_TEMPLATE:
+        return Step(spec.name, "recreate", "it becomes a balanced service (made anew: the "
+                    "master address is a new one)", replace=True)
     view = manager.status(spec.name, live=False)
     found = differences(manager, spec, options, deployment)
     if found or view.state == "missing":
@@ -625,7 +728,8 @@ def plan(manager: Manager, deployment: Deployment) -> list[Step]:
         elif missing:
             step = Step(spec.name, "create")
         else:
-            step = _decide(manager, deployment, spec, spec.options(addresses))
+            master = _master_address(manager, spec.balance_of) if spec.balance_of else None
+            step = _decide(manager, deployment, spec, spec.options(addresses), master)
         record = manager.store.get(spec.name)
         addresses[spec.name] = (record.address if record and record.mode == "persistent"
                                 and step.action != "create" and spec.persistent else None)
@@ -644,16 +748,30 @@ def up(manager: Manager, deployment: Deployment, timeout: float = 120.0,
     _write_claim(manager, deployment)
     addresses: dict[str, str | None] = {}
     steps: list[Step] = []
+    #: balanced service → its master key when made here (None: its frontend has one)
+    masters: dict[str, tuple[str, keys.OnionKey | None]] = {}
     for spec in deployment.ordered():
         options = spec.options(addresses)
         common: dict[str, Any] = dict(
             options=options, network=spec.network, persistent=spec.persistent,
             clients=list(spec.clients), ttl=spec.ttl, limits=spec.limits,
             deployment=deployment.name, timeout=timeout, wait=wait)
-        step = _decide(manager, deployment, spec, options)
+        group = spec.balance_of or (spec.name if spec.frontend else None)
+        if group and group not in masters:
+            address = _master_address(manager, group)
+            key = None if address else keys.generate_onion_key()
+            masters[group] = (address or key.address, key)  # type: ignore[union-attr]
+        step = _decide(manager, deployment, spec, options,
+                       masters[group][0] if group else None)
         if on_step and step.action != "unchanged":
             on_step(step)
-        if step.action == "create":
+        if step.replace:
+            manager.remove(spec.name)
+        if step.action == "create" or step.replace:
+            if spec.balance_of:
+                common["balance_master"] = masters[spec.balance_of][0]
+            elif spec.frontend:
+                common["key"] = masters[spec.name][1]
             step.view = manager.share(spec.template, name=spec.name, **common)
         elif step.action == "recreate":
             step.view = manager.reconfigure(spec.name, spec.template, **common)
@@ -671,10 +789,13 @@ class Row:
     service: str
     view: ServiceView | None  # None: not created
     in_file: bool = True
+    #: a backend of this balanced service (whose frontend has the service's name)
+    backend_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"service": self.service, "in_file": self.in_file,
-                                "created": self.view is not None}
+                                "created": self.view is not None,
+                                "backend_of": self.backend_of}
         if self.view is not None:
             data.update(self.view.to_dict())
         return data
@@ -684,24 +805,41 @@ def ps(manager: Manager, path: str | Path) -> list[Row]:
     """The deployment's services with their state and addresses (the file's, then those still
     tagged with the deployment that the file no longer names)."""
     name = deployment_name(path)
-    in_file = service_names(path)
+    parts = _file_services(path)
+    in_file = list(parts)
     owned = {r.name for r in manager.store.all() if r.deployment == name}
     rows = []
     for service in in_file + sorted(owned - set(in_file)):
         record = manager.store.get(service) if NAME_RE.match(service) else None
         view = manager.status(service) if record and record.deployment == name else None
-        rows.append(Row(service, view, service in in_file))
+        rows.append(Row(service, view, service in in_file, parts.get(service)))
     return rows
 
 
 def service_names(path: str | Path) -> list[str]:
-    """The service names a deployment file lists (read leniently, as for ``down``)."""
+    """The service names a deployment file lists (read leniently, as for ``down``); a
+    balanced service NAME is followed by its backends NAME-b1 …"""
+    return list(_file_services(path))
+
+
+def _file_services(path: str | Path) -> dict[str, str | None]:
+    """Service name → the balanced service it is a backend of (None: a service of its own)."""
     try:
         data = yaml.safe_load(Path(path).expanduser().read_text())
     except (OSError, yaml.YAMLError):
-        return []
+        return {}
     services = data.get("services") if isinstance(data, dict) else None
-    return [str(n) for n in services] if isinstance(services, dict) else []
+    if not isinstance(services, dict):
+        return {}
+    found: dict[str, str | None] = {}
+    for name, raw in services.items():
+        found[str(name)] = None
+        balance = raw.get("balance") if isinstance(raw, dict) else None
+        count = balance.get("backends") if isinstance(balance, dict) else None
+        if isinstance(count, int) and not isinstance(count, bool):
+            for i in range(1, min(count, MAX_BACKENDS) + 1):
+                found.setdefault(backend_name(str(name), i), str(name))
+    return found
 
 
 def down(manager: Manager, path: str | Path, purge: bool = False,
@@ -842,6 +980,12 @@ def export_compose(manager: Manager, deployment: Deployment, output: str | Path,
     ``swarm``: a stack file for ``docker stack deploy`` instead (:mod:`myonion.stack`); on the
     ``local`` network the manager's test network must be a swarm one."""
     for spec in deployment.services:
+        if spec.backends:
+            raise DeploymentError([Problem(
+                str(deployment.path), spec.line, f"services.{spec.name}.balance",
+                "is not exported: a Compose or stack file cannot hold the master key that "
+                "myonion makes for the frontend. Bring balanced services up with `myonion up` "
+                "(on each machine of a swarm, see docs/deployments.md)")])
         if spec.needs:
             raise DeploymentError([Problem(
                 str(deployment.path), spec.line, f"services.{spec.name}.options",
