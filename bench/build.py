@@ -64,28 +64,35 @@ def image_id(runtime: DockerRuntime, image: str) -> str:
     return str(runtime.client.images.get(image).id)
 
 
-def sizes(runtime: DockerRuntime, base: str, tor: str,
-          templates: dict[str, str]) -> dict[str, Any]:
-    """Each image's size split into base, tor layer and own steps (from the image sizes: each
-    template is FROM the tor image, which is FROM the base)."""
+def sizes(runtime: DockerRuntime, base: str, tor: str, python: str,
+          templates: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """Each image's size split into what is below it (the tor layer, or the python layer on
+    the tor layer) and its own steps. ``templates``: id → (image, the layer it builds on)."""
     base_size = runtime.image_size(base)
     tor_size = runtime.image_size(tor)
+    python_size = runtime.image_size(python)
     rows = []
-    for tid, tag in templates.items():
+    for tid, (tag, below) in templates.items():
         size = runtime.image_size(tag)
+        below_size = runtime.image_size(below)
         history = layers(runtime, tag)
-        own = history[: max(0, len(history) - len(layers(runtime, tor)))]
-        rows.append({"template": tid, "image": tag, "size_mb": round(size / MB, 1),
-                     "own_mb": round((size - tor_size) / MB, 1),
+        own = history[: max(0, len(history) - len(layers(runtime, below)))]
+        rows.append({"template": tid, "image": tag, "layer": below, "size_mb": round(size / MB, 1),
+                     "own_mb": round((size - below_size) / MB, 1),
                      "own_layers": len(own),
                      "biggest_own_step": max(own, key=lambda h: h["size"])["created_by"]
                      if own else "",
-                     "shared_fraction": round(tor_size / size, 3) if size else 0.0})
-    naive = sum(runtime.image_size(t) for t in templates.values())
-    on_disk = tor_size + sum(runtime.image_size(t) - tor_size for t in templates.values())
+                     "shared_fraction": round(below_size / size, 3) if size else 0.0})
+    naive = sum(runtime.image_size(t) for t, _ in templates.values())
+    uses_python = any(below == python for _, below in templates.values())
+    on_disk = (tor_size + (python_size - tor_size if uses_python else 0)
+               + sum(runtime.image_size(t) - runtime.image_size(b)
+                     for t, b in templates.values()))
     return {"base": {"image": base, "size_mb": round(base_size / MB, 1)},
             "tor": {"image": tor, "size_mb": round(tor_size / MB, 1),
                     "tor_layer_mb": round((tor_size - base_size) / MB, 1)},
+            "python": {"image": python, "size_mb": round(python_size / MB, 1),
+                       "python_layer_mb": round((python_size - tor_size) / MB, 1)},
             "templates": rows,
             "sum_of_image_sizes_mb": round(naive / MB, 1),
             "on_disk_mb": round(on_disk / MB, 1)}
@@ -106,6 +113,12 @@ def main() -> int:
         [(paths.builtin_templates_dir(), True)]).all()]
     base = images.base_image(runtime)
     tor = images.tor_image(runtime)  # the shared images exist (or are built once, kept)
+    python = images.python_image(runtime)
+
+    def context(spec: TemplateSpec, tor_tag: str, python_tag: str) -> render.BuildContext:
+        return render.template_context(spec, tor_tag,
+                                       python_tag if spec.layer == "python" else None)
+
     shared = {s.id: images.template_image(runtime, s) for s in specs}
     result: dict[str, Any] = {"measured": benchlib.stamp(), "machine": benchlib.machine(),
                               "base": base}
@@ -126,7 +139,7 @@ def main() -> int:
         tag = f"{BENCH_REPO}/{spec.id}:warm"
         # the labels myonion builds with (they become the last step), so every step is cached
         warm_docker[spec.id] = timed_build(
-            runtime, render.template_context(spec, tor), tag, nocache=False,
+            runtime, context(spec, tor, python), tag, nocache=False,
             labels={"org.myonion.image": f"template '{spec.id}'"})
         same = image_id(runtime, tag) == image_id(runtime, shared[spec.id])
         warm_same[spec.id] = same
@@ -143,17 +156,23 @@ def main() -> int:
             cold["tor"] = timed_build(runtime, render.tor_image_context(base), tor_tag, True)
             made.append(tor_tag)
             print(f"cold tor layer: {cold['tor']} s", file=sys.stderr)
+            python_tag = f"{BENCH_REPO}/python:cold"
+            cold["python"] = timed_build(runtime, render.python_image_context(tor_tag),
+                                         python_tag, True)
+            made.append(python_tag)
+            print(f"cold python layer: {cold['python']} s", file=sys.stderr)
             for spec in specs:
                 tag = f"{BENCH_REPO}/{spec.id}:cold"
-                cold[spec.id] = timed_build(runtime, render.template_context(spec, tor_tag), tag,
+                cold[spec.id] = timed_build(runtime, context(spec, tor_tag, python_tag), tag,
                                             True)
                 made.append(tag)
                 print(f"cold {spec.id}: {cold[spec.id]} s", file=sys.stderr)
             result["cold_s"] = cold
             result["cold_sequential_total_s"] = round(sum(cold.values()), 2)
-            result["cold_sizes"] = {k: round(runtime.image_size(t) / MB, 1) for k, t in
-                                    [("tor", tor_tag)] + [(s.id, f"{BENCH_REPO}/{s.id}:cold")
-                                                          for s in specs]}
+            cold_tags = [("tor", tor_tag), ("python", python_tag)] + [
+                (s.id, f"{BENCH_REPO}/{s.id}:cold") for s in specs]
+            result["cold_sizes"] = {k: round(runtime.image_size(t) / MB, 1)
+                                    for k, t in cold_tags}
             if args.parallel:
                 start = time.monotonic()
 
@@ -161,7 +180,7 @@ def main() -> int:
                     tag = f"{BENCH_REPO}/{spec.id}:cold-par"
                     made.append(tag)
                     return spec.id, timed_build(
-                        runtime, render.template_context(spec, tor_tag), tag, True)
+                        runtime, context(spec, tor_tag, python_tag), tag, True)
 
                 with ThreadPoolExecutor(max_workers=len(specs)) as pool:
                     par = dict(pool.map(build, specs))
@@ -174,7 +193,8 @@ def main() -> int:
         for tag in reversed(made):  # templates before the tor layer they are built on
             untag(runtime, tag)
 
-    result["sizes"] = sizes(runtime, base, tor, shared)
+    result["sizes"] = sizes(runtime, base, tor, python, {
+        s.id: (shared[s.id], python if s.layer == "python" else tor) for s in specs})
     benchlib.write_results("build", result, markdown(result))
     return 0
 
@@ -185,23 +205,28 @@ def markdown(r: dict[str, Any]) -> str:
              f"{r['machine']['cpus']} cores)", ""]
     cold = r.get("cold_s")
     lines += ["| image | cold build s (no cache) | warm: myonion (tag exists) s, median | "
-              "warm: docker build, all cached s | size MB | own steps MB | shared tor image |",
+              "warm: docker build, all cached s | size MB | own steps MB | shared layers below |",
               "|---|---|---|---|---|---|---|"]
     lines.append(f"| base `{s['base']['image']}` | (not rebuilt) | | | {s['base']['size_mb']} | "
                  f"{s['base']['size_mb']} | |")
     lines.append(f"| tor layer `{s['tor']['image']}` | {cold['tor'] if cold else '-'} | | | "
                  f"{s['tor']['size_mb']} | {s['tor']['tor_layer_mb']} | |")
+    lines.append(f"| python layer `{s['python']['image']}` | "
+                 f"{cold['python'] if cold else '-'} | | | {s['python']['size_mb']} | "
+                 f"{s['python']['python_layer_mb']} | |")
     for t in s["templates"]:
         tid = t["template"]
         lines.append(
             f"| {tid} | {cold[tid] if cold else '-'} | "
             f"{r['warm']['myonion_s'][tid]['median']} | {r['warm']['docker_cached_build_s'][tid]} "
-            f"| {t['size_mb']} | {t['own_mb']} | {round(100 * t['shared_fraction'])} % |")
+            f"| {t['size_mb']} | {t['own_mb']} | {round(100 * t['shared_fraction'])} % "
+            f"({t['layer'].split(':')[0].removeprefix('myonion/')}) |")
     lines += ["", f"Sum of the {len(s['templates'])} template image sizes: "
-              f"{s['sum_of_image_sizes_mb']} MB; on disk, with the tor image (and the base in "
-              f"it) stored once: **{s['on_disk_mb']} MB**."]
+              f"{s['sum_of_image_sizes_mb']} MB; on disk, with the tor and python layers (and the "
+              f"base in them) stored once: **{s['on_disk_mb']} MB**."]
     if cold:
-        lines.append(f"Cold, everything one after the other (tor layer + every template): "
+        lines.append(f"Cold, everything one after the other (tor and python layers + every "
+                     f"template): "
                      f"**{r['cold_sequential_total_s']} s**.")
     par = r.get("cold_parallel")
     if par:

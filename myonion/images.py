@@ -157,18 +157,32 @@ def tor_image(runtime: Runtime, reporter: Reporter = log_reporter) -> str:
     return _build(runtime, context, f"myonion/tor:{context.digest}", "the tor layer", reporter)
 
 
+def python_image(runtime: Runtime, reporter: Reporter = log_reporter) -> str:
+    """The shared python layer (tor + Debian's python3), built on the tor layer when missing."""
+    tor = tor_image(runtime, reporter)
+    context = render.python_image_context(tor)
+    return _build(runtime, context, f"myonion/python:{context.digest}", "the python layer",
+                  reporter)
+
+
+def _python_tag(tor: str) -> str:
+    return f"myonion/python:{render.python_image_context(tor).digest}"
+
+
 def template_tag(runtime: Runtime, template: TemplateSpec) -> str:
     """The tag :func:`template_image` gives ``template``'s image now, without building
     anything (so a deployment can tell that a template changed since its service was made)."""
     tor = f"myonion/tor:{render.tor_image_context(base_image(runtime)).digest}"
-    return f"myonion/{template.id}:{render.template_context(template, tor).digest}"
+    python = _python_tag(tor) if template.layer == "python" else None
+    return f"myonion/{template.id}:{render.template_context(template, tor, python).digest}"
 
 
 def template_image(runtime: Runtime, template: TemplateSpec,
                    reporter: Reporter = log_reporter, force: bool = False) -> str:
     """A template's image (and the layers below it), built when missing; ``force`` builds
     the template's own steps again without the cache (the layers below are kept)."""
-    base = tor_image(runtime, reporter)
-    context = render.template_context(template, base)
+    tor = tor_image(runtime, reporter)
+    python = python_image(runtime, reporter) if template.layer == "python" else None
+    context = render.template_context(template, tor, python)
     tag = f"myonion/{template.id}:{context.digest}"
     return _build(runtime, context, tag, f"template '{template.id}'", reporter, force=force)

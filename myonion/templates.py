@@ -247,6 +247,8 @@ class OptionSpec:
 
 #: tor's largest value of HiddenServiceEnableIntroDoS{Rate,Burst}PerSec
 INTRO_DOS_MAX = 0x7FFFFFFF
+#: the shared layers a template's image can build on (``layer:`` in its manifest)
+LAYERS = ("tor", "python")
 #: options every template has: the onion-service DoS defences tor offers (rendered into the
 #: torrc by torrc-common.j2); a manifest may not define options of these names
 COMMON_OPTIONS = (
@@ -330,6 +332,9 @@ class TemplateSpec:
     one_of: tuple[tuple[str, ...], ...] = ()
     #: container ports published on the host when the user asks (by an option)
     publish: tuple[PublishSpec, ...] = ()
+    #: the shared layer the image builds on: "tor" (the tor layer, as ``tor_image`` in the
+    #: Dockerfile) or "python" (tor + Debian's python3, as ``python_image``)
+    layer: str = "tor"
 
     def option(self, name: str) -> OptionSpec | None:
         return next((o for o in self.options if o.name == name), None)
@@ -548,6 +553,9 @@ def load_template(folder: Path, builtin: bool = True) -> TemplateSpec:
         raise _fail(manifest, "'runtime_files' must be file names beside the manifest")
     if not all(isinstance(c, str) and CAP_RE.fullmatch(c) for c in cap_add):
         raise _fail(manifest, "'cap_add' must be capability names such as NET_BIND_SERVICE")
+    layer = raw.get("layer", "tor")
+    if layer not in LAYERS:
+        raise _fail(manifest, f"'layer' must be one of {', '.join(LAYERS)}")
     if not isinstance(healthcheck, dict) or (healthcheck and not isinstance(
             healthcheck.get("test"), list)):
         raise _fail(manifest, "'healthcheck' must be a mapping with a 'test' list")
@@ -576,6 +584,7 @@ def load_template(folder: Path, builtin: bool = True) -> TemplateSpec:
         builtin=builtin,
         one_of=one_of,
         publish=publish,
+        layer=layer,
     )
 
 

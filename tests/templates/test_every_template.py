@@ -24,14 +24,30 @@ def test_there_are_templates() -> None:
     assert "site" in IDS
 
 
+def test_the_python_layer_is_python3_on_the_tor_layer() -> None:
+    """iot-receiver, mqtt-bridge and onionbalance share one python3 (stored once)."""
+    assert {i for i in IDS if REGISTRY.get(i).layer == "python"} == {
+        "iot-receiver", "mqtt-bridge", "onionbalance"}
+    dockerfile = render.python_image_context("myonion/tor:x").files["Dockerfile"].decode()
+    lines = [line for line in dockerfile.splitlines() if line and not line.startswith("#")]
+    assert lines[0] == "FROM myonion/tor:x" and "python3 " in dockerfile + " "
+    assert lines[-1] == f"USER {render.CONTAINER_UID}:{render.CONTAINER_UID}"
+    # the layer's digest names its content: another tor layer, another python layer
+    assert (render.python_image_context("myonion/tor:x").digest
+            != render.python_image_context("myonion/tor:y").digest)
+
+
 @pytest.mark.parametrize("template_id", IDS)
 @pytest.mark.parametrize("network", ["tor", "local"])
 @pytest.mark.parametrize("mode", ["ephemeral", "persistent"])
 def test_template_renders(template_id: str, network: str, mode: str) -> None:
     spec = REGISTRY.get(template_id)
     options = spec.validate(minimal(spec))
-    dockerfile = render.template_context(spec, "myonion/tor:x").files["Dockerfile"].decode()
-    assert dockerfile.startswith("FROM myonion/tor:x")
+    python = "myonion/python:x" if spec.layer == "python" else None
+    dockerfile = render.template_context(spec, "myonion/tor:x", python).files["Dockerfile"]
+    first = next(line for line in dockerfile.decode().splitlines()
+                 if line.strip() and not line.startswith("#"))
+    assert first == ("FROM myonion/python:x" if python else "FROM myonion/tor:x")
     files = render.render_runtime_files(spec, {"name": "svc", "network": network, "mode": mode},
                                         options)
     torrc = files["torrc"]
