@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from myonion import tor
+from myonion import keys, tor
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
 from myonion.templates import TemplateSpec
@@ -38,6 +38,10 @@ OPTIONS: dict[str, dict[str, Any]] = {
     # nothing listens there: socat accepts the onion's connections and fails them upstream
     "forward": {"target_host": "hard-nowhere", "target_port": 80},
     "mqtt-bridge": {"routes": f"kitchen {ONION} {TOKEN}", "lan_users": f"sensors:{PASSWORD}"},
+    # a frontend alone, for backends that are not there: it runs, but its address serves
+    # nothing (readiness is not waited for; test_balance.py shows one that serves)
+    "onionbalance": {"instances": " ".join(keys.generate_onion_key().address
+                                           for _ in range(2))},
 }
 SECRETS = (TOKEN, PASSWORD)
 #: what the processes and sockets inside look like, from inside (run as the container's user)
@@ -142,8 +146,20 @@ def test_every_template_is_hardened(real_manager: Manager, docker_runtime: Docke
                                     template_id: str) -> None:
     template: TemplateSpec = real_manager.template(template_id)
     name = f"hard-{template_id}"[:40]
-    view = real_manager.share(template_id, OPTIONS[template_id], name=name, timeout=150)
+    serves = not template.balance_frontend
+    # a frontend's address is its master key's (balance share makes and installs it)
+    view = real_manager.share(template_id, OPTIONS[template_id], name=name, timeout=150,
+                              wait=serves, key=None if serves else keys.generate_onion_key())
     assert view.state == "running" and view.address
+    if not serves:  # its tor is up once the control socket answers GETCONF
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                tor_conf(real_manager, name)
+                break
+            except Exception:
+                assert time.monotonic() < deadline, "the frontend's tor did not come up"
+                time.sleep(1)
 
     attrs = docker_runtime.client.api.inspect_container(container_name(name))
     host, config = attrs["HostConfig"], attrs["Config"]
