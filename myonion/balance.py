@@ -30,6 +30,8 @@ from myonion.manager import DEFAULT_TIMEOUT, Manager, ServiceView, container_nam
 from myonion.state import check_name
 
 FRONTEND_TEMPLATE = "onionbalance"
+#: name, state and stage of a backend that runs elsewhere (only its address is known here)
+REMOTE = "remote"
 MAX_BACKENDS = 8
 #: the frontend's status socket (onionbalance's JSON summary), in its control directory
 STATUS_SOCKET = "balance.sock"
@@ -180,6 +182,13 @@ def status(manager: Manager, name: str) -> BalanceView:
     for each in backends(manager, name):
         own = manager.status(each, live=False)
         view.backends.append(BackendState(each, own.address, own.state, own.stage))
+    # backends on other machines (a deployment file's balance.remote): known by address only
+    record = manager.store.get(name)
+    listed = str(record.options.get("instances", "")) if record else ""
+    here = {b.address for b in view.backends}
+    for address in listed.replace(",", " ").split():
+        if address not in here:
+            view.backends.append(BackendState(REMOTE, address, REMOTE, REMOTE))
     if front.state != "running":
         view.note = "the frontend is not running, so nobody publishes the master address"
         return view

@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from myonion import access, config, images, keys, render
+from myonion import access, config, images, keys, render, tor
 from myonion.access import ClientStore
 from myonion.balance import FRONTEND_TEMPLATE, MAX_BACKENDS, backend_name
 from myonion.errors import MyOnionError, OptionError
@@ -53,7 +53,7 @@ DEFAULT_FILE = "myonion.yaml"
 TOP_KEYS = ("version", "name", "services")
 SERVICE_KEYS = ("template", "options", "persistent", "clients", "ttl", "network", "limits",
                 "balance")
-BALANCE_KEYS = ("backends",)
+BALANCE_KEYS = ("backends", "remote", "master")
 REFERENCE_RE = re.compile(r"\$\{([^}]*)\}")
 REFERENCE_NAME_RE = re.compile(r"([a-z0-9][a-z0-9-]{0,39})\.address")
 #: stands in for an address named by ``${NAME.address}`` while the file is checked
@@ -110,6 +110,10 @@ class ServiceSpec:
     backends: int = 0
     #: a backend of a balanced service: the service's (its frontend's) name
     balance_of: str | None = None
+    #: ``balance: {remote: [...]}``: backends elsewhere (their addresses) the frontend lists
+    remote: tuple[str, ...] = ()
+    #: ``balance: {master: ADDRESS}``: this service is a backend of a frontend elsewhere
+    master: str | None = None
     #: the Onionbalance frontend of a balanced service (it has the service's name)
     frontend: bool = False
 
@@ -146,15 +150,16 @@ class Deployment:
         (template onionbalance, listing the backends' addresses); the rest as they are."""
         result: list[ServiceSpec] = []
         for spec in self.services:
-            if not spec.backends:
+            if not spec.backends and not spec.remote:
                 result.append(spec)
                 continue
             names = [backend_name(spec.name, i) for i in range(1, spec.backends + 1)]
-            result += [dataclasses.replace(spec, name=n, backends=0, balance_of=spec.name)
-                       for n in names]
+            result += [dataclasses.replace(spec, name=n, backends=0, remote=(),
+                                           balance_of=spec.name) for n in names]
+            instances = [f"${{{n}.address}}" for n in names] + list(spec.remote)
             result.append(ServiceSpec(
                 name=spec.name, template=FRONTEND_TEMPLATE,
-                given={"instances": " ".join(f"${{{n}.address}}" for n in names)},
+                given={"instances": " ".join(instances)},
                 persistent=True, network=spec.network, line=spec.line, needs=tuple(names),
                 frontend=True))
         return result
@@ -275,31 +280,82 @@ class _Checker:
         limits = self._limits(data.get("limits"), f"{path}.limits")
         given, needs = ({}, ()) if template is None else self._options(
             template, data.get("options"), f"{path}.options", path)
-        backends = 0
+        backends: int = 0
+        remote: tuple[str, ...] = ()
+        master: str | None = None
         if "balance" in data:
-            backends = self._balance(name, data, template, f"{path}.balance")
+            backends, remote, master = self._balance(name, data, template, f"{path}.balance")
             persistent = True  # the master address is kept (the frontend's key)
         if len(self.problems) > before or template is None:
             return None
         return ServiceSpec(name=str(name), template=template.id, given=given,
                            persistent=bool(persistent), clients=tuple(clients), ttl=ttl,
                            network=network, limits=limits, line=self.line(path),
-                           needs=tuple(needs), backends=backends)
+                           needs=tuple(needs), backends=backends, remote=remote,
+                           master=master)
 
     def _balance(self, name: Any, data: dict[str, Any], template: TemplateSpec | None,
-                 path: str) -> int:
-        """``balance: {backends: N}``: N, after checking it fits the rest of the service."""
+                 path: str) -> tuple[int, tuple[str, ...], str | None]:
+        """``balance:`` — (backends here, backends elsewhere, the master address of a
+        frontend elsewhere), after checking they fit the rest of the service."""
+        nothing: tuple[int, tuple[str, ...], str | None] = (0, (), None)
         value = self.mapping(data["balance"], path, BALANCE_KEYS)
         if value is None:
-            return 0
-        count = value.get("backends")
+            return nothing
+        service = path.rpartition(".")[0]
+        self._balanced_service(data, template, service)
+        if "master" in value:
+            master = value["master"]
+            for other in ("backends", "remote"):
+                if other in value:
+                    self.add(f"{path}.{other}", "cannot be combined with master (a backend of "
+                             "a frontend elsewhere): give one or the other")
+            if not isinstance(master, str) or not tor.is_valid_onion(master.strip().lower()):
+                self.add(f"{path}.master", f"'{master}' is not a v3 onion address: give the "
+                         "master address (the frontend's, 56 characters and .onion)")
+                return nothing
+            return 0, (), master.strip().lower()
+        remote = self._remote(value.get("remote"), f"{path}.remote")
+        count = value.get("backends", 0 if remote else None)
         if isinstance(count, bool) or not isinstance(count, int) or \
-                not 1 <= count <= MAX_BACKENDS:
+                not (0 if remote else 1) <= count <= MAX_BACKENDS:
             self.add(f"{path}.backends", f"must be a number of backends from 1 to "
                      f"{MAX_BACKENDS}, not '{count}'" if "backends" in value else
                      f"is missing: give the number of backends (1 to {MAX_BACKENDS})")
-            return 0
-        service = path.rpartition(".")[0]
+            return nothing
+        if count + len(remote) > MAX_BACKENDS:
+            self.add(path, f"has {count + len(remote)} backends (here and remote): "
+                     f"Onionbalance takes at most {MAX_BACKENDS}")
+            return nothing
+        last = backend_name(str(name), count)
+        if count and isinstance(name, str) and NAME_RE.match(name) and \
+                not NAME_RE.match(last):
+            self.add(service, f"is too long a name for balanced backends (the last would be "
+                     f"'{last}', over 40 characters): shorten it")
+        return count, remote, None
+
+    def _remote(self, value: Any, path: str) -> tuple[str, ...]:
+        """The addresses of backends on other machines."""
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.add(path, "must be a list of the onion addresses of backends elsewhere")
+            return ()
+        found: list[str] = []
+        for i, item in enumerate(value):
+            address = str(item).strip().lower()
+            if not tor.is_valid_onion(address):
+                self.add(f"{path}[{i}]", f"'{item}' is not a v3 onion address (56 characters "
+                         "and .onion)")
+            elif address in found:
+                self.add(f"{path}[{i}]", f"{address} is named twice")
+            else:
+                found.append(address)
+        return tuple(found)
+
+    def _balanced_service(self, data: dict[str, Any], template: TemplateSpec | None,
+                          service: str) -> None:
+        """What every balanced service (frontend and backends, or a backend) must be."""
         if data.get("persistent") is False:
             self.add(f"{service}.persistent", "cannot be false for a balanced service: its "
                      "address (the frontend's key) is kept; leave persistent out")
@@ -317,11 +373,6 @@ class _Checker:
                 self.add(f"{service}.template", f"'{template.id}' does not serve a web page "
                          "on port 80, which the frontend checks the master address with: "
                          "balance a web template such as site")
-        last = backend_name(str(name), count)
-        if isinstance(name, str) and NAME_RE.match(name) and not NAME_RE.match(last):
-            self.add(service, f"is too long a name for balanced backends (the last would be "
-                     f"'{last}', over 40 characters): shorten it")
-        return count
 
     def _checked(self, path: str, fn: Callable[[], Any]) -> Any:
         try:
@@ -700,6 +751,9 @@ def _decide(manager: Manager, deployment: Deployment, spec: ServiceSpec,
     if spec.balance_of and (master is None or record.balance_master != master):
         return Step(spec.name, "recreate", f"it is not a backend of {spec.balance_of}'s "
                     "master address (made anew, with a new key)", replace=True)
+    if spec.master and record.balance_master != spec.master:
+        return Step(spec.name, "recreate", f"it is not a backend of {spec.master} (made "
+                    "anew, with a new key)", replace=True)
     if spec.frontend and record.template != FRONTEND_TEMPLATE:
         return Step(spec.name, "recreate", "it becomes a balanced service (made anew: the "
                     "master address is a new one)", replace=True)
@@ -733,6 +787,8 @@ def plan(manager: Manager, deployment: Deployment) -> list[Step]:
         record = manager.store.get(spec.name)
         addresses[spec.name] = (record.address if record and record.mode == "persistent"
                                 and step.action != "create" and spec.persistent else None)
+        if spec.master:
+            addresses[spec.name] = spec.master
         steps.append(step)
     return steps
 
@@ -770,6 +826,8 @@ def up(manager: Manager, deployment: Deployment, timeout: float = 120.0,
         if step.action == "create" or step.replace:
             if spec.balance_of:
                 common["balance_master"] = masters[spec.balance_of][0]
+            elif spec.master:
+                common["balance_master"] = spec.master
             elif spec.frontend:
                 common["key"] = masters[spec.name][1]
             step.view = manager.share(spec.template, name=spec.name, **common)
@@ -778,6 +836,8 @@ def up(manager: Manager, deployment: Deployment, timeout: float = 120.0,
         elif step.action == "start":
             step.view = manager.start(spec.name, timeout=timeout, wait=wait)
         addresses[spec.name] = step.view.address if step.view else None
+        if spec.master:  # what clients use: the master address
+            addresses[spec.name] = spec.master
         steps.append(step)
     return steps
 
@@ -980,7 +1040,7 @@ def export_compose(manager: Manager, deployment: Deployment, output: str | Path,
     ``swarm``: a stack file for ``docker stack deploy`` instead (:mod:`myonion.stack`); on the
     ``local`` network the manager's test network must be a swarm one."""
     for spec in deployment.services:
-        if spec.backends:
+        if spec.backends or spec.remote or spec.master:
             raise DeploymentError([Problem(
                 str(deployment.path), spec.line, f"services.{spec.name}.balance",
                 "is not exported: a Compose or stack file cannot hold the master key that "

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from myonion import deploy
+from myonion import balance, deploy, keys
 from myonion.cli import main
 from myonion.manager import Manager, container_name
 from myonion.runtime.fake import FakeRuntime
@@ -77,7 +77,7 @@ def test_a_balanced_service_is_its_backends_and_a_frontend(project: Path) -> Non
     ("balance: {}", 6, "services.web.balance.backends", "is missing"),
     ("balance: 2", 6, "services.web.balance", "must be a mapping"),
     ("balance: {backends: 2, nodes: 3}", 6, "services.web.balance.nodes",
-     "is not a field here (fields: backends)"),
+     "is not a field here (fields: backends, remote, master)"),
     ("balance: {backends: 2}\n    clients: [alice]", 7, "services.web.clients",
      "cannot be combined with balance"),
     ("balance: {backends: 2}\n    ttl: 2h", 7, "services.web.ttl",
@@ -221,3 +221,98 @@ def test_export_refuses_a_balanced_service(manager: Manager, project: Path,
     with pytest.raises(deploy.DeploymentError, match=r"services\.web\.balance: is not "
                        "exported"):
         deploy.export_compose(manager, deploy.load(path), tmp_path / "c.yaml")
+
+
+# --- backends on several machines ------------------------------------------------------------
+ELSEWHERE = keys.generate_onion_key().address
+OTHER = keys.generate_onion_key().address
+
+
+def test_backends_elsewhere_and_a_backend_of_a_frontend_elsewhere(
+        manager: Manager, project: Path) -> None:
+    front = write(project, f"""\
+        version: 1
+        name: lbfront
+        services:
+          web:
+            template: site
+            options: {{dir: ./site}}
+            balance: {{backends: 1, remote: [{ELSEWHERE.upper()}]}}
+        """)
+    d = deploy.load(front)
+    assert [(s.name, s.frontend) for s in d.expanded()] == [("web-b1", False), ("web", True)]
+    assert d.expanded()[1].given == {"instances": f"${{web-b1.address}} {ELSEWHERE}"}
+    deploy.up(manager, d, wait=False)
+    record = manager.store.get("web")
+    assert record is not None
+    assert record.options["instances"] == f"{manager.address('web-b1')} {ELSEWHERE}"
+    view = balance.status(manager, "web")
+    assert [(b.name, b.address) for b in view.backends] == [
+        ("web-b1", manager.address("web-b1")), (balance.REMOTE, ELSEWHERE)]
+    # only remote backends: this machine runs the frontend alone
+    (project / "frontend-only").mkdir()
+    only = write(project / "frontend-only", f"""\
+        version: 1
+        services:
+          web:
+            template: site
+            balance: {{remote: [{ELSEWHERE}, {OTHER}]}}
+        """)
+    assert [(s.name, s.template, s.given) for s in deploy.load(only).expanded()] == [
+        ("web", "onionbalance", {"instances": f"{ELSEWHERE} {OTHER}"})]
+
+
+def test_a_backend_of_a_master_elsewhere(manager: Manager, project: Path) -> None:
+    path = write(project, f"""\
+        version: 1
+        name: lbnode
+        services:
+          webnode:
+            template: site
+            options: {{dir: ./site}}
+            balance: {{master: {ELSEWHERE}}}
+          recv:
+            template: mqtt-bridge
+            options:
+              routes: "kitchen http://${{webnode.address}}/api/v1/readings/kitchen {TOKEN}"
+              lan_users: "sensors:correct-horse-battery"
+        """)
+    d = deploy.load(path)
+    assert next((s.name, s.master, s.persistent) for s in d.expanded()) == \
+        ("webnode", ELSEWHERE, True)
+    assert [s.action for s in deploy.up(manager, d, wait=False)] == ["create", "create"]
+    record = manager.store.get("webnode")
+    assert record is not None and record.balance_master == ELSEWHERE
+    assert record.address and record.address != ELSEWHERE
+    recv = manager.store.get("recv")  # ${webnode.address}: what clients use, the master's
+    assert recv is not None and f"http://{ELSEWHERE}/api" in recv.options["routes"]
+    assert [s.action for s in deploy.up(manager, d, wait=False)] == ["unchanged"] * 2
+    # another master: made anew (a backend cannot change the master it names)
+    path.write_text(path.read_text().replace(ELSEWHERE, OTHER))
+    steps = deploy.up(manager, deploy.load(path), wait=False)
+    assert steps[0].action == "recreate" and steps[0].replace
+    record = manager.store.get("webnode")
+    assert record is not None and record.balance_master == OTHER
+
+
+@pytest.mark.parametrize(("balance_text", "field", "message"), [
+    (f"{{master: {ELSEWHERE}, backends: 2}}", "services.web.balance.backends",
+     "cannot be combined with master"),
+    ("{master: example.onion}", "services.web.balance.master",
+     "'example.onion' is not a v3 onion address"),
+    (f"{{remote: {ELSEWHERE}}}", "services.web.balance.remote", "must be a list"),
+    ("{remote: [nope]}", "services.web.balance.remote[0]", "'nope' is not a v3 onion"),
+    (f"{{remote: [{ELSEWHERE}, {ELSEWHERE}]}}", "services.web.balance.remote[1]",
+     "is named twice"),
+    (f"{{backends: 8, remote: [{ELSEWHERE}]}}", "services.web.balance",
+     "has 9 backends (here and remote): Onionbalance takes at most 8"),
+    ("{backends: 0}", "services.web.balance.backends", "from 1 to 8, not '0'"),
+])
+def test_remote_and_master_mistakes(project: Path, balance_text: str, field: str,
+                                    message: str) -> None:
+    path = project / "myonion.yaml"
+    path.write_text("version: 1\nservices:\n  web:\n    template: site\n"
+                    f"    options: {{dir: ./site}}\n    balance: {balance_text}\n")
+    with pytest.raises(deploy.DeploymentError) as caught:
+        deploy.load(path)
+    assert f"{path}:6: {field}: " in str(caught.value) and message in str(caught.value)
