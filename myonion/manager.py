@@ -74,6 +74,8 @@ CONTAINER_PREFIX = "myonion-"
 DEFAULT_TIMEOUT = 120.0
 LOG_TAIL = 20
 TOR_DIR = "/var/lib/tor"
+#: what a service's tor and entry script leave in its control directory
+CONTROL_LEFTOVERS = ("control.sock", "control.authcookie", "hostname", "hold")
 #: resource limits of a service's container unless it asks for others (sized for a Pi)
 DEFAULT_MEMORY = "256m"
 DEFAULT_PIDS = 128
@@ -461,17 +463,49 @@ class Manager:
         )
 
     def _prepare_control_dir(self, name: str, image: str) -> None:
-        """The directory tor puts its control socket, cookie and hostname in, owned by tor's uid."""
+        """The directory tor puts its control socket, cookie and hostname in: the container
+        user's (see :func:`container_user`), 0750, which tor insists on for a control socket.
+
+        Run by root on the host, os.chown does it. An ordinary host user (one in the
+        ``docker`` group, as the desktop app's user) cannot chown, so a one-off root container
+        with CAP_CHOWN and CAP_FOWNER does; the directory's group is then that user's group
+        (tor runs with it), so the user reads the hostname and cookie and uses the socket, but
+        anything in the directory is changed through :meth:`_in_control_dir`.
+        """
         ctl = self._control_dir(name)
         ctl.mkdir(exist_ok=True)
         uid, _, gid = container_user().partition(":")
         if os.geteuid() == 0:
             os.chown(ctl, int(uid), int(gid))
-        else:
-            # a non-root host user cannot chown; a one-off root container with CAP_CHOWN can
-            self.runtime.run_task(image, ["chown", f"{uid}:{gid}", "/ctl"],
-                                  [Mount(str(ctl), "/ctl")], user="0:0", cap_add=["CHOWN"])
-        os.chmod(ctl, 0o750)
+            os.chmod(ctl, 0o750)
+            return
+        code, output = self.runtime.run_task(
+            image, ["sh", "-c", f"chown {uid}:{gid} /ctl && chmod 0750 /ctl"],
+            [Mount(str(ctl), "/ctl")], user="0:0", cap_add=["CHOWN", "FOWNER"])
+        if code != 0:
+            raise MyOnionError(f"The control directory of service '{name}' could not be "
+                               "handed to its container's user.",
+                               detail=output.strip()[-500:] or None)
+
+    def _in_control_dir(self, name: str, remove: tuple[str, ...] = (),
+                        create: tuple[str, ...] = ()) -> None:
+        """Remove and create (empty) files in a service's control directory: directly as
+        root, else through a one-off container running as the directory's owner."""
+        ctl = self._control_dir(name)
+        if os.geteuid() == 0 or not ctl.exists() or ctl.stat().st_uid == os.geteuid():
+            for filename in remove:
+                (ctl / filename).unlink(missing_ok=True)
+            for filename in create:
+                (ctl / filename).touch()
+            return
+        script = " && ".join([f"rm -f {' '.join(f'/ctl/{f}' for f in remove) or '/ctl/.none'}",
+                              *(f": > /ctl/{f}" for f in create)])
+        code, output = self.runtime.run_task(
+            images.tor_image(self.runtime), ["sh", "-c", script], [Mount(str(ctl), "/ctl")],
+            user=container_user())
+        if code != 0:
+            raise MyOnionError(f"The control directory of service '{name}' could not be "
+                               "tidied up.", detail=output.strip()[-500:] or None)
 
     def _hand_to_container(self, conf: Path, filenames: list[str], image: str) -> None:
         """Give the (0600) runtime files that hold secrets to the container's user, so it
@@ -490,19 +524,18 @@ class Manager:
             raise MyOnionError("The service's secret configuration files could not be handed "
                                "to its container's user.", detail=output.strip()[-500:] or None)
 
-    def _clear_control_dir(self, name: str) -> Path:
+    def _clear_control_dir(self, name: str, hold: bool = False) -> Path:
+        """Remove what an earlier run left in the control directory; ``hold``: and leave the
+        file that makes the entry script start tor with its network disabled."""
         ctl = self._control_dir(name)
-        for leftover in ("control.sock", "control.authcookie", "hostname", "hold"):
-            (ctl / leftover).unlink(missing_ok=True)
+        self._in_control_dir(name, remove=CONTROL_LEFTOVERS, create=("hold",) if hold else ())
         return ctl
 
     # start / stop / rm --------------------------------------------------------------------
     def _start_container(self, record: ServiceRecord, wait: bool, timeout: float) -> None:
         name = record.name
-        ctl = self._clear_control_dir(name)
-        if wait:
-            # tor starts with DisableNetwork until we have subscribed to its events
-            (ctl / "hold").touch()
+        # waiting: tor starts with DisableNetwork until we have subscribed to its events
+        self._clear_control_dir(name, hold=wait)
         self._set_stage(name, Stage.STARTING)
         self._report(Stage.STARTING, "Starting the container", name)
         started = time.monotonic()
@@ -656,6 +689,12 @@ class Manager:
         self.runtime.remove(container_name(name))
         for volume in self.runtime.list_volumes({LABEL_SERVICE: name, LABEL_HOME: home_label()}):
             self.runtime.remove_volume(volume)
+        ctl = self._control_dir(name)
+        if ctl.is_dir() and os.geteuid() != 0 and ctl.stat().st_uid != os.geteuid():
+            # what tor made there is its own: emptied by its user, so the directory can go
+            self.runtime.run_task(images.tor_image(self.runtime),
+                                  ["find", "/ctl", "-mindepth", "1", "-delete"],
+                                  [Mount(str(ctl), "/ctl")], user=container_user())
         with self.store.locked():
             self.store.remove(name)
 
