@@ -31,6 +31,7 @@ from typing import Any
 import benchlib
 from benchlib import fmt, summary
 
+from myonion import manager as manager_module
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
 from myonion.state import StateStore
@@ -100,8 +101,16 @@ def main() -> int:
                         help="seconds idle before the memory is read")
     parser.add_argument("--timeout", type=float, default=300.0, help="per share")
     parser.add_argument("--steps", default="20,10,5,1",
-                        help="how many services run at once when memory is read (descending)")
+                        help="how many services run at once when memory is read (descending); "
+                        "'' reads no memory")
+    parser.add_argument("--checks", type=int,
+                        default=manager_module.DEFAULT_CONCURRENT_CHECKS,
+                        help="readiness checks through the test network's client at once "
+                        "(myonion's MYONION_CONCURRENT_CHECKS; a large number: unbounded)")
+    parser.add_argument("--output", default="scale",
+                        help="name of the results files in bench/results")
     args = parser.parse_args()
+    manager_module._CHECK_SLOTS = threading.BoundedSemaphore(args.checks)
     benchlib.require_local()
     home = tempfile.mkdtemp(prefix="myonion-bench-scale-")
     os.environ["MYONION_HOME"] = home
@@ -113,7 +122,7 @@ def main() -> int:
     (site / "index.html").write_text("<h1>bench scale</h1>\n")
     os.chmod(site, 0o755)
     result: dict[str, Any] = {"measured": benchlib.stamp(), "machine": benchlib.machine(),
-                              "count": args.count}
+                              "count": args.count, "concurrent_checks": args.checks}
     made: list[str] = []
     lock = threading.Lock()
     try:
@@ -166,7 +175,7 @@ def main() -> int:
         split_host = (benchlib.container_processes(runtime, container_name(running[0]))
                       if running else [])
         memory: list[dict[str, Any]] = []
-        for step in sorted({int(s) for s in args.steps.split(",")}, reverse=True):
+        for step in sorted({int(s) for s in args.steps.split(",") if s}, reverse=True):
             if step > len(running):
                 continue
             for name in running[step:]:
@@ -189,6 +198,10 @@ def main() -> int:
                              r["timings"].get("reachable", 0) for r in ok),
                          "published_from_start_s": summary(
                              r["timings"].get("published", 0) for r in ok),
+                         "published_to_fetched_s": summary(
+                             r["timings"].get("reachable", 0) - r["timings"].get("published", 0)
+                             for r in ok),
+                         "check_wait_s": summary(r["timings"].get("check_wait", 0) for r in ok),
                          "runs": rows},
             "memory": memory,
             "split": {"processes": split_rows, "by_command": benchlib.rss_by_command(split_rows),
@@ -200,7 +213,7 @@ def main() -> int:
                 manager.remove(name)
             except Exception as e:  # keep removing the others
                 print(f"could not remove {name}: {e}", file=sys.stderr)
-    benchlib.write_results("scale", result, markdown(result))
+    benchlib.write_results(args.output, result, markdown(result))
     return 0
 
 
@@ -217,7 +230,12 @@ def markdown(r: dict[str, Any]) -> str:
              f"| {r['count']} at once: container start → published | "
              f"{fmt(p['published_from_start_s'])} |",
              f"| {r['count']} at once: container start → fetched | "
-             f"{fmt(p['fetched_from_start_s'])} |", "",
+             f"{fmt(p['fetched_from_start_s'])} |",
+             *([f"| {r['count']} at once: published → fetched | "
+                f"{fmt(p['published_to_fetched_s'])} |",
+                f"| {r['count']} at once: waiting for a check slot (of "
+                f"{r.get('concurrent_checks', '?')}) | {fmt(p['check_wait_s'])} |"]
+               if "check_wait_s" in p else []), "",
              f"All {r['count']} shared at once: **{p['reachable']} reachable, {p['failed']} "
              f"failed, the last after {p['wall_s']} s** (wall time of the batch), "
              f"{round(p['wall_s'] / single_med, 1) if single_med else '?'} times one share alone; "
@@ -225,6 +243,8 @@ def markdown(r: dict[str, Any]) -> str:
     failures = [x for x in p["runs"] if not x["ok"]]
     if failures:
         lines += ["Failures:", ""] + [f"- {x['name']}: {x['error']}" for x in failures] + [""]
+    if not r["memory"]:
+        lines += ["(memory not read in this run)", ""]
     lines += ["## Memory of services running at once (MiB)", "",
               "docker stats: the engine's figure per container (cgroup usage less inactive "
               "page cache). Read on the host from /proc/PID/smaps_rollup: RSS (counts shared "
