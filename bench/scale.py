@@ -31,7 +31,6 @@ from typing import Any
 import benchlib
 from benchlib import fmt, summary
 
-from myonion import manager as manager_module
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
 from myonion.state import StateStore
@@ -103,14 +102,9 @@ def main() -> int:
     parser.add_argument("--steps", default="20,10,5,1",
                         help="how many services run at once when memory is read (descending); "
                         "'' reads no memory")
-    parser.add_argument("--checks", type=int,
-                        default=manager_module.DEFAULT_CONCURRENT_CHECKS,
-                        help="readiness checks through the test network's client at once "
-                        "(myonion's MYONION_CONCURRENT_CHECKS; a large number: unbounded)")
     parser.add_argument("--output", default="scale",
                         help="name of the results files in bench/results")
     args = parser.parse_args()
-    manager_module._CHECK_SLOTS = threading.BoundedSemaphore(args.checks)
     benchlib.require_local()
     home = tempfile.mkdtemp(prefix="myonion-bench-scale-")
     os.environ["MYONION_HOME"] = home
@@ -122,7 +116,7 @@ def main() -> int:
     (site / "index.html").write_text("<h1>bench scale</h1>\n")
     os.chmod(site, 0o755)
     result: dict[str, Any] = {"measured": benchlib.stamp(), "machine": benchlib.machine(),
-                              "count": args.count, "concurrent_checks": args.checks}
+                              "count": args.count}
     made: list[str] = []
     lock = threading.Lock()
     try:
@@ -201,7 +195,6 @@ def main() -> int:
                          "published_to_fetched_s": summary(
                              r["timings"].get("reachable", 0) - r["timings"].get("published", 0)
                              for r in ok),
-                         "check_wait_s": summary(r["timings"].get("check_wait", 0) for r in ok),
                          "runs": rows},
             "memory": memory,
             "split": {"processes": split_rows, "by_command": benchlib.rss_by_command(split_rows),
@@ -232,10 +225,8 @@ def markdown(r: dict[str, Any]) -> str:
              f"| {r['count']} at once: container start → fetched | "
              f"{fmt(p['fetched_from_start_s'])} |",
              *([f"| {r['count']} at once: published → fetched | "
-                f"{fmt(p['published_to_fetched_s'])} |",
-                f"| {r['count']} at once: waiting for a check slot (of "
-                f"{r.get('concurrent_checks', '?')}) | {fmt(p['check_wait_s'])} |"]
-               if "check_wait_s" in p else []), "",
+                f"{fmt(p['published_to_fetched_s'])} |"]
+               if "published_to_fetched_s" in p else []), "",
              f"All {r['count']} shared at once: **{p['reachable']} reachable, {p['failed']} "
              f"failed, the last after {p['wall_s']} s** (wall time of the batch), "
              f"{round(p['wall_s'] / single_med, 1) if single_med else '?'} times one share alone; "

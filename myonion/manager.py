@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -74,22 +73,6 @@ log = logging.getLogger(__name__)
 CONTAINER_PREFIX = "myonion-"
 DEFAULT_TIMEOUT = 120.0
 LOG_TAIL = 20
-#: how many readiness checks of one process go through the test network's client at once
-#: (``MYONION_CONCURRENT_CHECKS``); the others wait for a slot. Twenty at once made each take
-#: ~10 s in that one tor instead of ~1 s (bench/scale.py, docs/benchmarks.md).
-CONCURRENT_CHECKS_ENV = "MYONION_CONCURRENT_CHECKS"
-DEFAULT_CONCURRENT_CHECKS = 4
-
-
-def _check_slots() -> threading.BoundedSemaphore:
-    try:
-        slots = int(os.environ.get(CONCURRENT_CHECKS_ENV, DEFAULT_CONCURRENT_CHECKS))
-    except ValueError:
-        slots = DEFAULT_CONCURRENT_CHECKS
-    return threading.BoundedSemaphore(max(1, slots))
-
-
-_CHECK_SLOTS = _check_slots()
 TOR_DIR = "/var/lib/tor"
 #: what a service's tor and entry script leave in its control directory
 CONTROL_LEFTOVERS = ("control.sock", "control.authcookie", "hostname", "hold")
@@ -587,11 +570,8 @@ class Manager:
             self._report(Stage.PUBLISHED, "Published; private with no client keys, so "
                          "reachability cannot be checked", name)
         elif record.network == "local":
-            waited = time.monotonic()
-            with _CHECK_SLOTS:
-                timings["check_wait"] = round(time.monotonic() - waited, 3)
-                remaining = max(10.0, timeout - (time.monotonic() - started))
-                result = self.check(name, timeout=remaining)
+            remaining = max(10.0, timeout - (time.monotonic() - started))
+            result = self.check(name, timeout=remaining)
             if not result.reachable:
                 error = TorError(f"Service '{name}' was published but could not be reached "
                                  f"through the test network: {result.error}")
