@@ -40,8 +40,6 @@ from myonion.runtime.base import LABEL_HOME, LABEL_ROLE, ContainerSpec
 LABEL_EXPORT = "org.myonion.export"
 CTL_TARGET = "/run/myonion/ctl"
 CONF_TARGET = "/etc/myonion"
-#: the swarm's tmpfs for a directory tor and the entry script make their own subdirectories in
-SHARED_TMPFS_MODE = 0o1777
 RESTART_CONDITIONS = {"unless-stopped": "any", "always": "any", "on-failure": "on-failure"}
 SIZE_RE = re.compile(r"(?:^|,)size=(\d+)([kmg]?)(?:,|$)")
 UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}

@@ -2,8 +2,9 @@
 with `docker stack deploy` onto a swarm test network (an internal attachable overlay that the
 test network's nodes and the swarm's tasks share), reachable through its onions (a public
 ephemeral service, and a persistent private one with the exported client key), the persistent
-one at the same address after its task is replaced, then removed with `docker stack rm` with
-nothing left. A swarm is initialised if there is none, and left again afterwards."""
+one at the same address after its task is replaced and after the stack was removed and
+deployed again, then removed with `docker stack rm` with nothing left but that key's named
+volume. A swarm is initialised if there is none, and left again afterwards."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from myonion import deploy, fetch, tor
+from myonion.cli import main
 from myonion.errors import MyOnionError
 from myonion.manager import Manager
 from myonion.runtime.docker import DockerRuntime
@@ -43,11 +45,15 @@ def docker(*args: str, check: bool = True, timeout: float = 120) -> str:
 
 def advertise_address() -> str:
     """An IPv4 address of this machine's interfaces (not loopback) for `docker swarm init`."""
-    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"],
-                         capture_output=True, text=True).stdout
-    found = re.findall(r"inet (\d+\.\d+\.\d+\.\d+)/", out)
-    assert found, f"no global IPv4 address to advertise the swarm on: {out}"
-    return found[0]
+    out = ""
+    for command in (["ip", "-4", "-o", "addr", "show", "scope", "global"], ["hostname", "-I"]):
+        if shutil.which(command[0]):
+            out = subprocess.run(command, capture_output=True, text=True).stdout
+            found = re.findall(r"(?:inet |^| )(\d+\.\d+\.\d+\.\d+)(?:/|\s|$)", out)
+            found = [a for a in found if not a.startswith("127.")]
+            if found:
+                return found[0]
+    raise AssertionError(f"no IPv4 address to advertise the swarm on: {out}")
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +64,7 @@ def swarm(docker_runtime: DockerRuntime) -> Iterator[None]:
         pytest.fail("the docker command is needed to deploy a stack", pytrace=False)
     state = docker("info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}")
     made = False
+    had_gateway_bridge = "docker_gwbridge" in docker("network", "ls", "--format", "{{.Name}}")
     if state.startswith("inactive"):
         docker("swarm", "init", "--advertise-addr", advertise_address())
         made = True
@@ -66,6 +73,8 @@ def swarm(docker_runtime: DockerRuntime) -> Iterator[None]:
     yield
     if made:
         docker("swarm", "leave", "--force")
+        if not had_gateway_bridge:  # made by the swarm, and not removed when leaving it
+            docker("network", "rm", "docker_gwbridge", check=False)
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +124,16 @@ def left_of_stack() -> dict[str, list[str]]:
     }
 
 
+def remove_stack() -> None:
+    """`docker stack rm`, and wait until the stack's containers are gone."""
+    docker("stack", "rm", STACK, check=False)
+    deadline = time.monotonic() + 120
+    while left_of_stack()["containers"] and time.monotonic() < deadline:
+        time.sleep(1)
+
+
 def test_exported_stack_runs_on_a_swarm(docker_runtime: DockerRuntime, swarm_testnet: Testnet,
                                         site_dir: Path, tmp_path: Path) -> None:
-    manager = Manager(runtime=docker_runtime, store=StateStore(), testnet=swarm_testnet)
     path = site_dir.parent / "myonion.yaml"
     path.write_text(textwrap.dedent(f"""\
         version: 1
@@ -134,8 +150,12 @@ def test_exported_stack_runs_on_a_swarm(docker_runtime: DockerRuntime, swarm_tes
             clients: [alice]
         """))
     out = tmp_path / "stack" / "stack.yaml"
-    result = deploy.export_compose(manager, deploy.load(path), out, swarm=True)
-    alice_key = result.client_keys["swprivate"]["alice"].read_text().strip()
+    # through the command line, as a user does it
+    assert main(["export", "compose", "--swarm", "--testnet", NETWORK, "-f", str(path), "-o",
+                 str(out)]) == 0
+    alice_key = (out.parent / "myonion" / "swprivate" / "clients" / "alice.key").read_text(
+    ).strip()
+    assert f"docker stack deploy -c stack.yaml {STACK}" in out.read_text()
     expected = (site_dir / "index.html").read_text()
     timings: dict[str, float] = {}
     try:
@@ -181,11 +201,14 @@ def test_exported_stack_runs_on_a_swarm(docker_runtime: DockerRuntime, swarm_tes
         # the ephemeral one's key never touched a named volume
         assert docker("volume", "ls", "-q", "--filter", f"label={NAMESPACE}={STACK}"
                       ).split() == [f"{STACK}_myonion-swprivate-tor"]
+        # removed and deployed again: the named volume kept the key, so the same address
+        remove_stack()
+        started = time.monotonic()
+        docker("stack", "deploy", "-c", str(out), STACK, timeout=300)
+        assert onion_of(f"{STACK}_swprivate")[1] == private
+        timings["removed, deployed again -> same address"] = time.monotonic() - started
     finally:
-        docker("stack", "rm", STACK, check=False)
-        deadline = time.monotonic() + 120
-        while left_of_stack()["containers"] and time.monotonic() < deadline:
-            time.sleep(1)
+        remove_stack()
         left = left_of_stack()
         # `docker stack rm` keeps named volumes (as `docker-compose down` does): the
         # persistent service's key, for a next deploy at the same address
