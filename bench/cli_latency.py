@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -25,10 +26,15 @@ MYONION = Path(sys.executable).with_name("myonion")
 COMMANDS = (["--version"], ["ls"], ["status", "bench-cli-none"], ["templates"])
 
 
-def wall(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
+def wall(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+    """Wall time, CPU time (user + system: what a busy machine inflates least) and status."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
-    return time.monotonic() - start, proc.returncode
+    seconds = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu, proc.returncode
 
 
 def import_ms(env: dict[str, str]) -> float:
@@ -54,12 +60,13 @@ def main() -> int:
     rows: list[dict[str, Any]] = []
     imports = [import_ms(env) for _ in range(args.runs)]
     for command in COMMANDS:
-        times, code = [], 0
+        times, cpus, code = [], [], 0
         for _ in range(args.runs):
-            seconds, code = wall([str(MYONION), *command], env)
+            seconds, cpu, code = wall([str(MYONION), *command], env)
             times.append(seconds)
+            cpus.append(cpu)
         rows.append({"command": "myonion " + " ".join(command), "exit": code,
-                     **summary(times)})
+                     **summary(times), "cpu": summary(cpus)})
         print(rows[-1], file=sys.stderr)
     result = {"measured": benchlib.stamp(), "machine": benchlib.machine(), "label": args.label,
               "import_ms": summary(imports), "commands": rows,
@@ -68,9 +75,10 @@ def main() -> int:
              f"`import myonion.cli`: median {result['import_ms']['median']} ms "
              f"(min {result['import_ms']['min']}, max {result['import_ms']['max']}, "
              f"n={args.runs})", "",
-             "| command (0 services) | median s | min | max | exit |", "|---|---|---|---|---|"]
-    lines += [f"| `{r['command']}` | {r['median']} | {r['min']} | {r['max']} | {r['exit']} |"
-              for r in rows]
+             "| command (0 services) | wall s: median | min | max | CPU s: median | min | exit |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| `{r['command']}` | {r['median']} | {r['min']} | {r['max']} | "
+              f"{r['cpu']['median']} | {r['cpu']['min']} | {r['exit']} |" for r in rows]
     benchlib.write_results(args.output, result, "\n".join(lines))
     return 0
 
