@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import benchlib
+
 from myonion import images
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
@@ -60,6 +62,25 @@ def memory(runtime: DockerRuntime, name: str) -> dict[str, float]:
             "rss_mb": round(rss_kb / 1024, 1), "limit_mb": round(mem["limit"] / 2**20)}
 
 
+SUPERVISOR = ("tini", "myonion-entry", "bash", "sleep")
+
+
+def split(runtime: DockerRuntime, name: str) -> dict[str, Any]:
+    """tor, the service's processes and the supervisor (tini, the entry script) apart: RSS as
+    read inside the container, USS (private memory: what ending them frees) on the host."""
+    host = benchlib.container_processes(runtime, name)
+    parts: dict[str, dict[str, Any]] = {}
+    for proc in host:
+        comm = proc["comm"]
+        part = "tor" if comm == "tor" else "supervisor" if comm in SUPERVISOR else "service"
+        acc = parts.setdefault(part, {"rss_mb": 0.0, "uss_mb": 0.0, "commands": set()})
+        acc["rss_mb"] += proc["rss_mb"]
+        acc["uss_mb"] += proc.get("uss_mb") or 0.0
+        acc["commands"].add(comm)
+    return {k: {"rss_mb": round(v["rss_mb"], 1), "uss_mb": round(v["uss_mb"], 1),
+                "commands": sorted(v["commands"])} for k, v in parts.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--idle", type=float, default=30.0, help="seconds idle before measuring")
@@ -94,6 +115,7 @@ def main() -> int:
         time.sleep(args.idle)
         for row in rows:
             row.update(memory(runtime, container_name(f"bench-{row['template']}")))
+            row["split"] = split(runtime, container_name(f"bench-{row['template']}"))
             row["health"] = manager.status(f"bench-{row['template']}").health
     finally:
         for name in made:
@@ -110,6 +132,21 @@ def main() -> int:
              "|---|---|---|---|---|---|"]
     lines += [f"| {r['template']} | {r['image_mb']} | {r['share_to_reachable_s']} | "
               f"{r['usage_mb']} | {r['rss_mb']} | {r['health']} |" for r in rows]
+    lines += ["", "The same containers' processes apart, read on the host: RSS / USS in MiB "
+              "(USS: private memory, what ending the processes frees; RSS counts the shared "
+              "libraries in each).", "",
+              "| template | tor | the service (its processes) | tini + entry script |",
+              "|---|---|---|---|"]
+
+    def cell(part: dict[str, Any] | None, names: bool = False) -> str:
+        if not part:
+            return "-"
+        text = f"{part['rss_mb']} / {part['uss_mb']}"
+        return f"{text} ({', '.join(part['commands'])})" if names else text
+
+    lines += [f"| {r['template']} | {cell(r['split'].get('tor'))} | "
+              f"{cell(r['split'].get('service'), True)} | {cell(r['split'].get('supervisor'))} |"
+              for r in rows]
     (RESULTS / "templates.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
