@@ -76,6 +76,23 @@ def base_build(ctx: click.Context, mirror: str | None, tag: str, force: bool) ->
     out.print(result)
 
 
+@cli.command("prune")
+@click.option("--dry-run", is_flag=True, help="Only show what would be removed.")
+def prune(dry_run: bool) -> None:
+    """Remove images of older template versions that no container uses (frees disk space)."""
+    result = _manager().prune_images(dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for tag in result.removed:
+        out.print(f"{verb} {tag}")
+    for tag, why in result.kept.items():
+        err.print(f"kept {tag}: {why}")
+    if not result.removed:
+        out.print("No old images: every myonion image is current or in use.")
+    else:
+        out.print(f"{verb} {len(result.removed)} image(s), up to "
+                  f"{result.size / 1e6:.1f} MB (layers other images share stay)")
+
+
 # templates ----------------------------------------------------------------------------------
 @cli.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

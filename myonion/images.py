@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from myonion import render
@@ -186,3 +187,45 @@ def template_image(runtime: Runtime, template: TemplateSpec,
     context = render.template_context(template, tor, python)
     tag = f"myonion/{template.id}:{context.digest}"
     return _build(runtime, context, tag, f"template '{template.id}'", reporter, force=force)
+
+
+@dataclass
+class PruneResult:
+    """What :func:`prune` removed (or would remove), and what it kept and why."""
+
+    removed: list[str] = field(default_factory=list)
+    #: bytes the removed images took, each counted whole (their shared layers stay if other
+    #: images use them, so the disk gains at most this much)
+    size: int = 0
+    #: tag -> why it stays although it is an old version (an image in use builds on it)
+    kept: dict[str, str] = field(default_factory=dict)
+
+
+def current_tags(runtime: Runtime, templates: list[TemplateSpec]) -> set[str]:
+    """The images myonion builds now: the base, the tor and python layers, every template's."""
+    tor = f"myonion/tor:{render.tor_image_context(base_image(runtime)).digest}"
+    return {base_image(runtime), LOCAL_BASE, tor, _python_tag(tor),
+            *(template_tag(runtime, t) for t in templates)}
+
+
+def prune(runtime: Runtime, templates: list[TemplateSpec], in_use: set[str],
+          dry_run: bool = False) -> PruneResult:
+    """Remove the ``myonion/…`` images of older versions: neither what myonion builds now for
+    ``templates`` nor an image a container uses (``in_use``: their image names). Templates'
+    images go first, then the python and tor layers, which an image still there may build on."""
+    keep = current_tags(runtime, templates) | in_use
+    old = [tag for tag in runtime.list_images("myonion/") if tag not in keep]
+    layer_order = {"myonion/tor": 2, "myonion/python": 1}
+    old.sort(key=lambda tag: (layer_order.get(tag.partition(":")[0], 0), tag))
+    result = PruneResult()
+    for tag in old:
+        size = runtime.image_size(tag)
+        if not dry_run:
+            try:
+                runtime.remove_image(tag)
+            except MyOnionError as e:
+                result.kept[tag] = e.message
+                continue
+        result.removed.append(tag)
+        result.size += size
+    return result

@@ -1056,6 +1056,12 @@ class Manager:
         return ended
 
     # queries ------------------------------------------------------------------------------
+    def prune_images(self, dry_run: bool = False) -> images.PruneResult:
+        """Remove the images of older versions of templates and layers that no container
+        uses (``myonion prune``); what myonion builds now stays, as does every image in use."""
+        in_use = {c.image for c in self.runtime.list_containers({})}
+        return images.prune(self.runtime, self.registry.all(), in_use, dry_run=dry_run)
+
     def list(self) -> list[ServiceView]:
         """Every myonion service, from Docker's containers joined with the records."""
         found, broken = self.store.scan()

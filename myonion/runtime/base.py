@@ -98,6 +98,10 @@ class Runtime(Protocol):
 
     def remove_image(self, tag: str) -> None: ...
 
+    def list_images(self, repository_prefix: str) -> list[str]:
+        """The tags ("repo:tag") of every image whose repository starts with the prefix."""
+        ...
+
     def save_images(self, tags: list[str], path: str) -> None:
         """Write the images ``tags`` (with every layer they need, shared ones once) to a tar
         file at ``path``, as ``docker save`` does."""

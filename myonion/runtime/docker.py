@@ -22,8 +22,9 @@ BUILD_TAIL = 30
 DISK_FULL = "no space left on device"
 DISK_FULL_HINT = (
     "The disk the Docker engine keeps its images and containers on is full. See what uses it "
-    "with `docker system df`, free space (e.g. `docker image prune`, or old myonion images "
-    "with `docker image ls 'myonion/*'` and `docker image rm`), then try again.")
+    "with `docker system df`, free space (`myonion prune` removes images of older myonion "
+    "template versions that no service uses; `docker image prune` dangling ones), then try "
+    "again.")
 #: a failed build leaves nothing: its intermediate containers are removed (forcerm)
 BUILD_DISK_FULL_HINT = DISK_FULL_HINT + " The half-built image was removed."
 
@@ -159,6 +160,11 @@ class DockerRuntime:
     def remove_image(self, tag: str) -> None:
         with contextlib.suppress(docker.errors.NotFound):
             self._call("remove an image", lambda: self.client.images.remove(tag, force=True))
+
+    def list_images(self, repository_prefix: str) -> list[str]:
+        images = self._call("list images", lambda: self.client.images.list())
+        return sorted(tag for image in images for tag in image.tags
+                      if tag.startswith(repository_prefix))
 
     def save_images(self, tags: list[str], path: str) -> None:
         api = self.client.api

@@ -54,6 +54,9 @@ class FakeRuntime:
     def remove_image(self, tag: str) -> None:
         self.images.discard(tag)
 
+    def list_images(self, repository_prefix: str) -> list[str]:
+        return sorted(t for t in self.images if t.startswith(repository_prefix))
+
     def save_images(self, tags: list[str], path: str) -> None:
         self._check()
         missing = [t for t in tags if t not in self.images]
