@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from myonion import access, config, images, keys, render, tor
+from myonion import access, config, hardening, images, keys, render, tor
 from myonion.access import ClientStore
 from myonion.balance import FRONTEND_TEMPLATE, MAX_BACKENDS, backend_name
 from myonion.errors import MyOnionError, OptionError
@@ -1079,7 +1079,7 @@ def export_compose(manager: Manager, deployment: Deployment, output: str | Path,
                                image=image, private=bool(spec.clients), limits=spec.limits,
                                deployment=deployment.name)
         directory = config_dir / spec.name
-        _write_conf(directory, template, record)
+        _write_conf(manager, directory, template, record)
         result.client_keys[spec.name] = _export_clients(directory, list(spec.clients))
         specs[spec.name] = manager.container_spec(record, directory)
         if spec.network == "local":
@@ -1126,7 +1126,10 @@ def _stack(deployment: Deployment, specs: dict[str, ContainerSpec], root: Path,
     return stack.stack_document(specs, root, configs, external)
 
 
-def _write_conf(directory: Path, template: TemplateSpec, record: ServiceRecord) -> None:
+def _write_conf(manager: Manager, directory: Path, template: TemplateSpec,
+                record: ServiceRecord) -> None:
+    """The service's runtime files for an exported Compose/stack file: as the manager writes
+    them, files that hold a secret option 0600 and the container's user's, the others 0644."""
     conf = directory / "conf"
     conf.mkdir(parents=True, exist_ok=True)
     service = {"name": record.name, "network": record.network, "mode": record.mode}
@@ -1134,11 +1137,16 @@ def _write_conf(directory: Path, template: TemplateSpec, record: ServiceRecord) 
     for stale in conf.iterdir():
         if stale.is_file() and stale.name not in wanted:
             stale.unlink()
+    pieces = hardening.secret_pieces(template, record.options)
+    secret_files = []
     for filename, text in wanted.items():
-        (conf / filename).write_text(text)
-        os.chmod(conf / filename, 0o644)
+        secret = hardening.holds_secret(text, pieces)
+        hardening.write_file(conf / filename, text, secret)
+        if secret:
+            secret_files.append(filename)
     os.chmod(directory, 0o755)
     os.chmod(conf, 0o755)
+    manager._hand_to_container(conf, secret_files, record.image)
 
 
 def _export_clients(directory: Path, names: list[str]) -> dict[str, Path]:

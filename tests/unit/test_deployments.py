@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import subprocess
 import textwrap
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from myonion import deploy
+from myonion import deploy, render
 from myonion.cli import main
 from myonion.errors import MyOnionError
 from myonion.manager import Manager, container_name
@@ -384,6 +386,13 @@ def test_export_compose_matches_what_the_manager_creates(manager: Manager, runti
         recv["volumes"]
     conf = out.parent / "myonion" / "deprecv" / "conf"
     assert "HiddenServicePort 80 127.0.0.1:8080" in (conf / "torrc").read_text()
+    # the device tokens: 0600 and the container's user's, as `up` leaves them; the rest 0644
+    secret = [f for f in conf.iterdir() if f.is_file() and DEVICES.split(":")[1] in f.read_text()]
+    assert [f.name for f in secret] == ["devices"]
+    assert stat.S_IMODE(secret[0].stat().st_mode) == 0o600
+    if os.geteuid() == 0:
+        assert secret[0].stat().st_uid == render.CONTAINER_UID
+    assert stat.S_IMODE((conf / "torrc").stat().st_mode) == 0o644
     assert (conf / "authorized_clients" / "alice.auth").read_text().startswith(
         "descriptor:x25519:")
     assert len(result.client_keys["deprecv"]["alice"].read_text().strip()) == 52
