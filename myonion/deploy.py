@@ -1068,6 +1068,7 @@ def export_compose(manager: Manager, deployment: Deployment, output: str | Path,
     result = ComposeExport(out, config_dir, {})
     specs: dict[str, ContainerSpec] = {}
     external: set[str] = set()
+    secret_files: dict[str, list[str]] = {}
     for spec in deployment.ordered():
         template = manager.template(spec.template)
         values = template.validate(spec.options({}))
@@ -1079,7 +1080,8 @@ def export_compose(manager: Manager, deployment: Deployment, output: str | Path,
                                image=image, private=bool(spec.clients), limits=spec.limits,
                                deployment=deployment.name)
         directory = config_dir / spec.name
-        _write_conf(manager, directory, template, record)
+        secret_files[spec.name] = _write_conf(manager, directory, template, record,
+                                              hand_to_container=not swarm)
         result.client_keys[spec.name] = _export_clients(directory, list(spec.clients))
         specs[spec.name] = manager.container_spec(record, directory)
         if spec.network == "local":
@@ -1088,7 +1090,7 @@ def export_compose(manager: Manager, deployment: Deployment, output: str | Path,
             result.notes.append(f"{spec.name}: its ttl is not exported (Compose services run "
                                 "until stopped)")
     if swarm:
-        document = _stack(deployment, specs, root, config_dir, external)
+        document = _stack(deployment, specs, root, config_dir, external, secret_files)
         header = (f"# Exported by `myonion export compose --swarm` from "
                   f"{os.path.relpath(deployment.path, root)}.\n"
                   f"# Run: docker stack deploy -c {out.name} {deployment.name}   (the "
@@ -1104,7 +1106,8 @@ def export_compose(manager: Manager, deployment: Deployment, output: str | Path,
 
 
 def _stack(deployment: Deployment, specs: dict[str, ContainerSpec], root: Path,
-           config_dir: Path, external: set[str]) -> dict[str, Any]:
+           config_dir: Path, external: set[str],
+           secret_files: dict[str, list[str]]) -> dict[str, Any]:
     """The swarm stack document, or the services a swarm cannot run named as problems."""
     from myonion import stack
 
@@ -1122,14 +1125,19 @@ def _stack(deployment: Deployment, specs: dict[str, ContainerSpec], root: Path,
                                     f"{e}: leave the port out, or give 0.0.0.0 as its address"))
     if problems:
         raise DeploymentError(problems)
-    configs = {name: stack.conf_configs(config_dir / name / "conf", root) for name in specs}
+    configs = {name: stack.conf_configs(config_dir / name / "conf", root,
+                                        set(secret_files.get(name, [])))
+               for name in specs}
     return stack.stack_document(specs, root, configs, external)
 
 
 def _write_conf(manager: Manager, directory: Path, template: TemplateSpec,
-                record: ServiceRecord) -> None:
+                record: ServiceRecord, hand_to_container: bool = True) -> list[str]:
     """The service's runtime files for an exported Compose/stack file: as the manager writes
-    them, files that hold a secret option 0600 and the container's user's, the others 0644."""
+    them, files that hold a secret option 0600 and the container's user's, the others 0644.
+    Returns the names of the files that hold a secret. Without ``hand_to_container`` (a
+    swarm stack, where they become swarm secrets that the swarm gives the container's user)
+    they stay this user's, so the `docker stack deploy` of this user can read them."""
     conf = directory / "conf"
     conf.mkdir(parents=True, exist_ok=True)
     service = {"name": record.name, "network": record.network, "mode": record.mode}
@@ -1146,7 +1154,9 @@ def _write_conf(manager: Manager, directory: Path, template: TemplateSpec,
             secret_files.append(filename)
     os.chmod(directory, 0o755)
     os.chmod(conf, 0o755)
-    manager._hand_to_container(conf, secret_files, record.image)
+    if hand_to_container:
+        manager._hand_to_container(conf, secret_files, record.image)
+    return secret_files
 
 
 def _export_clients(directory: Path, names: list[str]) -> dict[str, Path]:

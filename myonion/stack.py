@@ -16,7 +16,9 @@ in what a swarm understands (Docker 20.10, tried there):
   the volume goes with the task's container (at ``docker stack rm`` at the latest);
 - the rendered configuration (torrc, the template's files, authorized client keys) goes in as
   swarm *configs*, which the swarm hands to whichever node runs the task, instead of a bind
-  mount of a folder that would have to exist on every node;
+  mount of a folder that would have to exist on every node; a file that holds a secret option
+  (a token, a password) goes in as a swarm *secret* instead (encrypted in the swarm's store,
+  on a tmpfs in the container, 0400 and the service user's);
 - ``security_opt: [no-new-privileges]`` has no swarm equivalent: ``cap_drop: [ALL]`` (which
   swarm does honour) leaves a set-user-ID program no capability to gain, and the root
   filesystem stays read-only;
@@ -33,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from myonion.runtime.base import LABEL_HOME, LABEL_ROLE, ContainerSpec
 
@@ -63,19 +65,29 @@ def config_name(relative: str, text: str) -> str:
     return f"myonion-{digest}"
 
 
-def conf_configs(conf: Path, root: Path) -> list[tuple[str, str, str]]:
-    """(config name, file relative to ``root``, target in the container) of every file below
-    the rendered configuration folder ``conf``."""
+class ConfFile(NamedTuple):
+    """One file of a service's rendered configuration, as a swarm config or secret."""
+
+    name: str  # the config's (or secret's) name
+    file: str  # relative to the stack file's folder
+    target: str  # where the container sees it
+    secret: bool = False
+
+
+def conf_configs(conf: Path, root: Path, secret: set[str] | None = None) -> list[ConfFile]:
+    """Every file below the rendered configuration folder ``conf``; those named in ``secret``
+    (relative to ``conf``) hold a secret option and become swarm secrets."""
     found = []
     for path in sorted(p for p in conf.rglob("*") if p.is_file()):
         inside = path.relative_to(conf).as_posix()
-        found.append((config_name(inside, path.read_text()),
-                      "./" + path.relative_to(root).as_posix(), f"{CONF_TARGET}/{inside}"))
+        found.append(ConfFile(config_name(inside, path.read_text()),
+                              "./" + path.relative_to(root).as_posix(),
+                              f"{CONF_TARGET}/{inside}", inside in (secret or set())))
     return found
 
 
 def stack_service(name: str, spec: ContainerSpec, root: Path,
-                  configs: list[tuple[str, str, str]]) -> dict[str, Any]:
+                  configs: list[ConfFile]) -> dict[str, Any]:
     """The stack service for the container ``spec`` describes; ``configs`` are the service's
     configuration files (:func:`conf_configs`). Raises :class:`StackRefused`."""
     service: dict[str, Any] = {"image": spec.image}
@@ -113,8 +125,14 @@ def stack_service(name: str, spec: ContainerSpec, root: Path,
         mounts.append(entry)
     if mounts:
         service["volumes"] = mounts
-    service["configs"] = [{"source": config, "target": target, "uid": uid, "gid": gid or uid,
-                           "mode": 0o444} for config, _, target in configs]
+    public = [c for c in configs if not c.secret]
+    secret = [c for c in configs if c.secret]
+    if public:
+        service["configs"] = [{"source": c.name, "target": c.target, "uid": uid,
+                               "gid": gid or uid, "mode": 0o444} for c in public]
+    if secret:
+        service["secrets"] = [{"source": c.name, "target": c.target, "uid": uid,
+                               "gid": gid or uid, "mode": 0o400} for c in secret]
     if spec.ports:
         service["ports"] = _ports(name, spec.ports)
     networks = ([spec.network] if spec.network else []) + list(spec.extra_networks)
@@ -174,7 +192,7 @@ def _ports(name: str, ports: dict[str, tuple[str, int]]) -> list[dict[str, Any]]
 
 
 def stack_document(services: dict[str, ContainerSpec], root: Path,
-                   configs: dict[str, list[tuple[str, str, str]]],
+                   configs: dict[str, list[ConfFile]],
                    external_volumes: set[str] | None = None) -> dict[str, Any]:
     """A whole stack file (Compose file format 3.9, what ``docker stack deploy`` reads) for
     ``services``, with their ``configs`` (:func:`conf_configs`, by service)."""
@@ -193,8 +211,9 @@ def stack_document(services: dict[str, ContainerSpec], root: Path,
         doc["volumes"] = volumes
     if networks:
         doc["networks"] = networks
-    all_configs = {config: {"file": file} for each in configs.values()
-                   for config, file, _ in each}
-    if all_configs:
-        doc["configs"] = all_configs
+    files = [c for each in configs.values() for c in each]
+    if any(not c.secret for c in files):
+        doc["configs"] = {c.name: {"file": c.file} for c in files if not c.secret}
+    if any(c.secret for c in files):
+        doc["secrets"] = {c.name: {"file": c.file} for c in files if c.secret}
     return doc

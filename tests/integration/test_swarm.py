@@ -1,10 +1,11 @@
 """An exported stack (`myonion export compose --swarm`) on a single-node Docker Swarm: deployed
 with `docker stack deploy` onto a swarm test network (an internal attachable overlay that the
 test network's nodes and the swarm's tasks share), reachable through its onions (a public
-ephemeral service, and a persistent private one with the exported client key), the persistent
-one at the same address after its task is replaced and after the stack was removed and
-deployed again, then removed with `docker stack rm` with nothing left but that key's named
-volume. A swarm is initialised if there is none, and left again afterwards."""
+ephemeral site, a persistent private one with the exported client key, and an IoT receiver
+whose device tokens come as a swarm secret), the persistent one at the same address after its
+task is replaced and after the stack was removed and deployed again, then removed with
+`docker stack rm` with nothing left but the named volumes (that key, the receiver's data).
+A swarm is initialised if there is none, and left again afterwards."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 NETWORK = "swnet"
 STACK = f"swstack{os.getpid()}"
 NAMESPACE = "com.docker.stack.namespace"
+TOKEN = "kitchen-token-0123456789"
+#: the named volumes `docker stack rm` keeps: the persistent key, the receiver's data
+KEPT = [f"{STACK}_myonion-swprivate-tor", f"{STACK}_myonion-swrecv-data"]
 
 
 def docker(*args: str, check: bool = True, timeout: float = 120) -> str:
@@ -119,6 +123,7 @@ def left_of_stack() -> dict[str, list[str]]:
         "services": docker("service", "ls", "-q", "--filter", label).split(),
         "containers": docker("ps", "-aq", "--filter", label).split(),
         "configs": docker("config", "ls", "-q", "--filter", label).split(),
+        "secrets": docker("secret", "ls", "-q", "--filter", label).split(),
         "networks": docker("network", "ls", "-q", "--filter", label).split(),
         "volumes": docker("volume", "ls", "-q", "--filter", label).split(),
     }
@@ -148,6 +153,11 @@ def test_exported_stack_runs_on_a_swarm(docker_runtime: DockerRuntime, swarm_tes
             persistent: true
             options: {{dir: ./site}}
             clients: [alice]
+          swrecv:
+            template: iot-receiver
+            options:
+              devices: "kitchen:{TOKEN}"
+              title: Swarm readings
         """))
     out = tmp_path / "stack" / "stack.yaml"
     # through the command line, as a user does it
@@ -180,6 +190,17 @@ def test_exported_stack_runs_on_a_swarm(docker_runtime: DockerRuntime, swarm_tes
         assert body == expected
         timings["private page fetched by alice (fresh client)"] = time.monotonic() - started
 
+        # the receiver's device tokens came as a swarm secret: 0400, the service user's
+        recv_container, recv = onion_of(f"{STACK}_swrecv")
+        listing = docker("exec", recv_container, "ls", "-ln", "/etc/myonion/devices")
+        assert listing.startswith("-r-------- 1 10001 10001"), listing
+        assert docker("secret", "ls", "-q", "--filter", f"label={NAMESPACE}={STACK}")
+        started = time.monotonic()
+        body = fetch.http_get_retry(f"http://{recv}/", swarm_testnet.socks(),
+                                    timeout=120).body.decode()
+        assert "Swarm readings" in body
+        timings["receiver page fetched"] = time.monotonic() - started
+
         # the swarm runs them as hardened as it can express
         spec = json.loads(docker("service", "inspect", f"{STACK}_swpublic", "--format",
                                  "{{json .Spec.TaskTemplate}}"))
@@ -198,9 +219,9 @@ def test_exported_stack_runs_on_a_swarm(docker_runtime: DockerRuntime, swarm_tes
         replaced, again = onion_of(f"{STACK}_swprivate")
         assert replaced != private_container and again == private
         timings["persistent task replaced -> same address"] = time.monotonic() - started
-        # the ephemeral one's key never touched a named volume
-        assert docker("volume", "ls", "-q", "--filter", f"label={NAMESPACE}={STACK}"
-                      ).split() == [f"{STACK}_myonion-swprivate-tor"]
+        # the ephemeral ones' keys never touched a named volume (the receiver's data does)
+        assert sorted(docker("volume", "ls", "-q", "--filter", f"label={NAMESPACE}={STACK}"
+                             ).split()) == KEPT
         # removed and deployed again: the named volume kept the key, so the same address
         remove_stack()
         started = time.monotonic()
@@ -211,13 +232,14 @@ def test_exported_stack_runs_on_a_swarm(docker_runtime: DockerRuntime, swarm_tes
         remove_stack()
         left = left_of_stack()
         # `docker stack rm` keeps named volumes (as `docker-compose down` does): the
-        # persistent service's key, for a next deploy at the same address
+        # persistent service's key, for a next deploy at the same address, and data
         for volume in left["volumes"]:
             docker("volume", "rm", volume, check=False)
         for what, seconds in timings.items():
             print(f"swarm: {what}: {seconds:.1f} s")
-    assert left == {"services": [], "containers": [], "configs": [], "networks": [],
-                    "volumes": [f"{STACK}_myonion-swprivate-tor"]}, left
+    left["volumes"].sort()
+    assert left == {"services": [], "containers": [], "configs": [], "secrets": [],
+                    "networks": [], "volumes": KEPT}, left
     assert left_of_stack()["volumes"] == []
 
 

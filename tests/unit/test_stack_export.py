@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import textwrap
@@ -38,7 +39,10 @@ def spec(tmp_path: Path, **changes: object) -> ContainerSpec:
 
 
 def test_a_container_spec_becomes_a_swarm_service(tmp_path: Path) -> None:
-    configs = [("myonion-0123", "./myonion/blog/conf/torrc", "/etc/myonion/torrc")]
+    configs = [stack.ConfFile("myonion-0123", "./myonion/blog/conf/torrc",
+                              "/etc/myonion/torrc"),
+               stack.ConfFile("myonion-4567", "./myonion/blog/conf/tokens",
+                              "/etc/myonion/tokens", secret=True)]
     service = stack.stack_service("blog", spec(tmp_path), tmp_path, configs)
     assert service["image"] == "myonion/site:abc" and service["user"] == "10001:10001"
     assert service["read_only"] is True and service["cap_drop"] == ["ALL"]
@@ -62,6 +66,9 @@ def test_a_container_spec_becomes_a_swarm_service(tmp_path: Path) -> None:
     # the configuration comes as swarm configs, not as a bind of a folder
     assert service["configs"] == [{"source": "myonion-0123", "target": "/etc/myonion/torrc",
                                    "uid": "10001", "gid": "10001", "mode": 0o444}]
+    # a file with a secret option in it: a swarm secret, the service user's alone
+    assert service["secrets"] == [{"source": "myonion-4567", "target": "/etc/myonion/tokens",
+                                   "uid": "10001", "gid": "10001", "mode": 0o400}]
     assert service["networks"] == ["swnet"]
     assert service["healthcheck"] == {"test": ["CMD", "true"], "interval": "30s", "retries": 3}
     assert LABEL_ROLE not in service["labels"] and LABEL_HOME not in service["labels"]
@@ -72,6 +79,7 @@ def test_a_container_spec_becomes_a_swarm_service(tmp_path: Path) -> None:
     assert doc["volumes"] == {"swnet-include": {"external": True}}
     assert doc["networks"] == {"swnet": {"external": True}}
     assert doc["configs"] == {"myonion-0123": {"file": "./myonion/blog/conf/torrc"}}
+    assert doc["secrets"] == {"myonion-4567": {"file": "./myonion/blog/conf/tokens"}}
 
 
 def test_ports_a_swarm_can_and_cannot_publish(tmp_path: Path) -> None:
@@ -139,6 +147,32 @@ def test_export_for_a_swarm(swarm_manager: Manager, tmp_path: Path) -> None:
     assert doc["volumes"]["swnet-include"] == {"external": True}
     assert doc["networks"] == {"swnet": {"external": True}}
     assert result.client_keys["swkept"]["alice"].is_file()
+    assert "secrets" not in doc  # no secret option here
+
+
+def test_files_with_secret_options_become_swarm_secrets(swarm_manager: Manager,
+                                                        runtime: FakeRuntime,
+                                                        tmp_path: Path) -> None:
+    path = write(tmp_path / "project", f"""\
+        version: 1
+        services:
+          swrecv:
+            template: iot-receiver
+            options: {{devices: "kitchen:{TOKEN}"}}
+        """)
+    out = tmp_path / "export" / "stack.yaml"
+    deploy.export_compose(swarm_manager, deploy.load(path), out, swarm=True)
+    doc = yaml.safe_load(out.read_text())
+    service = doc["services"]["swrecv"]
+    assert [s["target"] for s in service["secrets"]] == ["/etc/myonion/devices"]
+    assert all(s["mode"] == 0o400 and s["uid"] == "10001" for s in service["secrets"])
+    assert "/etc/myonion/devices" not in [c["target"] for c in service["configs"]]
+    (secret,) = doc["secrets"].values()
+    devices = out.parent / secret["file"]
+    assert TOKEN in devices.read_text() and devices.stat().st_mode & 0o777 == 0o600
+    # left this user's (not handed to the container's user): `docker stack deploy` reads it
+    assert devices.stat().st_uid == os.getuid()
+    assert not [t for t in runtime.tasks if "chown" in " ".join(map(str, t))]
 
 
 TOKEN = "kitchen-token-0123456789"
