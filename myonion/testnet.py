@@ -661,10 +661,19 @@ class Testnet:
         # machine's own addresses can be reached from the test network.
         # An internal overlay (swarm) has no gateway at all: its containers get a route to
         # the subnet only.
-        self.runtime.create_network(
-            self.network, internal=True, subnet=subnet, labels=self._labels(ROLE_NETWORK),
-            options=None if self.swarm else {"com.docker.network.bridge.inhibit_ipv4": "true"},
-            swarm=self.swarm)
+        try:
+            self.runtime.create_network(
+                self.network, internal=True, subnet=subnet, labels=self._labels(ROLE_NETWORK),
+                options=None if self.swarm else {
+                    "com.docker.network.bridge.inhibit_ipv4": "true"},
+                swarm=self.swarm)
+        except MyOnionError as e:
+            if not self.swarm:
+                raise
+            raise TestnetError(f"The swarm test network could not be made: {e}",
+                               hint="Make this engine a swarm manager first: `docker swarm "
+                               "init --advertise-addr ADDRESS` (an address of this "
+                               "machine).") from e
         self._create_access_network()
         for node in nodes:
             self.runtime.create_volume(node.volume, self._labels(ROLE_VOLUME))

@@ -250,3 +250,16 @@ def test_docker_reads_the_stack_file(swarm_manager: Manager, tmp_path: Path) -> 
     assert run.returncode == 0, run.stderr
     read = yaml.safe_load(run.stdout)
     assert read["services"]["swsite"]["deploy"]["resources"]["limits"]["pids"] == 32
+
+
+def test_a_swarm_test_network_needs_a_swarm(runtime: FakeRuntime,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kw: object) -> None:
+        raise errors.RuntimeFailure("Docker refused to create network swnet: cannot create a "
+                                    "swarm scoped network when swarm is not active.")
+
+    monkeypatch.setattr(runtime, "create_network", refuse)
+    with pytest.raises(errors.TestnetError) as caught:
+        Testnet(runtime, name="swnet", swarm=True).up()
+    assert "swarm is not active" in str(caught.value)
+    assert caught.value.hint is not None and "docker swarm init" in caught.value.hint
