@@ -825,7 +825,9 @@ def _show_backends(view: Any) -> None:
     for b in view.backends:
         listed = "-" if b.listed is None else ("yes" if b.listed else "no")
         age = "-" if b.descriptor_age is None else f"{b.descriptor_age:.0f} s"
-        table.add_row(b.name, f"{b.state} ({b.stage})", listed, age,
+        # a backend on another machine has no state here, only its address
+        state = b.state if b.state == b.stage else f"{b.state} ({b.stage})"
+        table.add_row(b.name, state, listed, age,
                       str(b.intro_points if b.intro_points is not None else "-"),
                       b.address or "-")
     out.print(table)
