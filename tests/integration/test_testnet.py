@@ -331,7 +331,6 @@ def test_with_the_network_down_commands_say_so_and_what_to_do(
     assert not net.testnet.is_up()
     manager = Manager(runtime=net.runtime, store=StateStore(), testnet=net.testnet)
     monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
-    monkeypatch.setattr(cli, "_testnet", lambda reporter=None: net.testnet)
     from myonion.keys import generate_onion_key
 
     onion = f"http://{generate_onion_key().address}/"
@@ -342,6 +341,6 @@ def test_with_the_network_down_commands_say_so_and_what_to_do(
     assert code == 1 and "Traceback" not in err
     assert "The local Tor test network is not up" in err
     assert "hint: Start it with `myonion testnet up`" in err
-    code = cli.main(["testnet", "status"])
+    code = cli.main(["testnet", "status", "--name", NAME])
     out = capsys.readouterr().out
     assert code == 0 and "up: no" in out
