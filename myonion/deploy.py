@@ -933,19 +933,9 @@ def compose_service(spec: ContainerSpec, root: Path) -> dict[str, Any]:
     Compose file's folder) become relative; the control directory, which only the manager
     reads, becomes a tmpfs. Labels that would make ``myonion ls`` adopt the container are left
     out."""
-    service: dict[str, Any] = {"image": spec.image}
-    if spec.hostname:
-        service["hostname"] = spec.hostname
-    if spec.user:
-        service["user"] = spec.user
-    if spec.entrypoint is not None:
-        service["entrypoint"] = list(spec.entrypoint)
-    if spec.command is not None:
-        service["command"] = list(spec.command)
-    service["read_only"] = spec.read_only
-    service["cap_drop"] = ["ALL"]
-    if spec.cap_add:
-        service["cap_add"] = list(spec.cap_add)
+    from myonion.stack import service_basics
+
+    service = service_basics(spec)
     service["security_opt"] = ["no-new-privileges:true"]
     if spec.mem_limit:
         service["mem_limit"] = spec.mem_limit

@@ -86,10 +86,10 @@ def conf_configs(conf: Path, root: Path, secret: set[str] | None = None) -> list
     return found
 
 
-def stack_service(name: str, spec: ContainerSpec, root: Path,
-                  configs: list[ConfFile]) -> dict[str, Any]:
-    """The stack service for the container ``spec`` describes; ``configs`` are the service's
-    configuration files (:func:`conf_configs`). Raises :class:`StackRefused`."""
+def service_basics(spec: ContainerSpec) -> dict[str, Any]:
+    """What a Compose service and a stack service say alike of the container ``spec``
+    describes: image, hostname, user, entrypoint, command, a read-only root and every
+    capability dropped but the template's."""
     service: dict[str, Any] = {"image": spec.image}
     if spec.hostname:
         service["hostname"] = spec.hostname
@@ -103,6 +103,14 @@ def stack_service(name: str, spec: ContainerSpec, root: Path,
     service["cap_drop"] = ["ALL"]
     if spec.cap_add:
         service["cap_add"] = list(spec.cap_add)
+    return service
+
+
+def stack_service(name: str, spec: ContainerSpec, root: Path,
+                  configs: list[ConfFile]) -> dict[str, Any]:
+    """The stack service for the container ``spec`` describes; ``configs`` are the service's
+    configuration files (:func:`conf_configs`). Raises :class:`StackRefused`."""
+    service = service_basics(spec)
     if spec.environment:
         service["environment"] = dict(spec.environment)
     uid, _, gid = (spec.user or "0:0").partition(":")

@@ -20,7 +20,7 @@ from myonion import balance, deploy, fetch
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
 from myonion.state import StateStore
-from tests.integration.test_balance import fresh_get
+from tests.balancing import fresh_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 

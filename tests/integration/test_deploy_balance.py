@@ -17,7 +17,7 @@ from myonion import balance, deploy, fetch, keys
 from myonion.manager import Manager, container_name
 from myonion.runtime.base import LABEL_DEPLOYMENT
 from myonion.runtime.docker import DockerRuntime
-from tests.integration.test_balance import fresh_get, utc_now
+from tests.balancing import fresh_get, utc_now, wait_listed
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
@@ -41,23 +41,6 @@ def write_file(folder: Path) -> Path:
             limits: {{memory: 96m, pids: 64}}
         """))
     return path
-
-
-def wait_republished(manager: Manager, backend: str, since: str, timeout: float = 120
-                     ) -> float:
-    """Seconds until the frontend has the backend's new introduction points (changed at or
-    after ``since``, UTC) and has published the master descriptor after that (whole seconds
-    in the status: only a later second counts)."""
-    started = time.monotonic()
-    while True:
-        view = balance.status(manager, NAME)
-        state = next(b for b in view.backends if b.name == backend)
-        published = min(view.published.get("first") or "", view.published.get("second") or "")
-        changed = state.intro_set_changed or ""
-        if state.listed and changed >= since and published > changed:
-            return time.monotonic() - started
-        assert time.monotonic() - started < timeout, f"{backend} not republished: {view}"
-        time.sleep(2)
 
 
 def test_a_balanced_service_of_a_deployment_file(real_manager: Manager,
@@ -122,7 +105,7 @@ def test_a_balanced_service_of_a_deployment_file(real_manager: Manager,
             (B1, "start"), (B2, "unchanged"), (NAME, "unchanged")]
         timings["up -> b1 back (serving itself)"] = time.monotonic() - started
         timings["b1 back -> its intro points republished"] = (
-            wait_republished(real_manager, B1, since) + timings["up -> b1 back (serving itself)"])
+            wait_listed(real_manager, NAME, B1, since) + timings["up -> b1 back (serving itself)"])
         real_manager.stop(B2)
         body_text, boot, seconds, tries = fresh_get(docker_runtime, net, master)
         assert body_text == expected
