@@ -39,8 +39,6 @@ from myonion.errors import MyOnionError, OptionError
 from myonion.manager import Manager, ServiceView, check_host_ports, check_limits, container_name
 from myonion.runtime.base import (
     LABEL,
-    LABEL_HOME,
-    LABEL_ROLE,
     ContainerSpec,
 )
 from myonion.state import NAME_RE, ServiceRecord
@@ -933,7 +931,7 @@ def compose_service(spec: ContainerSpec, root: Path) -> dict[str, Any]:
     Compose file's folder) become relative; the control directory, which only the manager
     reads, becomes a tmpfs. Labels that would make ``myonion ls`` adopt the container are left
     out."""
-    from myonion.stack import service_basics
+    from myonion.stack import mount_entry, service_basics, service_health_and_labels
 
     service = service_basics(spec)
     service["security_opt"] = ["no-new-privileges:true"]
@@ -953,14 +951,7 @@ def compose_service(spec: ContainerSpec, root: Path) -> dict[str, Any]:
             tmpfs.append(f"{CTL_TARGET}:rw,nosuid,nodev,size=1m,uid={uid},gid={gid or uid},"
                          "mode=0700")
             continue
-        source = mount.source
-        if not mount.volume and Path(mount.source).is_relative_to(root):
-            source = "./" + Path(mount.source).relative_to(root).as_posix()
-        entry: dict[str, Any] = {"type": "volume" if mount.volume else "bind",
-                                 "source": source, "target": mount.target}
-        if mount.read_only:
-            entry["read_only"] = True
-        volumes.append(entry)
+        volumes.append(mount_entry(mount, root))
     if tmpfs:
         service["tmpfs"] = tmpfs
     if volumes:
@@ -971,16 +962,7 @@ def compose_service(spec: ContainerSpec, root: Path) -> dict[str, Any]:
     networks = ([spec.network] if spec.network else []) + list(spec.extra_networks)
     if networks:
         service["networks"] = networks
-    if spec.healthcheck:
-        health: dict[str, Any] = {"test": list(spec.healthcheck["test"])}  # type: ignore[call-overload]
-        for key in ("interval", "timeout", "start_period"):
-            if key in spec.healthcheck:
-                health[key] = str(spec.healthcheck[key])
-        if "retries" in spec.healthcheck:
-            health["retries"] = int(str(spec.healthcheck["retries"]))
-        service["healthcheck"] = health
-    labels = {k: v for k, v in spec.labels.items() if k not in (LABEL_ROLE, LABEL_HOME)}
-    service["labels"] = {**labels, LABEL_EXPORT: "compose"}
+    service.update(service_health_and_labels(spec, "compose"))
     service["logging"] = {"driver": "json-file", "options": {"max-size": "1m", "max-file": "2"}}
     return service
 
@@ -990,21 +972,10 @@ def compose_document(services: dict[str, ContainerSpec], root: Path,
     """A whole Compose file (the version-less Compose specification) for ``services``: named
     volumes declared (``external_volumes`` as external), every network external (they are
     the test network's, made by ``myonion testnet up``)."""
+    from myonion.stack import volumes_and_networks
+
     doc: dict[str, Any] = {"services": {n: compose_service(s, root) for n, s in services.items()}}
-    volumes: dict[str, Any] = {}
-    networks: dict[str, Any] = {}
-    for spec in services.values():
-        for mount in spec.mounts:
-            if mount.volume:
-                volumes[mount.source] = {"external": True} if mount.source in (
-                    external_volumes or set()) \
-                    else {"labels": {LABEL_EXPORT: "compose"}}
-        for net in ([spec.network] if spec.network else []) + list(spec.extra_networks):
-            networks[net] = {"external": True}
-    if volumes:
-        doc["volumes"] = volumes
-    if networks:
-        doc["networks"] = networks
+    doc.update(volumes_and_networks(services, external_volumes, "compose"))
     return doc
 
 

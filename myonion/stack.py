@@ -37,7 +37,7 @@ import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from myonion.runtime.base import LABEL_HOME, LABEL_ROLE, ContainerSpec
+from myonion.runtime.base import LABEL_HOME, LABEL_ROLE, ContainerSpec, Mount
 
 LABEL_EXPORT = "org.myonion.export"
 CTL_TARGET = "/run/myonion/ctl"
@@ -106,6 +106,36 @@ def service_basics(spec: ContainerSpec) -> dict[str, Any]:
     return service
 
 
+def mount_entry(mount: Mount, root: Path) -> dict[str, Any]:
+    """A volume or bind mount as a Compose or stack file writes it; a bind of a folder below
+    ``root`` (the file's folder) is relative to it."""
+    source = mount.source
+    if not mount.volume and Path(mount.source).is_relative_to(root):
+        source = "./" + Path(mount.source).relative_to(root).as_posix()
+    entry: dict[str, Any] = {"type": "volume" if mount.volume else "bind",
+                             "source": source, "target": mount.target}
+    if mount.read_only:
+        entry["read_only"] = True
+    return entry
+
+
+def service_health_and_labels(spec: ContainerSpec, export: str) -> dict[str, Any]:
+    """The healthcheck and labels of a Compose or stack service (``export``: "compose" or
+    "swarm"); without the labels that would make ``myonion ls`` adopt the container."""
+    service: dict[str, Any] = {}
+    if spec.healthcheck:
+        health: dict[str, Any] = {"test": list(spec.healthcheck["test"])}  # type: ignore[call-overload]
+        for key in ("interval", "timeout", "start_period"):
+            if key in spec.healthcheck:
+                health[key] = str(spec.healthcheck[key])
+        if "retries" in spec.healthcheck:
+            health["retries"] = int(str(spec.healthcheck["retries"]))
+        service["healthcheck"] = health
+    labels = {k: v for k, v in spec.labels.items() if k not in (LABEL_ROLE, LABEL_HOME)}
+    service["labels"] = {**labels, LABEL_EXPORT: export}
+    return service
+
+
 def stack_service(name: str, spec: ContainerSpec, root: Path,
                   configs: list[ConfFile]) -> dict[str, Any]:
     """The stack service for the container ``spec`` describes; ``configs`` are the service's
@@ -123,14 +153,7 @@ def stack_service(name: str, spec: ContainerSpec, root: Path,
         if not mount.volume and mount.target == CTL_TARGET:
             mounts.append({"type": "volume", "target": CTL_TARGET})  # anonymous: see above
             continue
-        source = mount.source
-        if not mount.volume and Path(mount.source).is_relative_to(root):
-            source = "./" + Path(mount.source).relative_to(root).as_posix()
-        entry: dict[str, Any] = {"type": "volume" if mount.volume else "bind",
-                                 "source": source, "target": mount.target}
-        if mount.read_only:
-            entry["read_only"] = True
-        mounts.append(entry)
+        mounts.append(mount_entry(mount, root))
     if mounts:
         service["volumes"] = mounts
     public = [c for c in configs if not c.secret]
@@ -146,16 +169,7 @@ def stack_service(name: str, spec: ContainerSpec, root: Path,
     networks = ([spec.network] if spec.network else []) + list(spec.extra_networks)
     if networks:
         service["networks"] = networks
-    if spec.healthcheck:
-        health: dict[str, Any] = {"test": list(spec.healthcheck["test"])}  # type: ignore[call-overload]
-        for key in ("interval", "timeout", "start_period"):
-            if key in spec.healthcheck:
-                health[key] = str(spec.healthcheck[key])
-        if "retries" in spec.healthcheck:
-            health["retries"] = int(str(spec.healthcheck["retries"]))
-        service["healthcheck"] = health
-    labels = {k: v for k, v in spec.labels.items() if k not in (LABEL_ROLE, LABEL_HOME)}
-    service["labels"] = {**labels, LABEL_EXPORT: "swarm"}
+    service.update(service_health_and_labels(spec, "swarm"))
     limits: dict[str, Any] = {}
     if spec.mem_limit:
         limits["memory"] = spec.mem_limit.upper()
@@ -166,7 +180,7 @@ def stack_service(name: str, spec: ContainerSpec, root: Path,
         # one task at a time: two tors must never publish with the same key
         "update_config": {"order": "stop-first", "parallelism": 1},
         "restart_policy": {"condition": RESTART_CONDITIONS.get(spec.restart or "", "none")},
-        "labels": {**labels, LABEL_EXPORT: "swarm"},
+        "labels": dict(service["labels"]),
     }
     if limits:
         deploy["resources"] = {"limits": limits}
@@ -199,6 +213,28 @@ def _ports(name: str, ports: dict[str, tuple[str, int]]) -> list[dict[str, Any]]
     return entries
 
 
+def volumes_and_networks(services: dict[str, ContainerSpec], external_volumes: set[str] | None,
+                         export: str) -> dict[str, Any]:
+    """The top-level ``volumes`` (``external_volumes`` as external, the others labelled with
+    ``export``) and ``networks`` (every one external: the test network's) of a Compose or
+    stack file for ``services``."""
+    volumes: dict[str, Any] = {}
+    networks: dict[str, Any] = {}
+    for spec in services.values():
+        for mount in spec.mounts:
+            if mount.volume:
+                volumes[mount.source] = {"external": True} if mount.source in (
+                    external_volumes or set()) else {"labels": {LABEL_EXPORT: export}}
+        for net in ([spec.network] if spec.network else []) + list(spec.extra_networks):
+            networks[net] = {"external": True}
+    doc: dict[str, Any] = {}
+    if volumes:
+        doc["volumes"] = volumes
+    if networks:
+        doc["networks"] = networks
+    return doc
+
+
 def stack_document(services: dict[str, ContainerSpec], root: Path,
                    configs: dict[str, list[ConfFile]],
                    external_volumes: set[str] | None = None) -> dict[str, Any]:
@@ -206,19 +242,7 @@ def stack_document(services: dict[str, ContainerSpec], root: Path,
     ``services``, with their ``configs`` (:func:`conf_configs`, by service)."""
     doc: dict[str, Any] = {"version": "3.9", "services": {
         n: stack_service(n, s, root, configs.get(n, [])) for n, s in services.items()}}
-    volumes: dict[str, Any] = {}
-    networks: dict[str, Any] = {}
-    for spec in services.values():
-        for mount in spec.mounts:
-            if mount.volume:
-                volumes[mount.source] = {"external": True} if mount.source in (
-                    external_volumes or set()) else {"labels": {LABEL_EXPORT: "swarm"}}
-        for net in ([spec.network] if spec.network else []) + list(spec.extra_networks):
-            networks[net] = {"external": True}
-    if volumes:
-        doc["volumes"] = volumes
-    if networks:
-        doc["networks"] = networks
+    doc.update(volumes_and_networks(services, external_volumes, "swarm"))
     files = [c for each in configs.values() for c in each]
     if any(not c.secret for c in files):
         doc["configs"] = {c.name: {"file": c.file} for c in files if not c.secret}
