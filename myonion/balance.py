@@ -28,6 +28,7 @@ from myonion import keys
 from myonion.errors import MyOnionError, NameInUse, OptionError, ServiceNotFound
 from myonion.manager import DEFAULT_TIMEOUT, Manager, ServiceView, container_name
 from myonion.state import check_name
+from myonion.templates import TemplateSpec
 
 FRONTEND_TEMPLATE = "onionbalance"
 #: name, state and stage of a backend that runs elsewhere (only its address is known here)
@@ -78,6 +79,13 @@ def backend_name(name: str, index: int) -> str:
     return f"{name}-b{index}"
 
 
+def serves_web_page(template: TemplateSpec) -> bool:
+    """True if the template's first onion port is a web page on port 80: what a frontend
+    checks the master address with, so what a balanced template must serve."""
+    first = template.ports[0] if template.ports else None
+    return first is not None and (first.virtual, first.protocol) == (80, "http")
+
+
 def share(manager: Manager, template_id: str, options: dict[str, Any] | None = None,
           name: str | None = None, backends: int = 2, network: str | None = None,
           timeout: float = DEFAULT_TIMEOUT) -> BalanceView:
@@ -90,8 +98,7 @@ def share(manager: Manager, template_id: str, options: dict[str, Any] | None = N
     if template.balance_frontend:
         raise OptionError("A frontend cannot be balanced itself.",
                           hint="Give the template of the backends, e.g. site.")
-    first = template.ports[0]
-    if (first.virtual, first.protocol) != (80, "http"):
+    if not serves_web_page(template):
         raise OptionError(f"Template '{template_id}' does not serve a web page on port 80, "
                           "which the frontend checks the master address with.",
                           hint="Balance a web template such as site.")

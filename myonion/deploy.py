@@ -32,9 +32,9 @@ from typing import Any
 
 import yaml
 
-from myonion import access, config, hardening, images, keys, render, tor
+from myonion import access, config, hardening, images, keys, tor
 from myonion.access import ClientStore
-from myonion.balance import FRONTEND_TEMPLATE, MAX_BACKENDS, backend_name
+from myonion.balance import FRONTEND_TEMPLATE, MAX_BACKENDS, backend_name, serves_web_page
 from myonion.errors import MyOnionError, OptionError
 from myonion.manager import Manager, ServiceView, check_host_ports, check_limits, container_name
 from myonion.runtime.base import (
@@ -363,11 +363,10 @@ class _Checker:
                          f"(Onionbalance publishes one public address): remove {field_name} "
                          "or balance")
         if template is not None:
-            first = template.ports[0] if template.ports else None
             if template.balance_frontend:
                 self.add(f"{service}.template", "is a frontend itself: give the template "
                          "of the backends, e.g. site")
-            elif first is None or (first.virtual, first.protocol) != (80, "http"):
+            elif not serves_web_page(template):
                 self.add(f"{service}.template", f"'{template.id}' does not serve a web page "
                          "on port 80, which the frontend checks the master address with: "
                          "balance a web template such as site")
