@@ -712,11 +712,8 @@ def _conf_changed(manager: Manager, template: TemplateSpec, record: ServiceRecor
     """Whether the configuration rendered now differs from the one the container has (e.g.
     a ``file`` option's file was edited). Files this user cannot read count as unchanged."""
     conf = manager.store.service_dir(record.name) / "conf"
-    service = {"name": record.name, "network": record.network, "mode": record.mode}
-    # as the manager renders it (an Onionbalance backend's torrc has one line more)
-    tor = {"balance_instance": True} if record.balance_master else None
     try:
-        wanted = render.render_runtime_files(template, service, record.options, tor)
+        wanted = manager.rendered_files(record, template)
     except MyOnionError:
         return True
     for filename, text in wanted.items():
@@ -1100,18 +1097,11 @@ def _write_conf(manager: Manager, directory: Path, template: TemplateSpec,
     they stay this user's, so the `docker stack deploy` of this user can read them."""
     conf = directory / "conf"
     conf.mkdir(parents=True, exist_ok=True)
-    service = {"name": record.name, "network": record.network, "mode": record.mode}
-    wanted = render.render_runtime_files(template, service, record.options)
+    wanted = manager.rendered_files(record, template)
     for stale in conf.iterdir():
         if stale.is_file() and stale.name not in wanted:
             stale.unlink()
-    pieces = hardening.secret_pieces(template, record.options)
-    secret_files = []
-    for filename, text in wanted.items():
-        secret = hardening.holds_secret(text, pieces)
-        hardening.write_file(conf / filename, text, secret)
-        if secret:
-            secret_files.append(filename)
+    secret_files = hardening.write_rendered(conf, template, record.options, wanted)
     os.chmod(directory, 0o755)
     os.chmod(conf, 0o755)
     if hand_to_container:

@@ -68,6 +68,21 @@ def write_file(path: Path, text: str, secret: bool) -> None:
         raise
 
 
+def write_rendered(conf: Path, template: TemplateSpec, values: dict[str, Any],
+                   rendered: dict[str, str]) -> list[str]:
+    """Write a service's rendered runtime files into ``conf``: those that hold a piece of one
+    of its secret option ``values`` 0600, the others 0644. Returns the secret files' names
+    (to be handed to the container's user)."""
+    pieces = secret_pieces(template, values)
+    secret_files = []
+    for filename, text in rendered.items():
+        secret = holds_secret(text, pieces)
+        write_file(conf / filename, text, secret=secret)
+        if secret:
+            secret_files.append(filename)
+    return secret_files
+
+
 def wider_than_private(path: Path) -> bool:
     """True if group or others may read, write or run ``path``."""
     return bool(path.stat().st_mode & 0o077)

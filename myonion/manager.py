@@ -370,20 +370,20 @@ class Manager:
     def _control_dir(self, name: str) -> Path:
         return self.store.service_dir(name) / "ctl"
 
+    @staticmethod
+    def rendered_files(record: ServiceRecord, template: TemplateSpec) -> dict[str, str]:
+        """The runtime files (torrc and the template's) of ``record``, as its container gets
+        them; an Onionbalance backend's torrc has its instance line."""
+        service = {"name": record.name, "network": record.network, "mode": record.mode}
+        tor_settings = {"balance_instance": True} if record.balance_master else None
+        return render.render_runtime_files(template, service, record.options, tor_settings)
+
     def _create_container(self, record: ServiceRecord, template: TemplateSpec) -> None:
         directory = self.store.service_dir(record.name)
         conf = directory / "conf"
         conf.mkdir(exist_ok=True)
-        service = {"name": record.name, "network": record.network, "mode": record.mode}
-        pieces = hardening.secret_pieces(template, record.options)
-        secret_files = []
-        tor_settings = {"balance_instance": True} if record.balance_master else None
-        for filename, text in render.render_runtime_files(template, service, record.options,
-                                                          tor_settings).items():
-            secret = hardening.holds_secret(text, pieces)
-            hardening.write_file(conf / filename, text, secret=secret)
-            if secret:
-                secret_files.append(filename)
+        secret_files = hardening.write_rendered(conf, template, record.options,
+                                                self.rendered_files(record, template))
         self._write_expiry(record)
         if record.private:
             self._clients(record.name).write_auth()
