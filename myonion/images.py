@@ -170,10 +170,15 @@ def _python_tag(tor: str) -> str:
     return f"myonion/python:{render.python_image_context(tor).digest}"
 
 
-def template_tag(runtime: Runtime, template: TemplateSpec) -> str:
+def _tor_tag(runtime: Runtime) -> str:
+    return f"myonion/tor:{render.tor_image_context(base_image(runtime)).digest}"
+
+
+def template_tag(runtime: Runtime, template: TemplateSpec, tor: str | None = None) -> str:
     """The tag :func:`template_image` gives ``template``'s image now, without building
-    anything (so a deployment can tell that a template changed since its service was made)."""
-    tor = f"myonion/tor:{render.tor_image_context(base_image(runtime)).digest}"
+    anything (so a deployment can tell that a template changed since its service was made);
+    ``tor``: the tor layer's tag, when known."""
+    tor = tor or _tor_tag(runtime)
     python = _python_tag(tor) if template.layer == "python" else None
     return f"myonion/{template.id}:{render.template_context(template, tor, python).digest}"
 
@@ -203,9 +208,9 @@ class PruneResult:
 
 def current_tags(runtime: Runtime, templates: list[TemplateSpec]) -> set[str]:
     """The images myonion builds now: the base, the tor and python layers, every template's."""
-    tor = f"myonion/tor:{render.tor_image_context(base_image(runtime)).digest}"
+    tor = _tor_tag(runtime)
     return {base_image(runtime), LOCAL_BASE, tor, _python_tag(tor),
-            *(template_tag(runtime, t) for t in templates)}
+            *(template_tag(runtime, t, tor) for t in templates)}
 
 
 def prune(runtime: Runtime, templates: list[TemplateSpec], in_use: set[str],
