@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from myonion import access, config, hardening, images, keys, tor
+from myonion import access, config, hardening, images, keys, stack, tor
 from myonion.access import ClientStore
 from myonion.balance import FRONTEND_TEMPLATE, MAX_BACKENDS, backend_name, serves_web_page
 from myonion.errors import MyOnionError, OptionError
@@ -927,9 +927,7 @@ def compose_service(spec: ContainerSpec, root: Path) -> dict[str, Any]:
     Compose file's folder) become relative; the control directory, which only the manager
     reads, becomes a tmpfs. Labels that would make ``myonion ls`` adopt the container are left
     out."""
-    from myonion.stack import mount_entry, service_basics, service_health_and_labels
-
-    service = service_basics(spec)
+    service = stack.service_basics(spec)
     service["security_opt"] = ["no-new-privileges:true"]
     if spec.mem_limit:
         service["mem_limit"] = spec.mem_limit
@@ -947,7 +945,7 @@ def compose_service(spec: ContainerSpec, root: Path) -> dict[str, Any]:
             tmpfs.append(f"{CTL_TARGET}:rw,nosuid,nodev,size=1m,uid={uid},gid={gid or uid},"
                          "mode=0700")
             continue
-        volumes.append(mount_entry(mount, root))
+        volumes.append(stack.mount_entry(mount, root))
     if tmpfs:
         service["tmpfs"] = tmpfs
     if volumes:
@@ -958,7 +956,7 @@ def compose_service(spec: ContainerSpec, root: Path) -> dict[str, Any]:
     networks = ([spec.network] if spec.network else []) + list(spec.extra_networks)
     if networks:
         service["networks"] = networks
-    service.update(service_health_and_labels(spec, "compose"))
+    service.update(stack.service_health_and_labels(spec, "compose"))
     service["logging"] = {"driver": "json-file", "options": {"max-size": "1m", "max-file": "2"}}
     return service
 
@@ -968,10 +966,8 @@ def compose_document(services: dict[str, ContainerSpec], root: Path,
     """A whole Compose file (the version-less Compose specification) for ``services``: named
     volumes declared (``external_volumes`` as external), every network external (they are
     the test network's, made by ``myonion testnet up``)."""
-    from myonion.stack import volumes_and_networks
-
     doc: dict[str, Any] = {"services": {n: compose_service(s, root) for n, s in services.items()}}
-    doc.update(volumes_and_networks(services, external_volumes, "compose"))
+    doc.update(stack.volumes_and_networks(services, external_volumes, "compose"))
     return doc
 
 
@@ -1066,8 +1062,6 @@ def _stack(deployment: Deployment, specs: dict[str, ContainerSpec], root: Path,
            config_dir: Path, external: set[str],
            secret_files: dict[str, list[str]]) -> dict[str, Any]:
     """The swarm stack document, or the services a swarm cannot run named as problems."""
-    from myonion import stack
-
     problems: list[Problem] = []
     lines = {s.name: s.line for s in deployment.services}
     for name, spec in specs.items():
