@@ -728,12 +728,12 @@ def testnet() -> None:
 
 def _testnet(reporter: TerminalReporter | None = None, name: str | None = None,
              swarm: bool = False) -> Any:
+    from myonion.events import log_reporter
     from myonion.runtime import default_runtime
     from myonion.testnet import NETWORK, Testnet
 
-    if reporter:
-        return Testnet(default_runtime(), reporter, name=name or NETWORK, swarm=swarm)
-    return Testnet(default_runtime(), name=name or NETWORK, swarm=swarm)
+    return Testnet(default_runtime(), reporter or log_reporter, name=name or NETWORK,
+                   swarm=swarm)
 
 
 def _testnet_name() -> Any:
