@@ -18,12 +18,13 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from benchlib import summary
 
 from myonion import fetch, images, paths, render
 from myonion.manager import Manager
@@ -34,11 +35,6 @@ from myonion.templates import TemplateRegistry
 from myonion.testnet import INCLUDE_VOLUME, NETWORK, Testnet
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {"min": round(min(values), 2), "median": round(statistics.median(values), 2),
-            "max": round(max(values), 2), "n": len(values)}
 
 
 def run_myonion(manager: Manager, site: Path, i: int) -> dict[str, float]:
