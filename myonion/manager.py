@@ -1037,7 +1037,9 @@ class Manager:
         now = time.time()
         ended: list[str] = []
         for record in records:
-            if not record.expires_at or record.expires_at > now:
+            # the container ends itself at the whole second in conf/expires (_write_expiry),
+            # so the deadline is that second here too, not the fraction after it
+            if not record.expires_at or int(record.expires_at) > now:
                 continue
             if record.stage == Stage.BUILDING or self.store.busy(record.name):
                 continue  # being made (or changed) right now by another command
