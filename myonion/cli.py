@@ -15,6 +15,7 @@ from rich.table import Table
 
 from myonion import __version__, access, config, images, keys
 from myonion.errors import MyOnionError
+from myonion.folders import WholeHomeFolder
 from myonion.manager import Manager, ServiceView
 from myonion.progress import TerminalReporter
 from myonion.templates import COMMON_OPTIONS, parse_option_args
@@ -187,20 +188,35 @@ def _show_service(view: ServiceView, as_json: bool) -> None:
                    "hs_ed25519_secret_key (e.g. a vanity key). Implies --persistent.")
 @click.option("--no-wait", is_flag=True, help="Return once started, without waiting for tor.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for readiness.")
+@click.option("--yes", "whole_home", is_flag=True,
+              help="Yes, share a whole home folder (asked otherwise).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def share(ctx: click.Context, template_id: str, options: tuple[str, ...], name: str | None,
           network: str | None, persistent: bool, clients: tuple[str, ...], ttl: str | None,
-          key_file: str | None, no_wait: bool, timeout: float, as_json: bool) -> None:
+          key_file: str | None, no_wait: bool, timeout: float, whole_home: bool,
+          as_json: bool) -> None:
     """Build TEMPLATE, run it with its own tor and print its .onion address."""
     values = parse_option_args(options)
     seconds = access.parse_duration(ttl) if ttl is not None else None
     key = _read_key(key_file) if key_file else None
-    with _progress(ctx) as reporter:
-        manager = _manager(reporter)
-        view = manager.share(template_id, values, name=name, network=network,
-                             persistent=persistent, wait=not no_wait, timeout=timeout,
-                             clients=list(clients), ttl=seconds, key=key)
+    while True:
+        try:
+            with _progress(ctx) as reporter:
+                manager = _manager(reporter)
+                view = manager.share(template_id, values, name=name, network=network,
+                                     persistent=persistent, wait=not no_wait, timeout=timeout,
+                                     clients=list(clients), ttl=seconds, key=key,
+                                     whole_home=whole_home)
+            break
+        except WholeHomeFolder as e:
+            # refused before anything was built: ask on a terminal, else say what to do
+            if whole_home or not sys.stdin.isatty():
+                raise
+            err.print(escape(e.message))
+            if not click.confirm("Share the whole home folder?", default=False, err=True):
+                raise click.exceptions.Abort() from None
+            whole_home = True
     lines = {c: manager.client_line(view.name, c) for c in clients} if view.address else {}
     if as_json:
         _json({**view.to_dict(), "client_lines": lines})

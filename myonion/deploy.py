@@ -36,7 +36,14 @@ from myonion import access, config, hardening, images, keys, stack, tor
 from myonion.access import ClientStore
 from myonion.balance import FRONTEND_TEMPLATE, MAX_BACKENDS, backend_name, serves_web_page
 from myonion.errors import MyOnionError, OptionError
-from myonion.manager import Manager, ServiceView, check_host_ports, check_limits, container_name
+from myonion.manager import (
+    Manager,
+    ServiceView,
+    check_host_ports,
+    check_limits,
+    container_name,
+    service_user,
+)
 from myonion.runtime.base import (
     LABEL,
     ContainerSpec,
@@ -937,7 +944,8 @@ def compose_service(spec: ContainerSpec, root: Path) -> dict[str, Any]:
         service["restart"] = spec.restart
     if spec.environment:
         service["environment"] = dict(spec.environment)
-    uid, _, gid = (spec.user or "0:0").partition(":")
+    # the control directory is tor's
+    uid, _, gid = spec.side_user("tor").partition(":")
     tmpfs = [f"{path}:{options}" for path, options in spec.tmpfs.items()]
     volumes: list[dict[str, Any]] = []
     for mount in spec.mounts:
@@ -1099,7 +1107,8 @@ def _write_conf(manager: Manager, directory: Path, template: TemplateSpec,
     os.chmod(directory, 0o755)
     os.chmod(conf, 0o755)
     if hand_to_container:
-        manager._hand_to_container(conf, secret_files, record.image)
+        manager._hand_to_container(conf, secret_files, record.image,
+                                   service_user(template, record.options))
     return secret_files
 
 

@@ -22,7 +22,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from myonion import access, config, fetch, hardening, images, keys, paths, render, tor
+from myonion import access, config, fetch, folders, hardening, images, keys, paths, render, tor
 from myonion.access import ClientInfo, ClientStore
 from myonion.errors import (
     MyOnionError,
@@ -184,6 +184,16 @@ def check_limits(limits: dict[str, Any] | None) -> dict[str, Any]:
     return result
 
 
+def check_folders(template: TemplateSpec, values: dict[str, Any], whole_home: bool) -> None:
+    """The host folders a service will read: a whole home folder only with the user's yes
+    (:class:`folders.WholeHomeFolder`), and one its service user can be given (raises
+    OptionError before anything is built)."""
+    for mount in template.mounts:
+        if values.get(mount.option):
+            folders.confirm_folder(mount.option, values[mount.option], whole_home)
+    service_user(template, values)
+
+
 def balance_backend_key(master: str, key: keys.OnionKey | None) -> keys.OnionKey:
     """The key of a new Onionbalance backend of ``master`` (the one given, else a new one);
     raises OptionError for an address that is no onion or is the backend's own."""
@@ -207,10 +217,48 @@ def home_label() -> str:
     return hashlib.sha256(str(paths.data_dir()).encode()).hexdigest()[:16]
 
 
-def container_user() -> str:
-    """tor and the service run as uid 10001; the group lets a non-root host user read the socket."""
+def tor_user() -> str:
+    """tor runs as uid 10001; its group is a non-root host user's own, so that user reads the
+    control socket, cookie and address (root: tor's own group)."""
     gid = os.getegid()
-    return f"{render.CONTAINER_UID}:{gid if gid != 0 else render.CONTAINER_UID}"
+    return f"{render.TOR_UID}:{gid if gid != 0 else render.TOR_UID}"
+
+
+#: what a container starts as: root with only these capabilities, which myonion-entry needs to
+#: start tor and the service as their two users (setpriv empties every capability set of each,
+#: the bounding set too: SETPCAP) and to stop them; every other capability is dropped
+ENTRY_CAPS = ("SETUID", "SETGID", "SETPCAP", "KILL")
+
+
+def service_user(template: TemplateSpec, values: dict[str, Any]) -> str:
+    """The "uid:gid" a service runs as: never tor's user, so it cannot read the onion key.
+
+    A service that reads a folder of the host (the site's ``dir``) runs as that folder's
+    owner, so a folder only its owner may read is served as it is (nothing copied, no mode
+    changed): when the owner is root or tor's uid and the folder is open to everyone, the
+    ordinary service user is enough. Onionbalance's frontend is tor's own helper (it holds the
+    master key and talks to tor), so it runs as tor's user. Raises OptionError for a folder
+    that only tor's uid could read."""
+    if template.service_is_tor:
+        return tor_user()
+    default = f"{render.SERVICE_UID}:{render.SERVICE_UID}"
+    for mount in template.mounts:
+        path = values.get(mount.option)
+        if not path:
+            continue
+        st = os.stat(path)
+        open_to_all = folders.open_to_everyone(path)
+        if st.st_uid == render.TOR_UID:
+            if open_to_all:
+                return default
+            raise OptionError(
+                f"{path} belongs to uid {render.TOR_UID}, which is tor's inside the container, "
+                "and others may not read it.",
+                hint=f"Let others read it (chmod -R o+rX {path}) or share a copy owned by you.")
+        if st.st_uid == 0 and open_to_all:
+            return default
+        return f"{st.st_uid}:{render.SERVICE_UID}"
+    return default
 
 
 class Manager:
@@ -265,6 +313,7 @@ class Manager:
         deployment: str | None = None,
         limits: dict[str, Any] | None = None,
         balance_master: str | None = None,
+        whole_home: bool = False,
     ) -> ServiceView:
         """Validate, build, run and (unless ``wait`` is False) wait until the onion serves.
 
@@ -273,9 +322,11 @@ class Manager:
         an existing onion key (an imported or vanity key), which makes it persistent.
         ``balance_master`` (an onion address) makes it a backend of that Onionbalance frontend
         (persistent; a key is made unless given; see :mod:`myonion.balance`).
+        ``whole_home``: the user said yes to sharing a whole home folder.
         """
         template = self.registry.get(template_id)
         values = template.validate(options or {})
+        check_folders(template, values, whole_home)
         check_host_ports(template.published(values))
         net = config.resolve_network(network)
         if name is not None:
@@ -374,7 +425,9 @@ class Manager:
     def rendered_files(record: ServiceRecord, template: TemplateSpec) -> dict[str, str]:
         """The runtime files (torrc and the template's) of ``record``, as its container gets
         them; an Onionbalance backend's torrc has its instance line."""
-        service = {"name": record.name, "network": record.network, "mode": record.mode}
+        uid = int(service_user(template, record.options).partition(":")[0])
+        service = {"name": record.name, "network": record.network, "mode": record.mode,
+                   "uid": uid}
         tor_settings = {"balance_instance": True} if record.balance_master else None
         return render.render_runtime_files(template, service, record.options, tor_settings)
 
@@ -389,12 +442,37 @@ class Manager:
             self._clients(record.name).write_auth()
         os.chmod(conf, 0o755)
         self._prepare_control_dir(record.name, record.image)
-        self._hand_to_container(conf, secret_files, record.image)
+        self._hand_to_container(conf, secret_files, record.image,
+                                service_user(template, record.options))
+        existing = set(self.runtime.list_volumes({LABEL_SERVICE: record.name,
+                                                  LABEL_HOME: home_label()}))
         # created here with labels (not implicitly by Docker), so `rm` finds them by label
         for volume in self._service_volumes(record, template):
             self.runtime.create_volume(volume.source, {LABEL_SERVICE: record.name,
                                                        LABEL_HOME: home_label()})
+        self._migrate_data_volumes(record, template, existing)
         self.runtime.create(self._container_spec(record, template, directory))
+
+    def _migrate_data_volumes(self, record: ServiceRecord, template: TemplateSpec,
+                              existing: set[str]) -> None:
+        """Hand data volumes made by an older myonion, when tor and the service were one
+        user (tor's, 10001), to the service's user, so the service keeps its data (readings,
+        a queue, SSH host keys) and tor's user keeps only the onion key. Runs only for volumes
+        that existed before and only changes those still owned by tor's uid."""
+        prefix = container_name(record.name)
+        old = [v for v in template.volumes if f"{prefix}-{v.name}" in existing]
+        user = service_user(template, record.options)
+        if not old or template.service_is_tor:
+            return
+        script = (f'for d in /v/*; do [ "$(stat -c %u "$d")" = {render.TOR_UID} ] && '
+                  f'chown -R {user} "$d"; done; true')
+        code, output = self.runtime.run_task(
+            record.image, ["sh", "-c", script],
+            [Mount(f"{prefix}-{v.name}", f"/v/{v.name}", volume=True) for v in old],
+            user="0:0", cap_add=["CHOWN", "DAC_READ_SEARCH", "FOWNER"])
+        if code != 0:
+            raise MyOnionError(f"The data of service '{record.name}' could not be handed to "
+                               "its service's user.", detail=output.strip()[-500:] or None)
 
     @staticmethod
     def _service_volumes(record: ServiceRecord, template: TemplateSpec) -> list[Mount]:
@@ -407,7 +485,7 @@ class Manager:
 
     def _container_spec(self, record: ServiceRecord, template: TemplateSpec,
                         directory: Path) -> ContainerSpec:
-        uid = render.CONTAINER_UID
+        uid = render.TOR_UID
         mounts = [
             Mount(str(directory / "conf"), "/etc/myonion", read_only=True),
             Mount(str(directory / "ctl"), "/run/myonion/ctl"),
@@ -420,6 +498,14 @@ class Manager:
         if record.mode != "persistent":
             # ephemeral: the onion key lives in memory only and is gone when the container stops
             tmpfs["/var/lib/tor"] = f"rw,nosuid,nodev,size=32m,uid={uid},gid={uid},mode=0700"
+        if template.tor_client:
+            # where the service asks tor's side for fresh circuits (myonion-newnym's FIFO)
+            tmpfs["/run/myonion/newnym"] = f"rw,nosuid,nodev,noexec,size=16k,uid={uid}," \
+                f"gid={uid},mode=0711"
+        user = service_user(template, record.options)
+        environment = {"MYONION_TOR_USER": tor_user(), "MYONION_SERVICE_USER": user}
+        if template.service_is_tor:
+            environment["MYONION_SERVICE_IS_TOR"] = "1"
         network = None
         # only what the template publishes when asked (e.g. the MQTT LAN port), nothing else
         ports = template.published(record.options)
@@ -446,13 +532,15 @@ class Manager:
                 LABEL_HOME: home_label(),
                 **({LABEL_DEPLOYMENT: record.deployment} if record.deployment else {}),
             },
-            user=container_user(),
+            # root with ENTRY_CAPS only: myonion-entry starts tor and the service as two users
+            user="0:0",
+            environment=environment,
             mounts=mounts,
             tmpfs=tmpfs,
             network=network,
             extra_networks=extra_networks,
             ports=ports,
-            cap_add=list(template.cap_add),
+            cap_add=[*ENTRY_CAPS, *template.cap_add],
             # a service with a time to live ends with status 0 and must stay ended
             restart="unless-stopped" if record.mode == "persistent" and not record.expires_at
             else "on-failure",
@@ -464,7 +552,7 @@ class Manager:
 
     def _prepare_control_dir(self, name: str, image: str) -> None:
         """The directory tor puts its control socket, cookie and hostname in: the container
-        user's (see :func:`container_user`), 0750, which tor insists on for a control socket.
+        user's (see :func:`tor_user`), 0750, which tor insists on for a control socket.
 
         Run by root on the host, os.chown does it. An ordinary host user (one in the
         ``docker`` group, as the desktop app's user) cannot chown, so a one-off root container
@@ -474,7 +562,7 @@ class Manager:
         """
         ctl = self._control_dir(name)
         ctl.mkdir(exist_ok=True)
-        uid, _, gid = container_user().partition(":")
+        uid, _, gid = tor_user().partition(":")
         if os.geteuid() == 0:
             os.chown(ctl, int(uid), int(gid))
             os.chmod(ctl, 0o750)
@@ -502,17 +590,19 @@ class Manager:
                               *(f": > /ctl/{f}" for f in create)])
         code, output = self.runtime.run_task(
             images.tor_image(self.runtime), ["sh", "-c", script], [Mount(str(ctl), "/ctl")],
-            user=container_user())
+            user=tor_user())
         if code != 0:
             raise MyOnionError(f"The control directory of service '{name}' could not be "
                                "tidied up.", detail=output.strip()[-500:] or None)
 
-    def _hand_to_container(self, conf: Path, filenames: list[str], image: str) -> None:
-        """Give the (0600) runtime files that hold secrets to the container's user, so it
-        alone can read them in the container (and only root on the host)."""
+    def _hand_to_container(self, conf: Path, filenames: list[str], image: str,
+                           user: str) -> None:
+        """Give the (0600) runtime files that hold secrets to the service's ``user``, so it
+        alone can read them in the container (and only root on the host); tor needs none of
+        them."""
         if not filenames:
             return
-        uid, _, gid = container_user().partition(":")
+        uid, _, gid = user.partition(":")
         if os.geteuid() == 0:
             for filename in filenames:
                 os.chown(conf / filename, int(uid), int(gid))
@@ -694,7 +784,7 @@ class Manager:
             # what tor made there is its own: emptied by its user, so the directory can go
             self.runtime.run_task(images.tor_image(self.runtime),
                                   ["find", "/ctl", "-mindepth", "1", "-delete"],
-                                  [Mount(str(ctl), "/ctl")], user=container_user())
+                                  [Mount(str(ctl), "/ctl")], user=tor_user())
         with self.store.locked():
             self.store.remove(name)
 
@@ -808,11 +898,12 @@ class Manager:
         command = ["base64", "-w0", SECRET_KEY_FILE]
         info = self.runtime.get(container_name(name))
         if info is not None and info.running:
-            code, output = self.runtime.exec(container_name(name), command)
+            # as tor's user: nobody else in the container can read the key
+            code, output = self.runtime.exec(container_name(name), command, user=tor_user())
         elif record.mode == "persistent":
             code, output = self.runtime.run_task(
                 record.image, command, [Mount(self._tor_volume(name), TOR_DIR, volume=True)],
-                user=container_user())
+                user=tor_user())
         else:
             raise MyOnionError(f"Service '{name}' is ephemeral and stopped: its key existed "
                                "only in memory and is gone.",
@@ -833,7 +924,7 @@ class Manager:
 
     def _install_key(self, record: ServiceRecord, key: keys.OnionKey) -> None:
         """Write ``key`` into the (persistent) service's tor volume, replacing any key there."""
-        uid = render.CONTAINER_UID
+        uid = render.TOR_UID
         files = {
             f"{HS_DIR}/": (b"", 0o700),
             SECRET_KEY_FILE: (key.secret_file(), 0o600),
@@ -939,6 +1030,7 @@ class Manager:
         deployment: str | None = None,
         wait: bool = True,
         timeout: float = DEFAULT_TIMEOUT,
+        whole_home: bool = False,
     ) -> ServiceView:
         """Give an existing service a new configuration (what :meth:`share` takes) and start
         it in a new container, as ``myonion up`` does for a changed deployment service.
@@ -953,6 +1045,7 @@ class Manager:
         record = self._record(name)
         template = self.registry.get(template_id)
         values = template.validate(options or {})
+        check_folders(template, values, whole_home)
         net = config.resolve_network(network)
         client_names = self._check_access(clients, ttl)
         limits = check_limits(limits)

@@ -25,8 +25,15 @@ from myonion.templates import TemplateSpec
 if TYPE_CHECKING:  # jinja2 is imported where a template is rendered: most commands render none
     import jinja2
 
-#: the unprivileged uid/gid tor and the service run as inside every container
-CONTAINER_UID = 10001
+#: the unprivileged uid/gid tor runs as inside every container (user myonion-tor); it alone can
+#: read the onion key and use tor's control socket
+TOR_UID = 10001
+#: the unprivileged uid/gid a template's service runs as (user myonion), unless it serves a
+#: folder of the host (then the folder's owner) or is tor's own helper (onionbalance)
+SERVICE_UID = 10002
+
+
+_UIDS = {"uid": TOR_UID, "service_uid": SERVICE_UID}
 
 
 def runtime_dir() -> Path:
@@ -104,7 +111,7 @@ def _context(folder: Path, variables: dict[str, Any], skip: set[str]) -> BuildCo
 def tor_image_context(base_image: str) -> BuildContext:
     """The shared tor layer's build context, on top of ``base_image``."""
     return _context(
-        runtime_dir(), {"base_image": base_image, "uid": CONTAINER_UID}, skip={"template.yaml"}
+        runtime_dir(), {"base_image": base_image, **_UIDS}, skip={"template.yaml"}
     )
 
 
@@ -115,7 +122,7 @@ def python_layer_dir() -> Path:
 
 def python_image_context(tor_image: str) -> BuildContext:
     """The shared python layer's build context, on top of the tor layer ``tor_image``."""
-    return _context(python_layer_dir(), {"tor_image": tor_image, "uid": CONTAINER_UID}, set())
+    return _context(python_layer_dir(), {"tor_image": tor_image, **_UIDS}, set())
 
 
 def template_context(template: TemplateSpec, tor_image: str,
@@ -123,7 +130,7 @@ def template_context(template: TemplateSpec, tor_image: str,
     """A template's build context: ``Dockerfile.j2`` rendered plus ``files/``; a template on
     the python layer (``layer: python``) builds ``FROM {{ python_image }}``."""
     skip = {"template.yaml"}
-    variables: dict[str, Any] = {"tor_image": tor_image, "uid": CONTAINER_UID}
+    variables: dict[str, Any] = {"tor_image": tor_image, **_UIDS}
     if python_image is not None:
         variables["python_image"] = python_image
     return _context(template.path, variables, skip)
@@ -153,10 +160,12 @@ def render_runtime_files(
 
     variables = {
         "template": template,
-        "service": service,
+        # service: name, network, mode and the uid its service runs as (the service user's
+        # unless given: see manager.service_user)
+        "service": {"uid": SERVICE_UID, **service},
         "options": options,
         "tor": {"pow": False, "balance_instance": False, **(tor or {})},
-        "uid": CONTAINER_UID,
+        **_UIDS,
         "file_text": file_text,
     }
     out = {"torrc": _render(template.path, "torrc.j2", variables)}

@@ -143,7 +143,8 @@ def stack_service(name: str, spec: ContainerSpec, root: Path,
     service = service_basics(spec)
     if spec.environment:
         service["environment"] = dict(spec.environment)
-    uid, _, gid = (spec.user or "0:0").partition(":")
+    # secret files are the service's (tor needs none of them)
+    uid, _, gid = spec.side_user("service").partition(":")
     mounts: list[dict[str, Any]] = []
     for path, options in spec.tmpfs.items():
         mounts.append(_tmpfs(path, options))

@@ -21,6 +21,7 @@ import yaml
 
 from myonion import paths
 from myonion.errors import OptionError, TemplateError
+from myonion.folders import check_shared_folder
 
 OPTION_TYPES = ("string", "text", "int", "bool", "choice", "dir", "file")
 ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
@@ -240,6 +241,8 @@ class OptionSpec:
             ) from None
         if self.type == "dir" and not path.is_dir():
             raise OptionError(f"Option '{self.name}': {text} is not a folder.")
+        if self.type == "dir":
+            check_shared_folder(self.name, path)
         if self.type == "file" and not path.is_file():
             raise OptionError(f"Option '{self.name}': {text} is not a regular file.")
         return str(path)
@@ -327,6 +330,10 @@ class TemplateSpec:
     #: an Onionbalance frontend: its tor has no HiddenServiceDir of its own (the service
     #: publishes the master descriptor through tor's control socket)
     balance_frontend: bool = False
+    #: the service is tor's own helper and runs as tor's user (``service_user: tor``; the
+    #: Onionbalance frontend, which holds the master key and talks to tor); every other
+    #: service runs as a user that cannot read the onion key
+    service_is_tor: bool = False
     builtin: bool = True
     #: groups of options of which exactly one must be given (e.g. keys as text or as a file)
     one_of: tuple[tuple[str, ...], ...] = ()
@@ -581,11 +588,20 @@ def load_template(folder: Path, builtin: bool = True) -> TemplateSpec:
         cap_add=tuple(cap_add),
         tor_client=bool(raw.get("tor_client", False)),
         balance_frontend=bool(raw.get("balance_frontend", False)),
+        service_is_tor=_service_user(manifest, raw) == "tor",
         builtin=builtin,
         one_of=one_of,
         publish=publish,
         layer=layer,
     )
+
+
+def _service_user(manifest: Path, raw: dict[str, Any]) -> str:
+    """``service_user``: "service" (the default: not tor's user) or "tor"."""
+    value = raw.get("service_user", "service")
+    if value not in ("service", "tor"):
+        raise _fail(manifest, "'service_user' must be 'service' or 'tor'")
+    return str(value)
 
 
 Structure = tuple[tuple[PortSpec, ...], tuple[MountSpec, ...], tuple[VolumeSpec, ...],

@@ -29,6 +29,12 @@ class Mount:
     volume: bool = False
 
 
+#: environment variables by which a service container's entry script learns the two users it
+#: starts tor and the service as ("uid:gid" each; see containers/_runtime/myonion-entry)
+ENV_TOR_USER = "MYONION_TOR_USER"
+ENV_SERVICE_USER = "MYONION_SERVICE_USER"
+
+
 @dataclass
 class ContainerSpec:
     """Everything needed to create one container."""
@@ -56,6 +62,12 @@ class ContainerSpec:
     restart: str | None = None  # "unless-stopped", "on-failure", None
     healthcheck: dict[str, object] | None = None
     hostname: str | None = None
+
+    def side_user(self, side: str) -> str:
+        """The "uid:gid" that ``side`` ("tor" or "service") of a service container runs as
+        (set for its entry script), else the container's user."""
+        key = ENV_TOR_USER if side == "tor" else ENV_SERVICE_USER
+        return self.environment.get(key) or self.user or "0:0"
 
 
 @dataclass
@@ -129,7 +141,9 @@ class Runtime(Protocol):
 
     def logs(self, name: str, tail: int | None = None, follow: bool = False) -> Iterator[str]: ...
 
-    def exec(self, name: str, command: list[str]) -> tuple[int, str]: ...
+    def exec(self, name: str, command: list[str], user: str | None = None) -> tuple[int, str]:
+        """Run ``command`` in a running container (as ``user``, "uid:gid"; by default the
+        container's user) and return (exit status, output)."""
 
     def put_files(self, name: str, files: dict[str, tuple[bytes, int]], user: str) -> None:
         """Copy ``files`` (absolute path -> (content, mode); a path ending in "/" is a

@@ -320,9 +320,10 @@ class DockerRuntime:
         if buffer:
             yield buffer.decode(errors="replace")
 
-    def exec(self, name: str, command: list[str]) -> tuple[int, str]:
+    def exec(self, name: str, command: list[str], user: str | None = None) -> tuple[int, str]:
         result = self._call("run a command in a container",
-                            lambda: self._container(name).exec_run(command, demux=False))
+                            lambda: self._container(name).exec_run(command, demux=False,
+                                                                    user=user or ""))
         return int(result.exit_code), (result.output or b"").decode(errors="replace")
 
     def put_files(self, name: str, files: dict[str, tuple[bytes, int]], user: str) -> None:

@@ -21,6 +21,8 @@ class FakeRuntime:
     volumes: dict[str, dict[str, str]] = field(default_factory=dict)
     builds: list[str] = field(default_factory=list)
     tasks: list[list[str]] = field(default_factory=list)
+    #: commands run in containers: (container name, command, user)
+    execs: list[tuple[str, list[str], str | None]] = field(default_factory=list)
     #: files put into containers: container name -> path -> (content, mode)
     files: dict[str, dict[str, tuple[bytes, int]]] = field(default_factory=dict)
     fail_build: bool = False
@@ -124,7 +126,8 @@ class FakeRuntime:
         self._info(name)
         return iter(["fake log line"])
 
-    def exec(self, name: str, command: list[str]) -> tuple[int, str]:
+    def exec(self, name: str, command: list[str], user: str | None = None) -> tuple[int, str]:
+        self.execs.append((name, list(command), user))
         return 0, ""
 
     def put_files(self, name: str, files: dict[str, tuple[bytes, int]], user: str) -> None:

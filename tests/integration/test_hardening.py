@@ -18,32 +18,14 @@ from typing import Any
 import pytest
 
 from myonion import keys, tor
-from myonion.manager import Manager, container_name
+from myonion.manager import ENTRY_CAPS, Manager, container_name
 from myonion.runtime.docker import DockerRuntime
 from myonion.templates import TemplateSpec
+from tests.minimal_options import OPTIONS, SECRETS
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
 RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "hardening.md"
-TOKEN = "HardeningToken0123456789"
-PASSWORD = "HardeningPass-0123"
-SSH_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDh9f+9Z0RZp5CkXdftX9EP3chMT8hTfhfrXT7e9ff2N "
-           "me@laptop")
-ONION = "http://" + "a" * 55 + "d.onion/api/v1/readings/kitchen"
-#: minimal valid options of every template (the secret words must not show anywhere)
-OPTIONS: dict[str, dict[str, Any]] = {
-    "site": {},
-    "ssh": {"authorized_keys": SSH_KEY},
-    "iot-receiver": {"devices": f"kitchen:{TOKEN}"},
-    # nothing listens there: socat accepts the onion's connections and fails them upstream
-    "forward": {"target_host": "hard-nowhere", "target_port": 80},
-    "mqtt-bridge": {"routes": f"kitchen {ONION} {TOKEN}", "lan_users": f"sensors:{PASSWORD}"},
-    # a frontend alone, for backends that are not there: it runs, but its address serves
-    # nothing (readiness is not waited for; test_balance.py shows one that serves)
-    "onionbalance": {"instances": " ".join(keys.generate_onion_key().address
-                                           for _ in range(2))},
-}
-SECRETS = (TOKEN, PASSWORD)
 #: what the processes and sockets inside look like, from inside (run as the container's user)
 PROBE = r"""
 for d in /proc/[0-9]*; do
@@ -52,15 +34,20 @@ for d in /proc/[0-9]*; do
   name=$(awk '/^Name:/ {print $2}' "$d/status")
   uid=$(awk '/^Uid:/ {print $2","$3","$4","$5}' "$d/status")
   cap=$(awk '/^CapEff:/ {print $2}' "$d/status")
+  bnd=$(awk '/^CapBnd:/ {print $2}' "$d/status")
   socks=$(ls -l "$d/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\]/\1/p' | tr '\n' ',')
-  echo "proc $pid $name $uid $cap $socks"
+  echo "proc $pid $name $uid $cap $bnd $socks"
 done
 for f in /proc/net/tcp /proc/net/tcp6; do
   awk 'NR>1 && $4=="0A" {print "listen", $2, $10}' "$f"
 done
-test -S /run/myonion/ctl/control.sock && echo "control unix-socket"
+
 """
 TABLE: dict[str, str] = {}
+#: capability numbers (linux/capability.h) of what the supervisor keeps
+CAPS = {"KILL": 5, "SETGID": 6, "SETUID": 7, "SETPCAP": 8}
+#: processes of tor's side (tor's user)
+TOR_SIDE = {"tor", "myonion-tor", "myonion-newnym"}
 #: Docker's embedded DNS server listens in every container on a user-defined network (its socket
 #: belongs to dockerd, in the container's network namespace; loopback only)
 DOCKER_DNS = "127.0.0.11"
@@ -78,19 +65,22 @@ def decode_address(hexaddr: str) -> tuple[str, int]:
     return ip, int(port, 16)
 
 
-def probe(runtime: DockerRuntime, name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
-                                                       bool]:
-    code, out = runtime.exec(container_name(name), ["bash", "-c", PROBE])
+def probe(runtime: DockerRuntime, name: str, user: str
+          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+    """Processes, listeners and the control socket as ``user`` (the service's: it reads its own
+    processes' descriptors; tor's stay closed to it, so tor's sockets show as "tor?")."""
+    code, out = runtime.exec(container_name(name), ["bash", "-c", PROBE], user=user)
     assert code == 0, out
     procs, listeners, control = [], [], False
     for line in out.splitlines():
         parts = line.split()
         if parts[:1] == ["proc"] and len(parts) >= 5:
-            if parts[2] in ("bash", "awk", "ls", "sed", "tr"):  # the probe itself
+            if parts[2] in ("bash", "awk", "ls", "sed", "tr", "test"):  # the probe itself
                 continue
             procs.append({"pid": parts[1], "name": parts[2],
                           "uids": [int(u) for u in parts[3].split(",")], "capeff": parts[4],
-                          "sockets": set(filter(None, (parts[5] if len(parts) > 5
+                          "capbnd": parts[5],
+                          "sockets": set(filter(None, (parts[6] if len(parts) > 6
                                                        else "").split(",")))})
         elif parts[:1] == ["listen"]:
             ip, port = decode_address(parts[1])
@@ -163,10 +153,14 @@ def test_every_template_is_hardened(real_manager: Manager, docker_runtime: Docke
 
     attrs = docker_runtime.client.api.inspect_container(container_name(name))
     host, config = attrs["HostConfig"], attrs["Config"]
-    user = config["User"]
-    assert user and user.split(":")[0] not in ("", "0", "root"), user
+    # root with the supervisor's four capabilities only; tor and the service are two users
+    assert config["User"] == "0:0"
+    env = dict(e.split("=", 1) for e in config["Env"])
+    tor_user, user = env["MYONION_TOR_USER"], env["MYONION_SERVICE_USER"]
+    tor_uid, service_uid = int(tor_user.split(":")[0]), int(user.split(":")[0])
+    assert (tor_uid == 10001 and service_uid not in (0, tor_uid)) or template.service_is_tor
     assert host["CapDrop"] == ["ALL"]
-    assert sorted(host["CapAdd"] or []) == sorted(template.cap_add)
+    assert sorted(host["CapAdd"] or []) == sorted([*ENTRY_CAPS, *template.cap_add])
     assert "no-new-privileges:true" in (host["SecurityOpt"] or [])
     assert host["ReadonlyRootfs"] is True
     assert host["Memory"] > 0 and host["PidsLimit"] and host["PidsLimit"] > 0
@@ -180,19 +174,31 @@ def test_every_template_is_hardened(real_manager: Manager, docker_runtime: Docke
     for path in (real_manager.store.service_dir(name) / "conf").iterdir():
         if path.is_file() and any(s in path.read_text() for s in SECRETS):
             assert path.stat().st_mode & 0o077 == 0, path
-            # ... and the container's user (tor's and the service's) can read them
+            # ... and the service's user can read them (tor needs none of them)
             inside = f"/etc/myonion/{path.name}"
             code, out = docker_runtime.exec(container_name(name), [
-                "bash", "-c", f"stat -c '%a %u' {inside} && test -r {inside}"])
+                "bash", "-c", f"stat -c '%a %u' {inside} && test -r {inside}"], user=user)
             assert code == 0 and out.split() == ["600", user.split(":")[0]], out
             secret_files.append(path.name)
     assert bool(secret_files) == any(o.secret for o in template.options), secret_files
 
-    procs, listeners, control = probe(docker_runtime, name)
+    procs, listeners, _ = probe(docker_runtime, name, user)
     names = {p["name"] for p in procs}
     assert "tor" in names and "tini" in names, names
-    assert all(0 not in p["uids"] for p in procs), procs
-    assert all(int(p["capeff"], 16) == 0 for p in procs), procs
+    # only the supervisor is root, with only its capabilities; no other process has any (not
+    # even in its bounding set); tor runs as tor's user, everything else as the service's
+    supervisor = {"tini", "myonion-entry"}
+    entry_mask = sum(1 << CAPS[c] for c in ENTRY_CAPS)
+    for p in procs:
+        if p["name"] in supervisor:
+            assert p["uids"] == [0, 0, 0, 0] and int(p["capeff"], 16) & ~entry_mask == 0, p
+            continue
+        assert int(p["capeff"], 16) == 0 and int(p["capbnd"], 16) == 0, p
+        owner = tor_uid if p["name"] in TOR_SIDE or template.service_is_tor else service_uid
+        assert p["uids"] == [owner] * 4, p
+    code, out = docker_runtime.exec(container_name(name), [
+        "test", "-S", "/run/myonion/ctl/control.sock"], user=tor_user)
+    control = code == 0
     # the service's ports and (for a tor client) the SOCKS port, on loopback; the only
     # other listener is what the template publishes on request (mosquitto's LAN side)
     allowed = {p.target for p in template.ports} | ({9050} if template.tor_client else set())
@@ -221,10 +227,11 @@ def test_every_template_is_hardened(real_manager: Manager, docker_runtime: Docke
     assert not re.search(r"^\s*ControlPort", torrc, re.M)
 
     listen = ", ".join(sorted(f"{s['ip']}:{s['port']} ({s['owner']})" for s in listeners))
-    uids = ", ".join(sorted({f"{p['name']} {p['uids'][1]} ({int(p['capeff'], 16)})"
+    uids = ", ".join(sorted({f"{p['name']} {p['uids'][1]} ({int(p['capeff'], 16):#x})"
                              for p in procs}))
     TABLE[template_id] = (
-        f"| {template_id} | {user} | drop {','.join(host['CapDrop'])}, add "
+        f"| {template_id} | root → tor {tor_user}, service {user} | drop "
+        f"{','.join(host['CapDrop'])}, add "
         f"{','.join(host['CapAdd'] or []) or '-'} | "
         f"{'yes' if 'no-new-privileges:true' in host['SecurityOpt'] else 'NO'} | "
         f"{host['ReadonlyRootfs']} | {host['Memory'] // 2**20} MiB / {host['PidsLimit']} | "

@@ -391,7 +391,7 @@ def test_export_compose_matches_what_the_manager_creates(manager: Manager, runti
     assert [f.name for f in secret] == ["devices"]
     assert stat.S_IMODE(secret[0].stat().st_mode) == 0o600
     if os.geteuid() == 0:
-        assert secret[0].stat().st_uid == render.CONTAINER_UID
+        assert secret[0].stat().st_uid == render.SERVICE_UID
     assert stat.S_IMODE((conf / "torrc").stat().st_mode) == 0o644
     assert (conf / "authorized_clients" / "alice.auth").read_text().startswith(
         "descriptor:x25519:")

@@ -23,6 +23,7 @@ def share(manager: Manager, site: Path, **kw: object) -> str:
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
     (tmp_path / "index.html").write_text("hello")
+    os.chmod(tmp_path, 0o755)  # a folder everyone may read: the ordinary service user serves it
     return tmp_path
 
 
@@ -31,7 +32,14 @@ def test_share_creates_a_hardened_container(manager: Manager, runtime: FakeRunti
     name = share(manager, site, name="blog")
     spec, info = runtime.containers[container_name(name)]
     assert info.status == "running"
-    assert spec.read_only and spec.user and not spec.user.startswith("0")
+    assert spec.read_only
+    # the container starts as root with four capabilities only, to start tor and the service
+    # as two different unprivileged users (the service can never read the onion key)
+    assert spec.user == "0:0" and sorted(spec.cap_add) == ["KILL", "SETGID", "SETPCAP", "SETUID"]
+    tor_uid = spec.environment["MYONION_TOR_USER"].split(":")[0]
+    service_uid = spec.environment["MYONION_SERVICE_USER"].split(":")[0]
+    assert tor_uid == "10001" and service_uid not in ("0", tor_uid)
+    assert "MYONION_SERVICE_IS_TOR" not in spec.environment
     assert spec.ports == {}  # nothing published on the host
     assert spec.labels[LABEL_SERVICE] == "blog"
     assert spec.mem_limit and spec.pids_limit

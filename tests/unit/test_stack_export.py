@@ -165,7 +165,8 @@ def test_files_with_secret_options_become_swarm_secrets(swarm_manager: Manager,
     doc = yaml.safe_load(out.read_text())
     service = doc["services"]["swrecv"]
     assert [s["target"] for s in service["secrets"]] == ["/etc/myonion/devices"]
-    assert all(s["mode"] == 0o400 and s["uid"] == "10001" for s in service["secrets"])
+    # the service's: tor needs none of them
+    assert all(s["mode"] == 0o400 and s["uid"] == "10002" for s in service["secrets"])
     assert "/etc/myonion/devices" not in [c["target"] for c in service["configs"]]
     (secret,) = doc["secrets"].values()
     devices = out.parent / secret["file"]
