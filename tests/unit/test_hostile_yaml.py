@@ -77,6 +77,9 @@ def test_an_alias_alone_or_a_merge_key_is_refused(tmp_path: Path) -> None:
     path.write_text("version: 1\nservices:\n  web:\n    <<: {template: site}\n"
                     "  other:\n    <<: *web\n")
     refused(path, rf"^{path}:6: uses the YAML alias \*web")
+    # an anchor alone is refused too: a file that sets one is about to use it
+    path.write_text(GOOD.replace("template: site", "template: &t site"))
+    refused(path, rf"^{path}:5: sets the YAML anchor &t")
 
 
 def test_billion_laughs_through_the_cli(tmp_path: Path, cli_manager: Manager,
