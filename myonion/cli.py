@@ -689,12 +689,14 @@ def bundle_group(ctx: click.Context, file: str, output: str | None) -> None:
 @click.option("--to", "to", default=".", show_default=True, type=click.Path(file_okay=False),
               help="The folder to put the deployment file in.")
 def bundle_load(path: str, to: str) -> None:
-    """Verify a bundle's checksums, load its images and put its deployment file into --to;
-    then `myonion up -f` works with no registry."""
+    """Verify a bundle, load exactly the images it names (setting no tag outside myonion's
+    own) and put its deployment file into --to; then `myonion up -f` works with no registry."""
     from myonion import bundle
     from myonion.runtime import default_runtime
 
     result = bundle.load_bundle(default_runtime(), path, to)
+    for tag in result.replaced:
+        err.print(f"note: {tag} now names the bundle's image (it named another before)")
     err.print(f"loaded {len(result.images)} images; deployment '{result.deployment}' is in "
               f"{result.path}: run `myonion up -f {result.path}`")
 

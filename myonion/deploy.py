@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from myonion import access, config, hardening, images, keys, stack, tor
+from myonion import access, config, hardening, images, keys, safeyaml, stack, tor
 from myonion.access import ClientStore
 from myonion.balance import FRONTEND_TEMPLATE, MAX_BACKENDS, backend_name, serves_web_page
 from myonion.errors import MyOnionError, OptionError
@@ -184,13 +184,18 @@ class Deployment:
 
 def _parse(text: str, file: str) -> tuple[Any, dict[str, int], list[Problem]]:
     """YAML → plain data, the line of every field ("services.blog.options.dir" → 7), and the
-    problems found on the way (duplicate keys, which PyYAML would silently merge)."""
+    problems found on the way (duplicate keys, which PyYAML would silently merge). Read with
+    :class:`safeyaml.BoundedLoader`: anchors, aliases, deep nesting and too many values are
+    refused before anything is built."""
     try:
-        loader = yaml.SafeLoader(text)
+        loader = safeyaml.BoundedLoader(text)
     except yaml.YAMLError as e:  # a character YAML does not allow (control characters)
         return None, {}, [Problem(file, 0, "", f"this is not valid YAML: {e}")]
     try:
         node = loader.get_single_node()
+    except safeyaml.Refused as e:
+        line = e.problem_mark.line + 1 if e.problem_mark else 0
+        return None, {}, [Problem(file, line, "", str(e.problem))]
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 0
@@ -503,9 +508,11 @@ def load(path: str | Path, registry: TemplateRegistry | None = None) -> Deployme
     file = str(path)
     absolute = Path(path).expanduser().resolve()
     try:
-        text = absolute.read_text()
+        text = safeyaml.read(absolute, file)
     except OSError as e:
         raise DeploymentError([Problem(file, 0, "", f"cannot be read ({e.strerror})")]) from None
+    except safeyaml.RefusedFile as e:
+        raise DeploymentError([Problem(file, e.line, "", e.reason)]) from None
     data, lines, problems = _parse(text, file)
     checker = _Checker(file, lines, absolute.parent)
     checker.problems.extend(problems)
@@ -583,7 +590,9 @@ def deployment_name(path: str | Path) -> str:
     and ``ps`` of a file whose folders or templates have gone)."""
     absolute = Path(path).expanduser().resolve()
     try:
-        data = yaml.safe_load(absolute.read_text())
+        data = safeyaml.load(absolute, str(path))
+    except safeyaml.RefusedFile as e:
+        raise DeploymentError([Problem(str(path), e.line, "", e.reason)]) from None
     except (OSError, yaml.YAMLError) as e:
         raise DeploymentError([Problem(str(path), 0, "", f"cannot be read ({e})")]) from None
     name = data.get("name") if isinstance(data, dict) else None
@@ -886,8 +895,8 @@ def service_names(path: str | Path) -> list[str]:
 def _file_services(path: str | Path) -> dict[str, str | None]:
     """Service name → the balanced service it is a backend of (None: a service of its own)."""
     try:
-        data = yaml.safe_load(Path(path).expanduser().read_text())
-    except (OSError, yaml.YAMLError):
+        data = safeyaml.load(path)
+    except (OSError, yaml.YAMLError, safeyaml.RefusedFile):
         return {}
     services = data.get("services") if isinstance(data, dict) else None
     if not isinstance(services, dict):

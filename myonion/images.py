@@ -45,11 +45,20 @@ def base_image(runtime: Runtime) -> str:
     """The base image: ``MYONION_BASE_IMAGE_<ARCH>`` for this machine's architecture (e.g.
     ``MYONION_BASE_IMAGE_ARM64`` on a 64-bit Pi), else ``MYONION_BASE_IMAGE``, else the
     locally built one (debootstrap builds the machine's own architecture), else Debian's slim."""
-    configured = (os.environ.get(f"MYONION_BASE_IMAGE_{architecture().upper()}")
-                  or os.environ.get("MYONION_BASE_IMAGE"))
+    configured = _configured_base()
     if configured:
         return configured
     return LOCAL_BASE if runtime.image_exists(LOCAL_BASE) else REGISTRY_BASE
+
+
+def _configured_base() -> str | None:
+    return (os.environ.get(f"MYONION_BASE_IMAGE_{architecture().upper()}")
+            or os.environ.get("MYONION_BASE_IMAGE") or None)
+
+
+def base_names() -> set[str]:
+    """Every name :func:`base_image` may answer on this machine (whichever images exist)."""
+    return {LOCAL_BASE, _configured_base() or REGISTRY_BASE}
 
 
 def host_debian_mirror(sources: tuple[Path, ...] = (

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from myonion import paths
+from myonion import paths, safeyaml
 from myonion.errors import OptionError, TemplateError
 from myonion.folders import check_shared_folder
 
@@ -456,8 +456,8 @@ class TemplateSpec:
         }
 
 
-def _fail(path: Path, what: str) -> TemplateError:
-    return TemplateError(f"The template manifest {path} is invalid: {what}.", hint=None)
+def _fail(path: Path, what: str, hint: str | None = None) -> TemplateError:
+    return TemplateError(f"The template manifest {path} is invalid: {what}.", hint=hint)
 
 
 def _list(path: Path, raw: dict[str, Any], key: str, what: str = "a list") -> list[Any]:
@@ -527,7 +527,10 @@ def load_template(folder: Path, builtin: bool = True) -> TemplateSpec:
     """Parse and check one template folder."""
     manifest = folder / "template.yaml"
     try:
-        raw = yaml.safe_load(manifest.read_text())
+        raw = safeyaml.load(manifest)
+    except safeyaml.RefusedFile as e:
+        raise _fail(manifest, f"{'line ' + str(e.line) + ' ' if e.line else 'it '}{e.reason}",
+                    hint=e.hint) from None
     except (OSError, yaml.YAMLError) as e:
         raise _fail(manifest, str(e)) from e
     if not isinstance(raw, dict):

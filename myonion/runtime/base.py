@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Protocol
 
@@ -118,8 +118,20 @@ class Runtime(Protocol):
         """Write the images ``tags`` (with every layer they need, shared ones once) to a tar
         file at ``path``, as ``docker save`` does."""
 
-    def load_images(self, path: str) -> list[str]:
-        """Load the images of a ``docker save`` tar file; returns the tags loaded."""
+    def load_images(self, archive: Iterable[bytes]) -> list[str]:
+        """Load the images of a ``docker save`` tar stream, as the engine reads it (tags
+        included); returns what it reports loaded: tags, or image IDs of untagged images."""
+
+    def image_id(self, tag: str) -> str | None:
+        """The ID (``sha256:…``) of the image a tag points to; None if there is no such tag."""
+
+    def tag_image(self, image_id: str, tag: str) -> None:
+        """Point ``tag`` ("repository:tag") at the image ``image_id`` (moving it if it
+        pointed elsewhere)."""
+
+    def free_space(self) -> int | None:
+        """Bytes free on the disk the engine keeps its images on; None if that is unknown (an
+        engine on another machine)."""
 
     def image_size(self, tag: str) -> int: ...
 

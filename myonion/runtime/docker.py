@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import shutil
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 import docker
@@ -180,20 +181,45 @@ class DockerRuntime:
 
         self._call("save images", run)
 
-    def load_images(self, path: str) -> list[str]:
+    def load_images(self, archive: Iterable[bytes]) -> list[str]:
         def run() -> list[str]:
             loaded: list[str] = []
-            with open(path, "rb") as f:
-                for chunk in self.client.api.load_image(f):
-                    if "error" in chunk:
-                        raise RuntimeFailure(f"Docker refused to load images: {chunk['error']}")
-                    text = str(chunk.get("stream", ""))
-                    if text.startswith("Loaded image: "):
-                        loaded.append(text.removeprefix("Loaded image: ").strip())
+            # an iterable body is sent chunked: the archive is never held in memory whole
+            for chunk in self.client.api.load_image(iter(archive)):
+                if "error" in chunk:
+                    raise RuntimeFailure(f"Docker refused to load images: {chunk['error']}",
+                                         hint=DISK_FULL_HINT if _is_disk_full(chunk) else None)
+                text = str(chunk.get("stream", ""))
+                for prefix in ("Loaded image: ", "Loaded image ID: "):
+                    if text.startswith(prefix):
+                        loaded.append(text.removeprefix(prefix).strip())
             return loaded
 
         result: list[str] = self._call("load images", run)
         return result
+
+    def image_id(self, tag: str) -> str | None:
+        try:
+            image = self._call("look up an image", lambda: self.client.images.get(tag))
+        except docker.errors.NotFound:
+            return None
+        return str(image.id)
+
+    def tag_image(self, image_id: str, tag: str) -> None:
+        repository, _, version = tag.rpartition(":")
+        done = self._call("tag an image", lambda: self.client.api.tag(
+            image_id, repository, version, force=True))
+        if not done:
+            raise RuntimeFailure(f"Docker refused to tag {image_id} as {tag}.")
+
+    def free_space(self) -> int | None:
+        if not str(self.client.api.base_url).startswith("http+docker://local"):
+            return None  # an engine elsewhere: its disk is not this machine's
+        info = self._call("describe itself", lambda: self.client.info())
+        try:
+            return shutil.disk_usage(str(info.get("DockerRootDir", ""))).free
+        except OSError:
+            return None
 
     def image_size(self, tag: str) -> int:
         image = self._call("look up an image", lambda: self.client.images.get(tag))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import itertools
-from collections.abc import Callable, Iterator
+import json
+import tarfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -16,6 +20,12 @@ class FakeRuntime:
     """Records what was asked of it; ``fail_build`` / ``down`` simulate failures."""
 
     images: set[str] = field(default_factory=set)
+    #: tag -> image ID; a tag added to ``images`` directly gets one of its own when asked
+    image_ids: dict[str, str] = field(default_factory=dict)
+    #: image ID -> its config (the ID is the config's sha256, as Docker's)
+    configs: dict[str, bytes] = field(default_factory=dict)
+    #: what free_space() answers (None: unknown)
+    disk_free: int | None = 1 << 40
     containers: dict[str, tuple[ContainerSpec, ContainerInfo]] = field(default_factory=dict)
     networks: dict[str, dict[str, str]] = field(default_factory=dict)
     volumes: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -38,7 +48,26 @@ class FakeRuntime:
 
     def image_exists(self, tag: str) -> bool:
         self._check()
-        return tag in self.images
+        return tag in self.configs if tag.startswith("sha256:") else tag in self.images
+
+    def image_id(self, tag: str) -> str | None:
+        self._check()
+        if tag not in self.images:
+            return None
+        if tag not in self.image_ids:
+            config = json.dumps({"fake image": tag}).encode()
+            self.image_ids[tag] = _add_config(self.configs, config)
+        return self.image_ids[tag]
+
+    def tag_image(self, image_id: str, tag: str) -> None:
+        self._check()
+        if image_id not in self.configs:
+            raise RuntimeFailure(f"Docker refused to tag an image: no such image {image_id}.")
+        self.images.add(tag)
+        self.image_ids[tag] = image_id
+
+    def free_space(self) -> int | None:
+        return self.disk_free
 
     def build(self, context: IO[bytes], tag: str, labels: dict[str, str],
               on_line: Callable[[str], None], nocache: bool = False) -> None:
@@ -54,27 +83,63 @@ class FakeRuntime:
         self.images.add(tag)
 
     def remove_image(self, tag: str) -> None:
+        if tag.startswith("sha256:"):
+            self.configs.pop(tag, None)
+            for other in [t for t, i in self.image_ids.items() if i == tag]:
+                self.remove_image(other)
         self.images.discard(tag)
+        self.image_ids.pop(tag, None)
 
     def list_images(self, repository_prefix: str) -> list[str]:
         return sorted(t for t in self.images if t.startswith(repository_prefix))
 
     def save_images(self, tags: list[str], path: str) -> None:
+        """A ``docker save`` archive (the classic layout) of the tags' images."""
         self._check()
         missing = [t for t in tags if t not in self.images]
         if missing:
             raise RuntimeFailure(f"Docker refused to save images: no such image {missing[0]}.")
-        with open(path, "w") as f:
-            f.write("\n".join(["fake docker save", *tags]) + "\n")
+        by_id: dict[str, list[str]] = {}
+        for tag in tags:
+            by_id.setdefault(str(self.image_id(tag)), []).append(tag)
+        files: dict[str, bytes] = {}
+        entries = []
+        for image_id, image_tags in by_id.items():
+            digest = image_id.removeprefix("sha256:")
+            files[f"{digest}.json"] = self.configs[image_id]
+            files[f"{digest}/layer.tar"] = f"fake layer of {image_id}".encode()
+            entries.append({"Config": f"{digest}.json", "RepoTags": image_tags,
+                            "Layers": [f"{digest}/layer.tar"]})
+        files["manifest.json"] = json.dumps(entries).encode()
+        with tarfile.open(path, "w") as tar:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
 
-    def load_images(self, path: str) -> list[str]:
+    def load_images(self, archive: Iterable[bytes]) -> list[str]:
+        """Load as Docker does: every image manifest.json lists, tagged as it says."""
         self._check()
-        with open(path) as f:
-            lines = f.read().splitlines()
-        if not lines or lines[0] != "fake docker save":
-            raise RuntimeFailure("Docker refused to load images: not a docker save file.")
-        self.images.update(lines[1:])
-        return lines[1:]
+        data = b"".join(archive)
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                def read(name: str) -> bytes:
+                    f = tar.extractfile(name)
+                    assert f is not None
+                    return f.read()
+
+                loaded: list[str] = []
+                for entry in json.loads(read("manifest.json")):
+                    for layer in entry["Layers"]:
+                        read(layer)
+                    image_id = _add_config(self.configs, read(entry["Config"]))
+                    for tag in entry.get("RepoTags") or []:
+                        self.images.add(tag)
+                        self.image_ids[tag] = image_id
+                    loaded += entry.get("RepoTags") or [image_id]
+        except (tarfile.TarError, KeyError, ValueError) as e:
+            raise RuntimeFailure(f"Docker refused to load images: {e}.") from e
+        return loaded
 
     def image_size(self, tag: str) -> int:
         return 1000
@@ -166,3 +231,9 @@ class FakeRuntime:
                  cap_add: list[str] | None = None, timeout: float = 300) -> tuple[int, str]:
         self.tasks.append(command)
         return 0, ""
+
+
+def _add_config(configs: dict[str, bytes], config: bytes) -> str:
+    image_id = f"sha256:{hashlib.sha256(config).hexdigest()}"
+    configs[image_id] = config
+    return image_id

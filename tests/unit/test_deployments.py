@@ -519,7 +519,7 @@ def test_a_damaged_bundle_loads_nothing(manager: Manager, runtime: FakeRuntime, 
     work = tmp_path / "unpacked"
     with tarfile.open(made.path) as tar:
         tar.extractall(work, filter="data")
-    (work / "images.tar").write_text((work / "images.tar").read_text() + "evil:latest\n")
+    (work / "images.tar").write_bytes((work / "images.tar").read_bytes() + b"evil:latest\n")
     damaged = tmp_path / "damaged.tar"
     with tarfile.open(damaged, "w") as tar:
         for name in ("SHA256SUMS", "manifest.json", "myonion.yaml", "images.tar"):
@@ -533,7 +533,7 @@ def test_a_damaged_bundle_loads_nothing(manager: Manager, runtime: FakeRuntime, 
     with tarfile.open(damaged, "w") as tar:
         for name in ("SHA256SUMS", "manifest.json", "myonion.yaml", "images.tar", "extra.sh"):
             tar.add(work / name, arcname=name)
-    with pytest.raises(bundle.BundleError, match=r"not listed: extra\.sh"):
+    with pytest.raises(bundle.BundleError, match=r"more than four files"):
         bundle.load_bundle(other, damaged, tmp_path / "target")
     assert other.images == set()
 
