@@ -442,7 +442,10 @@ class _Checker:
                          f"{', '.join(o.name for o in template.options) or 'none'})")
                 continue
             if spec.type in ("dir", "file") and isinstance(item, str) and item:
-                path_value = Path(item).expanduser()
+                try:
+                    path_value = Path(item).expanduser()
+                except (RuntimeError, ValueError):  # ~nobody-here, a NUL after ~
+                    path_value = Path(item)
                 absolute = path_value if path_value.is_absolute() else self.base / path_value
                 try:
                     found = absolute.exists()
@@ -832,7 +835,9 @@ def up(manager: Manager, deployment: Deployment, timeout: float = 120.0,
         if on_step and step.action != "unchanged":
             on_step(step)
         if step.replace:
-            manager.remove(spec.name)
+            # the file makes it a service of another kind (its plan says "made anew, with a
+            # new key"): the old one goes with its key
+            manager.remove(spec.name, purge=True)
         if step.action == "create" or step.replace:
             if spec.balance_of:
                 common["balance_master"] = masters[spec.balance_of][0]
@@ -926,7 +931,7 @@ def down(manager: Manager, path: str | Path, purge: bool = False,
         if on_service:
             on_service(service)
         if purge:
-            manager.remove(service)
+            manager.remove(service, purge=True)
         else:
             manager.take_down(service)
     if purge:

@@ -87,7 +87,7 @@ def test_ephemeral_keys_leave_nothing_behind(real_manager: Manager,
     last = real_manager.read_key("keyseph")
     service_dir = real_manager.store.root / "keyseph"
     assert service_dir.is_dir()
-    real_manager.remove("keyseph")
+    real_manager.remove("keyseph", purge=True)
     # nothing of it is left: no record or directory, no volume, no container
     assert not service_dir.exists()
     assert docker_runtime.list_volumes({LABEL_SERVICE: "keyseph"}) == []
@@ -145,7 +145,7 @@ def test_persistent_export_import_vanity_promote(real_manager: Manager,
     volumes = "/var/lib/docker/volumes"
     if os.geteuid() == 0:  # the scan that proves ephemeral keys leave nothing finds this one
         assert files_containing([secret[:32]], [volumes]), "the key scan found nothing"
-    real_manager.remove("keyspers")
+    real_manager.remove("keyspers", purge=True)
     if os.geteuid() == 0:
         assert files_containing([secret[:32]], [volumes]) == []
     with pytest.raises(keys.KeyFileError):

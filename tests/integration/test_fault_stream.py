@@ -127,5 +127,5 @@ def test_no_reading_lost_when_the_receiver_crashes(real_manager: Manager,
     print("\n" + line)
     assert missing == [], (missing, logs[-3000:])
     assert got == sorted(got), got
-    real_manager.remove("fault-br")
-    real_manager.remove("fault-recv")
+    real_manager.remove("fault-br", purge=True)
+    real_manager.remove("fault-recv", purge=True)

@@ -155,7 +155,7 @@ def service(fault_home: Path, docker_runtime: DockerRuntime, testnet_session: ob
     try:
         yield manager, view.address
     finally:
-        manager.remove(NAME)
+        manager.remove(NAME, purge=True)
         assert docker_runtime.get(container_name(NAME)) is None
 
 

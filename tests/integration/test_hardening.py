@@ -242,7 +242,7 @@ def test_every_template_is_hardened(real_manager: Manager, docker_runtime: Docke
         f"{', '.join(secret_files) or 'no secret files'}"
         f"{' 0600 uid ' + user.split(':')[0] if secret_files else ''} |")
     print(TABLE[template_id])
-    real_manager.remove(name)
+    real_manager.remove(name, purge=True)
 
 
 def test_dos_defences_reach_tor(real_manager: Manager) -> None:
@@ -262,4 +262,4 @@ def test_dos_defences_reach_tor(real_manager: Manager) -> None:
                  "HiddenServiceEnableIntroDoSBurstPerSec=200"):
         assert line in reply, reply
     print(f"tor runs with: {', '.join(x for x in reply.splitlines() if 'DoS' in x or 'PoW' in x)}")
-    real_manager.remove(name)
+    real_manager.remove(name, purge=True)

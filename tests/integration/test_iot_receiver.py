@@ -142,5 +142,5 @@ def test_readings_in_and_out(real_manager: Manager, docker_runtime: DockerRuntim
     code, out = docker_runtime.exec(container_name("iottest"), check[1:])
     assert code == 0, out
 
-    real_manager.remove("iottest")
+    real_manager.remove("iottest", purge=True)
     assert not any(v.startswith("myonion-iottest") for v in docker_runtime.list_volumes({}))

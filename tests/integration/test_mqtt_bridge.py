@@ -114,5 +114,5 @@ def test_lan_to_receiver_through_tor(real_manager: Manager, docker_runtime: Dock
     assert TOKEN not in shown and PASSWORD not in shown
     check = real_manager.template("mqtt-bridge").healthcheck["test"]
     assert docker_runtime.exec(container_name("mqttbr"), check[1:])[0] == 0
-    real_manager.remove("mqttbr")
-    real_manager.remove("mqttrecv")
+    real_manager.remove("mqttbr", purge=True)
+    real_manager.remove("mqttrecv", purge=True)

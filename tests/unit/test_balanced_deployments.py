@@ -190,7 +190,7 @@ def test_a_backend_of_another_master_is_made_anew(manager: Manager, project: Pat
     path = balanced(project)
     deploy.up(manager, deploy.load(path), wait=False)
     old_b1 = manager.address("web-b1")
-    manager.remove("web")  # the frontend and its master key are gone
+    manager.remove("web", purge=True)  # the frontend and its master key are gone
     steps = deploy.plan(manager, deploy.load(path))
     assert [(s.service, s.action) for s in steps][:3] == [
         ("web-b1", "recreate"), ("web-b2", "recreate"), ("web", "create")]

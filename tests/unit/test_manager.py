@@ -123,7 +123,7 @@ def test_stop_start_rm(manager: Manager, runtime: FakeRuntime, site: Path) -> No
     name = share(manager, site, name="blog", persistent=True)
     assert manager.stop(name).state == "stopped"
     assert manager.start(name, wait=False).state == "running"
-    manager.remove(name)
+    manager.remove(name, purge=True)
     assert runtime.containers == {}
     assert not any(v.startswith("myonion-blog") for v in runtime.volumes)
     assert manager.store.all() == []
@@ -154,7 +154,7 @@ def test_other_homes_are_not_listed_and_orphans_can_be_removed(
     with pytest.raises(ServiceNotFound):
         other.remove("mine")
     monkeypatch.setenv("MYONION_HOME", home)
-    manager.remove("mine")
+    manager.remove("mine", purge=True)
     assert runtime.containers == {}
 
 

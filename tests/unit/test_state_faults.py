@@ -107,8 +107,12 @@ def test_nothing_to_rebuild_from_is_a_clear_error(two: Manager, runtime: FakeRun
     runtime.containers.pop(container_name("blog"))
     with pytest.raises(StateError, match="cannot be made again"):
         two.repair("blog")
-    # the service can still be removed on purpose
-    two.remove("blog")
+    # what to keep of it is unknown: a plain remove refuses and says what to do ...
+    with pytest.raises(StateError, match="what to keep of it is unknown") as refused:
+        two.remove("blog")
+    assert "--purge" in str(refused.value.hint) and "repair" in str(refused.value.hint)
+    # ... and it can still be removed on purpose
+    two.remove("blog", purge=True)
     assert [v.name for v in two.list()] == ["shop"]
 
 
