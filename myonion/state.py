@@ -106,8 +106,8 @@ class ServiceRecord:
                 raise ValueError(f"its field '{key}' has the wrong type")
         for key, inner in _VALUE_TYPES.items():
             for name, value in data.get(key, {}).items():
-                types = inner.get(name, inner.get("*"))
-                if types is None or _wrong_type(value, types):
+                allowed = inner.get(name, inner.get("*"))
+                if allowed is None or _wrong_type(value, allowed):
                     raise ValueError(f"its field '{key}.{name}' has the wrong type")
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
