@@ -3,7 +3,7 @@
 Each template is shared on the local test network with minimal options, then checked from three
 sides: what ``docker inspect`` says of the container, what the processes inside look like
 (/proc), and what tor itself says its configuration is (GETCONF over the control socket). One row
-a template goes into ``bench/results/hardening.md``.
+a template is printed (``bench/suite_tables.py`` keeps the table in ``bench/results/hardening.md``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,10 +20,10 @@ from myonion import keys, tor
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
 from myonion.templates import TemplateSpec
+from tests import tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
-RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "hardening.md"
 TOKEN = "HardeningToken0123456789"
 PASSWORD = "HardeningPass-0123"
 SSH_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDh9f+9Z0RZp5CkXdftX9EP3chMT8hTfhfrXT7e9ff2N "
@@ -126,8 +125,9 @@ def table() -> Iterator[dict[str, str]]:
     lines = [
         "# Hardening evidence (docker inspect, /proc inside, tor's GETCONF)",
         "",
-        f"Measured by `tests/integration/test_hardening.py` on {time.strftime('%Y-%m-%d %H:%M')} "
-        "UTC, every template shared on the local test network with minimal options.",
+        "Measured by `tests/integration/test_hardening.py` (run by `bench/suite_tables.py`) "
+        f"on {time.strftime('%Y-%m-%d %H:%M')} UTC, every template shared on the local test "
+        "network with minimal options.",
         "",
         "| template | user | caps | no-new-privs | ro root | mem / pids | host ports | "
         "process uids (CapEff) | listeners (owner) | control | torrc / GETCONF | "
@@ -136,9 +136,7 @@ def table() -> Iterator[dict[str, str]]:
         *(TABLE[t] for t in sorted(TABLE)),
         "",
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines))
-    print("\n" + "\n".join(lines))
+    tables.publish("hardening.md", "\n".join(lines))
 
 
 @pytest.mark.parametrize("template_id", sorted(OPTIONS))
