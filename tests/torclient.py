@@ -12,6 +12,7 @@ service that is simply down.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import time
@@ -96,6 +97,7 @@ def refused(address: str, proxy: tuple[str, int], expected: int, seconds: float 
             raise AssertionError(f"{address} accepted a connection from a client whose key "
                                  f"it should refuse (tor should have said {expected:#04x})")
         if time.monotonic() + 0.5 > deadline:
+            said = ", ".join(f"{what} ({n}x)" for what, n in collections.Counter(seen).items())
             raise AssertionError(f"tor never said {expected:#04x} for {address} in "
-                                 f"{seconds:.0f} s; it said: {', '.join(seen)}")
+                                 f"{seconds:.0f} s; it said: {said}")
         time.sleep(0.5)
