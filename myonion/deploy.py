@@ -199,7 +199,11 @@ def _parse(text: str, file: str) -> tuple[Any, dict[str, int], list[Problem]]:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 0
-        return None, {}, [Problem(file, line, "", f"this is not valid YAML: {e.problem}")]
+        message = f"this is not valid YAML: {e.problem}"
+        if e.context and e.context_mark and e.context_mark.line + 1 != line:
+            # found far from its cause (an unclosed quote at the end of the file): name both
+            message += f" ({e.context} from line {e.context_mark.line + 1})"
+        return None, {}, [Problem(file, line, "", message)]
     except yaml.YAMLError as e:
         return None, {}, [Problem(file, 0, "", f"this is not valid YAML: {e}")]
     finally:

@@ -7,6 +7,7 @@ import pytest
 from myonion import render
 from myonion.errors import OptionError
 from myonion.templates import TemplateRegistry
+from tests.ports import free_port
 
 SPEC = TemplateRegistry().get("mqtt-bridge")
 ONION = "a" * 55 + "d.onion"
@@ -70,8 +71,9 @@ def test_onion_serves_the_status_page_and_the_broker_only_when_asked() -> None:
 def test_lan_port_is_published_only_when_given_and_on_loopback_by_default() -> None:
     assert SPEC.published(valid()) == {}
     assert SPEC.published(valid(lan_port="1883")) == {"1883/tcp": ("127.0.0.1", 1883)}
-    assert SPEC.published(valid(lan_port="18830", lan_address="192.168.1.20")) == {
-        "1883/tcp": ("192.168.1.20", 18830)}
+    port = free_port()
+    assert SPEC.published(valid(lan_port=str(port), lan_address="192.168.1.20")) == {
+        "1883/tcp": ("192.168.1.20", port)}
     with pytest.raises(OptionError, match="only applies when 'lan_port' is given"):
         valid(lan_address="0.0.0.0")
     with pytest.raises(OptionError, match="must be an IP address"):
