@@ -36,6 +36,8 @@ def test_site_nginx_has_exactly_the_directives_asked_for(index: str, listing: bo
     assert server == [
         ("listen", ("127.0.0.1:8080",)),
         ("root", ("/srv/site" if folder else "/usr/share/myonion/site",)),
+        # a symbolic link anywhere below the folder is never followed
+        ("disable_symlinks", ("on", "from=$document_root")),
         ("index", (index,)),
         ("autoindex", ("on" if listing else "off",)),
         ("add_header", ("Referrer-Policy", "no-referrer", "always")),
@@ -45,6 +47,8 @@ def test_site_nginx_has_exactly_the_directives_asked_for(index: str, listing: bo
     assert [d.args for d in configs.nginx_find(conf, "http/server/location/deny")] == [("all",)]
     assert [d.name for d in conf] == ["daemon", "worker_processes", "pid", "error_log", "events",
                                       "http"]
+    # the ordinary service user: nginx as usual (its master switches no users)
+    assert not configs.nginx_find(conf, "user") and not configs.nginx_find(conf, "master_process")
     http = configs.nginx_find(conf, "http")[0].block or []
     assert [d.args for d in http if d.name == "server_tokens"] == [("off",)]
     assert [d.name for d in http].count("server") == 1
