@@ -66,7 +66,10 @@ def test_readings_in_and_out(real_manager: Manager, docker_runtime: DockerRuntim
     proxy = real_manager.testnet.socks()
     base = f"http://{view.address}/api/v1/readings"
     # a generated token for the device given without one, printed by the tokens command
-    code, out = docker_runtime.exec(container_name("iottest"), ["iot-receiver", "tokens"])
+    # as the service's user: the readings and tokens are its own (root in the container has no
+    # capability to read them)
+    code, out = docker_runtime.exec(container_name("iottest"), ["iot-receiver", "tokens"],
+                                    user="10002:10002")
     assert code == 0, out
     tokens = dict(line.split(":", 1) for line in out.split())
     assert tokens["kitchen"] == TOKEN and len(tokens["garden"]) >= 16
