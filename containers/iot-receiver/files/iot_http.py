@@ -212,14 +212,15 @@ class BoundedServer:
             response.close = True  # HTTP/1.0: the end of the body is the end of the connection
         keep = not response.close and request is not None and request.keep_alive
         try:
-            writer.write(self._head(request, response, chunked))
+            head = self._head(request, response, chunked)
             if response.stream is None:
-                if not head_only:
-                    writer.write(response.body)
+                writer.write(head if head_only else head + response.body)  # one segment
                 async with asyncio.timeout(self.limits.request_timeout):
                     await writer.drain()
-            elif not head_only:
-                await self.stream(writer, reader, response.stream, chunked)
+            else:
+                writer.write(head)
+                if not head_only:
+                    await self.stream(writer, reader, response.stream, chunked)
         finally:
             if response.done is not None:
                 response.done()
