@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -57,7 +57,7 @@ class Response:
     close: bool = False
     #: a streamed body (chunked), and what to call once it is sent or abandoned
     stream: Iterator[bytes] | None = None
-    done: Any = None
+    done: Callable[[], None] | None = None
 
 
 class HTTPError(Exception):

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-MAX_CONNECT = 1 << 20  # the largest CONNECT passed on (with a will message)
+MAX_CONNECT = 256 << 10  # the largest CONNECT passed on (a will message included)
 
 
 class Crowd:
