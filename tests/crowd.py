@@ -40,19 +40,22 @@ class IdleCrowd:
         return sum(s is not None for s in self.socks)
 
     def _keep(self) -> None:
-        while not self._stop.is_set():
-            live = [s for s in self.socks if s is not None]
-            readable = select.select(live, [], [], 0.5)[0] if live else []
-            for sock in readable:
-                index = self.socks.index(sock)
-                with contextlib.suppress(OSError):
-                    if sock.recv(4096):
-                        continue
-                sock.close()
-                self.socks[index] = None
-                self.closed_by_service += 1
-                if not self._stop.is_set():
-                    self._open(index)
+        with ThreadPoolExecutor(16) as pool:
+            while not self._stop.is_set():
+                live = [s for s in self.socks if s is not None]
+                readable = select.select(live, [], [], 0.5)[0] if live else []
+                for sock in readable:
+                    with contextlib.suppress(OSError):
+                        if sock.recv(4096):
+                            continue
+                    index = self.socks.index(sock)
+                    sock.close()
+                    self.socks[index] = None
+                    self.closed_by_service += 1
+                # open them again, all at once (an attacker keeps the pressure on)
+                missing = [i for i, s in enumerate(self.socks) if s is None]
+                if missing and not self._stop.is_set():
+                    list(pool.map(self._open, missing))
 
     def stop(self) -> None:
         self._stop.set()
