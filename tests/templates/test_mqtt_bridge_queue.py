@@ -57,8 +57,11 @@ def test_delivered_messages_leave_the_queue_and_are_counted(app: ModuleType,
     assert drain(app, queue, lambda url, token, payload: next(statuses)) == [
         "garden", "kitchen", "kitchen", "kitchen"]
     assert rows(tmp_path) == 0
-    again = queue_of(app, tmp_path).status()
-    assert (again["delivered"], again["rejected"], again["pending"]) == (3, 1, 0)
+    again = queue_of(app, tmp_path)
+    status = again.status()
+    assert (status["delivered"], status["rejected"], status["pending"]) == (3, 1, 0)
+    # the ids go on: a log's "#5" is never a message that was "#1" before
+    assert again.add("kitchen", b"{}")[0] == 5
 
 
 def test_an_older_queue_keeps_its_pending_rows_and_counts(app: ModuleType,
@@ -72,7 +75,8 @@ def test_an_older_queue_keeps_its_pending_rows_and_counts(app: ModuleType,
                                                                  ("kitchen", b"{}", "pending"),
                                                                  ("cellar", b"{}", "pending")])
     before = (tmp_path / "queue.db").stat().st_size
-    status = queue_of(app, tmp_path).status()
+    queue = queue_of(app, tmp_path)
+    status = queue.status()
     after = (tmp_path / "queue.db").stat().st_size
     print(f"\nmqtt-bridge: an older queue of {before >> 10} KiB (200 delivered rows) is "
           f"{after >> 10} KiB after the start")
@@ -80,6 +84,7 @@ def test_an_older_queue_keeps_its_pending_rows_and_counts(app: ModuleType,
     assert (status["delivered"], status["rejected"], status["pending"], status["dropped"]) == (
         200, 1, 1, 1)
     assert after < before // 10
+    assert queue.add("kitchen", b"{}")[0] == 204
 
 
 @pytest.mark.parametrize("policy", ["drop-oldest", "refuse-newest"])

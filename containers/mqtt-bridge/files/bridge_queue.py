@@ -15,10 +15,12 @@ Thread-safe: the MQTT thread adds, sender threads ``claim`` and ``finish``, the 
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from typing import NamedTuple
 
 POLICIES = ("drop-oldest", "refuse-newest")
@@ -45,8 +47,11 @@ class Queue:
         share = max(1, len(devices))
         self.quota = (max(1, max_messages // share), max(1, max_bytes // share))
         self.db = _open(path)
-        self.counters = dict.fromkeys(COUNTERS, 0)
-        self.counters.update(self.db.execute("SELECT name, value FROM counters"))
+        stored = dict(self.db.execute("SELECT name, value FROM counters"))
+        self.counters = {name: int(stored.get(name) or 0) for name in COUNTERS}
+        # ids go on counting after deliveries (a log's "#12" is one message, never two)
+        top = self.db.execute("SELECT MAX(id) FROM queue").fetchone()[0] or 0
+        self.last_id = max(int(stored.get("last_id") or 0), int(top))
         #: device -> [messages, payload bytes] queued
         self.held: dict[str, list[int]] = {d: [n, b] for d, n, b in self.db.execute(
             "SELECT device, COUNT(*), SUM(LENGTH(payload)) FROM queue GROUP BY device")}
@@ -62,9 +67,20 @@ class Queue:
         self._deleted = 0
 
     # the MQTT side -----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One commit (one sync to disk) for what belongs together; under ``self.lock``."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
     def add(self, device: str, payload: bytes) -> tuple[int | None, int]:
         """Queue a message: (its id or None if it was dropped, older messages dropped for it)."""
-        with self.lock:
+        with self.lock, self._transaction():
             entry = self.held.setdefault(device, [0, 0])
             dropped = 0
             while entry[0] + 1 > self.quota[0] or entry[1] + len(payload) > self.quota[1]:
@@ -81,8 +97,12 @@ class Queue:
                 entry[0] -= 1
                 entry[1] -= oldest[1]
                 dropped += 1
-            cur = self.db.execute("INSERT INTO queue (device, payload, received) VALUES (?, ?, ?)",
-                                  (device, payload, time.time()))
+            self.last_id += 1
+            self.db.execute("INSERT INTO queue (id, device, payload, received) VALUES (?, ?, ?, ?)",
+                            (self.last_id, device, payload, time.time()))
+            self.db.execute("INSERT INTO counters (name, value) VALUES ('last_id', ?) "
+                            "ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+                            (self.last_id,))
             entry[0] += 1
             entry[1] += len(payload)
             if dropped:
@@ -90,7 +110,7 @@ class Queue:
             elif entry[0] < self.quota[0] and entry[1] < self.quota[1]:
                 self.full.discard(device)
             self.lock.notify()
-            return int(cur.lastrowid or 0), dropped
+            return self.last_id, dropped
 
     # the senders -------------------------------------------------------------------------------
     def claim(self, timeout: float = 30.0) -> Item | None:
@@ -125,23 +145,27 @@ class Queue:
         """``delivered`` or ``rejected``: the message leaves the queue and is counted; ``retry``:
         it stays, and its device waits ``retry_in`` seconds."""
         with self.lock:
-            self.busy.pop(item.device, None)
-            if outcome == "retry":
-                self.db.execute("UPDATE queue SET attempts=attempts+1 WHERE id=?", (item.ident,))
-                self.next_try[item.device] = time.monotonic() + retry_in
-            else:
-                self.next_try.pop(item.device, None)
-                if self.db.execute("DELETE FROM queue WHERE id=?", (item.ident,)).rowcount:
-                    entry = self.held[item.device]
-                    entry[0] -= 1
-                    entry[1] -= len(item.payload)
-                    if entry[0] < self.quota[0] and entry[1] < self.quota[1]:
-                        self.full.discard(item.device)
-                self._count(outcome, 1)
-                self._deleted += 1
-                if self._deleted % 64 == 0:
-                    self.db.execute("PRAGMA incremental_vacuum(256)").fetchall()  # a page a step
+            with self._transaction():
+                self._finish(item, outcome, retry_in)
+            self._deleted += outcome != "retry"
+            if outcome != "retry" and self._deleted % 64 == 0:
+                self.db.execute("PRAGMA incremental_vacuum(256)").fetchall()  # a page a step
             self.lock.notify_all()
+
+    def _finish(self, item: Item, outcome: str, retry_in: float) -> None:
+        self.busy.pop(item.device, None)
+        if outcome == "retry":
+            self.db.execute("UPDATE queue SET attempts=attempts+1 WHERE id=?", (item.ident,))
+            self.next_try[item.device] = time.monotonic() + retry_in
+        else:
+            self.next_try.pop(item.device, None)
+            if self.db.execute("DELETE FROM queue WHERE id=?", (item.ident,)).rowcount:
+                entry = self.held[item.device]
+                entry[0] -= 1
+                entry[1] -= len(item.payload)
+                if entry[0] < self.quota[0] and entry[1] < self.quota[1]:
+                    self.full.discard(item.device)
+            self._count(outcome, 1)
 
     # status ------------------------------------------------------------------------------------
     def status(self) -> dict[str, object]:
@@ -179,6 +203,8 @@ def _open(path: str) -> sqlite3.Connection:
     done = db.execute("SELECT state, COUNT(*) FROM queue WHERE state!='pending' "
                       "GROUP BY state").fetchall()
     if done:
+        db.execute("INSERT INTO counters (name, value) SELECT 'last_id', MAX(id) FROM queue "
+                   "WHERE true ON CONFLICT(name) DO UPDATE SET value=MAX(value, excluded.value)")
         for state, n in done:
             db.execute("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) "
                        "DO UPDATE SET value=value+excluded.value", (state, n))
