@@ -184,9 +184,11 @@ class Doors:
                 up_reader, upstream = await asyncio.open_connection(*self.broker)
                 upstream.write(connect)
                 connack, start = await read_packet(up_reader, 256)
-            writer.write(connack)
-            if connack[0] != 0x20 or len(connack) < start + 2 or connack[start + 1] != 0:
+            accepted = connack[0] == 0x20 and len(connack) >= start + 2 and connack[start + 1] == 0
+            if not accepted:  # counted before the client hears of it
                 self.failed_login()
+            writer.write(connack)
+            if not accepted:
                 await writer.drain()
                 return
             self.throttle.give_back()
