@@ -96,7 +96,7 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
     from myonion.manager import Manager
     from myonion.runtime.base import Runtime
     from myonion.runtime.fake import FakeRuntime
-    from myonion.state import StateStore
+    from myonion.services.store import StateStore
     from myonion.tor import onion_from_public_key
 
     class DemoRuntime(FakeRuntime):

@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from myonion import __version__, access, config, images, keys
+from myonion import __version__, access, config, keys
+from myonion.build import images
 from myonion.errors import MyOnionError
 from myonion.folders import WholeHomeFolder
 from myonion.manager import Manager, ServiceView
@@ -259,7 +260,7 @@ def ls(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def status(name: str, as_json: bool) -> None:
     """One service in detail (of a balanced service's frontend: also its backends)."""
-    from myonion import balance as balancing
+    from myonion.deploy import balance as balancing
 
     manager = _manager()
     view = manager.status(name)
@@ -696,7 +697,8 @@ def bundle_group(ctx: click.Context, file: str, output: str | None) -> None:
         return
     if output is None:
         raise click.UsageError("Give the bundle's file name with -o OUT.tar.")
-    from myonion import bundle, deploy
+    from myonion import deploy
+    from myonion.export import bundle
 
     with _progress(ctx) as reporter:
         manager = _manager(reporter)
@@ -712,7 +714,7 @@ def bundle_group(ctx: click.Context, file: str, output: str | None) -> None:
 def bundle_load(path: str, to: str) -> None:
     """Verify a bundle, load exactly the images it names (setting no tag outside myonion's
     own) and put its deployment file into --to; then `myonion up -f` works with no registry."""
-    from myonion import bundle
+    from myonion.export import bundle
     from myonion.runtime import default_runtime
 
     result = bundle.load_bundle(default_runtime(), path, to)
@@ -893,7 +895,7 @@ def _show_backends(view: Any) -> None:
 def balance_share(ctx: click.Context, template_id: str, options: tuple[str, ...], backends: int,
                   name: str | None, network: str | None, timeout: float, as_json: bool) -> None:
     """Run TEMPLATE as several backends behind one Onionbalance address."""
-    from myonion import balance as balancing
+    from myonion.deploy import balance as balancing
 
     values = parse_option_args(options)
     with _progress(ctx) as reporter:
@@ -907,7 +909,7 @@ def balance_share(ctx: click.Context, template_id: str, options: tuple[str, ...]
 @click.option("--json", "as_json", is_flag=True)
 def balance_status(name: str, as_json: bool) -> None:
     """The frontend, and each backend's state and whether onionbalance lists it."""
-    from myonion import balance as balancing
+    from myonion.deploy import balance as balancing
 
     _show_balance(balancing.status(_manager(), name), as_json)
 
@@ -919,7 +921,7 @@ def balance_status(name: str, as_json: bool) -> None:
 def balance_rm(name: str, purge: bool) -> None:
     """Remove a balanced service: the frontend and every backend. Their keys (the master
     address) and data are kept unless --purge: `myonion start` brings each back."""
-    from myonion import balance as balancing
+    from myonion.deploy import balance as balancing
 
     for each in balancing.remove(_manager(), name, purge=purge):
         out.print(f"removed {each}" + ("" if purge else " (its key and data kept)"))

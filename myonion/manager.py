@@ -22,20 +22,9 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from myonion import (
-    access,
-    config,
-    fetch,
-    folders,
-    hardening,
-    images,
-    keys,
-    paths,
-    probes,
-    render,
-    tor,
-)
+from myonion import access, config, folders, keys, paths, tor
 from myonion.access import ClientInfo, ClientStore
+from myonion.build import hardening, images, render
 from myonion.errors import (
     MyOnionError,
     NameInUse,
@@ -58,8 +47,9 @@ from myonion.runtime.base import (
     Mount,
     Runtime,
 )
-from myonion.state import ServiceRecord, StateError, StateStore, check_name
+from myonion.services.store import ServiceRecord, StateError, StateStore, check_name
 from myonion.templates import TemplateRegistry, TemplateSpec
+from myonion.tor import fetch, probes
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -353,7 +343,7 @@ class Manager:
         ``ttl`` (seconds) stops it after that long, and removes it if ephemeral; ``key`` serves
         an existing onion key (an imported or vanity key), which makes it persistent.
         ``balance_master`` (an onion address) makes it a backend of that Onionbalance frontend
-        (persistent; a key is made unless given; see :mod:`myonion.balance`).
+        (persistent; a key is made unless given; see :mod:`myonion.deploy.balance`).
         ``whole_home``: the user said yes to sharing a whole home folder.
         """
         template = self.registry.get(template_id)

@@ -22,7 +22,7 @@ import yaml
 from myonion import paths, safeyaml
 from myonion.errors import OptionError, TemplateError
 from myonion.folders import check_shared_folder
-from myonion.probes import ProbeSpec, parse_probes
+from myonion.tor.probes import ProbeSpec, parse_probes
 
 OPTION_TYPES = ("string", "text", "int", "bool", "choice", "dir", "file")
 ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")

@@ -13,7 +13,7 @@ from pytestqt.qtbot import QtBot
 from gui.main_window import MainWindow
 from myonion.manager import Manager
 from myonion.runtime.fake import FakeRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 from myonion.tor import onion_from_public_key
 from tests.fakes import FakeTestnet
 

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from myonion import fetch
 from myonion.errors import FetchError, NameInUse
 from myonion.events import Stage
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
-from myonion.tor import is_valid_onion
+from myonion.tor import fetch, is_valid_onion
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 

@@ -12,13 +12,15 @@ from typing import Any
 
 import pytest
 
-from myonion import balance, keys, render
+from myonion import keys
+from myonion.build import render
 from myonion.cli import main
+from myonion.deploy import balance
 from myonion.errors import MyOnionError, NameInUse, OptionError, TorError
 from myonion.manager import Manager, container_name
 from myonion.runtime.base import Mount
 from myonion.runtime.fake import FakeRuntime
-from myonion.state import ServiceRecord
+from myonion.services.store import ServiceRecord
 from myonion.templates import TemplateRegistry
 
 

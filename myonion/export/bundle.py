@@ -15,7 +15,7 @@ and checks everything before the engine sees a byte:
   devices or sparse members), plain names, at most four, sizes bounded and not more than the
   file holds (a 10 KB bundle cannot claim a 3 GiB member); the engine's disk has room for them;
 - the checksums and the manifest (format, architecture, file name, tags);
-- ``images.tar``, in place, never unpacked (:mod:`myonion.imagearchive`): it holds exactly the
+- ``images.tar``, in place, never unpacked (:mod:`myonion.export.imagearchive`): it holds exactly the
   images the manifest names, under exactly its tags, with the IDs it records;
 - the tags it would set, against this machine (see "Which tags a bundle may set");
 - the folder ``--to``: the deployment file is created fresh (``O_EXCL | O_NOFOLLOW``); a link,
@@ -55,10 +55,11 @@ from typing import IO
 
 import yaml
 
-from myonion import images, safeyaml
+from myonion import safeyaml
+from myonion.build import images
 from myonion.deploy import Deployment
 from myonion.errors import MyOnionError
-from myonion.imagearchive import ArchiveError, ImageArchive
+from myonion.export.imagearchive import ArchiveError, ImageArchive
 from myonion.manager import Manager
 from myonion.runtime.base import Runtime
 

@@ -89,7 +89,7 @@ class ServiceRecord:
     private: bool = False
     #: Unix time the service ends at (its time to live), or None
     expires_at: float | None = None
-    #: a backend of an Onionbalance frontend: the master's onion address (see myonion.balance)
+    #: a backend of an Onionbalance frontend: the master's onion address (see myonion.deploy.balance)
     balance_master: str | None = None
     #: the deployment (``myonion up -f FILE``) this service belongs to, or None
     deployment: str | None = None

@@ -27,7 +27,7 @@ from typing import Any
 from myonion import keys
 from myonion.errors import MyOnionError, NameInUse, OptionError, ServiceNotFound
 from myonion.manager import DEFAULT_TIMEOUT, Manager, ServiceView, container_name
-from myonion.state import check_name
+from myonion.services.store import check_name
 from myonion.templates import TemplateSpec
 
 FRONTEND_TEMPLATE = "onionbalance"

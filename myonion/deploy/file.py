@@ -32,10 +32,12 @@ from typing import Any
 
 import yaml
 
-from myonion import access, config, hardening, images, keys, safeyaml, stack, tor
+from myonion import access, config, keys, safeyaml, tor
 from myonion.access import ClientStore
-from myonion.balance import FRONTEND_TEMPLATE, MAX_BACKENDS, backend_name, serves_web_page
+from myonion.build import hardening, images
+from myonion.deploy.balance import FRONTEND_TEMPLATE, MAX_BACKENDS, backend_name, serves_web_page
 from myonion.errors import MyOnionError, OptionError
+from myonion.export import swarm as stack
 from myonion.manager import (
     Manager,
     ServiceView,
@@ -48,7 +50,7 @@ from myonion.runtime.base import (
     LABEL,
     ContainerSpec,
 )
-from myonion.state import NAME_RE, ServiceRecord
+from myonion.services.store import NAME_RE, ServiceRecord
 from myonion.templates import TemplateRegistry, TemplateSpec
 
 log = logging.getLogger(__name__)
@@ -1016,7 +1018,7 @@ def export_compose(manager: Manager, deployment: Deployment, output: str | Path,
     /etc/myonion as the manager does). Images are built when missing. The services run
     independently of this myonion (own volumes, so own onion keys and addresses).
 
-    ``swarm``: a stack file for ``docker stack deploy`` instead (:mod:`myonion.stack`); on the
+    ``swarm``: a stack file for ``docker stack deploy`` instead (:mod:`myonion.export.swarm`); on the
     ``local`` network the manager's test network must be a swarm one."""
     for spec in deployment.services:
         if spec.backends or spec.remote or spec.master:
