@@ -108,6 +108,7 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
     class DemoTestnet:
         network = "myonion-testnet"
         include_volume = "myonion-testnet-include"
+        access_network = "myonion-testnet-access"
 
         def is_up(self) -> bool:
             return True
@@ -120,6 +121,12 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
 
         def socks(self) -> tuple[str, int]:
             return ("127.0.0.1", 1)
+
+        def authorize(self, key: str, auth_private_line: str) -> None:
+            pass
+
+        def deauthorize(self, key: str) -> None:
+            pass
 
     runtime: Runtime = DemoRuntime(images={"myonion/base:bookworm"})
     manager = Manager(runtime=runtime, store=StateStore(), testnet=DemoTestnet())

@@ -15,8 +15,8 @@ and checks everything before the engine sees a byte:
   devices or sparse members), plain names, at most four, sizes bounded and not more than the
   file holds (a 10 KB bundle cannot claim a 3 GiB member); the engine's disk has room for them;
 - the checksums and the manifest (format, architecture, file name, tags);
-- ``images.tar``, in place, never unpacked (:mod:`myonion.export.imagearchive`): it holds exactly the
-  images the manifest names, under exactly its tags, with the IDs it records;
+- ``images.tar``, in place, never unpacked (:mod:`myonion.export.imagearchive`): it holds
+  exactly the images the manifest names, under exactly its tags, with the IDs it records;
 - the tags it would set, against this machine (see "Which tags a bundle may set");
 - the folder ``--to``: the deployment file is created fresh (``O_EXCL | O_NOFOLLOW``); a link,
   or another file of that name there, is refused. It is written 0600: it may hold secrets.

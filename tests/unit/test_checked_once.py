@@ -1,0 +1,100 @@
+"""An unchanged ``myonion up`` reads each template once and checks each service once, and so
+does an ``up`` that re-makes a changed service (before the request was checked once and
+trusted after: 4 parses and 3 validations per template; 7 and 4 for the changed one).
+
+Counted on the fake runtime by wrapping the one function that parses a ``template.yaml``
+(``load_template``) and the one that checks a service's options (``TemplateSpec.validate``).
+Each ``up`` gets a manager of its own, as each ``myonion up`` command does.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from myonion import deploy, templates
+from myonion.manager import Manager
+from myonion.templates import TemplateSpec
+
+DEVICES = "kitchen:kitchen-token-0123456789"
+
+
+@pytest.fixture
+def deployment_file(tmp_path: Path) -> Path:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("hello")
+    path = tmp_path / "myonion.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        version: 1
+        name: counted
+        services:
+          cntsite:
+            template: site
+            options:
+              dir: ./site
+              listing: false
+          cntrecv:
+            template: iot-receiver
+            options:
+              devices: "{DEVICES}"
+            persistent: true
+            clients: [alice]
+        """))
+    return path
+
+
+@pytest.fixture
+def counts(monkeypatch: pytest.MonkeyPatch) -> tuple[Counter[str], Counter[str]]:
+    """(parses by template, validations by template), counted from now on."""
+    parses: Counter[str] = Counter()
+    validations: Counter[str] = Counter()
+    load_template = templates.load_template
+    validate = TemplateSpec.validate
+
+    def counted_load(folder: Path, builtin: bool = True) -> TemplateSpec:
+        parses[folder.name] += 1
+        return load_template(folder, builtin)
+
+    def counted_validate(self: TemplateSpec, given: dict[str, Any]) -> dict[str, Any]:
+        validations[self.id] += 1
+        return validate(self, given)
+
+    monkeypatch.setattr(templates, "load_template", counted_load)
+    monkeypatch.setattr(TemplateSpec, "validate", counted_validate)
+    return parses, validations
+
+
+def _up(manager: Manager, path: Path) -> list[str]:
+    """``myonion up -f path`` (without waiting for tor: there is none on the fake runtime)."""
+    fresh = Manager(runtime=manager.runtime, store=manager.store, testnet=manager.testnet)
+    return [s.action for s in deploy.up(fresh, deploy.load(path, fresh.registry), wait=False)]
+
+
+def test_an_unchanged_up_parses_and_validates_each_template_once(
+        manager: Manager, deployment_file: Path,
+        counts: tuple[Counter[str], Counter[str]]) -> None:
+    parses, validations = counts
+    _up(manager, deployment_file)
+    parses.clear()
+    validations.clear()
+    assert _up(manager, deployment_file) == ["unchanged", "unchanged"]
+    assert parses == {"site": 1, "iot-receiver": 1}
+    assert validations == {"site": 1, "iot-receiver": 1}
+
+
+def test_a_changed_service_is_parsed_and_validated_once(
+        manager: Manager, deployment_file: Path,
+        counts: tuple[Counter[str], Counter[str]]) -> None:
+    parses, validations = counts
+    _up(manager, deployment_file)
+    deployment_file.write_text(deployment_file.read_text().replace("listing: false",
+                                                                   "listing: true"))
+    parses.clear()
+    validations.clear()
+    assert _up(manager, deployment_file) == ["recreate", "unchanged"]
+    assert parses == {"site": 1, "iot-receiver": 1}
+    assert validations == {"site": 1, "iot-receiver": 1}
