@@ -530,12 +530,13 @@ class Manager:
         if record.mode != "persistent":
             # ephemeral: the onion key lives in memory only and is gone when the container stops
             tmpfs["/var/lib/tor"] = f"rw,nosuid,nodev,size=32m,uid={uid},gid={uid},mode=0700"
+        user = service_user(template, record.options)
+        environment = {"MYONION_TOR_USER": tor_user(), "MYONION_SERVICE_USER": user}
         if template.tor_client:
             # where the service asks tor's side for fresh circuits (myonion-newnym's FIFO)
             tmpfs["/run/myonion/newnym"] = f"rw,nosuid,nodev,noexec,size=16k,uid={uid}," \
                 f"gid={uid},mode=0711"
-        user = service_user(template, record.options)
-        environment = {"MYONION_TOR_USER": tor_user(), "MYONION_SERVICE_USER": user}
+            environment["MYONION_NEWNYM"] = "1"
         if template.service_is_tor:
             environment["MYONION_SERVICE_IS_TOR"] = "1"
         network = None
