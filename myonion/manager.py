@@ -127,6 +127,9 @@ class ServiceView:
     remaining: float | None = None
     #: container port ("1883/tcp") → "host address:port", for what the template published
     published: dict[str, str] = field(default_factory=dict)
+    #: an ephemeral service's address before its container was restarted (that address is
+    #: gone for good; ``address`` is the new one), until it is checked again
+    previous_address: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -1347,6 +1350,13 @@ class Manager:
                 # restarted behind our back (restart policy, engine restart): not measured yet
                 stage, reason = Stage.BOOTSTRAPPING, "restarted since it was last checked"
         address = self._read_address(name) if info is not None and info.running else None
+        previous = None
+        if (record.mode == "ephemeral" and address and record.address
+                and address != record.address):
+            # its container was made anew (a crash loop, the engine): a new key, a new address
+            previous = record.address
+            reason = (f"its container was restarted and, being ephemeral, it has a new address; "
+                      f"the old one ({previous}) is gone for good")
         return ServiceView(
             name=name, template=record.template, network=record.network, mode=record.mode,
             state=state, stage=str(stage), address=address or (
@@ -1358,7 +1368,8 @@ class Manager:
             clients=len(self._clients(name).names()) if record.private else 0,
             expires_at=record.expires_at,
             remaining=max(0.0, record.expires_at - time.time()) if record.expires_at else None,
-            published={k: f"{a}:{p}" for k, (a, p) in info.ports.items()} if info else {})
+            published={k: f"{a}:{p}" for k, (a, p) in info.ports.items()} if info else {},
+            previous_address=previous)
 
     def _public_options(self, record: ServiceRecord) -> dict[str, Any]:
         """The record's options without the values of secret options (tokens never shown)."""
@@ -1428,12 +1439,14 @@ class Manager:
                              onion_up=verdict.onion_up, health=info.health if info else None,
                              probes=[r.to_dict() for r in verdict.results])
         if verdict.reachable:
-            self.store.update(name, stage=Stage.REACHABLE, reason=None, started_at=started_at)
+            self.store.update(name, stage=Stage.REACHABLE, reason=None, started_at=started_at,
+                              address=view.address)
             self._report(Stage.REACHABLE, f"Reachable at {view.address} ({seconds:.1f} s)",
                          name, percent=100)
         elif verdict.onion_up:
             reason = f"the onion answers, but {verdict.reason}"
-            self.store.update(name, stage=Stage.FAILING, reason=reason, started_at=started_at)
+            self.store.update(name, stage=Stage.FAILING, reason=reason, started_at=started_at,
+                              address=view.address)
             self._report(Stage.FAILING, reason, name)
         return result
 
