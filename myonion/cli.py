@@ -162,6 +162,11 @@ def _show_service(view: ServiceView, as_json: bool) -> None:
         out.print(f"health:   {view.health} (the container's own healthcheck)")
     out.print(f"network:  {view.network}    mode: {view.mode}")
     out.print(f"address:  {view.address or '-'}")
+    if view.previous_address:
+        err.print(f"note: {view.name} has a NEW address: its container was restarted and an "
+                  f"ephemeral service's key lived only in it; {view.previous_address} is gone "
+                  "for good (make it persistent with `myonion promote` to keep an address).",
+                  markup=False, highlight=False)
     if view.private:
         out.print(f"access:   private, {view.clients} authorized client(s)")
     if view.remaining is not None:
@@ -251,6 +256,9 @@ def ls(as_json: bool) -> None:
                       access.format_duration(v.remaining) if v.remaining is not None else "-")
     out.print(table)
     for v in views:
+        if v.previous_address:
+            err.print(f"{v.name}: a NEW address since its container was restarted; "
+                      f"{v.previous_address} is gone for good", markup=False, highlight=False)
         if v.stage in ("failed", "failing") and v.reason:
             err.print(f"{v.name}: {v.reason}", markup=False, highlight=False)
 
@@ -857,6 +865,11 @@ def _show_balance(view: Any, as_json: bool) -> None:
     out.print(f"name:     {view.name} (Onionbalance frontend: {view.frontend.state}, "
               f"{view.frontend.stage})")
     out.print(f"address:  {view.address or '-'}")
+    if view.previous_address:
+        err.print(f"note: {view.name} has a NEW address: its container was restarted and an "
+                  f"ephemeral service's key lived only in it; {view.previous_address} is gone "
+                  "for good (make it persistent with `myonion promote` to keep an address).",
+                  markup=False, highlight=False)
     _show_backends(view)
 
 

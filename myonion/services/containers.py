@@ -80,6 +80,7 @@ def _tmpfs(record: ServiceRecord, template: TemplateSpec) -> dict[str, str]:
         # ephemeral: the onion key lives in memory only and is gone when the container stops
         tmpfs[TOR_DIR] = f"rw,nosuid,nodev,size=32m,uid={TOR_UID},gid={TOR_UID},mode=0700"
     if template.tor_client:
+        # where the service asks tor's side for fresh circuits (myonion-newnym's FIFO)
         tmpfs[NEWNYM_TARGET] = f"rw,nosuid,nodev,noexec,size=16k,uid={TOR_UID}," \
             f"gid={TOR_UID},mode=0711"
     return tmpfs
@@ -110,6 +111,8 @@ def container_spec(record: ServiceRecord, template: TemplateSpec, directory: Pat
     mounts += service_volumes(record, template)
     user = hostdirs.service_user(template, record.options)
     environment = {"MYONION_TOR_USER": hostdirs.tor_user(), "MYONION_SERVICE_USER": user}
+    if template.tor_client:
+        environment["MYONION_NEWNYM"] = "1"  # tor's side starts its NEWNYM helper
     if template.service_is_tor:
         environment["MYONION_SERVICE_IS_TOR"] = "1"
     network = None

@@ -164,11 +164,13 @@ def check(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec, ad
                          onion_up=verdict.onion_up, health=info.health if info else None,
                          probes=[r.to_dict() for r in verdict.results])
     if verdict.reachable:
-        ctx.store.update(name, stage=Stage.REACHABLE, reason=None, started_at=started_at)
+        ctx.store.update(name, stage=Stage.REACHABLE, reason=None, started_at=started_at,
+                         address=address)
         ctx.report(Stage.REACHABLE, f"Reachable at {address} ({seconds:.1f} s)", name,
                    percent=100)
     elif verdict.onion_up:
         reason = f"the onion answers, but {verdict.reason}"
-        ctx.store.update(name, stage=Stage.FAILING, reason=reason, started_at=started_at)
+        ctx.store.update(name, stage=Stage.FAILING, reason=reason, started_at=started_at,
+                         address=address)
         ctx.report(Stage.FAILING, reason, name)
     return result

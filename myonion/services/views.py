@@ -52,6 +52,9 @@ class ServiceView:
     remaining: float | None = None
     #: container port ("1883/tcp") → "host address:port", for what the template published
     published: dict[str, str] = field(default_factory=dict)
+    #: an ephemeral service's address before its container was restarted (that address is
+    #: gone for good; ``address`` is the new one), until it is checked again
+    previous_address: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -166,6 +169,13 @@ def view(ctx: ServiceContext, record: ServiceRecord | None, info: ContainerInfo 
         shown_mode = str(record.mode)
     state, stage, reason = _state(record, info, name)
     address = hostdirs.read_address(ctx.control_dir(name)) if info and info.running else None
+    previous = None
+    if (record.mode is Mode.EPHEMERAL and address and record.address
+            and address != record.address):
+        # its container was made anew (a crash loop, the engine): a new key, a new address
+        previous = record.address
+        reason = (f"its container was restarted and, being ephemeral, it has a new address; "
+                  f"the old one ({previous}) is gone for good")
     return ServiceView(
         name=name, template=record.template, network=record.network, mode=shown_mode,
         state=state, stage=str(stage), address=address or (
@@ -177,7 +187,8 @@ def view(ctx: ServiceContext, record: ServiceRecord | None, info: ContainerInfo 
         clients=len(clients.store(ctx, name).names()) if record.private else 0,
         expires_at=record.expires_at,
         remaining=max(0.0, record.expires_at - time.time()) if record.expires_at else None,
-        published={k: f"{a}:{p}" for k, (a, p) in info.ports.items()} if info else {})
+        published={k: f"{a}:{p}" for k, (a, p) in info.ports.items()} if info else {},
+        previous_address=previous)
 
 
 def _mode(label: str | None) -> Mode:
