@@ -111,6 +111,8 @@ class Deployment:
     name: str
     path: Path  # absolute
     services: tuple[ServiceSpec, ...]
+    #: the user allowed the file to name folders and files outside its own folder
+    allow_outside: bool = False
 
     def names(self) -> list[str]:
         return [s.name for s in self.services]

@@ -61,7 +61,8 @@ def systemd_unit(deployment: Deployment, executable: str,
         "Type=oneshot",
         "RemainAfterExit=yes",
         *(f"Environment={_systemd_quote(f'{k}={v}')}" for k, v in sorted(env.items())),
-        f"ExecStart={exe} up -f {file}",
+        f"ExecStart={exe} up -f {file}" + (" --allow-outside" if deployment.allow_outside
+                                           else ""),
         f"ExecStop={exe} down -f {file}",
         # the first start may build images
         "TimeoutStartSec=30min",
