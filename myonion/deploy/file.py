@@ -11,16 +11,14 @@ must be persistent).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from myonion import access, config, keys, safeyaml, tor
-from myonion.deploy.balance import MAX_BACKENDS, backend_name, serves_web_page
+from myonion.deploy import schema
+from myonion.deploy.balance import MAX_BACKENDS, backend_name, check_template
 from myonion.deploy.model import (
     PLACEHOLDER_ADDRESS,
     REFERENCE_NAME_RE,
@@ -29,84 +27,19 @@ from myonion.deploy.model import (
     DeploymentError,
     Problem,
     ServiceSpec,
+    check_backend_names,
+    check_references,
     sentence,
 )
+from myonion.deploy.names import default_name
 from myonion.errors import MyOnionError, OptionError
 from myonion.services.request import NAME_RE, ServiceRequest, build_request, check_limits
-from myonion.templates import TemplateRegistry, TemplateSpec
+from myonion.templates import OptionSpec, TemplateRegistry, TemplateSpec
 
 FILE_VERSION = 1
 DEFAULT_FILE = "myonion.yaml"
-TOP_KEYS = ("version", "name", "services")
-SERVICE_KEYS = ("template", "options", "persistent", "clients", "ttl", "network", "limits",
-                "balance")
-BALANCE_KEYS = ("backends", "remote", "master")
-
-
-def _parse(text: str, file: str) -> tuple[Any, dict[str, int], list[Problem]]:
-    """YAML → plain data, the line of every field ("services.blog.options.dir" → 7), and the
-    problems found on the way (duplicate keys, which PyYAML would silently merge). Read with
-    :class:`safeyaml.BoundedLoader`: anchors, aliases, deep nesting and too many values are
-    refused before anything is built."""
-    try:
-        loader = safeyaml.BoundedLoader(text)
-    except yaml.YAMLError as e:  # a character YAML does not allow (control characters)
-        return None, {}, [Problem(file, 0, "", f"this is not valid YAML: {e}")]
-    try:
-        node = loader.get_single_node()
-    except safeyaml.Refused as e:
-        line = e.problem_mark.line + 1 if e.problem_mark else 0
-        return None, {}, [Problem(file, line, "", str(e.problem))]
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark else 0
-        message = f"this is not valid YAML: {e.problem}"
-        if e.context and e.context_mark and e.context_mark.line + 1 != line:
-            # found far from its cause (an unclosed quote at the end of the file): name both
-            message += f" ({e.context} from line {e.context_mark.line + 1})"
-        return None, {}, [Problem(file, line, "", message)]
-    except yaml.YAMLError as e:
-        return None, {}, [Problem(file, 0, "", f"this is not valid YAML: {e}")]
-    finally:
-        loader.dispose()
-    lines: dict[str, int] = {}
-    problems: list[Problem] = []
-
-    def walk(node: yaml.Node, path: str) -> Any:
-        lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            result: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key = loader.construct_object(key_node, deep=True)
-                if isinstance(key, list | dict):  # "? [a, b]": YAML allows it, we do not
-                    problems.append(Problem(file, key_node.start_mark.line + 1, path,
-                                            "has a key that is a list or a mapping"))
-                    continue
-                sub = f"{path}.{key}" if path else str(key)
-                if key in result:
-                    problems.append(Problem(file, key_node.start_mark.line + 1, sub,
-                                            "is given twice"))
-                lines[sub] = key_node.start_mark.line + 1
-                result[key] = walk(value_node, sub)
-            return result
-        if isinstance(node, yaml.SequenceNode):
-            return [walk(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
-        return loader.construct_object(node, deep=True)
-
-    if node is None:
-        return None, {}, []
-    try:
-        return walk(node, ""), lines, problems
-    except yaml.YAMLError as e:
-        return None, lines, [Problem(file, 0, "", f"this is not valid YAML: {e}")]
-
-
-
-def default_name(path: Path) -> str:
-    """The deployment name when the file gives none: its folder's name, made a valid name."""
-    text = re.sub(r"[^a-z0-9-]+", "-", path.resolve().parent.name.lower()).strip("-")
-    return text[:40] or "deployment"
-
+#: what an option the file leaves out (its path missing) is
+_MISSING = object()
 
 
 class _Checker:
@@ -119,6 +52,8 @@ class _Checker:
         #: the deployment's name (None while it is not known to be valid)
         self.deployment: str | None = None
         self.problems: list[Problem] = []
+        #: the fields whose shape the schema refused
+        self.shape: set[str] = set()
 
     def line(self, path: str) -> int:
         while path:
@@ -130,29 +65,20 @@ class _Checker:
     def add(self, path: str, message: str) -> None:
         self.problems.append(Problem(self.file, self.line(path), path, message))
 
-    def mapping(self, value: Any, path: str, keys: tuple[str, ...]) -> dict[str, Any] | None:
-        if not isinstance(value, dict):
-            self.add(path, "must be a mapping (key: value lines)")
-            return None
-        for key in value:
-            if key not in keys:
-                self.add(f"{path}.{key}" if path else str(key),
-                         f"is not a field here (fields: {', '.join(keys)})")
-        return value
+    def refused(self, path: str) -> bool:
+        """The file's shape is wrong at ``path`` or inside it (see :mod:`.schema`)."""
+        return any(f == path or f.startswith((f"{path}.", f"{path}[")) for f in self.shape)
 
     def service(self, name: Any, raw: Any, registry: TemplateRegistry) -> ServiceSpec | None:
+        """What the schema cannot check of one service; its :class:`ServiceSpec` if it is
+        right (its request checked), else None."""
         path = f"services.{name}"
         before = len(self.problems)
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            self.add(path, f"'{name}' is not a valid service name: use 1-40 lower-case letters, "
-                     "digits and '-', starting with a letter or digit")
-        data = self.mapping(raw, path, SERVICE_KEYS)
-        if data is None:
+        if not isinstance(raw, dict):
             return None
+        data: dict[str, Any] = raw
         template = self._template(data.get("template"), f"{path}.template", registry)
         persistent = data.get("persistent", False)
-        if not isinstance(persistent, bool):
-            self.add(f"{path}.persistent", f"must be true or false, not '{persistent}'")
         clients = self._clients(data.get("clients"), f"{path}.clients")
         ttl = self._checked(f"{path}.ttl", lambda: None if data.get("ttl") is None
                             else access.parse_duration(str(data["ttl"])))
@@ -171,7 +97,7 @@ class _Checker:
         if "balance" in data:
             backends, remote, master = self._balance(name, data, template, f"{path}.balance")
             persistent = True  # the master address is kept (the frontend's key)
-        if len(self.problems) > before or template is None:
+        if len(self.problems) > before or template is None or self.refused(path):
             return None
         return ServiceSpec(name=str(name), template=template.id, given=given,
                            persistent=bool(persistent), clients=tuple(clients), ttl=ttl,
@@ -184,8 +110,8 @@ class _Checker:
         """``balance:`` — (backends here, backends elsewhere, the master address of a
         frontend elsewhere), after checking they fit the rest of the service."""
         nothing: tuple[int, tuple[str, ...], str | None] = (0, (), None)
-        value = self.mapping(data["balance"], path, BALANCE_KEYS)
-        if value is None:
+        value = data["balance"]
+        if not isinstance(value, dict):
             return nothing
         service = path.rpartition(".")[0]
         self._balanced_service(data, template, service)
@@ -221,10 +147,7 @@ class _Checker:
 
     def _remote(self, value: Any, path: str) -> tuple[str, ...]:
         """The addresses of backends on other machines."""
-        if value is None:
-            return ()
         if not isinstance(value, list):
-            self.add(path, "must be a list of the onion addresses of backends elsewhere")
             return ()
         found: list[str] = []
         for i, item in enumerate(value):
@@ -250,34 +173,25 @@ class _Checker:
                          f"(Onionbalance publishes one public address): remove {field_name} "
                          "or balance")
         if template is not None:
-            if template.balance_frontend:
-                self.add(f"{service}.template", "is a frontend itself: give the template "
-                         "of the backends, e.g. site")
-            elif not serves_web_page(template):
-                self.add(f"{service}.template", f"'{template.id}' does not serve a web page "
-                         "on port 80, which the frontend checks the master address with: "
-                         "balance a web template such as site")
+            self._checked(f"{service}.template", partial(check_template, template))
 
     def _checked(self, path: str, fn: Callable[[], Any]) -> Any:
         try:
             return fn()
         except MyOnionError as e:
-            self.add(path, sentence(e))
+            message = sentence(e)
+            self.add(path, message.removeprefix("Template ") if path.endswith(".template")
+                     else message)
             return None
 
     def _template(self, value: Any, path: str, registry: TemplateRegistry) -> TemplateSpec | None:
         if value is None:
-            self.add(path.rpartition(".")[0], f"needs a template (one of: "
-                     f"{', '.join(registry.ids())})")
-            return None
+            return None  # the schema's "needs a template"
         spec: TemplateSpec | None = self._checked(path, lambda: registry.get(str(value)))
         return spec
 
     def _clients(self, value: Any, path: str) -> list[str]:
-        if value is None:
-            return []
         if not isinstance(value, list):
-            self.add(path, "must be a list of client names, e.g. [alice, bob]")
             return []
         names: list[str] = []
         for i, item in enumerate(value):
@@ -289,11 +203,10 @@ class _Checker:
         return names
 
     def _limits(self, value: Any, path: str) -> dict[str, Any]:
-        if value is None:
+        if not isinstance(value, dict):
             return {}
-        data = self.mapping(value, path, ("memory", "pids"))
         result: dict[str, Any] = {}
-        for key, item in (data or {}).items():
+        for key, item in value.items():
             if key in ("memory", "pids"):
                 checked = self._checked(f"{path}.{key}", partial(check_limits, {key: item}))
                 result.update(checked or {})
@@ -307,61 +220,19 @@ class _Checker:
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            self.add(path, "must be a mapping of the template's options")
             return {}, [], None
         given: dict[str, Any] = {}
         needs: list[str] = []
         before = len(self.problems)
         for key, item in value.items():
-            where = f"{path}.{key}"
             spec = template.option(str(key))
             if spec is None:
-                self.add(where, f"template '{template.id}' has no option '{key}' (its options: "
-                         f"{', '.join(o.name for o in template.options) or 'none'})")
+                self.add(f"{path}.{key}", f"template '{template.id}' has no option '{key}' "
+                         f"(its options: {', '.join(o.name for o in template.options) or 'none'})")
                 continue
-            if spec.type in ("dir", "file") and isinstance(item, str) and item:
-                try:
-                    path_value = Path(item).expanduser()
-                except (RuntimeError, ValueError):  # ~nobody-here, a NUL after ~
-                    path_value = Path(item)
-                absolute = path_value if path_value.is_absolute() else self.base / path_value
-                try:
-                    found = absolute.exists()
-                except (OSError, ValueError):  # a name too long, a NUL in it
-                    found = False
-                if not found:
-                    kind = "folder" if spec.type == "dir" else "file"
-                    self.add(where, f"{item} does not exist"
-                             + (f" (that is {absolute})" if str(absolute) != item else "")
-                             + f". Give an existing {kind}; a relative path is relative to "
-                             "this file's folder.")
-                    continue
-                if not self.allow_outside and not _inside_folder(absolute, self.base):
-                    self.add(where, f"{item} is outside this file's folder ({self.base}): a "
-                             "deployment file names only files and folders beside it or below "
-                             "it (links followed). If you wrote the file and mean it, run the "
-                             "command again with --allow-outside.")
-                    continue
-                item = str(_resolved(absolute))  # what was checked is what is used
-            if isinstance(item, str):
-                for ref in REFERENCE_RE.findall(item):
-                    match = REFERENCE_NAME_RE.fullmatch(ref)
-                    if match is None:
-                        self.add(where, f"'${{{ref}}}' is no reference myonion knows: write "
-                                 "${NAME.address} for the address of service NAME")
-                    else:
-                        needs.append(match.group(1))
-            given[str(key)] = item
-            if item not in (None, ""):
-                placeholder = (REFERENCE_RE.sub(PLACEHOLDER_ADDRESS, item)
-                               if isinstance(item, str) else item)
-                if placeholder != item:
-                    note = (" (checked with a stand-in address, 'aaa…ad.onion', for each "
-                            "${NAME.address})")
-                    self._checked(where, partial(_noted, partial(spec.coerce, placeholder),
-                                                 note))
-                else:
-                    self._checked(where, partial(spec.coerce, placeholder))
+            checked_item = self._option(spec, item, f"{path}.{key}", needs)
+            if checked_item is not _MISSING:
+                given[str(key)] = checked_item
         checked: ServiceRequest | None = None
         if len(self.problems) == before:
             filled = {k: REFERENCE_RE.sub(PLACEHOLDER_ADDRESS, v) if isinstance(v, str) else v
@@ -369,6 +240,54 @@ class _Checker:
             checked = self._checked(path if value else service_path,
                                     lambda: build_request(template, filled, **fields))
         return given, needs, checked
+
+
+    def _option(self, spec: OptionSpec, item: Any, where: str, needs: list[str]) -> Any:
+        """One option as given (a path made absolute, beside the file), checked on its own
+        (``${NAME.address}`` with a stand-in); the names it refers to go to ``needs``.
+        ``_MISSING`` for a path that does not exist."""
+        if spec.type in ("dir", "file") and isinstance(item, str) and item:
+            try:
+                path_value = Path(item).expanduser()
+            except (RuntimeError, ValueError):  # ~nobody-here, a NUL after ~
+                path_value = Path(item)
+            absolute = path_value if path_value.is_absolute() else self.base / path_value
+            try:
+                found = absolute.exists()
+            except (OSError, ValueError):  # a name too long, a NUL in it
+                found = False
+            if not found:
+                kind = "folder" if spec.type == "dir" else "file"
+                self.add(where, f"{item} does not exist"
+                         + (f" (that is {absolute})" if str(absolute) != item else "")
+                         + f". Give an existing {kind}; a relative path is relative to "
+                         "this file's folder.")
+                return _MISSING
+            if not self.allow_outside and not _inside_folder(absolute, self.base):
+                self.add(where, f"{item} is outside this file's folder ({self.base}): a "
+                         "deployment file names only files and folders beside it or below "
+                         "it (links followed). If you wrote the file and mean it, run the "
+                         "command again with --allow-outside.")
+                return _MISSING
+            item = str(_resolved(absolute))  # what was checked is what is used
+        if isinstance(item, str):
+            for ref in REFERENCE_RE.findall(item):
+                match = REFERENCE_NAME_RE.fullmatch(ref)
+                if match is None:
+                    self.add(where, f"'${{{ref}}}' is no reference myonion knows: write "
+                             "${NAME.address} for the address of service NAME")
+                else:
+                    needs.append(match.group(1))
+        if item not in (None, ""):
+            placeholder = (REFERENCE_RE.sub(PLACEHOLDER_ADDRESS, item)
+                           if isinstance(item, str) else item)
+            if placeholder != item:
+                note = (" (checked with a stand-in address, 'aaa…ad.onion', for each "
+                        "${NAME.address})")
+                self._checked(where, partial(_noted, partial(spec.coerce, placeholder), note))
+            else:
+                self._checked(where, partial(spec.coerce, placeholder))
+        return item
 
 
 def _noted(fn: Callable[[], Any], note: str) -> Any:
@@ -395,37 +314,30 @@ def load(path: str | Path, registry: TemplateRegistry | None = None,
         raise DeploymentError([Problem(file, 0, "", f"cannot be read ({e.strerror})")]) from None
     except safeyaml.RefusedFile as e:
         raise DeploymentError([Problem(file, e.line, "", e.reason)]) from None
-    data, lines, problems = _parse(text, file)
+    data, lines, problems = schema.parse(text, file)
     checker = _Checker(file, lines, absolute.parent, allow_outside)
     checker.problems.extend(problems)
     if problems and data is None:
         raise DeploymentError(checker.problems)
-    top = checker.mapping(data, "", TOP_KEYS) if data is not None else None
-    if top is None:
-        if data is None:
-            checker.add("", "is empty: it needs 'version: 1' and 'services:'")
+    if data is None:
+        checker.add("", "is empty: it needs 'version: 1' and 'services:'")
         raise DeploymentError(checker.problems)
-    if top.get("version") != FILE_VERSION:
-        checker.add("version", f"must be {FILE_VERSION}"
-                    + (", and is missing" if "version" not in top else
-                       f", not '{top['version']}'"))
-    name = top.get("name", default_name(absolute))
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        checker.add("name", f"'{name}' is not a valid deployment name: use 1-40 lower-case "
-                    "letters, digits and '-'")
-    else:
+    for field, message in schema.refusals(data, registry.ids()):
+        checker.shape.add(field)
+        checker.add(field, message)
+    if not isinstance(data, dict):
+        raise DeploymentError(checker.problems)
+    name = data.get("name", default_name(absolute))
+    if not checker.refused("name"):
         checker.deployment = name
     services: list[ServiceSpec] = []
-    raw_services = top.get("services")
-    if not isinstance(raw_services, dict) or not raw_services:
-        checker.add("services", "needs at least one service (services: NAME: template: …)")
-    else:
-        for service_name, raw in raw_services.items():
-            spec = checker.service(service_name, raw, registry)
-            if spec is not None:
-                services.append(spec)
-    _check_backend_names(checker, services)
-    _check_references(checker, services)
+    raw_services = data.get("services")
+    for service_name, raw in (raw_services if isinstance(raw_services, dict) else {}).items():
+        spec = checker.service(service_name, raw, registry)
+        if spec is not None:
+            services.append(spec)
+    check_backend_names(checker.add, services)
+    check_references(checker.add, services)
     if checker.problems:
         raise DeploymentError(checker.problems)
     return Deployment(name=str(name), path=absolute, services=tuple(services),
@@ -445,89 +357,3 @@ def _inside_folder(path: Path, folder: Path) -> bool:
         return path.resolve().is_relative_to(folder.resolve())
     except (OSError, RuntimeError, ValueError):
         return False
-
-
-def _check_backend_names(checker: _Checker, services: list[ServiceSpec]) -> None:
-    """A balanced service's backends (NAME-b1 …) must not be named like another service."""
-    names = {s.name for s in services}
-    for spec in services:
-        for i in range(1, spec.backends + 1):
-            if backend_name(spec.name, i) in names:
-                checker.add(f"services.{spec.name}.balance", f"its backend "
-                            f"'{backend_name(spec.name, i)}' has the name of another service "
-                            "of this file: rename one of them")
-
-
-def _check_references(checker: _Checker, services: list[ServiceSpec]) -> None:
-    by_name = {s.name: s for s in services}
-    for spec in services:
-        for needed in spec.needs:
-            where = f"services.{spec.name}.options"
-            other = by_name.get(needed)
-            if needed == spec.name:
-                checker.add(where, "a service cannot name its own address")
-            elif other is None:
-                checker.add(where, f"names the address of '{needed}', which is no service of "
-                            "this file")
-            elif not other.persistent:
-                checker.add(where, f"names the address of '{needed}', which is not persistent "
-                            f"(its address would change): add 'persistent: true' to {needed}")
-    # a cycle: no order in which every service comes after the ones it names
-    pending = {s.name: set(s.needs) & set(by_name) - {s.name} for s in services}
-    while pending:
-        ready = [n for n, needs in pending.items() if not needs & set(pending)]
-        if not ready:
-            for name in sorted(pending):
-                checker.add(f"services.{name}.options", "names addresses in a cycle ("
-                            + " → ".join(sorted(pending)) + ")")
-            return
-        for n in ready:
-            del pending[n]
-
-
-def deployment_name(path: str | Path) -> str:
-    """Just the deployment's name, from a file that need not be valid otherwise (for ``down``
-    and ``ps`` of a file whose folders or templates have gone)."""
-    absolute = Path(path).expanduser().resolve()
-    try:
-        data = safeyaml.load(absolute, str(path))
-    except safeyaml.RefusedFile as e:
-        raise DeploymentError([Problem(str(path), e.line, "", e.reason)]) from None
-    except (OSError, yaml.YAMLError) as e:
-        raise DeploymentError([Problem(str(path), 0, "", f"cannot be read ({e})")]) from None
-    name = data.get("name") if isinstance(data, dict) else None
-    if name is None:
-        return default_name(absolute)
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise DeploymentError([Problem(str(path), 0, "name", f"'{name}' is not a valid name")])
-    return name
-
-
-
-
-def service_names(path: str | Path) -> list[str]:
-    """The service names a deployment file lists (read leniently, as for ``down``); a
-    balanced service NAME is followed by its backends NAME-b1 …"""
-    return list(file_services(path))
-
-
-def file_services(path: str | Path) -> dict[str, str | None]:
-    """Service name → the balanced service it is a backend of (None: a service of its own)."""
-    try:
-        data = safeyaml.load(path)
-    except (OSError, yaml.YAMLError, safeyaml.RefusedFile):
-        return {}
-    services = data.get("services") if isinstance(data, dict) else None
-    if not isinstance(services, dict):
-        return {}
-    found: dict[str, str | None] = {}
-    for name, raw in services.items():
-        found[str(name)] = None
-        balance = raw.get("balance") if isinstance(raw, dict) else None
-        count = balance.get("backends") if isinstance(balance, dict) else None
-        if isinstance(count, int) and not isinstance(count, bool):
-            for i in range(1, min(count, MAX_BACKENDS) + 1):
-                found.setdefault(backend_name(str(name), i), str(name))
-    return found
-
-

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,3 +160,42 @@ def sentence(error: MyOnionError) -> str:
     if isinstance(error, OptionError) and error.hint and not hint:
         hint = error.hint
     return f"{message} {hint}" if hint else message
+
+
+def check_backend_names(add: Callable[[str, str], None], services: list[ServiceSpec]) -> None:
+    """A balanced service's backends (NAME-b1 …) must not be named like another service."""
+    names = {s.name for s in services}
+    for spec in services:
+        for i in range(1, spec.backends + 1):
+            if backend_name(spec.name, i) in names:
+                add(f"services.{spec.name}.balance", f"its backend "
+                            f"'{backend_name(spec.name, i)}' has the name of another service "
+                            "of this file: rename one of them")
+
+
+def check_references(add: Callable[[str, str], None], services: list[ServiceSpec]) -> None:
+    """Each ``${NAME.address}`` names a persistent service of this file, and none in a cycle."""
+    by_name = {s.name: s for s in services}
+    for spec in services:
+        for needed in spec.needs:
+            where = f"services.{spec.name}.options"
+            other = by_name.get(needed)
+            if needed == spec.name:
+                add(where, "a service cannot name its own address")
+            elif other is None:
+                add(where, f"names the address of '{needed}', which is no service of "
+                            "this file")
+            elif not other.persistent:
+                add(where, f"names the address of '{needed}', which is not persistent "
+                            f"(its address would change): add 'persistent: true' to {needed}")
+    # a cycle: no order in which every service comes after the ones it names
+    pending = {s.name: set(s.needs) & set(by_name) - {s.name} for s in services}
+    while pending:
+        ready = [n for n, needs in pending.items() if not needs & set(pending)]
+        if not ready:
+            for name in sorted(pending):
+                add(f"services.{name}.options", "names addresses in a cycle ("
+                            + " → ".join(sorted(pending)) + ")")
+            return
+        for n in ready:
+            del pending[n]

@@ -23,8 +23,8 @@ from typing import Any
 from myonion import keys
 from myonion.build import images
 from myonion.deploy.balance import FRONTEND_TEMPLATE
-from myonion.deploy.file import deployment_name, file_services
 from myonion.deploy.model import Deployment, DeploymentError, Problem, ServiceSpec, sentence
+from myonion.deploy.names import deployment_name, file_services
 from myonion.errors import MyOnionError, OptionError
 from myonion.services import clients as client_keys
 from myonion.services.containers import rendered_files

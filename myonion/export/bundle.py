@@ -110,7 +110,7 @@ def _sha256_file(path: Path) -> str:
 
 def bundle_images(manager: Manager, deployment: Deployment) -> list[str]:
     """The tags a deployment needs (built when missing): base, tor layer, each template."""
-    runtime = manager.runtime
+    runtime = manager.context.runtime
     tags = {images.base_image(runtime), images.tor_image(runtime, manager.reporter)}
     for template_id in sorted({s.template for s in deployment.expanded()}):
         tags.add(images.template_image(runtime, manager.template(template_id),
@@ -125,7 +125,7 @@ def create_bundle(manager: Manager, deployment: Deployment, output: str | Path) 
     if out.exists():
         raise MyOnionError(f"{output} exists already; it was not overwritten.",
                            hint="Give another file name, or remove that file first.")
-    runtime = manager.runtime
+    runtime = manager.context.runtime
     runtime.ping()
     tags = bundle_images(manager, deployment)
     file = deployment.path.name if FILE_RE.fullmatch(deployment.path.name) else "myonion.yaml"
