@@ -104,26 +104,7 @@ def export_compose(manager: Manager, deployment: Deployment, output: str | Path,
 
     ``swarm``: a stack file for ``docker stack deploy`` instead (:mod:`myonion.export.swarm`);
     on the ``local`` network the manager's test network must be a swarm one."""
-    for spec in deployment.services:
-        if spec.backends or spec.remote or spec.master:
-            raise DeploymentError([Problem(
-                str(deployment.path), spec.line, f"services.{spec.name}.balance",
-                "is not exported: a Compose or stack file cannot hold the master key that "
-                "myonion makes for the frontend. Bring balanced services up with `myonion up` "
-                "(on each machine of a swarm, see docs/deployments.md)")])
-        if spec.needs:
-            raise DeploymentError([Problem(
-                str(deployment.path), spec.line, f"services.{spec.name}.options",
-                "names another service's address (${NAME.address}), which a Compose file "
-                "cannot know before its services first run: write the address itself")])
-        if swarm and spec.network == "local" and \
-                not getattr(manager.context.testnet, "swarm", False):
-            raise DeploymentError([Problem(
-                str(deployment.path), spec.line, f"services.{spec.name}.network",
-                f"is the local test network, whose network {manager.context.testnet.network} is a "
-                "bridge that swarm services cannot join: start a swarm test network "
-                "(`myonion testnet up --name NAME --swarm`) and export for it "
-                "(`myonion export compose --swarm --testnet NAME`)")])
+    _refuse_unexportable(manager.context, deployment, swarm)
     out = Path(output).expanduser().resolve()
     root = out.parent
     root.mkdir(parents=True, exist_ok=True)
@@ -168,6 +149,31 @@ def export_compose(manager: Manager, deployment: Deployment, output: str | Path,
                   f"./{EXPORT_DIR}/)\n")
     out.write_text(header + yaml.safe_dump(document, sort_keys=False, width=100))
     return result
+
+
+def _refuse_unexportable(ctx: ServiceContext, deployment: Deployment, swarm: bool) -> None:
+    """Refuse what a Compose (or stack) file cannot hold: balanced services, addresses of
+    other services, and (for a swarm) the bridge test network."""
+    for spec in deployment.services:
+        if spec.backends or spec.remote or spec.master:
+            raise DeploymentError([Problem(
+                str(deployment.path), spec.line, f"services.{spec.name}.balance",
+                "is not exported: a Compose or stack file cannot hold the master key that "
+                "myonion makes for the frontend. Bring balanced services up with `myonion up` "
+                "(on each machine of a swarm, see docs/deployments.md)")])
+        if spec.needs:
+            raise DeploymentError([Problem(
+                str(deployment.path), spec.line, f"services.{spec.name}.options",
+                "names another service's address (${NAME.address}), which a Compose file "
+                "cannot know before its services first run: write the address itself")])
+        if swarm and spec.network == "local" and \
+                not getattr(ctx.testnet, "swarm", False):
+            raise DeploymentError([Problem(
+                str(deployment.path), spec.line, f"services.{spec.name}.network",
+                f"is the local test network, whose network {ctx.testnet.network} is a "
+                "bridge that swarm services cannot join: start a swarm test network "
+                "(`myonion testnet up --name NAME --swarm`) and export for it "
+                "(`myonion export compose --swarm --testnet NAME`)")])
 
 
 def _stack(deployment: Deployment, specs: dict[str, ContainerSpec], root: Path,

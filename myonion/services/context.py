@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar, overload
 
 from myonion import paths
 from myonion.events import Event, Reporter, Stage
@@ -139,3 +139,34 @@ class ServiceContext:
     def conf_dir(self, name: str) -> Path:
         """A service's rendered configuration (mounted read-only at /etc/myonion)."""
         return self.store.service_dir(name) / "conf"
+
+
+V = TypeVar("V")
+
+
+class HasContext(Protocol):
+    context: ServiceContext
+
+
+class FromContext(Generic[V]):
+    """An attribute of the facade that is its context's (``manager.reporter = …`` sets the
+    reporter every collaborator reports through)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, owner: None, kind: type[HasContext]) -> FromContext[V]: ...
+
+    @overload
+    def __get__(self, owner: HasContext, kind: type[HasContext]) -> V: ...
+
+    def __get__(self, owner: HasContext | None, kind: type[HasContext]
+                ) -> V | FromContext[V]:
+        if owner is None:
+            return self
+        value: V = getattr(owner.context, self.name)
+        return value
+
+    def __set__(self, owner: HasContext, value: V) -> None:
+        setattr(owner.context, self.name, value)

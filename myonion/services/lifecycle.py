@@ -4,15 +4,16 @@ its keys and data kept, and removed with everything that belongs to it."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from myonion import keys
 from myonion.build import images
 from myonion.errors import MyOnionError
 from myonion.events import Stage
-from myonion.services import clients, containers, hostdirs, onion_keys, readiness
+from myonion.services import clients, containers, hostdirs, onion_keys, readiness, request
 from myonion.services.context import ServiceContext, container_name, volume_labels
-from myonion.services.request import Mode
+from myonion.services.request import Mode, ServiceRequest
 from myonion.services.store import ServiceRecord, StateError
 from myonion.templates import TemplateSpec
 
@@ -146,3 +147,32 @@ def forget(ctx: ServiceContext, name: str) -> None:
     hostdirs.empty_control_dir(ctx.runtime, ctx.control_dir(name))
     with ctx.store.locked():
         ctx.store.remove(name)
+
+
+def reconfigure(ctx: ServiceContext, record: ServiceRecord, wanted: ServiceRequest,
+                wait: bool, timeout: float) -> None:
+    """Give the service of ``record`` the configuration ``wanted`` in a new container (see
+    :meth:`Manager.reconfigure`): admitted first, its volumes kept but those it no longer
+    uses, a running ephemeral service made persistent keeping its address."""
+    name = record.name
+    info = ctx.runtime.get(container_name(name))
+    request.admit(wanted, held=set(info.ports.values()) if info is not None else set())
+    ctx.runtime.ping()
+    key = None
+    if wanted.persistent and record.mode is Mode.EPHEMERAL and info and info.running:
+        key = onion_keys.read(ctx, record)  # the address it has now is kept
+    kept = {k: v for k, v in asdict(record).items()
+            if k in ("created", "address", "timings", "started_at", "balance_master")}
+    new = ServiceRecord.from_request(wanted, name, stage=Stage.BUILDING, **kept)
+    if new.network == "local":
+        ctx.ensure_testnet()
+    new.image = images.template_image(ctx.runtime, wanted.template, ctx.reporter_for(name))
+    if info is not None:
+        ctx.report(Stage.STOPPED, "Replacing the container", name)
+        ctx.runtime.remove(container_name(name))
+    drop_unused_volumes(ctx, record, new, wanted.template)
+    clients.sync(ctx, name, wanted.clients)
+    if new.mode is Mode.EPHEMERAL:
+        new.address = None  # (a key, given only when made persistent, sets it again)
+    install(ctx, new, wanted.template, key)
+    readiness.start(ctx, new, wanted.template, wait=wait, timeout=timeout)

@@ -11,9 +11,8 @@ holds what the user asked for. Long operations report progress through the repor
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
 from functools import wraps
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from myonion import config, keys
 from myonion.access import ClientInfo
@@ -24,6 +23,7 @@ from myonion.runtime.base import Runtime
 from myonion.services import clients as client_keys
 from myonion.services import expiry, lifecycle, onion_keys, readiness, request, views
 from myonion.services.context import (
+    FromContext,
     ServiceContext,
     TemplateCache,
     TestnetPort,
@@ -39,7 +39,6 @@ from myonion.tor import fetch
 
 P = ParamSpec("P")
 T = TypeVar("T")
-V = TypeVar("V")
 
 
 def serialised(method: Callable[Concatenate[Manager, str, P], T]
@@ -59,37 +58,14 @@ def serialised(method: Callable[Concatenate[Manager, str, P], T]
     return locked
 
 
-class _FromContext(Generic[V]):
-    """A facade attribute that is its context's (``manager.reporter = …`` sets the one every
-    collaborator reports through)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    @overload
-    def __get__(self, manager: None, owner: type[Manager]) -> _FromContext[V]: ...
-
-    @overload
-    def __get__(self, manager: Manager, owner: type[Manager]) -> V: ...
-
-    def __get__(self, manager: Manager | None, owner: type[Manager]) -> V | _FromContext[V]:
-        if manager is None:
-            return self
-        value: V = getattr(manager.context, self.name)
-        return value
-
-    def __set__(self, manager: Manager, value: V) -> None:
-        setattr(manager.context, self.name, value)
-
-
 class Manager:
     """Creates and manages myonion services."""
 
-    runtime = _FromContext[Runtime]("runtime")
-    store = _FromContext[StateStore]("store")
-    registry = _FromContext[TemplateRegistry]("registry")
-    reporter = _FromContext[Reporter]("reporter")
-    testnet = _FromContext[TestnetPort]("testnet")
+    runtime = FromContext[Runtime]("runtime")
+    store = FromContext[StateStore]("store")
+    registry = FromContext[TemplateRegistry]("registry")
+    reporter = FromContext[Reporter]("reporter")
+    testnet = FromContext[TestnetPort]("testnet")
 
     def __init__(self, runtime: Runtime | None = None, store: StateStore | None = None,
                  registry: TemplateRegistry | None = None, reporter: Reporter = log_reporter,
@@ -169,28 +145,7 @@ class Manager:
             self.registry.get(template_id), options, network=network, persistent=persistent,
             clients=clients, ttl=ttl, limits=limits, deployment=deployment,
             whole_home=whole_home)
-        info = self.runtime.get(container_name(name))
-        request.admit(wanted, held=set(info.ports.values()) if info is not None else set())
-        self.runtime.ping()
-        key = None
-        if wanted.persistent and record.mode is Mode.EPHEMERAL and info and info.running:
-            key = onion_keys.read(self.context, record)  # the address it has now is kept
-        kept = {k: v for k, v in asdict(record).items()
-                if k in ("created", "address", "timings", "started_at", "balance_master")}
-        new = ServiceRecord.from_request(wanted, name, stage=Stage.BUILDING, **kept)
-        if new.network == "local":
-            self.context.ensure_testnet()
-        new.image = images.template_image(self.runtime, wanted.template,
-                                          self.context.reporter_for(name))
-        if info is not None:
-            self.context.report(Stage.STOPPED, "Replacing the container", name)
-            self.runtime.remove(container_name(name))
-        lifecycle.drop_unused_volumes(self.context, record, new, wanted.template)
-        client_keys.sync(self.context, name, wanted.clients)
-        if new.mode is Mode.EPHEMERAL:
-            new.address = None  # (a key, given only when made persistent, sets it again)
-        lifecycle.install(self.context, new, wanted.template, key)
-        readiness.start(self.context, new, wanted.template, wait=wait, timeout=timeout)
+        lifecycle.reconfigure(self.context, record, wanted, wait=wait, timeout=timeout)
         return self.status(name)
 
     # start / stop / rm --------------------------------------------------------------------

@@ -98,3 +98,29 @@ def test_a_changed_service_is_parsed_and_validated_once(
     assert _up(manager, deployment_file) == ["recreate", "unchanged"]
     assert parses == {"site": 1, "iot-receiver": 1}
     assert validations == {"site": 1, "iot-receiver": 1}
+
+
+def test_the_template_cache_reads_a_changed_or_overridden_template_again(
+        tmp_path: Path, counts: tuple[Counter[str], Counter[str]]) -> None:
+    """A long-lived manager (the app's) parses a template once, and again when its
+    template.yaml changed or a user template of the same id appeared."""
+    import os
+    import shutil
+
+    from myonion import paths
+    from myonion.services.context import TemplateCache
+
+    parses, _ = counts
+    builtin, user = tmp_path / "builtin", tmp_path / "user"
+    shutil.copytree(paths.builtin_templates_dir() / "site", builtin / "site")
+    user.mkdir()
+    cache = TemplateCache([(builtin, True), (user, False)])
+    first = cache.get("site")
+    assert cache.get("site") is first and parses == {"site": 1}
+    manifest = builtin / "site" / "template.yaml"
+    manifest.write_text(manifest.read_text().replace("title:", "title: Changed", 1))
+    os.utime(manifest, ns=(1, 1))
+    changed = cache.get("site")
+    assert changed is not first and changed.title.startswith("Changed") and parses["site"] == 2
+    shutil.copytree(builtin / "site", user / "site")
+    assert not cache.get("site").builtin and parses["site"] == 3
