@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar, overload
+from typing import Generic, Protocol, TypeVar, overload, runtime_checkable
 
 from myonion import paths
 from myonion.events import Event, Reporter, Stage
@@ -34,6 +34,7 @@ def volume_labels(service: str) -> dict[str, str]:
     return {LABEL_SERVICE: service, LABEL_HOME: home_label()}
 
 
+@runtime_checkable
 class TestnetPort(Protocol):
     """What the services need of the local test network (:class:`myonion.testnet.Testnet`;
     the unit tests' ``FakeTestnet``): whether it runs, its tor client, and where a service's

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import time
 
+from myonion.errors import StateError
 from myonion.events import Stage
 from myonion.services import containers, lifecycle
 from myonion.services.context import ServiceContext
 from myonion.services.request import Mode
-from myonion.services.store import ServiceRecord, StateError
+from myonion.services.store import ServiceRecord
 
 
 def expire(ctx: ServiceContext, name: str | None = None) -> list[str]:

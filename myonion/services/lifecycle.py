@@ -9,12 +9,12 @@ from typing import Any
 
 from myonion import keys
 from myonion.build import images
-from myonion.errors import MyOnionError
+from myonion.errors import MyOnionError, StateError
 from myonion.events import Stage
 from myonion.services import clients, containers, hostdirs, onion_keys, readiness, request
 from myonion.services.context import ServiceContext, container_name, volume_labels
 from myonion.services.request import Mode, ServiceRequest
-from myonion.services.store import ServiceRecord, StateError
+from myonion.services.store import ServiceRecord
 from myonion.templates import TemplateSpec
 
 

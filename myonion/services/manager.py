@@ -17,7 +17,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from myonion import config, keys
 from myonion.access import ClientInfo
 from myonion.build import images
-from myonion.errors import MyOnionError, NameInUse, ServiceNotFound, TorError
+from myonion.errors import MyOnionError, NameInUse, ServiceNotFound, StateError, TorError
 from myonion.events import Reporter, Stage, log_reporter
 from myonion.runtime.base import Runtime
 from myonion.services import clients as client_keys
@@ -32,7 +32,7 @@ from myonion.services.context import (
 )
 from myonion.services.readiness import DEFAULT_TIMEOUT, CheckResult
 from myonion.services.request import Mode, ServiceRequest, build_request, check_name
-from myonion.services.store import ServiceRecord, StateError, StateStore
+from myonion.services.store import ServiceRecord, StateStore
 from myonion.services.views import Kept, ServiceView
 from myonion.templates import TemplateRegistry, TemplateSpec
 from myonion.tor import fetch

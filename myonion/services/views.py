@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from myonion import access, tor
-from myonion.errors import MyOnionError, ServiceNotFound
+from myonion.errors import MyOnionError, ServiceNotFound, StateError
 from myonion.events import Stage
 from myonion.runtime.base import (
     LABEL_HOME,
@@ -23,7 +23,7 @@ from myonion.runtime.base import (
 from myonion.services import clients, expiry, hostdirs
 from myonion.services.context import ServiceContext, container_name, home_label
 from myonion.services.request import Mode
-from myonion.services.store import ServiceRecord, StateError
+from myonion.services.store import ServiceRecord
 
 
 @dataclass

@@ -19,6 +19,7 @@ import pytest
 from myonion import deploy, templates
 from myonion.manager import Manager
 from myonion.templates import TemplateSpec
+from tests.fakes import FakeTestnet
 
 DEVICES = "kitchen:kitchen-token-0123456789"
 
@@ -124,3 +125,10 @@ def test_the_template_cache_reads_a_changed_or_overridden_template_again(
     assert changed is not first and changed.title.startswith("Changed") and parses["site"] == 2
     shutil.copytree(builtin / "site", user / "site")
     assert not cache.get("site").builtin and parses["site"] == 3
+
+
+def test_the_fake_test_network_is_one_the_services_can_use(testnet: FakeTestnet) -> None:
+    """What the services need of the test network (``TestnetPort``), the fake has."""
+    from myonion.services.context import TestnetPort
+
+    assert isinstance(testnet, TestnetPort)
