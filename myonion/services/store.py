@@ -27,6 +27,7 @@ from typing import Any
 
 from myonion import paths
 from myonion.errors import StateError
+from myonion.runtime.base import LABEL_MODE, LABEL_NETWORK, LABEL_TEMPLATE
 from myonion.services.request import NAME_RE, Mode, ServiceRequest, check_name
 from myonion.templates import TemplateSpec
 
@@ -119,6 +120,14 @@ class ServiceRecord:
             deployment=request.deployment, limits=dict(request.limits),
             balance_master=request.balance_master)
         return cls(**{**made, **kept})
+
+    @classmethod
+    def from_labels(cls, name: str, labels: dict[str, str], **found: Any) -> ServiceRecord:
+        """The record of a service known only by its container's labels (its template,
+        network and mode; its options unknown); ``found``: what else is known of it."""
+        mode = Mode.PERSISTENT if labels.get(LABEL_MODE) == Mode.PERSISTENT else Mode.EPHEMERAL
+        return cls(name=name, template=labels.get(LABEL_TEMPLATE, "?"), options={},
+                   network=labels.get(LABEL_NETWORK, "?"), mode=mode, **found)
 
     def request(self, template: TemplateSpec, clients: tuple[str, ...]) -> ServiceRequest:
         """The request this record was made from (its ``template`` and its clients' names

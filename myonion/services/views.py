@@ -14,10 +14,8 @@ from myonion.events import Stage
 from myonion.runtime.base import (
     LABEL_HOME,
     LABEL_MODE,
-    LABEL_NETWORK,
     LABEL_ROLE,
     LABEL_SERVICE,
-    LABEL_TEMPLATE,
     ContainerInfo,
 )
 from myonion.services import clients, expiry, hostdirs
@@ -162,9 +160,7 @@ def view(ctx: ServiceContext, record: ServiceRecord | None, info: ContainerInfo 
         assert info is not None
         labels = info.labels
         shown_mode = labels.get(LABEL_MODE, "?")
-        record = ServiceRecord(name=name, template=labels.get(LABEL_TEMPLATE, "?"),
-                               options={}, network=labels.get(LABEL_NETWORK, "?"),
-                               mode=_mode(shown_mode))
+        record = ServiceRecord.from_labels(name, labels)
     else:
         shown_mode = str(record.mode)
     state, stage, reason = _state(record, info, name)
@@ -189,11 +185,6 @@ def view(ctx: ServiceContext, record: ServiceRecord | None, info: ContainerInfo 
         remaining=max(0.0, record.expires_at - time.time()) if record.expires_at else None,
         published={k: f"{a}:{p}" for k, (a, p) in info.ports.items()} if info else {},
         previous_address=previous)
-
-
-def _mode(label: str | None) -> Mode:
-    """The mode a container's label names (ephemeral when it names none)."""
-    return Mode.PERSISTENT if label == Mode.PERSISTENT else Mode.EPHEMERAL
 
 
 def _public_options(ctx: ServiceContext, record: ServiceRecord) -> dict[str, Any]:
@@ -239,10 +230,8 @@ def repair(ctx: ServiceContext, name: str) -> None:
 def _record_from_labels(ctx: ServiceContext, name: str, info: ContainerInfo) -> ServiceRecord:
     """A record rebuilt from the container's labels and the service directory."""
     labels = info.labels
-    record = ServiceRecord(name=name, template=labels.get(LABEL_TEMPLATE, "?"), options={},
-                           network=labels.get(LABEL_NETWORK, "?"),
-                           mode=_mode(labels.get(LABEL_MODE)), image=info.image,
-                           stage=Stage.STOPPED, reason="rebuilt from its container's labels")
+    record = ServiceRecord.from_labels(name, labels, image=info.image, stage=Stage.STOPPED,
+                                       reason="rebuilt from its container's labels")
     record.private = (ctx.store.root / name / "conf" / access.AUTH_DIR).is_dir()
     with contextlib.suppress(OSError, ValueError):
         expires = (ctx.store.root / name / "conf" / "expires").read_text().strip()
