@@ -202,3 +202,26 @@ def test_a_target_that_does_not_answer(loopback_allowed: ModuleType,
     with caplog.at_level(logging.WARNING, logger="myonion-forward"):
         run(test)
     assert "does not answer" in caplog.text
+
+
+def test_the_healthcheck(loopback_allowed: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Healthy only while the relay listens and the target answers through the same checks."""
+    target = Target()
+    listens = [True]
+    monkeypatch.setattr(FWD, "listening", lambda: listens[0])
+
+    async def serve_target() -> None:
+        server = await asyncio.start_server(target.handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        cfg = FWD.Config(host="127.0.0.1", port=port, connect_timeout=5)
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, FWD.check, cfg) == 0
+        listens[0] = False  # the relay is gone: unhealthy, even though the target answers
+        assert await loop.run_in_executor(None, FWD.check, cfg) == 1
+        listens[0] = True
+        monkeypatch.setattr(GUARD, "ALWAYS_REFUSED", GUARD.ALWAYS_REFUSED + (
+            ("loopback", (GUARD.ipaddress.ip_network("127.0.0.0/8"),)),))
+        assert await loop.run_in_executor(None, FWD.check, cfg) == 1  # refused: unhealthy
+        server.close()
+
+    run(serve_target)

@@ -256,9 +256,9 @@ def main(argv: list[str]) -> int:
         log.error("usage: myonion_forward.py serve|check [CONFIG]")
         return 2
     listener = listen(cfg)
-    log.info("relaying %s:%d to %s:%d, at most %d at once; this machine %s", *LISTEN, cfg.host,
-             cfg.port, cfg.max_connections,
-             "allowed" if cfg.guard.allow_this_machine else "refused")
+    log.info("relaying %s:%d to %s:%d, at most %d at once; allow_this_machine %s", *LISTEN,
+             cfg.host, cfg.port, cfg.max_connections,
+             "on" if cfg.guard.allow_this_machine else "off")
     asyncio.run(serve(cfg, listener))
     return 0
 
