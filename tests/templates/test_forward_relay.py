@@ -219,8 +219,8 @@ def test_the_healthcheck(loopback_allowed: ModuleType, monkeypatch: pytest.Monke
         listens[0] = False  # the relay is gone: unhealthy, even though the target answers
         assert await loop.run_in_executor(None, FWD.check, cfg) == 1
         listens[0] = True
-        monkeypatch.setattr(GUARD, "ALWAYS_REFUSED", GUARD.ALWAYS_REFUSED + (
-            ("loopback", (GUARD.ipaddress.ip_network("127.0.0.0/8"),)),))
+        loopback = ("loopback", (GUARD.ipaddress.ip_network("127.0.0.0/8"),))
+        monkeypatch.setattr(GUARD, "ALWAYS_REFUSED", (*GUARD.ALWAYS_REFUSED, loopback))
         assert await loop.run_in_executor(None, FWD.check, cfg) == 1  # refused: unhealthy
         server.close()
 
