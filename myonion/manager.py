@@ -33,6 +33,7 @@ from myonion import (
     paths,
     probes,
     render,
+    targets,
     tor,
 )
 from myonion.access import ClientInfo, ClientStore
@@ -456,15 +457,17 @@ class Manager:
     def _control_dir(self, name: str) -> Path:
         return self.store.service_dir(name) / "ctl"
 
-    @staticmethod
-    def rendered_files(record: ServiceRecord, template: TemplateSpec) -> dict[str, str]:
+    def rendered_files(self, record: ServiceRecord, template: TemplateSpec) -> dict[str, str]:
         """The runtime files (torrc and the template's) of ``record``, as its container gets
-        them; an Onionbalance backend's torrc has its instance line."""
+        them; an Onionbalance backend's torrc has its instance line; a template that relays
+        (forward) gets the addresses it must refuse (this machine's, the test network's)."""
         uid = int(service_user(template, record.options).partition(":")[0])
         service = {"name": record.name, "network": record.network, "mode": record.mode,
                    "uid": uid}
         tor_settings = {"balance_instance": True} if record.balance_master else None
-        return render.render_runtime_files(template, service, record.options, tor_settings)
+        guard = targets.GuardAddresses(self.runtime if record.network == "local" else None)
+        return render.render_runtime_files(template, service, record.options, tor_settings,
+                                           guard)
 
     def _create_container(self, record: ServiceRecord, template: TemplateSpec) -> None:
         directory = self.store.service_dir(record.name)
