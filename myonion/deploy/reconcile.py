@@ -147,7 +147,7 @@ def _conf_changed(ctx: ServiceContext, wanted: ServiceRequest, record: ServiceRe
     a ``file`` option's file was edited). Files this user cannot read count as unchanged."""
     conf = ctx.conf_dir(record.name)
     try:
-        files = rendered_files(record, wanted.template)
+        files = rendered_files(record, wanted.template, ctx.runtime)
     except MyOnionError:
         return True
     for filename, text in files.items():

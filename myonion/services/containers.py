@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from myonion import targets
 from myonion.build import hardening, render
 from myonion.build.render import TOR_UID
 from myonion.runtime.base import (
@@ -23,6 +24,7 @@ from myonion.runtime.base import (
     LABEL_TEMPLATE,
     ContainerSpec,
     Mount,
+    Runtime,
 )
 from myonion.services import hostdirs
 from myonion.services.context import (
@@ -64,14 +66,18 @@ def service_volumes(record: ServiceRecord, template: TemplateSpec) -> list[Mount
     return volumes
 
 
-def rendered_files(record: ServiceRecord, template: TemplateSpec) -> dict[str, str]:
+def rendered_files(record: ServiceRecord, template: TemplateSpec,
+                   runtime: Runtime) -> dict[str, str]:
     """The runtime files (torrc and the template's) of ``record``, as its container gets
-    them; an Onionbalance backend's torrc has its instance line."""
+    them; an Onionbalance backend's torrc has its instance line; a template that relays
+    (forward) gets the addresses it must refuse (this machine's, the test network's, asked of
+    ``runtime`` on the local network)."""
     uid = int(hostdirs.service_user(template, record.options).partition(":")[0])
     service = {"name": record.name, "network": record.network, "mode": str(record.mode),
                "uid": uid}
     tor_settings = {"balance_instance": True} if record.balance_master else None
-    return render.render_runtime_files(template, service, record.options, tor_settings)
+    guard = targets.GuardAddresses(runtime if record.network == "local" else None)
+    return render.render_runtime_files(template, service, record.options, tor_settings, guard)
 
 
 def _tmpfs(record: ServiceRecord, template: TemplateSpec) -> dict[str, str]:
@@ -158,7 +164,7 @@ def write_conf(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpe
     """Write the service's runtime files into ``conf``: files that hold a secret option 0600
     (and, with ``hand_over``, the service user's), the others 0644; files no longer rendered
     are removed. Returns the names of the files that hold a secret."""
-    wanted = rendered_files(record, template)
+    wanted = rendered_files(record, template, ctx.runtime)
     conf.mkdir(parents=True, exist_ok=True)
     for stale in conf.iterdir():
         if stale.is_file() and stale.name not in wanted:
@@ -192,7 +198,7 @@ def create(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec) -
     conf = directory / "conf"
     conf.mkdir(exist_ok=True)
     secret_files = hardening.write_rendered(conf, template, record.options,
-                                            rendered_files(record, template))
+                                            rendered_files(record, template, ctx.runtime))
     write_expiry(ctx, record)
     os.chmod(conf, 0o755)
     hostdirs.prepare_control_dir(ctx.runtime, directory / "ctl", record.image, record.name)
