@@ -60,7 +60,7 @@ class Step:
 
 def _claim(manager: Manager, name: str) -> Path:
     """Which file a deployment name was last brought up from (beside the service records)."""
-    return manager.context.store.root.parent / "deployments" / f"{name}.json"
+    return manager.context.deployments_dir() / f"{name}.json"
 
 
 def _claimed_elsewhere(manager: Manager, name: str, path: Path) -> Path | None:

@@ -141,6 +141,11 @@ class ServiceContext:
         """A service's rendered configuration (mounted read-only at /etc/myonion)."""
         return self.store.service_dir(name) / "conf"
 
+    def deployments_dir(self) -> Path:
+        """Where each deployment name's claim is kept (the file it was brought up from),
+        beside the service records."""
+        return self.store.root.parent / "deployments"
+
 
 V = TypeVar("V")
 
