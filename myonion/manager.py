@@ -22,7 +22,19 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from myonion import access, config, fetch, folders, hardening, images, keys, paths, render, tor
+from myonion import (
+    access,
+    config,
+    fetch,
+    folders,
+    hardening,
+    images,
+    keys,
+    onion,
+    paths,
+    render,
+    tor,
+)
 from myonion.access import ClientInfo, ClientStore
 from myonion.errors import (
     MyOnionError,
@@ -197,7 +209,7 @@ def check_folders(template: TemplateSpec, values: dict[str, Any], whole_home: bo
 def balance_backend_key(master: str, key: keys.OnionKey | None) -> keys.OnionKey:
     """The key of a new Onionbalance backend of ``master`` (the one given, else a new one);
     raises OptionError for an address that is no onion or is the backend's own."""
-    if not tor.is_valid_onion(master):
+    if not onion.is_valid(master):
         raise OptionError(f"'{master}' is not a v3 onion address, so it cannot be the "
                           "Onionbalance master.", hint="Give the frontend's address "
                           "(56 characters and .onion).")
@@ -690,7 +702,7 @@ class Manager:
             text = (self._control_dir(name) / "hostname").read_text().strip()
         except OSError:
             return None
-        return text if tor.is_valid_onion(text) else None
+        return text if onion.is_valid(text) else None
 
     def _record(self, name: str) -> ServiceRecord:
         check_name(name)

@@ -20,9 +20,9 @@ import pytest
 
 from myonion import errors, fetch, images, testnet
 from myonion.events import Event
+from myonion.onion import is_valid as is_valid_onion
 from myonion.runtime.base import LABEL_ROLE, ContainerSpec, Mount
 from myonion.runtime.docker import DockerRuntime
-from myonion.tor import is_valid_onion
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
