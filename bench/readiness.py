@@ -43,7 +43,7 @@ def run_myonion(manager: Manager, site: Path, i: int) -> dict[str, float]:
     view = manager.share("site", {"dir": str(site)}, name=name, timeout=120)
     call = time.monotonic() - start
     timings = dict(view.timings)
-    manager.remove(name)
+    manager.remove(name, purge=True)
     return {"bootstrapped": timings["bootstrapped"], "uploaded": timings["published"],
             "fetched": timings["reachable"], "share_call": round(call, 3)}
 
@@ -73,7 +73,7 @@ def run_cold(manager: Manager, runtime: DockerRuntime, site: Path, i: int) -> di
         call = time.monotonic() - start
         timings = dict(view.timings)
         image = manager.store.get(f"bench-cold-{i}").image  # type: ignore[union-attr]
-        manager.remove(view.name)
+        manager.remove(view.name, purge=True)
     finally:
         manager.reporter = lambda event: None
     runtime.client.images.remove(image)

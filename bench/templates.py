@@ -119,7 +119,7 @@ def main() -> int:
             row["health"] = manager.status(f"bench-{row['template']}").health
     finally:
         for name in made:
-            manager.remove(name)
+            manager.remove(name, purge=True)
     RESULTS.mkdir(exist_ok=True)
     result = {"idle_seconds": args.idle, "templates": rows,
               "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}

@@ -126,7 +126,7 @@ def share(manager: Manager, template_id: str, options: dict[str, Any] | None = N
     except BaseException:
         for each in reversed(made):
             with contextlib.suppress(MyOnionError):
-                manager.remove(each)
+                manager.remove(each, purge=True)  # made just now, by this failed share
         raise
     return status(manager, name)
 
@@ -223,10 +223,12 @@ def status(manager: Manager, name: str) -> BalanceView:
     return view
 
 
-def remove(manager: Manager, name: str) -> list[str]:
-    """Remove a balanced service: the frontend (and its master key) and every backend."""
+def remove(manager: Manager, name: str, purge: bool = False) -> list[str]:
+    """Remove a balanced service: the frontend and every backend. Their keys (the master key
+    among them), client keys and data are kept unless ``purge``, as for any persistent
+    service: starting them again brings the master address back."""
     _frontend(manager, name)
     names = [name, *backends(manager, name)]
     for each in names:
-        manager.remove(each)
+        manager.remove(each, purge=purge)
     return names

@@ -157,6 +157,8 @@ def _show_service(view: ServiceView, as_json: bool) -> None:
               + (f" {view.percent}%" if view.percent is not None else "") + ")")
     if view.reason:
         out.print(f"reason:   {view.reason}")
+    if view.health:
+        out.print(f"health:   {view.health} (the container's own healthcheck)")
     out.print(f"network:  {view.network}    mode: {view.mode}")
     out.print(f"address:  {view.address or '-'}")
     if view.private:
@@ -240,15 +242,15 @@ def ls(as_json: bool) -> None:
     if not views:
         err.print("No services. Share one with `myonion share site`.")
         return
-    table = Table("name", "template", "state", "stage", "address", "network", "mode", "access",
-                  "ends in", box=None)
+    table = Table("name", "template", "state", "stage", "health", "address", "network", "mode",
+                  "access", "ends in", box=None)
     for v in views:
-        table.add_row(v.name, v.template, v.state, v.stage, v.address or "-", v.network, v.mode,
-                      f"private ({v.clients})" if v.private else "public",
+        table.add_row(v.name, v.template, v.state, v.stage, v.health or "-", v.address or "-",
+                      v.network, v.mode, f"private ({v.clients})" if v.private else "public",
                       access.format_duration(v.remaining) if v.remaining is not None else "-")
     out.print(table)
     for v in views:
-        if v.stage == "failed" and v.reason:
+        if v.stage in ("failed", "failing") and v.reason:
             err.print(f"{v.name}: {v.reason}", markup=False, highlight=False)
 
 
@@ -319,12 +321,25 @@ def stop(name: str) -> None:
 
 @cli.command("rm")
 @click.argument("names", nargs=-1, required=True)
-def rm(names: tuple[str, ...]) -> None:
-    """Remove services with their containers and volumes."""
+@click.option("--purge", is_flag=True,
+              help="Also delete what a persistent service keeps: its onion key (its address), "
+                   "client keys and data.")
+def rm(names: tuple[str, ...], purge: bool) -> None:
+    """Remove services. A persistent one keeps its onion key, client keys and data (start it
+    again at the same address) unless --purge; an ephemeral one keeps nothing."""
     manager = _manager()
     for name in names:
-        manager.remove(name)
-        err.print(f"{name}: removed")
+        kept = manager.remove(name, purge=purge)
+        if kept is None:
+            err.print(f"{name}: removed" + (" with its keys and data" if purge else ""))
+            continue
+        what = ", ".join(filter(None, [
+            f"its onion key ({kept.address})" if kept.address else "its onion key",
+            f"{kept.clients} client key(s)" if kept.clients else "",
+            "its data" if len(kept.volumes) > 1 else ""]))
+        err.print(f"{name}: removed; kept {what}. `myonion start {name}` brings it back at the "
+                  f"same address; `myonion rm --purge {name}` deletes them.",
+                  markup=False, highlight=False)
 
 
 @cli.command()
@@ -511,15 +526,21 @@ def clients_rm(name: str, client: str) -> None:
 @click.option("--timeout", default=60.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def check(name: str, timeout: float, as_json: bool) -> None:
-    """Fetch a service through a separate tor client; exit 1 if it is unreachable."""
+    """Prove a service works: its template's probes through a separate tor client; exit 1
+    unless every one passes (an onion that answers while the service fails is not reachable)."""
     result = _manager().check(name, timeout=timeout)
+    health = f"; container {result.health}" if result.health else ""
     if as_json:
         _json(result.to_dict())
     elif result.reachable:
-        out.print(f"{name}: reachable at {result.address} in {result.seconds:.2f} s"
-                  + (f" (HTTP {result.status}, {result.bytes} bytes)" if result.status else ""))
+        out.print(f"{name}: reachable at {result.address} in {result.seconds:.2f} s ("
+                  + "; ".join(p["detail"] for p in result.probes) + f"{health})")
+    elif result.onion_up:
+        err.print(f"{name}: onion up, but the service fails: {result.error}{health}",
+                  markup=False, highlight=False)
     else:
-        err.print(f"{name}: NOT reachable at {result.address}: {result.error}")
+        err.print(f"{name}: NOT reachable at {result.address}: {result.error}{health}",
+                  markup=False, highlight=False)
     if not result.reachable:
         raise SystemExit(ExitStatus.ERROR)
 
@@ -893,12 +914,15 @@ def balance_status(name: str, as_json: bool) -> None:
 
 @balance.command("rm")
 @click.argument("name")
-def balance_rm(name: str) -> None:
-    """Remove a balanced service: the frontend (its master key) and every backend."""
+@click.option("--purge", is_flag=True,
+              help="Also delete the keys (the master address among them) and data.")
+def balance_rm(name: str, purge: bool) -> None:
+    """Remove a balanced service: the frontend and every backend. Their keys (the master
+    address) and data are kept unless --purge: `myonion start` brings each back."""
     from myonion import balance as balancing
 
-    for each in balancing.remove(_manager(), name):
-        out.print(f"removed {each}")
+    for each in balancing.remove(_manager(), name, purge=purge):
+        out.print(f"removed {each}" + ("" if purge else " (its key and data kept)"))
 
 
 def main(argv: list[str] | None = None) -> int:

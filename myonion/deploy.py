@@ -199,7 +199,11 @@ def _parse(text: str, file: str) -> tuple[Any, dict[str, int], list[Problem]]:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 0
-        return None, {}, [Problem(file, line, "", f"this is not valid YAML: {e.problem}")]
+        message = f"this is not valid YAML: {e.problem}"
+        if e.context and e.context_mark and e.context_mark.line + 1 != line:
+            # found far from its cause (an unclosed quote at the end of the file): name both
+            message += f" ({e.context} from line {e.context_mark.line + 1})"
+        return None, {}, [Problem(file, line, "", message)]
     except yaml.YAMLError as e:
         return None, {}, [Problem(file, 0, "", f"this is not valid YAML: {e}")]
     finally:
@@ -442,7 +446,10 @@ class _Checker:
                          f"{', '.join(o.name for o in template.options) or 'none'})")
                 continue
             if spec.type in ("dir", "file") and isinstance(item, str) and item:
-                path_value = Path(item).expanduser()
+                try:
+                    path_value = Path(item).expanduser()
+                except (RuntimeError, ValueError):  # ~nobody-here, a NUL after ~
+                    path_value = Path(item)
                 absolute = path_value if path_value.is_absolute() else self.base / path_value
                 try:
                     found = absolute.exists()
@@ -832,7 +839,9 @@ def up(manager: Manager, deployment: Deployment, timeout: float = 120.0,
         if on_step and step.action != "unchanged":
             on_step(step)
         if step.replace:
-            manager.remove(spec.name)
+            # the file makes it a service of another kind (its plan says "made anew, with a
+            # new key"): the old one goes with its key
+            manager.remove(spec.name, purge=True)
         if step.action == "create" or step.replace:
             if spec.balance_of:
                 common["balance_master"] = masters[spec.balance_of][0]
@@ -926,7 +935,7 @@ def down(manager: Manager, path: str | Path, purge: bool = False,
         if on_service:
             on_service(service)
         if purge:
-            manager.remove(service)
+            manager.remove(service, purge=True)
         else:
             manager.take_down(service)
     if purge:

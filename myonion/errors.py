@@ -12,6 +12,7 @@ Every error's ``str()`` is a complete sentence a user can read; ``hint`` says wh
     ├── ServiceNotFound / NameInUse
     ├── StateError               the state directory is unusable
     ├── TorError                 tor did not become ready (carries the log tail)
+    │   └── ServiceFailing       the onion answers but the service does not work
     ├── TestnetError             the private test network is down or broken
     └── FetchError               a fetch through tor failed
 """
@@ -71,6 +72,10 @@ class StateError(MyOnionError):
 
 class TorError(MyOnionError):
     pass
+
+
+class ServiceFailing(TorError):
+    """The onion service is up, but the service behind it does not answer as it should."""
 
 
 class TestnetError(MyOnionError):

@@ -32,6 +32,7 @@ from myonion import (
     keys,
     onion,
     paths,
+    probes,
     render,
     tor,
 )
@@ -40,6 +41,7 @@ from myonion.errors import (
     MyOnionError,
     NameInUse,
     OptionError,
+    ServiceFailing,
     ServiceNotFound,
     TorError,
 )
@@ -132,8 +134,23 @@ class ServiceView:
 
 
 @dataclass
+class Kept:
+    """What removing a persistent service kept: its address (its key), client keys, volumes."""
+
+    name: str
+    address: str | None
+    clients: int
+    volumes: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class CheckResult:
-    """The outcome of fetching a service through a separate tor client."""
+    """The outcome of probing a service through a separate tor client (every probe its
+    template declares): ``reachable`` only if each one passed; ``onion_up`` when tor reached
+    the onion, so a failure is the service's (``error`` says why)."""
 
     name: str
     address: str
@@ -143,6 +160,10 @@ class CheckResult:
     bytes: int = 0
     error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    onion_up: bool = False
+    #: the container's health as Docker's healthcheck sees it (healthy, unhealthy, starting)
+    health: str | None = None
+    probes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -674,6 +695,13 @@ class Manager:
         elif record.network == "local":
             remaining = max(10.0, timeout - (time.monotonic() - started))
             result = self.check(name, timeout=remaining)
+            if not result.reachable and result.onion_up:
+                error: TorError = ServiceFailing(
+                    f"Service '{name}' is published, but it does not work: {result.error}.",
+                    hint="Fix what the reason says and share it again; the service's own log "
+                    f"is in `myonion logs {name}`.")
+                self._fail(name, error)
+                raise error
             if not result.reachable:
                 error = TorError(f"Service '{name}' was published but could not be reached "
                                  f"through the test network: {result.error}")
@@ -746,30 +774,57 @@ class Manager:
         return self.status(name)
 
     @serialised
-    def remove(self, name: str) -> None:
-        """Remove a service: its container, its volumes and its record (also a record that
-        cannot be read: the user asked for the service to go)."""
+    def remove(self, name: str, purge: bool = False) -> Kept | None:
+        """Remove a service. An ephemeral one goes entirely (its key lived only in memory).
+        A persistent one loses its container only, unless ``purge``: its onion key, client
+        keys and data stay (returned as :class:`Kept`), ``ls`` lists it, :meth:`start` brings
+        it back at the same address and ``remove(name, purge=True)`` deletes them. ``purge``
+        also removes a service whose record cannot be read; without it such a service is
+        refused (what to keep is unknown), so nothing is lost by accident."""
         check_name(name)
         try:
-            known = self.store.get(name) is not None
+            record = self.store.get(name)
         except StateError:
-            known = True  # a record that cannot be read: the service goes all the same
-        if not known:
+            if not purge:
+                raise StateError(
+                    f"The record of service '{name}' cannot be read, so what to keep of it "
+                    "is unknown; nothing was removed.",
+                    hint=f"`myonion repair {name}` makes the record again; `myonion rm --purge "
+                    f"{name}` removes it with its keys and data.") from None
+            record = None
+        if record is None:
             info = self.runtime.get(container_name(name))
-            if info is None or info.labels.get(LABEL_HOME) != home_label():
+            ours = info is not None and info.labels.get(LABEL_HOME) == home_label()
+            if not ours and not self.store.exists(name):
                 raise ServiceNotFound(f"There is no service named '{name}'.")
-            # a container without a record (its record was lost): remove what is there
-        self._report(Stage.STOPPED, "Removing", name)
-        self._forget(name)
+            if not purge:
+                raise StateError(
+                    f"Service '{name}' has a container but no record, so what to keep of it "
+                    "is unknown; nothing was removed.",
+                    hint=f"`myonion repair {name}` makes the record again from the container; "
+                    f"`myonion rm --purge {name}` removes it with its keys and data.")
+        if purge or record is None or record.mode != "persistent":
+            self._report(Stage.STOPPED, "Removing", name)
+            self._forget(name)
+            return None
+        self._take_down(record, "Removing (its key, client keys and data are kept)")
+        return Kept(name=name, address=record.address,
+                    clients=len(self._clients(name).names()),
+                    volumes=sorted(self.runtime.list_volumes({LABEL_SERVICE: name,
+                                                              LABEL_HOME: home_label()})))
 
     @serialised
     def take_down(self, name: str) -> ServiceView:
         """Remove the service's container but keep the rest: its record, its volumes (a
         persistent onion key, data) and its client keys (what ``myonion down`` does without
         ``--purge``). :meth:`start` makes the container again, and a persistent service comes
-        back at the same address; :meth:`remove` forgets everything."""
-        record = self._record(name)
-        self._report(Stage.STOPPED, "Taking down (keys and data kept)", name)
+        back at the same address; ``remove(name, purge=True)`` forgets everything."""
+        self._take_down(self._record(name), "Taking down (keys and data kept)")
+        return self.status(name)
+
+    def _take_down(self, record: ServiceRecord, message: str) -> None:
+        name = record.name
+        self._report(Stage.STOPPED, message, name)
         self.runtime.remove(container_name(name))
         self._clear_control_dir(name)
         changes: dict[str, Any] = {"stage": Stage.DOWN, "reason": None, "expires_at": None,
@@ -778,7 +833,6 @@ class Manager:
             changes["address"] = None
         record = self.store.update(name, **changes) or record
         self._write_expiry(record)
-        return self.status(name)
 
     def _forget(self, name: str) -> None:
         try:
@@ -1266,7 +1320,13 @@ class Manager:
         stage = record.stage or Stage.STOPPED
         reason = record.reason
         if info is None and stage == Stage.DOWN:
-            state, reason = "stopped", "taken down; `myonion start` or `up` makes it again"
+            kept = (f"its key ({record.address}), client keys and data are kept"
+                    if record.mode == "persistent" and record.address else
+                    "its record and client keys are kept")
+            state, reason = "stopped", (
+                f"removed; {kept}: `myonion start {name}` brings it back"
+                + (" at the same address" if record.mode == "persistent" else "")
+                + f", `myonion rm --purge {name}` deletes them")
         elif info is None:
             state = "missing" if record.image else "creating"
             if state == "missing":
@@ -1282,7 +1342,8 @@ class Manager:
         else:
             state = info.status
             if (state == "running" and record.started_at and stage in (
-                    Stage.PUBLISHED, Stage.REACHABLE) and info.started_at != record.started_at):
+                    Stage.PUBLISHED, Stage.REACHABLE, Stage.FAILING)
+                    and info.started_at != record.started_at):
                 # restarted behind our back (restart policy, engine restart): not measured yet
                 stage, reason = Stage.BOOTSTRAPPING, "restarted since it was last checked"
         address = self._read_address(name) if info is not None and info.running else None
@@ -1328,19 +1389,21 @@ class Manager:
         return config.public_socks()
 
     def check(self, name: str, timeout: float = 60.0) -> CheckResult:
-        """Fetch the service's first onion port through a separate tor client, timing it."""
+        """Prove the service works: run every probe its template declares (the page, the SSH
+        banner, an MQTT CONNACK, …) through a separate tor client. The stage becomes
+        reachable when each passes, failing (with the reason) when the onion answered but the
+        service did not; a service tor could not reach keeps its stage."""
         record = self._record(name)
         view = self.status(name, live=False)
         if view.state != "running" or not view.address:
             raise MyOnionError(f"Service '{name}' is not running, so it cannot be reached.",
                                hint=f"Start it with `myonion start {name}`.")
         template = self.registry.get(record.template)
-        port = template.ports[0]
         proxy = self.socks_for(record.network)
         if record.private and record.network == "local":
             client = self._check_key(name)
             if client is None:
-                return CheckResult(name, view.address, False, 0.0,
+                return CheckResult(name, view.address, False, 0.0, health=view.health,
                                    error="it is private and has no client key to check with")
             # the test network's client gets the key (one file per service, replaced)
             self.testnet.authorize(self._testnet_key(name),
@@ -1348,24 +1411,31 @@ class Manager:
         self._report(Stage.PUBLISHED, f"Checking {view.address} through a separate tor client",
                      name)
         start = time.monotonic()
-        try:
-            if port.protocol == "http":
-                url = f"http://{view.address}:{port.virtual}/"
-                response = fetch.http_get_retry(url, proxy, timeout=timeout)
-                status, size = response.status, len(response.body)
-            else:
-                fetch.connect_retry(proxy, view.address, port.virtual, timeout)
-                status, size = None, 0
-        except MyOnionError as e:
-            return CheckResult(name, view.address, False, round(time.monotonic() - start, 3),
-                               error=e.message)
+        verdict = probes.Verdict()
+        for spec in template.probes:
+            if spec.applies(record.options):
+                left = max(5.0, timeout - (time.monotonic() - start))
+                verdict.results.append(probes.run_until(spec, proxy, view.address, left))
+                if not verdict.results[-1].ok:
+                    break
         seconds = round(time.monotonic() - start, 3)
         info = self.runtime.get(container_name(name))
-        self.store.update(name, stage=Stage.REACHABLE, reason=None,
-                          started_at=info.started_at if info else None)
-        self._report(Stage.REACHABLE, f"Reachable at {view.address} ({seconds:.1f} s)", name,
-                     percent=100)
-        return CheckResult(name, view.address, True, seconds, status=status, bytes=size)
+        started_at = info.started_at if info else None
+        first = verdict.results[0] if verdict.results else None
+        result = CheckResult(name, view.address, verdict.reachable, seconds,
+                             status=first.status if first else None,
+                             bytes=first.bytes if first else 0, error=verdict.reason,
+                             onion_up=verdict.onion_up, health=info.health if info else None,
+                             probes=[r.to_dict() for r in verdict.results])
+        if verdict.reachable:
+            self.store.update(name, stage=Stage.REACHABLE, reason=None, started_at=started_at)
+            self._report(Stage.REACHABLE, f"Reachable at {view.address} ({seconds:.1f} s)",
+                         name, percent=100)
+        elif verdict.onion_up:
+            reason = f"the onion answers, but {verdict.reason}"
+            self.store.update(name, stage=Stage.FAILING, reason=reason, started_at=started_at)
+            self._report(Stage.FAILING, reason, name)
+        return result
 
     def fetch(self, url: str, network: str | None = None, timeout: float = 60.0) -> fetch.Response:
         """GET a URL through the configured tor client (the test network's when local)."""

@@ -42,7 +42,18 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "image": (str,), "created": (int, float), "address": (str, _NONE), "stage": (str, _NONE),
     "reason": (str, _NONE), "timings": (dict,), "started_at": (str, _NONE), "private": (bool,),
     "expires_at": (int, float, _NONE), "balance_master": (str, _NONE),
+    "deployment": (str, _NONE), "limits": (dict,),
 }
+#: the JSON types of the values inside a record's objects (``timings``, ``limits``)
+_VALUE_TYPES: dict[str, dict[str, tuple[type, ...]]] = {
+    "timings": {"*": (int, float)}, "limits": {"memory": (str,), "pids": (int,)},
+}
+
+
+def _wrong_type(value: Any, types: tuple[type, ...]) -> bool:
+    """``value`` is none of ``types`` (JSON's true/false are no numbers, though Python's
+    bool is an int)."""
+    return not isinstance(value, types) or (bool not in types and isinstance(value, bool))
 
 
 def check_name(name: str) -> str:
@@ -91,9 +102,13 @@ class ServiceRecord:
         if not isinstance(data, dict):
             raise ValueError("it is not a JSON object")
         for key, types in _FIELD_TYPES.items():
-            if key in data and (not isinstance(data[key], types) or (
-                    bool not in types and isinstance(data[key], bool))):
+            if key in data and _wrong_type(data[key], types):
                 raise ValueError(f"its field '{key}' has the wrong type")
+        for key, inner in _VALUE_TYPES.items():
+            for name, value in data.get(key, {}).items():
+                allowed = inner.get(name, inner.get("*"))
+                if allowed is None or _wrong_type(value, allowed):
+                    raise ValueError(f"its field '{key}.{name}' has the wrong type")
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 

@@ -22,6 +22,7 @@ import yaml
 from myonion import paths, safeyaml
 from myonion.errors import OptionError, TemplateError
 from myonion.folders import check_shared_folder
+from myonion.probes import ProbeSpec, parse_probes
 
 OPTION_TYPES = ("string", "text", "int", "bool", "choice", "dir", "file")
 ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
@@ -342,6 +343,8 @@ class TemplateSpec:
     #: the shared layer the image builds on: "tor" (the tor layer, as ``tor_image`` in the
     #: Dockerfile) or "python" (tor + Debian's python3, as ``python_image``)
     layer: str = "tor"
+    #: how the service proves it works through its onion (``probes:``; see myonion.probes)
+    probes: tuple[ProbeSpec, ...] = ()
 
     def option(self, name: str) -> OptionSpec | None:
         return next((o for o in self.options if o.name == name), None)
@@ -440,6 +443,8 @@ class TemplateSpec:
             "ports": [{"virtual": p.virtual, "target": p.target,
                        **({"when": p.when} if p.when else {})} for p in self.ports],
             "one_of": [list(group) for group in self.one_of],
+            "probes": [{"kind": p.kind, "port": p.port, "what": p.what,
+                        **({"when": p.when} if p.when else {})} for p in self.probes],
             "publish": [{"option": p.option, "target": p.target,
                          "address_option": p.address_option} for p in self.publish],
             "options": [
@@ -576,6 +581,10 @@ def load_template(folder: Path, builtin: bool = True) -> TemplateSpec:
     for name in runtime_files:
         if not (folder / name).is_file():
             raise _fail(manifest, f"runtime file {name} is missing")
+    try:
+        probes = parse_probes(raw.get("probes"), ports, options)
+    except ValueError as e:
+        raise _fail(manifest, str(e)) from None
     return TemplateSpec(
         id=raw["id"],
         title=str(raw["title"]),
@@ -596,6 +605,7 @@ def load_template(folder: Path, builtin: bool = True) -> TemplateSpec:
         one_of=one_of,
         publish=publish,
         layer=layer,
+        probes=probes,
     )
 
 

@@ -44,7 +44,7 @@ def real_manager() -> Iterator[Manager]:
     yield manager
     # only this test's services: manager.list() also shows other people's containers
     for record in manager.store.all():
-        manager.remove(record.name)
+        manager.remove(record.name, purge=True)
     if not was_up:
         net.down()
 

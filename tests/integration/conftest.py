@@ -71,7 +71,7 @@ def real_manager(docker_runtime: DockerRuntime, testnet_session: object,
     yield manager
     names = [view.name for view in manager.list()]
     for name in names:
-        manager.remove(name)
+        manager.remove(name, purge=True)
     left = [c.name for c in docker_runtime.list_containers({LABEL_ROLE: "service"})
             if c.labels.get(LABEL_SERVICE) in names]
     assert left == [], f"containers left behind: {left}"

@@ -279,8 +279,8 @@ def test_a_bridge_forwards_to_the_address_its_file_names(real_manager: Manager,
 def test_clients_in_the_file_decide_who_connects(real_manager: Manager,
                                                  docker_runtime: DockerRuntime,
                                                  site_dir: Path) -> None:
-    from tests.integration.test_access import get, refused
-    from tests.torclient import fresh_client
+    from tests.integration.test_access import get
+    from tests.torclient import WRONG_KEY, fresh_client, refused
 
     path = site_dir.parent / "myonion.yaml"
     text = ("version: 1\nname: depacc\nservices:\n  depacc:\n    template: site\n"
@@ -296,7 +296,7 @@ def test_clients_in_the_file_decide_who_connects(real_manager: Manager,
         assert real_manager.address("depacc") == address
         bob = real_manager.client_line("depacc", "bob")
         with fresh_client(docker_runtime, real_manager.testnet, {"alice": alice}) as revoked:
-            refused(address, revoked.socks)
+            refused(address, revoked.socks, WRONG_KEY)  # tor: wrong client authorization
         with fresh_client(docker_runtime, real_manager.testnet, {"bob": bob}) as admitted:
             assert "integration" in get(address, admitted.socks)
     finally:

@@ -25,10 +25,10 @@ import pytest
 from myonion import fetch
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
+from tests import tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
-RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "faults.md"
 NAME = "fault-site"
 ROWS: list[str] = []
 #: how often each fault is inflicted
@@ -44,7 +44,7 @@ def report() -> Iterator[None]:
         text = "\n".join([
             "# Fault recovery of a persistent site service (local test network)",
             "",
-            f"Measured by `tests/integration/test_faults.py` on "
+            f"Measured by `tests/integration/test_faults.py` (run by `bench/suite_tables.py`) on "
             f"{time.strftime('%Y-%m-%d %H:%M')} UTC. *back* = the container runs again "
             "(restarted by Docker's restart policy); *reachable* = `check` fetched the page "
             "through the test network's separate tor client, at the same address. Each fault "
@@ -55,9 +55,7 @@ def report() -> Iterator[None]:
             "| restarts | same address |",
             "|---|---|---|---|---|---|---|",
             *ROWS, ""])
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text)
-        print("\n" + text)
+        tables.publish("faults.md", text)
 
 
 def exec_ok(runtime: DockerRuntime, command: str) -> str:
@@ -155,7 +153,7 @@ def service(fault_home: Path, docker_runtime: DockerRuntime, testnet_session: ob
     try:
         yield manager, view.address
     finally:
-        manager.remove(NAME)
+        manager.remove(NAME, purge=True)
         assert docker_runtime.get(container_name(NAME)) is None
 
 

@@ -67,4 +67,4 @@ def test_forward_reaches_a_service_elsewhere(real_manager: Manager,
     assert code != 0
     with pytest.raises(fetch.FetchError):
         fetch.http_get(f"http://{view.address}/", proxy, timeout=30)
-    real_manager.remove("fwdtest")
+    real_manager.remove("fwdtest", purge=True)

@@ -62,7 +62,7 @@ def test_share_fetch_stop_start_rm(real_manager: Manager, docker_runtime: Docker
     assert again.state == "running" and again.address and again.address != first
     assert fetch.http_get(f"http://{again.address}/", proxy).body.decode() == expected
 
-    real_manager.remove("blog")
+    real_manager.remove("blog", purge=True)
     assert docker_runtime.get(container_name("blog")) is None
     assert docker_runtime.list_volumes({"org.myonion.service": "blog"}) == []
     assert not any(v.startswith("myonion-blog") for v in
@@ -78,7 +78,7 @@ def test_persistent_keeps_its_address(real_manager: Manager, docker_runtime: Doc
     again = real_manager.start("keep", timeout=90)
     assert again.address == view.address
     assert real_manager.check("keep").reachable
-    real_manager.remove("keep")
+    real_manager.remove("keep", purge=True)
     assert not any(v.startswith("myonion-keep") for v in docker_runtime.list_volumes({}))
 
 

@@ -101,5 +101,5 @@ def test_ssh_login_with_key_only(real_manager: Manager, docker_runtime: DockerRu
     code, out = docker_runtime.exec(container_name("sshtest"), check[1:])
     assert code == 0, out
 
-    real_manager.remove("sshtest")
+    real_manager.remove("sshtest", purge=True)
     assert not any(v.startswith("myonion-sshtest") for v in docker_runtime.list_volumes({}))

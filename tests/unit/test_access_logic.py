@@ -120,7 +120,7 @@ def test_rm_takes_the_check_key_from_the_test_network(manager: Manager, testnet:
     name = share(manager, site, clients=["alice"])
     testnet.authorized[f"otherhome-{name}"] = "another setup's line"
     testnet.authorized[manager._testnet_key(name)] = "line"
-    manager.remove(name)
+    manager.remove(name, purge=True)
     assert manager._testnet_key(name) not in testnet.authorized
     assert f"otherhome-{name}" in testnet.authorized  # another home's key is not touched
 

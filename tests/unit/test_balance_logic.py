@@ -142,8 +142,14 @@ def test_balance_share_status_and_remove(manager: Manager, runtime: RecordingRun
     # the frontend's own status is not there (no onionbalance on the fake runtime): said so
     assert [b.name for b in view.backends] == ["web-b1", "web-b2", "web-b3"]
     assert all(b.listed is None for b in view.backends) and view.note
+    # removed, the keys (the master's among them) stay until purged
     assert balance.remove(manager, "web") == ["web", "web-b1", "web-b2", "web-b3"]
+    assert runtime.containers == {} and len(manager.store.all()) == 4
+    assert {r.stage for r in manager.store.all()} == {"down"}
+    assert {"myonion-web-tor", "myonion-web-b1-tor"} <= set(runtime.volumes)
+    assert balance.remove(manager, "web", purge=True) == ["web", "web-b1", "web-b2", "web-b3"]
     assert manager.store.all() == [] and runtime.containers == {}
+    assert not [v for v in runtime.volumes if v.startswith("myonion-web")]
 
 
 @pytest.fixture
@@ -271,6 +277,9 @@ def test_cli_status_of_a_frontend_shows_its_backends(
     assert main(["balance", "status", "web"]) == 0
     assert "web-b2" in capsys.readouterr().out
     assert main(["balance", "rm", "web"]) == 0
+    assert "(its key and data kept)" in capsys.readouterr().out
+    assert {r.stage for r in manager.store.all()} == {"down"}
+    assert main(["balance", "rm", "--purge", "web"]) == 0
     assert manager.store.all() == []
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from myonion import deploy, render
+from myonion import cli, deploy, render
 from myonion.cli import main
 from myonion.errors import MyOnionError
 from myonion.manager import Manager, container_name
@@ -443,6 +443,29 @@ def test_systemd_analyze_verifies_the_unit(good: Path, tmp_path: Path) -> None:
     result = subprocess.run(["systemd-analyze", "verify", str(bad)], capture_output=True,
                             text=True)
     assert "bogus" in result.stderr
+
+
+@pytest.mark.parametrize(("text", "line", "words"), [
+    ("version: 1\nservices:\n  a:\n    template: site: x\n    options: {}\n", 4,
+     "mapping values are not allowed here"),
+    ("version: 1\nservices:\n  a:\n\ttemplate: site\n", 4, "'\\t' that cannot start"),
+    ("version: 1\nservices:\n  a:\n    template: site\n   options: {}\n", 5,
+     "expected <block end>"),
+    ("version: 1\nservices:\n  a:\n    template: site\n    - x\n", 5, "expected <block end>"),
+    # found at the end of the file; where the quote was opened is named too
+    ('version: 1\nservices:\n  a:\n    template: "site\n    options: {}\n', 6,
+     "quoted scalar from line 4"),
+], ids=["mapping-in-a-value", "tab", "indent", "list-in-a-mapping", "unclosed-quote"])
+def test_cli_names_the_line_of_a_yaml_syntax_error(
+        capsys: pytest.CaptureFixture[str], project: Path, monkeypatch: pytest.MonkeyPatch,
+        manager: Manager, text: str, line: int, words: str) -> None:
+    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.chdir(project)
+    (project / "bad.yaml").write_text(text)
+    assert main(["up", "-f", "bad.yaml", "--dry-run"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.startswith(f"error: bad.yaml:{line}: this is not valid YAML: "), err
+    assert words in err and "Traceback" not in err
 
 
 def test_cli_bad_file_and_dry_run(capsys: pytest.CaptureFixture[str], project: Path,
