@@ -330,7 +330,7 @@ def test_with_the_network_down_commands_say_so_and_what_to_do(
 
     assert not net.testnet.is_up()
     manager = Manager(runtime=net.runtime, store=StateStore(), testnet=net.testnet)
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
     from myonion.keys import generate_onion_key
 
     onion = f"http://{generate_onion_key().address}/"
