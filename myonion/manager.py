@@ -43,6 +43,7 @@ from myonion.errors import (
     OptionError,
     ServiceFailing,
     ServiceNotFound,
+    StateError,
     TorError,
 )
 from myonion.events import Event, Reporter, Stage, log_reporter
@@ -59,7 +60,7 @@ from myonion.runtime.base import (
     Mount,
     Runtime,
 )
-from myonion.state import ServiceRecord, StateError, StateStore, check_name
+from myonion.state import ServiceRecord, StateStore, check_name
 from myonion.templates import TemplateRegistry, TemplateSpec
 
 P = ParamSpec("P")

@@ -57,7 +57,7 @@ class BoundedLoader(yaml.SafeLoader):
         self._nodes = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        event = self.peek_event()
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]  # PyYAML's stubs leave it untyped
         if isinstance(event, yaml.AliasEvent):
             self._refuse(event, f"uses the YAML alias *{event.anchor}, which myonion does not "
                          "read (no anchors or aliases)")

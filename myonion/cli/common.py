@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 import click
+from click.decorators import FC
 from rich.console import Console
 
 from myonion import access
@@ -77,7 +79,7 @@ def show_service(view: ServiceView, as_json: bool) -> None:
         out.print("timings:  " + ", ".join(f"{k} {v:.1f} s" for k, v in view.timings.items()))
 
 
-def deployment_file() -> Any:
+def deployment_file() -> Callable[[FC], FC]:
     """The ``-f/--file`` option of the deployment commands."""
     return click.option("-f", "--file", "file", default="myonion.yaml", show_default=True,
                         type=click.Path(dir_okay=False),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
+from click.decorators import FC
 from rich.table import Table
 
 from myonion.cli.common import (
@@ -35,7 +37,7 @@ def _testnet(reporter: TerminalReporter | None = None, name: str | None = None,
                    swarm=swarm)
 
 
-def _testnet_name() -> Any:
+def _testnet_name() -> Callable[[FC], FC]:
     return click.option("--name", default=None, metavar="NAME",
                         help="A second, named test network (default: the one local-mode "
                              "services use).")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +124,9 @@ def _check_shape(manifest: Path, raw: Any, lines: Lines) -> None:
         raise ManifestError(manifest, "it is not a mapping")
     from fastjsonschema import JsonSchemaValueException
 
-    from myonion.templates._validator import validate_urn_myonion_template_manifest_1 as check
+    from myonion.templates import _validator
 
+    check: Callable[[Any], Any] = _validator.validate_urn_myonion_template_manifest_1
     try:
         check(raw)
     except JsonSchemaValueException as e:
