@@ -105,9 +105,12 @@ def test_mosquitto_conf_and_acl_have_exactly_the_expected_keys(max_message: int,
         ("autosave_interval", "10"), ("log_dest", "stderr"), ("log_type", "error"),
         ("log_type", "warning"), ("log_type", "notice"), ("connection_messages", "true"),
         ("message_size_limit", str(max_message)), ("max_queued_messages", "10000"),
-        ("listener", "1883 0.0.0.0"), ("max_connections", "128")]
+        ("max_queued_bytes", "33554432"), ("listener", "1883 0.0.0.0"),
+        ("max_connections", "128")]
+    # LAN users write only the topics of routed devices (the example routes one: kitchen)
     assert configs.mosquitto(files["acl"]) == [
-        ("user", "_bridge"), ("topic", f"read {prefix}/+"), ("pattern", f"write {prefix}/+")]
+        ("user", "_bridge"), ("topic", f"read {prefix}/+"),
+        ("pattern", f"write {prefix}/kitchen")]
 
 
 def test_sshd_config_has_exactly_the_expected_keys_once_each() -> None:
