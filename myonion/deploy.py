@@ -145,6 +145,8 @@ class Deployment:
     name: str
     path: Path  # absolute
     services: tuple[ServiceSpec, ...]
+    #: the user allowed the file to name folders and files outside its own folder
+    allow_outside: bool = False
 
     def names(self) -> list[str]:
         return [s.name for s in self.services]
@@ -249,8 +251,10 @@ def default_name(path: Path) -> str:
 class _Checker:
     """Collects the problems of one file while its services are checked."""
 
-    def __init__(self, file: str, lines: dict[str, int], base: Path) -> None:
+    def __init__(self, file: str, lines: dict[str, int], base: Path,
+                 allow_outside: bool = False) -> None:
         self.file, self.lines, self.base = file, lines, base
+        self.allow_outside = allow_outside
         self.problems: list[Problem] = []
 
     def line(self, path: str) -> int:
@@ -462,7 +466,13 @@ class _Checker:
                              + f". Give an existing {kind}; a relative path is relative to "
                              "this file's folder.")
                     continue
-                item = str(absolute)
+                if not self.allow_outside and not _inside_folder(absolute, self.base):
+                    self.add(where, f"{item} is outside this file's folder ({self.base}): a "
+                             "deployment file names only files and folders beside it or below "
+                             "it (links followed). If you wrote the file and mean it, run the "
+                             "command again with --allow-outside.")
+                    continue
+                item = str(_resolved(absolute))  # what was checked is what is used
             if isinstance(item, str):
                 for ref in REFERENCE_RE.findall(item):
                     match = REFERENCE_NAME_RE.fullmatch(ref)
@@ -508,9 +518,12 @@ def _sentence(error: MyOnionError) -> str:
     return f"{message} {hint}" if hint else message
 
 
-def load(path: str | Path, registry: TemplateRegistry | None = None) -> Deployment:
+def load(path: str | Path, registry: TemplateRegistry | None = None,
+         allow_outside: bool = False) -> Deployment:
     """Read and check a deployment file; raises :class:`DeploymentError` naming every
-    mistake's file, line and field. Relative paths in options are relative to the file."""
+    mistake's file, line and field. Relative paths in options are relative to the file, and
+    must stay inside its folder unless ``allow_outside`` (the user's explicit yes: a file from
+    elsewhere cannot make myonion read or share what lies outside the folder it came in)."""
     registry = registry or TemplateRegistry()
     file = str(path)
     absolute = Path(path).expanduser().resolve()
@@ -521,7 +534,7 @@ def load(path: str | Path, registry: TemplateRegistry | None = None) -> Deployme
     except safeyaml.RefusedFile as e:
         raise DeploymentError([Problem(file, e.line, "", e.reason)]) from None
     data, lines, problems = _parse(text, file)
-    checker = _Checker(file, lines, absolute.parent)
+    checker = _Checker(file, lines, absolute.parent, allow_outside)
     checker.problems.extend(problems)
     if problems and data is None:
         raise DeploymentError(checker.problems)
@@ -551,7 +564,23 @@ def load(path: str | Path, registry: TemplateRegistry | None = None) -> Deployme
     _check_references(checker, services)
     if checker.problems:
         raise DeploymentError(checker.problems)
-    return Deployment(name=str(name), path=absolute, services=tuple(services))
+    return Deployment(name=str(name), path=absolute, services=tuple(services),
+                      allow_outside=allow_outside)
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return path
+
+
+def _inside_folder(path: Path, folder: Path) -> bool:
+    """True if ``path``, with every link resolved, is ``folder`` or below it."""
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError, ValueError):
+        return False
 
 
 def _check_backend_names(checker: _Checker, services: list[ServiceSpec]) -> None:
@@ -1203,7 +1232,8 @@ def systemd_unit(deployment: Deployment, executable: str,
         "Type=oneshot",
         "RemainAfterExit=yes",
         *(f"Environment={_systemd_quote(f'{k}={v}')}" for k, v in sorted(env.items())),
-        f"ExecStart={exe} up -f {file}",
+        f"ExecStart={exe} up -f {file}" + (" --allow-outside" if deployment.allow_outside
+                                           else ""),
         f"ExecStop={exe} down -f {file}",
         # the first start may build images
         "TimeoutStartSec=30min",

@@ -34,6 +34,7 @@ from myonion import (
     paths,
     probes,
     render,
+    targets,
     tor,
 )
 from myonion.access import ClientInfo, ClientStore
@@ -129,6 +130,9 @@ class ServiceView:
     remaining: float | None = None
     #: container port ("1883/tcp") → "host address:port", for what the template published
     published: dict[str, str] = field(default_factory=dict)
+    #: an ephemeral service's address before its container was restarted (that address is
+    #: gone for good; ``address`` is the new one), until it is checked again
+    previous_address: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -455,15 +459,17 @@ class Manager:
     def _control_dir(self, name: str) -> Path:
         return self.store.service_dir(name) / "ctl"
 
-    @staticmethod
-    def rendered_files(record: ServiceRecord, template: TemplateSpec) -> dict[str, str]:
+    def rendered_files(self, record: ServiceRecord, template: TemplateSpec) -> dict[str, str]:
         """The runtime files (torrc and the template's) of ``record``, as its container gets
-        them; an Onionbalance backend's torrc has its instance line."""
+        them; an Onionbalance backend's torrc has its instance line; a template that relays
+        (forward) gets the addresses it must refuse (this machine's, the test network's)."""
         uid = int(service_user(template, record.options).partition(":")[0])
         service = {"name": record.name, "network": record.network, "mode": record.mode,
                    "uid": uid}
         tor_settings = {"balance_instance": True} if record.balance_master else None
-        return render.render_runtime_files(template, service, record.options, tor_settings)
+        guard = targets.GuardAddresses(self.runtime if record.network == "local" else None)
+        return render.render_runtime_files(template, service, record.options, tor_settings,
+                                           guard)
 
     def _create_container(self, record: ServiceRecord, template: TemplateSpec) -> None:
         directory = self.store.service_dir(record.name)
@@ -532,12 +538,13 @@ class Manager:
         if record.mode != "persistent":
             # ephemeral: the onion key lives in memory only and is gone when the container stops
             tmpfs["/var/lib/tor"] = f"rw,nosuid,nodev,size=32m,uid={uid},gid={uid},mode=0700"
+        user = service_user(template, record.options)
+        environment = {"MYONION_TOR_USER": tor_user(), "MYONION_SERVICE_USER": user}
         if template.tor_client:
             # where the service asks tor's side for fresh circuits (myonion-newnym's FIFO)
             tmpfs["/run/myonion/newnym"] = f"rw,nosuid,nodev,noexec,size=16k,uid={uid}," \
                 f"gid={uid},mode=0711"
-        user = service_user(template, record.options)
-        environment = {"MYONION_TOR_USER": tor_user(), "MYONION_SERVICE_USER": user}
+            environment["MYONION_NEWNYM"] = "1"
         if template.service_is_tor:
             environment["MYONION_SERVICE_IS_TOR"] = "1"
         network = None
@@ -1348,6 +1355,13 @@ class Manager:
                 # restarted behind our back (restart policy, engine restart): not measured yet
                 stage, reason = Stage.BOOTSTRAPPING, "restarted since it was last checked"
         address = self._read_address(name) if info is not None and info.running else None
+        previous = None
+        if (record.mode == "ephemeral" and address and record.address
+                and address != record.address):
+            # its container was made anew (a crash loop, the engine): a new key, a new address
+            previous = record.address
+            reason = (f"its container was restarted and, being ephemeral, it has a new address; "
+                      f"the old one ({previous}) is gone for good")
         return ServiceView(
             name=name, template=record.template, network=record.network, mode=record.mode,
             state=state, stage=str(stage), address=address or (
@@ -1359,7 +1373,8 @@ class Manager:
             clients=len(self._clients(name).names()) if record.private else 0,
             expires_at=record.expires_at,
             remaining=max(0.0, record.expires_at - time.time()) if record.expires_at else None,
-            published={k: f"{a}:{p}" for k, (a, p) in info.ports.items()} if info else {})
+            published={k: f"{a}:{p}" for k, (a, p) in info.ports.items()} if info else {},
+            previous_address=previous)
 
     def _public_options(self, record: ServiceRecord) -> dict[str, Any]:
         """The record's options without the values of secret options (tokens never shown)."""
@@ -1429,12 +1444,14 @@ class Manager:
                              onion_up=verdict.onion_up, health=info.health if info else None,
                              probes=[r.to_dict() for r in verdict.results])
         if verdict.reachable:
-            self.store.update(name, stage=Stage.REACHABLE, reason=None, started_at=started_at)
+            self.store.update(name, stage=Stage.REACHABLE, reason=None, started_at=started_at,
+                              address=view.address)
             self._report(Stage.REACHABLE, f"Reachable at {view.address} ({seconds:.1f} s)",
                          name, percent=100)
         elif verdict.onion_up:
             reason = f"the onion answers, but {verdict.reason}"
-            self.store.update(name, stage=Stage.FAILING, reason=reason, started_at=started_at)
+            self.store.update(name, stage=Stage.FAILING, reason=reason, started_at=started_at,
+                              address=view.address)
             self._report(Stage.FAILING, reason, name)
         return result
 

@@ -69,6 +69,11 @@ def show_service(view: ServiceView, as_json: bool) -> None:
         out.print(f"health:   {view.health} (the container's own healthcheck)")
     out.print(f"network:  {view.network}    mode: {view.mode}")
     out.print(f"address:  {view.address or '-'}")
+    if view.previous_address:
+        err.print(f"note: {view.name} has a NEW address: its container was restarted and an "
+                  f"ephemeral service's key lived only in it; {view.previous_address} is gone "
+                  "for good (make it persistent with `myonion promote` to keep an address).",
+                  markup=False, highlight=False)
     if view.private:
         out.print(f"access:   private, {view.clients} authorized client(s)")
     if view.remaining is not None:

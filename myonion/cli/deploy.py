@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
+from click.decorators import FC
 from rich.table import Table
 
 from myonion.cli import common
@@ -15,20 +18,28 @@ from myonion.cli.common import (
 )
 
 
+def _allow_outside() -> Callable[[FC], FC]:
+    return click.option("--allow-outside", is_flag=True,
+                        help="Let the file name folders and files outside its own folder "
+                             "(refused otherwise: a file from elsewhere cannot reach them).")
+
+
 @click.command()
 @deployment_file()
+@_allow_outside()
 @click.option("--timeout", default=120.0, show_default=True,
               help="Seconds to wait for each service's readiness.")
 @click.option("--dry-run", is_flag=True, help="Only print what would be done.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def up(ctx: click.Context, file: str, timeout: float, dry_run: bool, as_json: bool) -> None:
+def up(ctx: click.Context, file: str, allow_outside: bool, timeout: float, dry_run: bool,
+       as_json: bool) -> None:
     """Create or update every service of a deployment file; unchanged ones are left alone."""
     from myonion import deploy
 
     if dry_run:
         manager = common.manager()
-        planned = deploy.plan(manager, deploy.load(file, manager.registry))
+        planned = deploy.plan(manager, deploy.load(file, manager.registry, allow_outside))
         if as_json:
             json_out([s.to_dict() for s in planned])
         for s in planned if not as_json else []:
@@ -36,7 +47,7 @@ def up(ctx: click.Context, file: str, timeout: float, dry_run: bool, as_json: bo
         return
     with progress(ctx) as reporter:
         manager = common.manager(reporter)
-        deployment = deploy.load(file, manager.registry)
+        deployment = deploy.load(file, manager.registry, allow_outside)
         steps = deploy.up(manager, deployment, timeout=timeout, on_step=lambda s: err.print(
             f"{s.service}: {s.action}" + (f" ({s.reason})" if s.reason else "")))
     if as_json:
@@ -96,6 +107,7 @@ def export_group() -> None:
 
 @export_group.command("compose")
 @deployment_file()
+@_allow_outside()
 @click.option("-o", "--output", default="compose.yaml", show_default=True,
               type=click.Path(dir_okay=False),
               help="The Compose file to write; the services' configuration goes into "
@@ -106,8 +118,8 @@ def export_group() -> None:
               help="With --swarm and the local network: the swarm test network to join "
                    "(`myonion testnet up --name NAME --swarm`).")
 @click.pass_context
-def export_compose(ctx: click.Context, file: str, output: str, swarm: bool,
-                   testnet_name: str | None) -> None:
+def export_compose(ctx: click.Context, file: str, allow_outside: bool, output: str,
+                   swarm: bool, testnet_name: str | None) -> None:
     """Write a standard Compose file for a deployment's services (building missing images)."""
     from myonion import deploy
 
@@ -120,7 +132,8 @@ def export_compose(ctx: click.Context, file: str, output: str, swarm: bool,
             manager = Manager(runtime=manager.runtime, reporter=reporter,
                               testnet=Testnet(manager.runtime, reporter, name=testnet_name,
                                               swarm=True))
-        result = deploy.export_compose(manager, deploy.load(file, manager.registry), output,
+        result = deploy.export_compose(manager, deploy.load(file, manager.registry,
+                                                            allow_outside), output,
                                        swarm=swarm)
     for service, clients in result.client_keys.items():
         for client, path in clients.items():
@@ -138,8 +151,10 @@ def export_compose(ctx: click.Context, file: str, output: str, swarm: bool,
               type=click.Path(dir_okay=False), help="The deployment file.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="The bundle to write (a tar file).")
+@_allow_outside()
 @click.pass_context
-def bundle_group(ctx: click.Context, file: str, output: str | None) -> None:
+def bundle_group(ctx: click.Context, file: str, output: str | None,
+                 allow_outside: bool) -> None:
     """Images + deployment file + checksums in one tar, for a machine with no registry
     (`myonion bundle -f FILE -o OUT.tar`; on the target `myonion bundle load OUT.tar`)."""
     if ctx.invoked_subcommand:
@@ -150,7 +165,8 @@ def bundle_group(ctx: click.Context, file: str, output: str | None) -> None:
 
     with progress(ctx) as reporter:
         manager = common.manager(reporter)
-        result = bundle.create_bundle(manager, deploy.load(file, manager.registry), output)
+        result = bundle.create_bundle(manager, deploy.load(file, manager.registry,
+                                                           allow_outside), output)
     err.print(f"wrote {result.path}: {result.file} and {len(result.images)} images "
               f"({', '.join(result.images)})")
 
@@ -179,10 +195,11 @@ def service_group() -> None:
 
 @service_group.command("install")
 @deployment_file()
+@_allow_outside()
 @click.option("--dry-run", is_flag=True, help="Print the unit instead of installing it.")
 @click.option("--unit-dir", default="/etc/systemd/system", show_default=True,
               type=click.Path(file_okay=False), help="Where to write the unit.")
-def service_install(file: str, dry_run: bool, unit_dir: str) -> None:
+def service_install(file: str, allow_outside: bool, dry_run: bool, unit_dir: str) -> None:
     """Write a systemd unit (myonion-NAME.service) that runs `myonion up` at boot and
     `myonion down` at shutdown."""
     import os
@@ -192,7 +209,7 @@ def service_install(file: str, dry_run: bool, unit_dir: str) -> None:
 
     from myonion import deploy
 
-    deployment = deploy.load(file)
+    deployment = deploy.load(file, allow_outside=allow_outside)
     text = deploy.systemd_unit(deployment, deploy.myonion_executable())
     if dry_run:
         click.echo(text, nl=False)

@@ -103,6 +103,9 @@ def ls(as_json: bool) -> None:
                       access.format_duration(v.remaining) if v.remaining is not None else "-")
     out.print(table)
     for v in views:
+        if v.previous_address:
+            err.print(f"{v.name}: a NEW address since its container was restarted; "
+                      f"{v.previous_address} is gone for good", markup=False, highlight=False)
         if v.stage in ("failed", "failing") and v.reason:
             err.print(f"{v.name}: {v.reason}", markup=False, highlight=False)
 

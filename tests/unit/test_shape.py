@@ -28,6 +28,7 @@ KNOWN = {
     "module manager.py",
     "module testnet.py",
     "function deploy.py:export_compose",
+    "function deploy.py:_Checker._options",
     "function manager.py:Manager._container_spec",
     "function manager.py:Manager.reconfigure",
     "function testnet.py:Testnet._up",
