@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from myonion import access, config, hardening, images, keys, safeyaml, stack, tor
+from myonion import access, config, hardening, images, keys, onion, safeyaml, stack
 from myonion.access import ClientStore
 from myonion.balance import FRONTEND_TEMPLATE, MAX_BACKENDS, backend_name, serves_web_page
 from myonion.errors import MyOnionError, OptionError
@@ -328,7 +328,7 @@ class _Checker:
                 if other in value:
                     self.add(f"{path}.{other}", "cannot be combined with master (a backend of "
                              "a frontend elsewhere): give one or the other")
-            if not isinstance(master, str) or not tor.is_valid_onion(master.strip().lower()):
+            if not isinstance(master, str) or not onion.is_valid(master.strip().lower()):
                 self.add(f"{path}.master", f"'{master}' is not a v3 onion address: give the "
                          "master address (the frontend's, 56 characters and .onion)")
                 return nothing
@@ -362,7 +362,7 @@ class _Checker:
         found: list[str] = []
         for i, item in enumerate(value):
             address = str(item).strip().lower()
-            if not tor.is_valid_onion(address):
+            if not onion.is_valid(address):
                 self.add(f"{path}[{i}]", f"'{item}' is not a v3 onion address (56 characters "
                          "and .onion)")
             elif address in found:

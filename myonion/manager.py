@@ -30,6 +30,7 @@ from myonion import (
     hardening,
     images,
     keys,
+    onion,
     paths,
     probes,
     render,
@@ -43,6 +44,7 @@ from myonion.errors import (
     OptionError,
     ServiceFailing,
     ServiceNotFound,
+    StateError,
     TorError,
 )
 from myonion.events import Event, Reporter, Stage, log_reporter
@@ -59,7 +61,7 @@ from myonion.runtime.base import (
     Mount,
     Runtime,
 )
-from myonion.state import ServiceRecord, StateError, StateStore, check_name
+from myonion.state import ServiceRecord, StateStore, check_name
 from myonion.templates import TemplateRegistry, TemplateSpec
 
 P = ParamSpec("P")
@@ -233,7 +235,7 @@ def check_folders(template: TemplateSpec, values: dict[str, Any], whole_home: bo
 def balance_backend_key(master: str, key: keys.OnionKey | None) -> keys.OnionKey:
     """The key of a new Onionbalance backend of ``master`` (the one given, else a new one);
     raises OptionError for an address that is no onion or is the backend's own."""
-    if not tor.is_valid_onion(master):
+    if not onion.is_valid(master):
         raise OptionError(f"'{master}' is not a v3 onion address, so it cannot be the "
                           "Onionbalance master.", hint="Give the frontend's address "
                           "(56 characters and .onion).")
@@ -736,7 +738,7 @@ class Manager:
             text = (self._control_dir(name) / "hostname").read_text().strip()
         except OSError:
             return None
-        return text if tor.is_valid_onion(text) else None
+        return text if onion.is_valid(text) else None
 
     def _record(self, name: str) -> ServiceRecord:
         check_name(name)
