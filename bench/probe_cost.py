@@ -107,8 +107,8 @@ def main() -> None:
     out.write_text(json.dumps(result, indent=2) + "\n")
     lines = ["# Probe cost: every declared probe vs the old first-port check (cold, fresh "
              "client each)", "", f"{benchlib.stamp()}, {args.rounds} rounds each, alternating;"
-             " seconds.", "", "| template | probes | old min / median / max | new min / median "
-             "/ max | added (median) |", "|---|---|---|---|---|"]
+             " seconds.", "", "| template | probes | old min | old median | old max | new min | "
+             "new median | new max | added (median) |", "|---|---|---|---|---|---|---|---|---|"]
     for template, row in rows.items():
         lines.append(f"| {template} | {'; '.join(row['probes'])} | {benchlib.fmt(row['old'])} "
                      f"| {benchlib.fmt(row['new'])} | {row['added_median']:+.2f} |")

@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from myonion import access, config, keys, safeyaml, tor
+from myonion import access, config, keys, onion, safeyaml
 from myonion.deploy import schema
 from myonion.deploy.balance import MAX_BACKENDS, backend_name, check_template
 from myonion.deploy.model import (
@@ -121,7 +121,7 @@ class _Checker:
                 if other in value:
                     self.add(f"{path}.{other}", "cannot be combined with master (a backend of "
                              "a frontend elsewhere): give one or the other")
-            if not isinstance(master, str) or not tor.is_valid_onion(master.strip().lower()):
+            if not isinstance(master, str) or not onion.is_valid(master.strip().lower()):
                 self.add(f"{path}.master", f"'{master}' is not a v3 onion address: give the "
                          "master address (the frontend's, 56 characters and .onion)")
                 return nothing
@@ -152,7 +152,7 @@ class _Checker:
         found: list[str] = []
         for i, item in enumerate(value):
             address = str(item).strip().lower()
-            if not tor.is_valid_onion(address):
+            if not onion.is_valid(address):
                 self.add(f"{path}[{i}]", f"'{item}' is not a v3 onion address (56 characters "
                          "and .onion)")
             elif address in found:

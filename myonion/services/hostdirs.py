@@ -16,13 +16,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from myonion import folders
+from myonion import folders, onion
 from myonion.build import images
 from myonion.build.render import SERVICE_UID, TOR_UID
 from myonion.errors import MyOnionError, OptionError
 from myonion.runtime.base import Mount, Runtime
 from myonion.templates import TemplateSpec
-from myonion.tor import is_valid_onion
 
 #: what a service's tor and entry script leave in its control directory
 CONTROL_LEFTOVERS = ("control.sock", "control.authcookie", "hostname", "hold")
@@ -162,4 +161,4 @@ def read_address(ctl: Path) -> str | None:
         text = (ctl / "hostname").read_text().strip()
     except OSError:
         return None
-    return text if is_valid_onion(text) else None
+    return text if onion.is_valid(text) else None

@@ -23,11 +23,10 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from myonion import access, config, folders, keys
+from myonion import access, config, folders, keys, onion
 from myonion.errors import OptionError
 from myonion.services import hostdirs
 from myonion.templates import TemplateSpec
-from myonion.tor import is_valid_onion
 
 #: resource limits of a service's container unless it asks for others (sized for a Pi)
 DEFAULT_MEMORY = "256m"
@@ -216,7 +215,7 @@ def check_folders(template: TemplateSpec, values: Mapping[str, Any], whole_home:
 def balance_backend_key(master: str, key: keys.OnionKey | None) -> keys.OnionKey:
     """The key of a new Onionbalance backend of ``master`` (the one given, else a new one);
     raises OptionError for an address that is no onion or is the backend's own."""
-    if not is_valid_onion(master):
+    if not onion.is_valid(master):
         raise OptionError(f"'{master}' is not a v3 onion address, so it cannot be the "
                           "Onionbalance master.", hint="Give the frontend's address "
                           "(56 characters and .onion).")

@@ -312,7 +312,7 @@ def test_record_corrupted(service: tuple[Manager, str], docker_runtime: DockerRu
     from myonion.services.store import BACKUP
 
     manager, address = service
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
     record = manager.store.get(NAME)
     path = manager.store.root / NAME / "service.json"
     volumes = set(docker_runtime.list_volumes({"org.myonion.service": NAME}))

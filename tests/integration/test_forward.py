@@ -155,9 +155,17 @@ def test_forward_refuses_what_is_not_what_it_seems(
     takes the connection, the relay refuses it and says so, nothing comes back."""
     client = client_address(real_manager)
     host = host.replace("CLIENT", client)
-    view = real_manager.share("forward", {"target_host": host, "target_port": port},
-                              name="fwdbad", timeout=120)
-    assert view.address
+    # share would refuse it (its probe finds the target refused): start it without waiting,
+    # to look at it from the visitor's side
+    real_manager.share("forward", {"target_host": host, "target_port": port},
+                       name="fwdbad", wait=False)
+    deadline = time.monotonic() + 60
+    while not (view := real_manager.status("fwdbad", live=False)).address:
+        assert time.monotonic() < deadline, view
+        time.sleep(0.2)
+    checked = real_manager.check("fwdbad", timeout=120)
+    assert not checked.reachable and checked.onion_up, checked
+    assert checked.error and reason in checked.error and host in checked.error, checked
     info = docker_runtime.get(container_name("fwdbad"))
     assert info is not None
     own = info.ip_addresses.get(testnet.NETWORK, "?")

@@ -3,7 +3,8 @@ does an ``up`` that re-makes a changed service (before the request was checked o
 trusted after: 4 parses and 3 validations per template; 7 and 4 for the changed one).
 
 Counted on the fake runtime by wrapping the one function that parses a ``template.yaml``
-(``load_template``) and the one that checks a service's options (``TemplateSpec.validate``).
+(``load_template``, as the registry calls it) and the one that checks a service's options
+(``TemplateSpec.validate``).
 Each ``up`` gets a manager of its own, as each ``myonion up`` command does.
 """
 
@@ -16,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from myonion import deploy, templates
+from myonion import deploy
 from myonion.manager import Manager
-from myonion.templates import TemplateSpec
+from myonion.templates import TemplateSpec, registry
 from tests.fakes import FakeTestnet
 
 DEVICES = "kitchen:kitchen-token-0123456789"
@@ -53,7 +54,7 @@ def counts(monkeypatch: pytest.MonkeyPatch) -> tuple[Counter[str], Counter[str]]
     """(parses by template, validations by template), counted from now on."""
     parses: Counter[str] = Counter()
     validations: Counter[str] = Counter()
-    load_template = templates.load_template
+    load_template = registry.load_template
     validate = TemplateSpec.validate
 
     def counted_load(folder: Path, builtin: bool = True) -> TemplateSpec:
@@ -64,7 +65,7 @@ def counts(monkeypatch: pytest.MonkeyPatch) -> tuple[Counter[str], Counter[str]]
         validations[self.id] += 1
         return validate(self, given)
 
-    monkeypatch.setattr(templates, "load_template", counted_load)
+    monkeypatch.setattr(registry, "load_template", counted_load)
     monkeypatch.setattr(TemplateSpec, "validate", counted_validate)
     return parses, validations
 

@@ -64,6 +64,7 @@ def node(runtime: FakeRuntime, name: str, role: str, addresses: dict[str, str],
     labels = {LABEL_ROLE: f"{testnet.ROLE_PREFIX}-{role}", testnet.LABEL_NODE: name}
     if instance:
         labels[testnet.LABEL_INSTANCE] = instance
+    runtime.images.add("x")  # a container needs an image the engine has (tests/contract)
     runtime.create(ContainerSpec(name=f"myonion-testnet-{name}", image="x", labels=labels))
     runtime.containers[f"myonion-testnet-{name}"][1].ip_addresses = addresses
 
@@ -74,6 +75,7 @@ def test_testnet_addresses(runtime: FakeRuntime) -> None:
                                        testnet.ACCESS_NETWORK: "172.20.0.2"}, instance=None)
     node(runtime, "relay1", "relay", {testnet.NETWORK: ""})  # stopped: no address now
     # a service on the test network is not a node
+    runtime.images.add("x")
     runtime.create(ContainerSpec(name="myonion-web", image="x", labels={LABEL_ROLE: "service"}))
     runtime.containers["myonion-web"][1].ip_addresses = {testnet.NETWORK: "10.213.5.2"}
     found = targets.testnet_addresses(runtime)
