@@ -7,9 +7,19 @@ then, never shipped); a network whose volumes survive is started again with the 
 Nodes live on :data:`NETWORK` with fixed addresses; it is ``internal`` and its
 bridge has no IPv4 address, so containers on it reach each other and nothing else (not even
 this machine). The client is also on a second bridge, :data:`ACCESS_NETWORK` (no IP
-masquerade), so its SOCKS port can be published on 127.0.0.1. Local-mode services join
+masquerade, a subnet of ours), so its SOCKS port can be published on 127.0.0.1; it answers
+that port's connections only (:mod:`myonion.testnet_access`). Local-mode services join
 :data:`NETWORK` and mount :data:`INCLUDE_VOLUME` (only ``testnet.conf``) read-only at
 ``/etc/tor/torrc.d``.
+
+From a service's side (measured from a container as uid 10001 with no capabilities): the
+authorities answer on ``ORPort`` 5000 and ``DirPort`` 7000, the relays on ``ORPort`` 5000, the
+client nowhere on the test network (its SOCKS port is on the access bridge, and refuses every
+address there but the gateway's). No node has a ``ControlPort`` or ``MetricsPort``. What a
+service can fetch or do on those ports, any tor client can, but one thing: the authorities
+list every relay that uploads a descriptor (``AssumeReachable``, ``TestingDirAuthVote*``), so a
+tor in a service container can join as a relay and is a Guard and HSDir at the next vote (10 s)
+— where the public network takes days. docs/SECURITY.md has the rest.
 
 Rendering (torrcs, ``DirAuthority`` lines, parsing tool output) is kept in pure functions so it
 is unit-testable without Docker; :class:`Testnet` does the I/O. Readiness is read from the node
@@ -45,7 +55,14 @@ from myonion.runtime.base import (
     Mount,
     Runtime,
 )
-from myonion.testnet_access import SOCKS_PORT, Access, access_of, access_plan, socks_lines
+from myonion.testnet_access import (
+    SOCKS_PORT,
+    Access,
+    access_of,
+    access_plan,
+    outdated,
+    socks_lines,
+)
 
 log = logging.getLogger(__name__)
 
@@ -603,7 +620,7 @@ class Testnet:
         """("127.0.0.1", port) of the client's SOCKS port; TestnetError if the net is not up."""
         st = self.status()
         if st.outdated:
-            raise _outdated()
+            raise outdated()
         if not st.up or st.socks is None:
             raise TestnetError("The local Tor test network is not up.")
         return st.socks
@@ -643,7 +660,7 @@ class Testnet:
             raise TestnetError("The local Tor test network is not up.",
                                hint="Start it with `myonion testnet up`.")
         if LABEL_ACCESS not in info.labels:
-            raise _outdated()  # never hand a key to a client every container can use
+            raise outdated()  # never hand a key to a client every container can use
         return name
 
     # up, step by step ---------------------------------------------------------------------
@@ -1172,15 +1189,6 @@ class Testnet:
             return {}
         timings = data.get("timings")
         return {str(k): float(v) for k, v in timings.items()} if isinstance(timings, dict) else {}
-
-
-def _outdated() -> TestnetError:
-    return TestnetError(
-        "The local Tor test network was made by an older myonion: its client answers SOCKS "
-        "connections from every container on the test network, and it holds the keys of "
-        "private services.",
-        hint="Run `myonion testnet up`: it makes the client again, for this machine only "
-        "(same keys and addresses; running services are not touched).")
 
 
 def _node_index(name: str) -> int:

@@ -86,3 +86,13 @@ def access_of(torrc: str) -> Access | None:
     except (ValueError, TestnetError):
         return None
     return access if lines == socks_lines(access) else None
+
+
+def outdated() -> TestnetError:
+    """The error for a test network whose client was made by an older myonion."""
+    return TestnetError(
+        "The local Tor test network was made by an older myonion: its client answers SOCKS "
+        "connections from every container on the test network, and it holds the keys of "
+        "private services.",
+        hint="Run `myonion testnet up`: it makes the client again, for this machine only "
+        "(same keys and addresses; running services are not touched).")

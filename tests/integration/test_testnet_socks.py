@@ -8,12 +8,16 @@ refused there: where tor does not listen, the client's kernel answers "connectio
 (its listening sockets are read from inside it); where it does, tor closes the connection
 without a SOCKS reply and logs "Denying socks connection from untrusted address". The site is
 still fetched from this machine, through the published port.
+
+The module makes a test network of its own (NAME), so its client is always rendered by the code
+under test, and the default one (shared, maybe made earlier) is never touched.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,9 +27,12 @@ from myonion import testnet as tn
 from myonion.manager import Manager, container_name
 from myonion.runtime.base import LABEL_ROLE, ContainerSpec
 from myonion.runtime.docker import DockerRuntime
+from myonion.state import StateStore
 from myonion.testnet_access import access_plan
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
+
+NAME = "myonion-it-socks"
 
 #: tries a SOCKS5 greeting on port 9050 of every address given; one line per address:
 #: "SOCKS <ip> rc=<status> <what happened>", rc 3 when the connection was not made
@@ -39,6 +46,28 @@ done
 """
 LINE_RE = re.compile(r"^SOCKS (\S+) rc=(\d+) (.*)$", re.MULTILINE)
 DENIED = "Denying socks connection from untrusted address {}."
+
+
+@pytest.fixture(scope="module")
+def net(docker_runtime: DockerRuntime,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[tn.Testnet]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MYONION_HOME", str(tmp_path_factory.mktemp("socks-home")))
+        network = tn.Testnet(docker_runtime, name=NAME)
+        network.up()
+        try:
+            yield network
+        finally:
+            network.down()
+
+
+@pytest.fixture
+def manager(docker_runtime: DockerRuntime, net: tn.Testnet) -> Iterator[Manager]:
+    """The real manager, its local-mode services on this module's test network."""
+    manager = Manager(runtime=docker_runtime, store=StateStore(), testnet=net)
+    yield manager
+    for view in manager.list():
+        manager.remove(view.name)
 
 
 def _attempts(output: str) -> dict[str, tuple[int, str]]:
@@ -74,9 +103,8 @@ def _denied(runtime: DockerRuntime, client: str, ip: str) -> int:
 
 
 def test_a_local_mode_service_cannot_use_the_client(
-        real_manager: Manager, docker_runtime: DockerRuntime, site_dir: Path) -> None:
-    net = real_manager.testnet
-    view = real_manager.share("site", {"dir": str(site_dir)}, name="socks-probe", timeout=90)
+        manager: Manager, net: tn.Testnet, docker_runtime: DockerRuntime, site_dir: Path) -> None:
+    view = manager.share("site", {"dir": str(site_dir)}, name="socks-probe", timeout=90)
     client, addresses, _ = _client(docker_runtime, net)
     inside, bridge = addresses[net.network], addresses[net.access_network]
     code, output = docker_runtime.exec(container_name("socks-probe"),
@@ -93,16 +121,15 @@ def test_a_local_mode_service_cannot_use_the_client(
     assert re.search("No route to host|Network is unreachable", tried[bridge][1]), output
 
     # this machine still fetches it, through the published port
-    response = real_manager.fetch(f"http://{view.address}/", timeout=60)
+    response = manager.fetch(f"http://{view.address}/", timeout=60)
     assert response.status == 200
     assert response.body.decode() == (site_dir / "index.html").read_text()
 
 
 def test_a_service_on_the_access_bridge_cannot_use_the_client(
-        testnet_session: tn.Testnet, docker_runtime: DockerRuntime) -> None:
+        net: tn.Testnet, docker_runtime: DockerRuntime) -> None:
     """Placed like a local-mode service that publishes a LAN port (see the manager's
     container spec): on the test network, and on the access bridge at an address of its own."""
-    net = testnet_session
     client, addresses, gateway = _client(docker_runtime, net)
     inside, bridge = addresses[net.network], addresses[net.access_network]
     _, published = net.socks()
