@@ -351,6 +351,27 @@ def test_a_client_made_by_an_older_myonion_is_closed_by_up(net: Net) -> None:
     print(f"onion service fetched through the new client {seconds:.1f} s after docker start")
 
 
+def test_a_removed_client_comes_back_on_its_bridge_guarded(net: Net) -> None:
+    """Its container gone, the bridge kept: made again from its volume, where its torrc says
+    (the same fixed address on the same bridge)."""
+    name = f"{net.testnet.prefix}client"
+    before = net.runtime.get(name)
+    assert before is not None
+    net.runtime.remove(name)
+    assert not net.testnet.is_up()
+    st = net.testnet.up()
+    assert st.up and not st.outdated
+    after = net.runtime.get(name)
+    assert after is not None and after.labels[testnet.LABEL_ACCESS] == before.labels[
+        testnet.LABEL_ACCESS]
+    bridge = after.ip_addresses[net.testnet.access_network]
+    assert bridge == before.ip_addresses[net.testnet.access_network]
+    inside = after.ip_addresses[net.testnet.network]
+    out = _run_probe(net.runtime, f"{PROBE}-again", GREETING.format(ip=inside))
+    assert f"SOCKS {inside} rc=1" in out and "Connection refused" in out, out
+    _onion_roundtrip(net, "again")
+
+
 def test_down_refuses_while_another_container_uses_the_network(net: Net) -> None:
     name = f"{PROBE}-foreign"
     rt = net.runtime
