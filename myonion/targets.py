@@ -15,7 +15,7 @@ import logging
 from functools import cached_property
 from pathlib import Path
 
-from myonion import testnet
+from myonion import testnet, testnet_access
 from myonion.runtime.base import LABEL_ROLE, Runtime
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def _node_block(address: ipaddress.IPv4Address) -> list[ipaddress.IPv4Network]:
     ``address`` is in: nodes not running now are covered too."""
     net = ipaddress.ip_network(f"{address}/24", strict=False)
     first = net.network_address + testnet.AUTHORITY_HOST
-    last = net.network_address + testnet.CLIENT_HOST
+    last = net.network_address + testnet_access.CLIENT_HOST
     return [n for n in ipaddress.summarize_address_range(first, last)
             if isinstance(n, ipaddress.IPv4Network)]
 

@@ -7,9 +7,19 @@ then, never shipped); a network whose volumes survive is started again with the 
 Nodes live on :data:`NETWORK` with fixed addresses; it is ``internal`` and its
 bridge has no IPv4 address, so containers on it reach each other and nothing else (not even
 this machine). The client is also on a second bridge, :data:`ACCESS_NETWORK` (no IP
-masquerade), so its SOCKS port can be published on 127.0.0.1. Local-mode services join
+masquerade, a subnet of ours), so its SOCKS port can be published on 127.0.0.1; it answers
+that port's connections only (:mod:`myonion.testnet_access`). Local-mode services join
 :data:`NETWORK` and mount :data:`INCLUDE_VOLUME` (only ``testnet.conf``) read-only at
 ``/etc/tor/torrc.d``.
+
+From a service's side (measured from a container as uid 10001 with no capabilities): the
+authorities answer on ``ORPort`` 5000 and ``DirPort`` 7000, the relays on ``ORPort`` 5000, the
+client nowhere on the test network (its SOCKS port is on the access bridge, and refuses every
+address there but the gateway's). No node has a ``ControlPort`` or ``MetricsPort``. What a
+service can fetch or do on those ports, any tor client can, but one thing: the authorities
+list every relay that uploads a descriptor (``AssumeReachable``, ``TestingDirAuthVote*``), so a
+tor in a service container can join as a relay and is a Guard and HSDir at the next vote (10 s)
+— where the public network takes days. docs/SECURITY.md has the rest.
 
 Rendering (torrcs, ``DirAuthority`` lines, parsing tool output) is kept in pure functions so it
 is unit-testable without Docker; :class:`Testnet` does the I/O. Readiness is read from the node
@@ -46,12 +56,21 @@ from myonion.runtime.base import (
     Mount,
     Runtime,
 )
+from myonion.testnet_access import (
+    SOCKS_PORT,
+    Access,
+    access_of,
+    access_plan,
+    outdated,
+    socks_lines,
+)
 
 log = logging.getLogger(__name__)
 
 #: the internal Docker network (no route out) that nodes and local-mode services join
 NETWORK = "myonion-testnet"
-#: a normal bridge only the client joins, so its SOCKS port can be published on 127.0.0.1
+#: a bridge (no IP masquerade) on which the client's SOCKS port is published on 127.0.0.1;
+#: local-mode services that publish a LAN port join it too
 ACCESS_NETWORK = "myonion-testnet-access"
 #: named volume holding only ``testnet.conf``; services mount it read-only at /etc/tor/torrc.d
 INCLUDE_VOLUME = "myonion-testnet-include"
@@ -64,15 +83,15 @@ PREFIX = "myonion-testnet-"
 SUBNET_POOL = "10.213.0.0/16"
 OR_PORT = 5000
 DIR_PORT = 7000
-SOCKS_PORT = 9050
 SOCKS_KEY = f"{SOCKS_PORT}/tcp"
 #: host part of the fixed addresses (Docker hands out dynamic ones from the bottom up, so the
-#: nodes sit at the top of the /24, out of the way of local-mode services joining NETWORK)
+#: nodes sit at the top of the /24, out of the way of local-mode services joining NETWORK).
+#: The client's fixed address is on the access bridge (see myonion.testnet_access).
 AUTHORITY_HOST = 201
 RELAY_HOST = 211
-CLIENT_HOST = 250
+LAST_HOST = 250
 MAX_AUTHORITIES = RELAY_HOST - AUTHORITY_HOST
-MAX_RELAYS = CLIENT_HOST - RELAY_HOST
+MAX_RELAYS = LAST_HOST - RELAY_HOST
 
 UID = 10001
 DATA_DIR = "/var/lib/tor"
@@ -96,6 +115,9 @@ LABEL_INSTANCE = f"{LABEL}.testnet.instance"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 LABEL_AUTHORITIES = f"{LABEL}.testnet.authorities"
 LABEL_RELAYS = f"{LABEL}.testnet.relays"
+#: on the client: the subnet of the access bridge whose gateway alone its SOCKS port answers.
+#: A client without it was made by an older myonion and answers every container.
+LABEL_ACCESS = f"{LABEL}.testnet.access"
 
 #: the authorities' voting schedule (seconds): a consensus is valid from every multiple of
 #: the interval (since midnight UTC) and voted on VOTE_DELAY + DIST_DELAY before it
@@ -139,7 +161,7 @@ class Node:
 
     name: str  # also its Nickname: auth1, relay1, client
     role: str  # authority | relay | client
-    address: str  # fixed IPv4 address on the test network
+    address: str  # fixed IPv4 address: on the test network; the client's on the access bridge
     prefix: str = PREFIX  # the network's name and "-"
 
     @property
@@ -189,8 +211,10 @@ def check_sizes(authorities: int, relays: int) -> None:
             hint="Use e.g. 3 authorities and 3 relays.")
 
 
-def plan(subnet: str, authorities: int = 3, relays: int = 3, prefix: str = PREFIX) -> list[Node]:
-    """The nodes of a network on ``subnet`` (a /24): authorities, relays, then the client."""
+def plan(subnet: str, authorities: int = 3, relays: int = 3, prefix: str = PREFIX,
+         access: Access | None = None) -> list[Node]:
+    """The nodes of a network on ``subnet`` (a /24): authorities, relays, then the client (at
+    its address on the ``access`` bridge; without one, where it is does not matter)."""
     check_sizes(authorities, relays)
     net = ipaddress.ip_network(subnet)
     if net.prefixlen > 24:
@@ -203,7 +227,7 @@ def plan(subnet: str, authorities: int = 3, relays: int = 3, prefix: str = PREFI
              for i in range(authorities)]
     nodes += [Node(f"relay{i + 1}", "relay", addr(RELAY_HOST + i), prefix)
               for i in range(relays)]
-    nodes.append(Node("client", "client", addr(CLIENT_HOST), prefix))
+    nodes.append(Node("client", "client", access.client if access else "", prefix))
     return nodes
 
 
@@ -327,8 +351,10 @@ def render_include(dirauths: list[str]) -> str:
     ]) + "\n"
 
 
-def render_torrc(node: Node, dirauths: list[str], subnet: str) -> str:
-    """The complete torrc of one node (authority, relay or client)."""
+def render_torrc(node: Node, dirauths: list[str], subnet: str,
+                 access: Access | None = None) -> str:
+    """The complete torrc of one node (authority, relay or client; the client needs the
+    ``access`` bridge, the only place its SOCKS port answers)."""
     lines = [
         f"# myonion private Tor test network: {node.role} {node.name} at {node.address}",
         *_network_block(dirauths),
@@ -340,11 +366,12 @@ def render_torrc(node: Node, dirauths: list[str], subnet: str) -> str:
         "ShutdownWaitLength 0",
     ]
     if node.role == "client":
+        if access is None:
+            raise TestnetError("The test network's client needs its access bridge.")
         lines += [
-            f"SocksPort 0.0.0.0:{SOCKS_PORT}",
-            # the published port arrives from the access bridge's gateway (a private address)
-            "SocksPolicy accept private:*",
-            "SocksPolicy reject *:*",
+            # it holds every private service's client key: only this machine, by the
+            # published port, may use it (never a container on the test network)
+            *socks_lines(access),
             # first hops only on the test network's subnet
             f"ReachableAddresses accept {subnet}:*, reject *:*",
             # keys of private services, so `check` can reach them (see Testnet.authorize)
@@ -380,14 +407,15 @@ def render_torrc(node: Node, dirauths: list[str], subnet: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def node_files(nodes: list[Node], dirauths: list[str], subnet: str) -> dict[str, tuple[bytes, int]]:
+def node_files(nodes: list[Node], dirauths: list[str], subnet: str,
+               access: Access) -> dict[str, tuple[bytes, int]]:
     """Files to put into the volumes (mounted at /nodes/<name> and /include) before start."""
     files: dict[str, tuple[bytes, int]] = {
         f"/include/{INCLUDE_FILE}": (render_include(dirauths).encode(), 0o644),
     }
     for node in nodes:
         files[f"/nodes/{node.name}/torrc"] = (
-            render_torrc(node, dirauths, subnet).encode(), 0o600)
+            render_torrc(node, dirauths, subnet, access).encode(), 0o600)
         if node.role != "client":
             files[f"/nodes/{node.name}/resolv.conf"] = (b"nameserver 127.0.0.1\n", 0o644)
         else:
@@ -452,6 +480,9 @@ class TestnetStatus:
     consensus: bool
     client_bootstrapped: bool
     timings: dict[str, float] = field(default_factory=dict)
+    #: made by an older myonion: its client answers SOCKS from every container on the test
+    #: network, so it does not count as up until `testnet up` has closed that
+    outdated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -573,11 +604,12 @@ class Testnet:
                           for n in nodes)
         up = bool(nodes) and client_boot and socks is not None and all(
             n.state == "running" for n in nodes) and self._complete(infos, client)
-        up = up and self.runtime.network_exists(self.network)
+        outdated = client is not None and LABEL_ACCESS not in client.labels
+        up = up and not outdated and self.runtime.network_exists(self.network)
         timings = self._saved_timings(client)
         return TestnetStatus(up=up, socks=socks if up else None, nodes=nodes,
                              consensus=consensus, client_bootstrapped=client_boot,
-                             timings=dict(timings) if up else {})
+                             timings=dict(timings) if up else {}, outdated=outdated)
 
     def down(self) -> None:
         """Remove every test network container, network and volume (found by label)."""
@@ -588,6 +620,8 @@ class Testnet:
     def socks(self) -> tuple[str, int]:
         """("127.0.0.1", port) of the client's SOCKS port; TestnetError if the net is not up."""
         st = self.status()
+        if st.outdated:
+            raise outdated()
         if not st.up or st.socks is None:
             raise TestnetError("The local Tor test network is not up.")
         return st.socks
@@ -626,18 +660,8 @@ class Testnet:
         if info is None or not info.running:
             raise TestnetError("The local Tor test network is not up.",
                                hint="Start it with `myonion testnet up`.")
-        code, _ = self.runtime.exec(name, ["test", "-d", ONION_AUTH_DIR])
-        if code != 0:
-            # made by an older myonion: give its client the directory in place (the SIGHUP
-            # that follows makes tor read it), so running services are not disturbed
-            code, output = self.runtime.exec(name, ["sh", "-c", (
-                f"mkdir -m 0700 {ONION_AUTH_DIR} && {{ grep -q '^ClientOnionAuthDir' {TORRC} "
-                f"|| echo 'ClientOnionAuthDir {ONION_AUTH_DIR}' >> {TORRC}; }}")])
-            if code != 0:
-                raise TestnetError("The test network was made by an older myonion and its "
-                                   "client cannot be given keys of private services.",
-                                   hint="Run `myonion testnet down` and `myonion testnet up`.",
-                                   detail=output)
+        if LABEL_ACCESS not in info.labels:
+            raise outdated()  # never hand a key to a client every container can use
         return name
 
     # up, step by step ---------------------------------------------------------------------
@@ -651,7 +675,8 @@ class Testnet:
 
         image = images.tor_image(self.runtime, self.reporter)
         subnet = pick_subnet(self.runtime.used_subnets())
-        nodes = plan(subnet, authorities, relays, self.prefix)
+        access = access_plan(pick_subnet([*self.runtime.used_subnets(), subnet]))
+        nodes = plan(subnet, authorities, relays, self.prefix, access)
         auths = [n for n in nodes if n.role == "authority"]
         servers = [n for n in nodes if n.role != "client"]
         client = nodes[-1]
@@ -675,7 +700,7 @@ class Testnet:
                                hint="Make this engine a swarm manager first: `docker swarm "
                                "init --advertise-addr ADDRESS` (an address of this "
                                "machine).") from e
-        self._create_access_network()
+        self._create_access_network(access)
         for node in nodes:
             self.runtime.create_volume(node.volume, self._labels(ROLE_VOLUME))
         self.runtime.create_volume(self.include_volume, self._labels(ROLE_VOLUME))
@@ -691,7 +716,7 @@ class Testnet:
                                detail=_tail(output.splitlines()))
         keys = parse_keygen_output(output, [n.name for n in auths])
         dirauths = dirauthority_lines(nodes, keys)
-        files = node_files(nodes, dirauths, subnet)
+        files = node_files(nodes, dirauths, subnet, access)
         status, output = self.runtime.run_task(
             image, ["true"], [*mounts, Mount(self.include_volume, "/include", volume=True)],
             files=files, user=f"{UID}:{UID}", timeout=max(10.0, deadline - time.monotonic()))
@@ -703,7 +728,7 @@ class Testnet:
         # In parallel: the engine takes ~0.2 s per create and start, the voting clock waits not.
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(lambda n: self.runtime.create(
-                self._spec(n, image, authorities, relays)), nodes))
+                self._spec(n, image, authorities, relays, access)), nodes))
             # Not a guess but the authorities' clock: starting right before a vote gives a first
             # consensus without the relays, which costs a voting round (10 s) and leaves the
             # tors that bootstrapped on it failing their own circuits until the next vote.
@@ -757,17 +782,24 @@ class Testnet:
                      100, data={"timings": dict(timings)})
         return result
 
-    def _spec(self, node: Node, image: str, authorities: int, relays: int) -> ContainerSpec:
+    def _spec(self, node: Node, image: str, authorities: int, relays: int,
+              access: Access) -> ContainerSpec:
         labels = self._labels(f"{ROLE_PREFIX}-{node.role}")
         labels.update({LABEL_NODE: node.name, LABEL_AUTHORITIES: str(authorities),
                        LABEL_RELAYS: str(relays)})
         client = node.role == "client"
+        if client:  # see testnet_access: who may use its SOCKS port
+            labels[LABEL_ACCESS] = access.subnet
+        # The client's first network is the access bridge, so that its fixed address is there
+        # (an extra network gets a dynamic one); on the test network, where it only connects
+        # out, any address does.
         return ContainerSpec(
             name=node.container, image=image, labels=labels,
             entrypoint=["/usr/bin/tini", "--"], command=["tor", "-f", TORRC],
             user=f"{UID}:{UID}", mounts=[Mount(node.volume, DATA_DIR, volume=True)],
-            network=self.network, ipv4_address=node.address,
-            extra_networks=[self.access_network] if client else [],
+            network=self.access_network if client else self.network,
+            ipv4_address=access.client if client else node.address,
+            extra_networks=[self.network] if client else [],
             ports={SOCKS_KEY: ("127.0.0.1", 0)} if client else {},
             environment={"MALLOC_MMAP_THRESHOLD_": "131072"},
             read_only=True, mem_limit=NODE_MEMORY, pids_limit=NODE_PIDS, restart=None,
@@ -925,17 +957,76 @@ class Testnet:
             return None
         return authorities, relays
 
+    def _read(self, image: str, volume: str, name: str) -> str:
+        """A file of one of our volumes (a node's torrc, the services' include)."""
+        status, output = self.runtime.run_task(
+            image, ["cat", f"/volume/{name}"],
+            [Mount(volume, "/volume", read_only=True, volume=True)], user=f"{UID}:{UID}",
+            timeout=30)
+        if status != 0:
+            raise TestnetError(f"The test network's {name} in {volume} cannot be read back.",
+                               detail=output[-2000:])
+        return output
+
     def _subnet_of(self, image: str, node: Node) -> str:
         """The /24 a node's torrc (in its volume) puts it on."""
-        status, output = self.runtime.run_task(
-            image, ["cat", f"/node/{TORRC.rsplit('/', 1)[-1]}"],
-            [Mount(node.volume, "/node", read_only=True, volume=True)], user=f"{UID}:{UID}",
-            timeout=30)
+        output = self._read(image, node.volume, TORRC.rsplit("/", 1)[-1])
         match = re.search(r"^Address (\S+)$", output, re.MULTILINE)
-        if status != 0 or not match:
+        if not match:
             raise TestnetError(f"The configuration of {node.name} cannot be read back.",
                                detail=output[-2000:])
         return str(ipaddress.ip_network(f"{match.group(1)}/24", strict=False))
+
+    def _access(self, image: str, layout: list[Node]) -> Access:
+        """The access bridge a kept network's client is guarded for. If that cannot be (a
+        client made by an older myonion, whose SOCKS port answers every container; a bridge
+        that is gone), both are made again (:meth:`_renew_access`)."""
+        client = self.runtime.get(layout[-1].container)
+        if self.runtime.network_exists(self.access_network):
+            if client is not None and LABEL_ACCESS in client.labels:
+                return access_plan(client.labels[LABEL_ACCESS])
+            if client is None:
+                found = access_of(self._read(image, layout[-1].volume, "torrc"))
+                if found is not None:
+                    return found
+        return self._renew_access(image, layout)
+
+    def _renew_access(self, image: str, layout: list[Node]) -> Access:
+        """A new access bridge and the client's torrc for it (the same keys; the rest from the
+        authorities' volumes and the include); the client's container is removed, to be made
+        again. Nothing else may be on the old bridge: a service that publishes a LAN port
+        would lose it."""
+        client = layout[-1]
+        others = sorted(c.name for c in self.runtime.list_containers({})
+                        if self.access_network in c.ip_addresses and c.name != client.container)
+        if others:
+            raise TestnetError(
+                "The test network's client must be made again (it was made by an older "
+                "myonion, or its access bridge is gone), but "
+                f"{', '.join(others)} still use that bridge.",
+                hint="Remove them (`myonion rm NAME`), run `myonion testnet up`, then share "
+                "them again.")
+        self._report(Stage.STARTING, "Making the test network's client again, for this "
+                     "machine only (same keys)", 5)
+        self.runtime.remove(client.container)
+        if self.runtime.network_exists(self.access_network):
+            self.runtime.remove_network(self.access_network)
+        access = access_plan(pick_subnet(self.runtime.used_subnets()))
+        self._create_access_network(access)
+        subnet = self._subnet_of(image, layout[0])
+        dirauths = [line for line in self._read(image, self.include_volume,
+                                                 INCLUDE_FILE).splitlines()
+                    if line.startswith("DirAuthority ")]
+        node = Node(client.name, "client", access.client, self.prefix)
+        status, output = self.runtime.run_task(
+            image, ["true"], [Mount(client.volume, "/node", volume=True)], files={
+                "/node/torrc": (render_torrc(node, dirauths, subnet, access).encode(), 0o600),
+                f"/node/{ONION_AUTH_DIR.removeprefix(DATA_DIR + '/')}/": (b"", 0o700)},
+            user=f"{UID}:{UID}", timeout=30)
+        if status != 0:
+            raise TestnetError("The test network's client could not be configured again.",
+                               detail=_tail(output.splitlines()))
+        return access
 
     def _resume(self, authorities: int, relays: int, timeout: float) -> TestnetStatus:
         """Bring a kept network back: same keys, addresses and include, so running local-mode
@@ -943,12 +1034,14 @@ class Testnet:
         start = time.monotonic()
         deadline = start + timeout
         timings: dict[str, float] = {}
-        infos = {c.name: c for c in self._node_containers()}
         image = images.tor_image(self.runtime, self.reporter)
         layout = plan(ANY_SUBNET, authorities, relays, self.prefix)
+        access = self._access(image, layout)
+        infos = {c.name: c for c in self._node_containers()}
         missing = [c for c in layout if c.container not in infos]
         if missing:
-            nodes = plan(self._subnet_of(image, layout[0]), authorities, relays, self.prefix)
+            nodes = plan(self._subnet_of(image, layout[0]), authorities, relays, self.prefix,
+                         access)
         else:
             nodes = [Node(c.labels.get(LABEL_NODE, ""), _role_of(c) or "client",
                           c.ip_addresses.get(self.network, ""), self.prefix)
@@ -959,11 +1052,9 @@ class Testnet:
                 and n.container not in running else 0 for n in nodes}
         servers = [n for n in nodes if n.role != "client"]
         client = next(n for n in nodes if n.role == "client")
-        if not self.runtime.network_exists(self.access_network):
-            self._create_access_network()
         for node in nodes:
             if node.container not in infos:
-                self.runtime.create(self._spec(node, image, authorities, relays))
+                self.runtime.create(self._spec(node, image, authorities, relays, access))
         stopped = [n for n in servers if n.container not in running]
         self._report(Stage.STARTING, f"Starting {len(stopped)} nodes of the kept test network "
                      "again (same keys)", 10)
@@ -990,10 +1081,12 @@ class Testnet:
                      data={"timings": timings})
         return result
 
-    def _create_access_network(self) -> None:
-        # Only for publishing the client's SOCKS port: no masquerading, so no way out.
+    def _create_access_network(self, access: Access) -> None:
+        # For publishing ports on 127.0.0.1 (the client's SOCKS port; a local-mode service's
+        # LAN port): no masquerading, so no way out. On a subnet of our choice, so the
+        # client's torrc knows its gateway and its own address before it starts.
         self.runtime.create_network(
-            self.access_network, internal=False, subnet=None,
+            self.access_network, internal=False, subnet=access.subnet,
             labels=self._labels(ROLE_NETWORK),
             options={"com.docker.network.bridge.enable_ip_masquerade": "false",
                      "com.docker.network.bridge.host_binding_ipv4": "127.0.0.1"})

@@ -51,6 +51,9 @@ def _show_testnet(st: Any, as_json: bool) -> None:
               f"    client bootstrapped: {'yes' if st.client_bootstrapped else 'no'}")
     if st.socks:
         out.print(f"SOCKS: {st.socks[0]}:{st.socks[1]}")
+    if st.outdated:
+        out.print("made by an older myonion: its client answers SOCKS from every container on "
+                  "the test network. Run `myonion testnet up` to make it answer this machine only.")
     table = Table("node", "role", "state", "bootstrap", "address", box=None)
     for n in st.nodes:
         table.add_row(n.name, n.role, n.state, "-" if n.bootstrap is None else f"{n.bootstrap}%",

@@ -24,6 +24,7 @@ from myonion.events import Event
 from myonion.onion import is_valid as is_valid_onion
 from myonion.runtime.base import LABEL_ROLE, ContainerSpec, Mount
 from myonion.runtime.docker import DockerRuntime
+from myonion.testnet_access import access_of, socks_lines
 from myonion.tor import fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
@@ -228,7 +229,7 @@ def test_no_way_out_of_the_testnet_network(net: Net) -> None:
     """A container on NETWORK reaches the test network's nodes, and nothing else.
 
     Probed: only addresses of this machine (the gateways of the access bridge and of docker0)
-    and our own client container's address on the access bridge.
+    and our own client container's address on the access bridge (where its SOCKS port is).
     """
     client = docker.from_env()
     inspected = client.networks.get(net.testnet.network).attrs
@@ -240,15 +241,15 @@ def test_no_way_out_of_the_testnet_network(net: Net) -> None:
             gateways.append(cfg.get("Gateway") or str(subnet.network_address + 1))
     info = net.runtime.get(f"{net.testnet.prefix}client")
     assert info is not None
-    inside = info.ip_addresses[net.testnet.network]
+    inside = next(n.address for n in net.first.nodes if n.role == "authority")
     outside = [*gateways, info.ip_addresses[net.testnet.access_network]]
     script = "".join(
         f"if err=$(timeout 10 bash -c 'exec 3<>/dev/tcp/{ip}/{port}' 2>&1); "
         f"then echo 'REACHED {ip}'; else echo \"FAILED {ip}: $err\"; fi\n"
-        for ip, port in [(inside, testnet.SOCKS_PORT), *[(ip, 9) for ip in gateways],
+        for ip, port in [(inside, testnet.DIR_PORT), *[(ip, 9) for ip in gateways],
                          (outside[-1], testnet.SOCKS_PORT)])
     out = _run_probe(net.runtime, f"{PROBE}-route", script, timeout=60)
-    assert f"REACHED {inside}" in out, out  # the client's SOCKS port on the test network
+    assert f"REACHED {inside}" in out, out  # an authority's DirPort on the test network
     for ip in outside:
         assert f"REACHED {ip}" not in out, out
         line = next(li for li in out.splitlines() if li.startswith(f"FAILED {ip}:"))
@@ -281,6 +282,96 @@ def test_stopped_or_removed_nodes_come_back_with_the_same_keys(net: Net) -> None
     print(f"\nresumed in {time.monotonic() - start:.1f} s: {st.timings}")
     seconds = _onion_roundtrip(net, "resumed")
     print(f"onion service on the resumed testnet fetched {seconds:.1f} s after docker start")
+
+
+#: what an older myonion gave its client: SOCKS on every address, for every private one
+OLD_SOCKS = "SocksPort 0.0.0.0:9050\nSocksPolicy accept private:*\nSocksPolicy reject *:*"
+#: a SOCKS5 greeting to port 9050 of {ip}; prints the reply's bytes (05 00: answered)
+GREETING = ("out=$(timeout 10 bash -c 'exec 3<>/dev/tcp/{ip}/9050 && printf \"\\x05\\x01\\x00\" "
+            ">&3 && head -c 2 <&3 | od -An -tx1' 2>&1); echo \"SOCKS {ip} rc=$? $(echo $out)\"\n")
+
+
+def _make_client_old(net: Net) -> str:
+    """Replace the client by one as an older myonion made it (same keys and volume, the old
+    SOCKS lines, on the test network at .250, no access label); its test-network address."""
+    rt, name = net.runtime, f"{net.testnet.prefix}client"
+    info = rt.get(name)
+    assert info is not None
+    image = images.tor_image(rt)
+    status, text = rt.run_task(image, ["cat", "/node/torrc"],
+                               [Mount(name, "/node", read_only=True, volume=True)],
+                               user="10001:10001")
+    access = access_of(text)
+    assert status == 0 and access is not None, text
+    old = text.replace("\n".join(socks_lines(access)), OLD_SOCKS)
+    rt.remove(name)
+    status, out = rt.run_task(image, ["true"], [Mount(name, "/node", volume=True)],
+                              files={"/node/torrc": (old.encode(), 0o600)}, user="10001:10001")
+    assert status == 0, out
+    subnet = ipaddress.ip_network(f"{net.first.nodes[0].address}/24", strict=False)
+    address = str(subnet.network_address + 250)
+    rt.create(ContainerSpec(
+        name=name, image=image, labels={k: v for k, v in info.labels.items()
+                                        if k != testnet.LABEL_ACCESS},
+        entrypoint=["/usr/bin/tini", "--"], command=["tor", "-f", testnet.TORRC],
+        user="10001:10001", mounts=[Mount(name, testnet.DATA_DIR, volume=True)],
+        network=net.testnet.network, ipv4_address=address,
+        extra_networks=[net.testnet.access_network],
+        ports={testnet.SOCKS_KEY: ("127.0.0.1", 0)}, mem_limit="64m", pids_limit=64))
+    rt.start(name)
+    deadline = time.monotonic() + 90
+    while testnet.last_bootstrap(rt.logs(name)) != 100:
+        assert time.monotonic() < deadline, "\n".join(rt.logs(name))
+        time.sleep(0.5)
+    return address
+
+
+def test_a_client_made_by_an_older_myonion_is_closed_by_up(net: Net) -> None:
+    address = _make_client_old(net)
+    st = net.testnet.status()
+    assert st.outdated and not st.up
+    with pytest.raises(errors.TestnetError, match="older myonion") as caught:
+        net.testnet.socks()
+    assert "myonion testnet up" in (caught.value.hint or "")
+    before = _run_probe(net.runtime, f"{PROBE}-old", GREETING.format(ip=address))
+    assert f"SOCKS {address} rc=0 05 00" in before, before  # any container could use it
+
+    start = time.monotonic()
+    st = net.testnet.up()
+    print(f"\nclient made again in {time.monotonic() - start:.1f} s: {st.timings}")
+    assert st.up and not st.outdated
+    info = net.runtime.get(f"{net.testnet.prefix}client")
+    assert info is not None and testnet.LABEL_ACCESS in info.labels
+    addresses = [address, *info.ip_addresses.values()]
+    after = _run_probe(net.runtime, f"{PROBE}-renewed",
+                       "".join(GREETING.format(ip=ip) for ip in addresses), timeout=60)
+    print(after)
+    for ip in addresses:
+        line = next(li for li in after.splitlines() if li.startswith(f"SOCKS {ip} "))
+        assert "rc=0" not in line and "05 00" not in line, after
+    seconds = _onion_roundtrip(net, "renewed")  # this machine, by the new published port
+    print(f"onion service fetched through the new client {seconds:.1f} s after docker start")
+
+
+def test_a_removed_client_comes_back_on_its_bridge_guarded(net: Net) -> None:
+    """Its container gone, the bridge kept: made again from its volume, where its torrc says
+    (the same fixed address on the same bridge)."""
+    name = f"{net.testnet.prefix}client"
+    before = net.runtime.get(name)
+    assert before is not None
+    net.runtime.remove(name)
+    assert not net.testnet.is_up()
+    st = net.testnet.up()
+    assert st.up and not st.outdated
+    after = net.runtime.get(name)
+    assert after is not None and after.labels[testnet.LABEL_ACCESS] == before.labels[
+        testnet.LABEL_ACCESS]
+    bridge = after.ip_addresses[net.testnet.access_network]
+    assert bridge == before.ip_addresses[net.testnet.access_network]
+    inside = after.ip_addresses[net.testnet.network]
+    out = _run_probe(net.runtime, f"{PROBE}-again", GREETING.format(ip=inside))
+    assert f"SOCKS {inside} rc=1" in out and "Connection refused" in out, out
+    _onion_roundtrip(net, "again")
 
 
 def test_down_refuses_while_another_container_uses_the_network(net: Net) -> None:

@@ -60,14 +60,15 @@ def test_pick_subnet_fails_when_the_pool_is_covered() -> None:
 
 
 def test_plan_places_nodes_at_fixed_addresses() -> None:
-    nodes = tn.plan("10.213.7.0/24", authorities=3, relays=2)
+    nodes = tn.plan("10.213.7.0/24", authorities=3, relays=2,
+                    access=tn.access_plan("10.213.8.0/24"))
     assert [(n.name, n.role, n.address) for n in nodes] == [
         ("auth1", "authority", "10.213.7.201"),
         ("auth2", "authority", "10.213.7.202"),
         ("auth3", "authority", "10.213.7.203"),
         ("relay1", "relay", "10.213.7.211"),
         ("relay2", "relay", "10.213.7.212"),
-        ("client", "client", "10.213.7.250"),
+        ("client", "client", "10.213.8.250"),  # on the access bridge
     ]
     assert nodes[0].container == "myonion-testnet-auth1" == nodes[0].volume
 
@@ -85,11 +86,11 @@ def test_bad_sizes_are_refused_with_a_hint(authorities: int, relays: int, words:
     assert caught.value.hint
 
 
-def test_largest_plan_fits_below_the_client() -> None:
+def test_largest_plan_fits_below_the_top_of_the_subnet() -> None:
     nodes = tn.plan("10.213.0.0/24", tn.MAX_AUTHORITIES, tn.MAX_RELAYS)
-    addresses = [n.address for n in nodes]
+    addresses = [n.address for n in nodes if n.role != "client"]
     assert len(set(addresses)) == len(addresses)
-    assert addresses[-1] == "10.213.0.250"
+    assert addresses[-1] == "10.213.0.249"
 
 
 # --- parsing tool output ---------------------------------------------------------------------
@@ -141,13 +142,16 @@ def test_keygen_script_never_lets_tor_near_a_network() -> None:
 
 
 # --- rendering -------------------------------------------------------------------------------
+ACCESS = tn.access_plan("10.213.6.0/24")
+
+
 @pytest.fixture
 def rendered() -> tuple[list[tn.Node], list[str], dict[str, tuple[bytes, int]]]:
-    nodes = tn.plan("10.213.5.0/24")
+    nodes = tn.plan("10.213.5.0/24", access=ACCESS)
     auths = [n.name for n in nodes if n.role == "authority"]
     keys = tn.parse_keygen_output(keygen_output(auths), auths)
     dirauths = tn.dirauthority_lines(nodes, keys)
-    return nodes, dirauths, tn.node_files(nodes, dirauths, "10.213.5.0/24")
+    return nodes, dirauths, tn.node_files(nodes, dirauths, "10.213.5.0/24", ACCESS)
 
 
 def test_dirauthority_line_format() -> None:
@@ -194,7 +198,6 @@ def test_authority_relay_and_client_torrcs(rendered: tuple) -> None:
         assert want in auth
         assert want not in relay
     assert "Address 10.213.5.211" in relay
-    assert "SocksPort 0.0.0.0:9050" in client
     assert "ReachableAddresses accept 10.213.5.0/24:*, reject *:*" in client
     assert not any(line.startswith(("ORPort", "DirPort", "Address", "ExitRelay"))
                    for line in client)
