@@ -15,8 +15,9 @@ import logging
 from functools import cached_property
 from pathlib import Path
 
-from myonion import testnet, testnet_access
+from myonion import testnet
 from myonion.runtime.base import LABEL_ROLE, Runtime
+from myonion.testnet import access as testnet_access
 
 log = logging.getLogger(__name__)
 

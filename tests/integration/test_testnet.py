@@ -24,7 +24,7 @@ from myonion.events import Event
 from myonion.onion import is_valid as is_valid_onion
 from myonion.runtime.base import LABEL_ROLE, ContainerSpec, Mount
 from myonion.runtime.docker import DockerRuntime
-from myonion.testnet_access import access_of, socks_lines
+from myonion.testnet.access import access_of, socks_lines
 from myonion.tor import fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]

@@ -28,7 +28,7 @@ from myonion.manager import Manager, container_name
 from myonion.runtime.base import LABEL_ROLE, ContainerSpec
 from myonion.runtime.docker import DockerRuntime
 from myonion.services.store import StateStore
-from myonion.testnet_access import access_plan
+from myonion.testnet.access import access_plan
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 

@@ -7,9 +7,9 @@ import pytest
 
 from myonion import errors
 from myonion import testnet as tn
-from myonion import testnet_access as ta
 from myonion.runtime.base import LABEL_ROLE, ContainerSpec, Mount
 from myonion.runtime.fake import FakeRuntime
+from myonion.testnet import access as ta
 
 ACCESS = ta.access_plan("10.213.9.0/24")
 DIRAUTHS = [f"DirAuthority auth{i} orport=5000 no-v2 v3ident={'A' * 40} 10.213.4.20{i}:7000 "

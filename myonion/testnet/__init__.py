@@ -8,7 +8,7 @@ Nodes live on :data:`NETWORK` with fixed addresses; it is ``internal`` and its
 bridge has no IPv4 address, so containers on it reach each other and nothing else (not even
 this machine). The client is also on a second bridge, :data:`ACCESS_NETWORK` (no IP
 masquerade, a subnet of ours), so its SOCKS port can be published on 127.0.0.1; it answers
-that port's connections only (:mod:`myonion.testnet_access`). Local-mode services join
+that port's connections only (:mod:`myonion.testnet.access`). Local-mode services join
 :data:`NETWORK` and mount :data:`INCLUDE_VOLUME` (only ``testnet.conf``) read-only at
 ``/etc/tor/torrc.d``.
 
@@ -56,7 +56,7 @@ from myonion.runtime.base import (
     Mount,
     Runtime,
 )
-from myonion.testnet_access import (
+from myonion.testnet.access import (
     SOCKS_PORT,
     Access,
     access_of,
@@ -86,7 +86,7 @@ DIR_PORT = 7000
 SOCKS_KEY = f"{SOCKS_PORT}/tcp"
 #: host part of the fixed addresses (Docker hands out dynamic ones from the bottom up, so the
 #: nodes sit at the top of the /24, out of the way of local-mode services joining NETWORK).
-#: The client's fixed address is on the access bridge (see myonion.testnet_access).
+#: The client's fixed address is on the access bridge (see myonion.testnet.access).
 AUTHORITY_HOST = 201
 RELAY_HOST = 211
 LAST_HOST = 250
@@ -788,7 +788,7 @@ class Testnet:
         labels.update({LABEL_NODE: node.name, LABEL_AUTHORITIES: str(authorities),
                        LABEL_RELAYS: str(relays)})
         client = node.role == "client"
-        if client:  # see testnet_access: who may use its SOCKS port
+        if client:  # see testnet.access: who may use its SOCKS port
             labels[LABEL_ACCESS] = access.subnet
         # The client's first network is the access bridge, so that its fixed address is there
         # (an extra network gets a dynamic one); on the test network, where it only connects
