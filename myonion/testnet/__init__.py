@@ -37,7 +37,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -56,6 +56,8 @@ from myonion.runtime.base import (
     Mount,
     Runtime,
 )
+
+# --- re-exports
 from myonion.testnet.access import (
     SOCKS_PORT,
     Access,
@@ -64,42 +66,156 @@ from myonion.testnet.access import (
     outdated,
     socks_lines,
 )
+from myonion.testnet.authority_keys import (
+    FINGERPRINT_LINE_RE,
+    SECTION,
+    V3IDENT_RE,
+    AuthorityKeys,
+    keygen_script,
+    parse_fingerprint,
+    parse_keygen_output,
+    parse_v3ident,
+)
+from myonion.testnet.logs import (
+    BOOTSTRAP_RE,
+    CONSENSUS_FILE,
+    CONSENSUS_RE,
+    DIRECTORY_COUNTS,
+    ENOUGH_DIRINFO,
+    LOG_TAIL,
+    can_signal,
+    has_consensus,
+    last_bootstrap,
+    parse_count,
+    parse_counts,
+)
+from myonion.testnet.plan import (
+    ACCESS_NETWORK,
+    ANY_SUBNET,
+    AUTHORITY_HOST,
+    DATA_DIR,
+    DESCRIPTOR_LEAD,
+    DIR_PORT,
+    DIST_DELAY,
+    EMPTY_GEOIP,
+    INCLUDE_FILE,
+    INCLUDE_VOLUME,
+    LAST_HOST,
+    MAX_AUTHORITIES,
+    MAX_RELAYS,
+    NETWORK,
+    ONION_AUTH_DIR,
+    OR_PORT,
+    PREFIX,
+    RELAY_HOST,
+    RESOLV_CONF,
+    SOCKS_KEY,
+    SUBNET_POOL,
+    TORRC,
+    UID,
+    VOTE_DELAY,
+    VOTING_INTERVAL,
+    Node,
+    check_sizes,
+    pick_subnet,
+    plan,
+    start_delay,
+)
+from myonion.testnet.render import (
+    dirauthority_line,
+    dirauthority_lines,
+    node_files,
+    render_include,
+    render_torrc,
+)
+
+__all__ = [
+    "ACCESS_NETWORK",
+    "ANY_SUBNET",
+    "AUTHORITY_HOST",
+    "BOOTSTRAP_RE",
+    "CONSENSUS_FILE",
+    "CONSENSUS_RE",
+    "DATA_DIR",
+    "DESCRIPTOR_LEAD",
+    "DIRECTORY_COUNTS",
+    "DIR_PORT",
+    "DIST_DELAY",
+    "EMPTY_GEOIP",
+    "ENOUGH_DIRINFO",
+    "FINGERPRINT_LINE_RE",
+    "INCLUDE_FILE",
+    "INCLUDE_VOLUME",
+    "LABEL_ACCESS",
+    "LABEL_AUTHORITIES",
+    "LABEL_INSTANCE",
+    "LABEL_NODE",
+    "LABEL_RELAYS",
+    "LAST_HOST",
+    "LOCK_DIR",
+    "LOG_TAIL",
+    "MAX_AUTHORITIES",
+    "MAX_RELAYS",
+    "NAME_RE",
+    "NETWORK",
+    "NODE_MEMORY",
+    "NODE_PIDS",
+    "NUDGE_EVERY",
+    "ONION_AUTH_DIR",
+    "OR_PORT",
+    "POLL",
+    "PREFIX",
+    "RELAY_HOST",
+    "RESOLV_CONF",
+    "ROLES",
+    "ROLE_NETWORK",
+    "ROLE_PREFIX",
+    "ROLE_VOLUME",
+    "SECTION",
+    "SOCKS_KEY",
+    "SOCKS_PORT",
+    "SUBNET_POOL",
+    "TORRC",
+    "UID",
+    "V3IDENT_RE",
+    "VOTE_DELAY",
+    "VOTING_INTERVAL",
+    "Access",
+    "AuthorityKeys",
+    "Node",
+    "NodeStatus",
+    "Testnet",
+    "TestnetStatus",
+    "access_of",
+    "access_plan",
+    "can_signal",
+    "check_sizes",
+    "dirauthority_line",
+    "dirauthority_lines",
+    "has_consensus",
+    "keygen_script",
+    "last_bootstrap",
+    "node_files",
+    "outdated",
+    "parse_count",
+    "parse_counts",
+    "parse_fingerprint",
+    "parse_keygen_output",
+    "parse_v3ident",
+    "pick_subnet",
+    "plan",
+    "render_include",
+    "render_torrc",
+    "socks_lines",
+    "start_delay",
+]
+# --- end re-exports
+from myonion.testnet.logs import tail
 
 log = logging.getLogger(__name__)
 
-#: the internal Docker network (no route out) that nodes and local-mode services join
-NETWORK = "myonion-testnet"
-#: a bridge (no IP masquerade) on which the client's SOCKS port is published on 127.0.0.1;
-#: local-mode services that publish a LAN port join it too
-ACCESS_NETWORK = "myonion-testnet-access"
-#: named volume holding only ``testnet.conf``; services mount it read-only at /etc/tor/torrc.d
-INCLUDE_VOLUME = "myonion-testnet-include"
-INCLUDE_FILE = "testnet.conf"
 #: serialises up and down of every process on this machine (one file per test network)
 LOCK_DIR = Path(tempfile.gettempdir())
-PREFIX = "myonion-testnet-"
-
-#: /24s for NETWORK are picked from here, avoiding every subnet Docker already uses
-SUBNET_POOL = "10.213.0.0/16"
-OR_PORT = 5000
-DIR_PORT = 7000
-SOCKS_KEY = f"{SOCKS_PORT}/tcp"
-#: host part of the fixed addresses (Docker hands out dynamic ones from the bottom up, so the
-#: nodes sit at the top of the /24, out of the way of local-mode services joining NETWORK).
-#: The client's fixed address is on the access bridge (see myonion.testnet.access).
-AUTHORITY_HOST = 201
-RELAY_HOST = 211
-LAST_HOST = 250
-MAX_AUTHORITIES = RELAY_HOST - AUTHORITY_HOST
-MAX_RELAYS = LAST_HOST - RELAY_HOST
-
-UID = 10001
-DATA_DIR = "/var/lib/tor"
-TORRC = f"{DATA_DIR}/torrc"
-RESOLV_CONF = f"{DATA_DIR}/resolv.conf"
-#: the client's ClientOnionAuthDir: keys of private (client-authorized) services to check
-ONION_AUTH_DIR = f"{DATA_DIR}/onion-auth"
-EMPTY_GEOIP = "/usr/share/myonion-empty-geoip"
 NODE_MEMORY = "64m"
 NODE_PIDS = 64
 
@@ -119,345 +235,10 @@ LABEL_RELAYS = f"{LABEL}.testnet.relays"
 #: A client without it was made by an older myonion and answers every container.
 LABEL_ACCESS = f"{LABEL}.testnet.access"
 
-#: the authorities' voting schedule (seconds): a consensus is valid from every multiple of
-#: the interval (since midnight UTC) and voted on VOTE_DELAY + DIST_DELAY before it
-VOTING_INTERVAL = 10
-VOTE_DELAY = 2
-DIST_DELAY = 2
-#: seconds from deciding to start the nodes to the next vote that the relays need to get their
-#: descriptors to the authorities; a vote sooner yields a first consensus without them.
-#: Measured: gaps of 1-3 s gave consensuses of 1-4 of 6 routers, 4.5 s or more all 6 on an
-#: idle machine; with 4 s, 2 of 10 were thin on a busy one (starting 7 containers took longer).
-DESCRIPTOR_LEAD = 5.0
-
-BOOTSTRAP_RE = re.compile(r"Bootstrapped (\d{1,3})%")
-#: an authority logs this once its first consensus is signed and published
-CONSENSUS_RE = re.compile(r"\bPublished (?:ns|microdesc) consensus")
-FINGERPRINT_LINE_RE = re.compile(r"^(\w{1,19}) ((?:[0-9A-F]{4} ){9}[0-9A-F]{4})\s*$", re.MULTILINE)
-V3IDENT_RE = re.compile(r"^fingerprint ([0-9A-F]{40})\s*$", re.MULTILINE)
-SECTION = "@@myonion-node "
 POLL = 0.25
 #: a relay that lacks the full directory once it is out gets a SIGHUP this often: it resets
 #: tor's download back-off, which otherwise delays it by up to a minute (measured)
 NUDGE_EVERY = 3.0
-#: "enough_dirinfo": a tor at this bootstrap percentage has a live consensus
-ENOUGH_DIRINFO = 75
-CONSENSUS_FILE = f"{DATA_DIR}/cached-microdesc-consensus"
-#: prints two numbers: routers in a tor's consensus, distinct microdescriptors it holds
-DIRECTORY_COUNTS = (
-    f"cd {DATA_DIR} && grep -c '^r ' cached-microdesc-consensus 2>/dev/null || echo 0; "
-    "cat cached-microdescs cached-microdescs.new 2>/dev/null | grep '^id ed25519 ' "
-    "| sort -u | wc -l"
-)
-LOG_TAIL = 40
-#: node names, roles and volumes do not depend on the subnet: a stand-in to list them
-ANY_SUBNET = "10.213.0.0/24"
-
-
-# --- the plan: which nodes, where --------------------------------------------------------------
-@dataclass(frozen=True)
-class Node:
-    """One tor of the test network."""
-
-    name: str  # also its Nickname: auth1, relay1, client
-    role: str  # authority | relay | client
-    address: str  # fixed IPv4 address: on the test network; the client's on the access bridge
-    prefix: str = PREFIX  # the network's name and "-"
-
-    @property
-    def container(self) -> str:
-        return self.prefix + self.name
-
-    @property
-    def volume(self) -> str:
-        return self.prefix + self.name
-
-
-@dataclass(frozen=True)
-class AuthorityKeys:
-    """What the other tors need to trust an authority."""
-
-    name: str
-    v3ident: str  # fingerprint of the authority's v3 identity (from its certificate)
-    fingerprint: str  # RSA identity fingerprint of its relay keys, 40 hex digits
-
-
-def pick_subnet(used: Iterable[str], pool: str = SUBNET_POOL) -> str:
-    """The first /24 of ``pool`` that overlaps none of the ``used`` subnets."""
-    taken = []
-    for text in used:
-        with contextlib.suppress(ValueError):
-            taken.append(ipaddress.ip_network(text, strict=False))
-    for candidate in ipaddress.ip_network(pool).subnets(new_prefix=24):
-        if not any(candidate.version == t.version and candidate.overlaps(t) for t in taken):
-            return str(candidate)
-    raise TestnetError(
-        f"Every /24 in {pool} is already used by a Docker network, so the test network has no "
-        "subnet.", hint="Remove unused Docker networks (`docker network prune`) and try again.")
-
-
-def check_sizes(authorities: int, relays: int) -> None:
-    """Raise TestnetError unless the network sizes are ones we can build and use."""
-    if not 1 <= authorities <= MAX_AUTHORITIES:
-        raise TestnetError(f"A test network needs 1 to {MAX_AUTHORITIES} directory authorities, "
-                           f"not {authorities}.", hint="Three is a good number.")
-    if not 0 <= relays <= MAX_RELAYS:
-        raise TestnetError(f"A test network can have 0 to {MAX_RELAYS} relays, not {relays}.",
-                           hint="Three is a good number.")
-    if authorities + relays < 4:
-        raise TestnetError(
-            f"{authorities} authorities and {relays} relays are too few: onion service circuits "
-            "need at least 4 relays (authorities count as relays).",
-            hint="Use e.g. 3 authorities and 3 relays.")
-
-
-def plan(subnet: str, authorities: int = 3, relays: int = 3, prefix: str = PREFIX,
-         access: Access | None = None) -> list[Node]:
-    """The nodes of a network on ``subnet`` (a /24): authorities, relays, then the client (at
-    its address on the ``access`` bridge; without one, where it is does not matter)."""
-    check_sizes(authorities, relays)
-    net = ipaddress.ip_network(subnet)
-    if net.prefixlen > 24:
-        raise TestnetError(f"The subnet {subnet} is too small for a test network.")
-
-    def addr(host: int) -> str:
-        return str(net.network_address + host)
-
-    nodes = [Node(f"auth{i + 1}", "authority", addr(AUTHORITY_HOST + i), prefix)
-             for i in range(authorities)]
-    nodes += [Node(f"relay{i + 1}", "relay", addr(RELAY_HOST + i), prefix)
-              for i in range(relays)]
-    nodes.append(Node("client", "client", access.client if access else "", prefix))
-    return nodes
-
-
-def start_delay(now: float, lead: float = DESCRIPTOR_LEAD) -> float:
-    """Seconds to wait before starting the nodes at wall-clock time ``now`` so that the next
-    vote is at least ``lead`` seconds away (0 if it already is).
-
-    Votes fall VOTE_DELAY + DIST_DELAY seconds before each multiple of VOTING_INTERVAL. Starting
-    just after a vote costs nothing: the consensus that vote would have made lacked the relays.
-    """
-    vote_phase = (VOTING_INTERVAL - VOTE_DELAY - DIST_DELAY) % VOTING_INTERVAL
-    until_vote = (vote_phase - now) % VOTING_INTERVAL
-    if until_vote >= lead:
-        return 0.0
-    return until_vote + 0.1  # just past the vote: the next one is a full interval away
-
-
-# --- keys -----------------------------------------------------------------------------------
-def keygen_script(authorities: list[Node]) -> str:
-    """A bash script making every authority's keys in ``/nodes/<name>`` (run as root with only
-    CAP_CHOWN, no network), printing one section per authority, then handing every node's
-    directory to the unprivileged user. The tors run here never touch a network: ``--list-
-    fingerprint`` exits after making the keys, with the network disabled besides."""
-    lines = [
-        "set -eu",
-        "umask 077",
-        ": > /tmp/empty-torrc",
-        # a placeholder authority on loopback: TestingTorNetwork refuses the default ones
-        "placeholder='placeholder orport=1 no-v2 127.0.0.1:1 " + "0" * 40 + "'",
-        "keys() {",
-        '  mkdir -p "/nodes/$1/keys"',
-        '  (cd "/nodes/$1/keys" && tor-gencert --create-identity-key -m 12 -a "$2:' +
-        str(DIR_PORT) + '" --passphrase-fd 0 </dev/null >/dev/null)',
-        '  tor --list-fingerprint --orport 1 --datadirectory "/nodes/$1" -f /tmp/empty-torrc '
-        '--Nickname "$1" --DisableNetwork 1 --TestingTorNetwork 1 --DirAuthority "$placeholder" '
-        '> "/tmp/$1.out" 2>&1',
-        '  grep "^fingerprint " "/nodes/$1/keys/authority_certificate" >> "/tmp/$1.out"',
-        "}",
-    ]
-    for node in authorities:
-        lines.append(f"keys {node.name} {node.address} &")
-    lines.append("for job in $(jobs -p); do wait \"$job\"; done")
-    for node in authorities:
-        lines.append(f"echo '{SECTION}{node.name}'; cat /tmp/{node.name}.out")
-    lines += [
-        "rm -f /nodes/*/lock",
-        "chmod 0700 /nodes/*",
-        f"chown -R {UID}:{UID} /nodes/*",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def parse_fingerprint(output: str) -> tuple[str, str]:
-    """(nickname, fingerprint) from ``tor --list-fingerprint`` output (its last such line)."""
-    found = FINGERPRINT_LINE_RE.findall(output)
-    if not found:
-        raise TestnetError("tor --list-fingerprint printed no fingerprint.", detail=output[-2000:])
-    nickname, spaced = found[-1]
-    return nickname, spaced.replace(" ", "")
-
-
-def parse_v3ident(certificate: str) -> str:
-    """The v3 identity (``fingerprint`` line) of an authority certificate from tor-gencert."""
-    match = V3IDENT_RE.search(certificate)
-    if not match:
-        raise TestnetError("The authority certificate has no fingerprint line.",
-                           detail=certificate[-2000:])
-    return match.group(1)
-
-
-def parse_keygen_output(output: str, names: list[str]) -> dict[str, AuthorityKeys]:
-    """Every authority's keys from the output of :func:`keygen_script`."""
-    sections: dict[str, str] = {}
-    current: str | None = None
-    for line in output.splitlines():
-        if line.startswith(SECTION):
-            current = line[len(SECTION):].strip()
-            sections[current] = ""
-        elif current is not None:
-            sections[current] += line + "\n"
-    keys = {}
-    for name in names:
-        if name not in sections:
-            raise TestnetError(f"Making the keys of authority {name} printed nothing.",
-                               detail=output[-2000:])
-        nickname, fingerprint = parse_fingerprint(sections[name])
-        if nickname != name:
-            raise TestnetError(f"The keys made for {name} carry the nickname {nickname}.",
-                               detail=sections[name])
-        keys[name] = AuthorityKeys(name, parse_v3ident(sections[name]), fingerprint)
-    return keys
-
-
-# --- torrcs ---------------------------------------------------------------------------------
-def dirauthority_line(node: Node, keys: AuthorityKeys) -> str:
-    """``DirAuthority NAME orport=P no-v2 v3ident=V3ID IP:DIRPORT RSA_FINGERPRINT``."""
-    return (f"DirAuthority {node.name} orport={OR_PORT} no-v2 v3ident={keys.v3ident} "
-            f"{node.address}:{DIR_PORT} {keys.fingerprint}")
-
-
-def dirauthority_lines(nodes: list[Node], keys: dict[str, AuthorityKeys]) -> list[str]:
-    return [dirauthority_line(n, keys[n.name]) for n in nodes if n.role == "authority"]
-
-
-def _network_block(dirauths: list[str]) -> list[str]:
-    if not dirauths:
-        raise TestnetError("A test network configuration needs at least one DirAuthority line.")
-    return [
-        "# Only our own authorities: never the public Tor network.",
-        "TestingTorNetwork 1",
-        *dirauths,
-        "PathsNeededToBuildCircuits 0.67",
-    ]
-
-
-def render_include(dirauths: list[str]) -> str:
-    """``testnet.conf``: what a local-mode service's tor needs on top of its own torrc."""
-    return "\n".join([
-        "# myonion private Tor test network (local mode), included by service torrcs.",
-        *_network_block(dirauths),
-    ]) + "\n"
-
-
-def render_torrc(node: Node, dirauths: list[str], subnet: str,
-                 access: Access | None = None) -> str:
-    """The complete torrc of one node (authority, relay or client; the client needs the
-    ``access`` bridge, the only place its SOCKS port answers)."""
-    lines = [
-        f"# myonion private Tor test network: {node.role} {node.name} at {node.address}",
-        *_network_block(dirauths),
-        f"DataDirectory {DATA_DIR}",
-        f"Nickname {node.name}",
-        "Log notice stderr",
-        f"GeoIPFile {EMPTY_GEOIP}",
-        f"GeoIPv6File {EMPTY_GEOIP}",
-        "ShutdownWaitLength 0",
-    ]
-    if node.role == "client":
-        if access is None:
-            raise TestnetError("The test network's client needs its access bridge.")
-        lines += [
-            # it holds every private service's client key: only this machine, by the
-            # published port, may use it (never a container on the test network)
-            *socks_lines(access),
-            # first hops only on the test network's subnet
-            f"ReachableAddresses accept {subnet}:*, reject *:*",
-            # keys of private services, so `check` can reach them (see Testnet.authorize)
-            f"ClientOnionAuthDir {ONION_AUTH_DIR}",
-        ]
-        return "\n".join(lines) + "\n"
-    lines += [
-        "SocksPort 0",
-        f"Address {node.address}",
-        f"ORPort {OR_PORT}",
-        f"ContactInfo {node.name}@testnet.myonion.invalid",
-        "AssumeReachable 1",
-        "ExitRelay 0",
-        "ExitPolicy reject *:*",
-        "ServerDNSDetectHijacking 0",
-        f"ServerDNSResolvConfFile {RESOLV_CONF}",
-    ]
-    if node.role == "authority":
-        lines += [
-            f"DirPort {DIR_PORT}",
-            "AuthoritativeDirectory 1",
-            "V3AuthoritativeDirectory 1",
-            f"TestingV3AuthInitialVotingInterval {VOTING_INTERVAL}",
-            f"TestingV3AuthInitialVoteDelay {VOTE_DELAY}",
-            f"TestingV3AuthInitialDistDelay {DIST_DELAY}",
-            f"V3AuthVotingInterval {VOTING_INTERVAL}",
-            f"V3AuthVoteDelay {VOTE_DELAY}",
-            f"V3AuthDistDelay {DIST_DELAY}",
-            "V3AuthNIntervalsValid 2",
-            "TestingDirAuthVoteGuard *",
-            "TestingDirAuthVoteHSDir *",
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def node_files(nodes: list[Node], dirauths: list[str], subnet: str,
-               access: Access) -> dict[str, tuple[bytes, int]]:
-    """Files to put into the volumes (mounted at /nodes/<name> and /include) before start."""
-    files: dict[str, tuple[bytes, int]] = {
-        f"/include/{INCLUDE_FILE}": (render_include(dirauths).encode(), 0o644),
-    }
-    for node in nodes:
-        files[f"/nodes/{node.name}/torrc"] = (
-            render_torrc(node, dirauths, subnet, access).encode(), 0o600)
-        if node.role != "client":
-            files[f"/nodes/{node.name}/resolv.conf"] = (b"nameserver 127.0.0.1\n", 0o644)
-        else:
-            files[f"/nodes/{node.name}/onion-auth/"] = (b"", 0o700)
-    return files
-
-
-# --- reading logs ---------------------------------------------------------------------------
-def last_bootstrap(lines: Iterable[str]) -> int | None:
-    """The last "Bootstrapped NN%" a tor logged, or None."""
-    percent = None
-    for line in lines:
-        match = BOOTSTRAP_RE.search(line)
-        if match:
-            percent = int(match.group(1))
-    return percent
-
-
-def has_consensus(lines: Iterable[str]) -> bool:
-    """True if an authority's log shows a published consensus."""
-    return any(CONSENSUS_RE.search(line) for line in lines)
-
-
-def parse_count(output: str) -> int | None:
-    """The number ``grep -c`` printed (its last line), or None."""
-    last = output.strip().splitlines()[-1:] or [""]
-    return int(last[0]) if last[0].strip().isdigit() else None
-
-
-def parse_counts(output: str) -> tuple[int | None, int | None]:
-    """The two numbers :data:`DIRECTORY_COUNTS` prints (None where there is none)."""
-    lines = [line.strip() for line in output.strip().splitlines()]
-    numbers = [int(line) if line.isdigit() else None for line in lines[-2:]]
-    if len(numbers) < 2:
-        return None, None
-    return numbers[0], numbers[1]
-
-
-def can_signal(lines: list[str]) -> bool:
-    """True once tor has logged its first "Bootstrapped" line: before that its signal handlers
-    may not be set and a SIGHUP kills it (measured: exit status 129 right after a start)."""
-    return last_bootstrap(lines) is not None
 
 
 # --- status ---------------------------------------------------------------------------------
@@ -644,7 +425,7 @@ class Testnet:
                 auth_private_line.encode() + b"\n", 0o600)}, user=f"{UID}:{UID}")
         if status != 0:
             raise TestnetError("The test network's client could not be given a client key.",
-                               detail=_tail(output.splitlines()))
+                               detail=tail(output.splitlines()))
         self.runtime.kill(client, "SIGHUP")
 
     def deauthorize(self, key: str) -> None:
@@ -713,7 +494,7 @@ class Testnet:
             cap_add=["CHOWN"], timeout=max(10.0, deadline - time.monotonic()))
         if status != 0:
             raise TestnetError(f"Making the authority keys failed (exit status {status}).",
-                               detail=_tail(output.splitlines()))
+                               detail=tail(output.splitlines()))
         keys = parse_keygen_output(output, [n.name for n in auths])
         dirauths = dirauthority_lines(nodes, keys)
         files = node_files(nodes, dirauths, subnet, access)
@@ -722,7 +503,7 @@ class Testnet:
             files=files, user=f"{UID}:{UID}", timeout=max(10.0, deadline - time.monotonic()))
         if status != 0:
             raise TestnetError("Writing the test network configuration failed.",
-                               detail=_tail(output.splitlines()))
+                               detail=tail(output.splitlines()))
         mark("configured")
 
         # In parallel: the engine takes ~0.2 s per create and start, the voting clock waits not.
@@ -832,7 +613,7 @@ class Testnet:
                 if info is None or not info.running:
                     raise TestnetError(
                         f"The test network node {node.name} stopped ({_state(info)}) before it "
-                        f"could {what}.", hint=_failed_hint(info), detail=_tail(lines))
+                        f"could {what}.", hint=_failed_hint(info), detail=tail(lines))
                 if nudge and nudge(node, lines) and time.monotonic() - nudged.get(
                         node.name, -NUDGE_EVERY) >= NUDGE_EVERY:
                     nudged[node.name] = time.monotonic()
@@ -846,7 +627,7 @@ class Testnet:
                     f"The test network node {node.name} did not {what} in time (last "
                     f"bootstrap {last_bootstrap(self._logs(node.container))}%).",
                     hint="Read its log below; a slow machine may need a longer --timeout.",
-                    detail=_tail(self._logs(node.container)))
+                    detail=tail(self._logs(node.container)))
             time.sleep(POLL)
 
     def _wait_full_consensus(self, auths: list[Node], want: int, deadline: float) -> None:
@@ -859,7 +640,7 @@ class Testnet:
                 if info is None or not info.running:
                     raise TestnetError(
                         f"The directory authority {node.name} stopped ({_state(info)}).",
-                        hint=_failed_hint(info), detail=_tail(self._logs(node.container)))
+                        hint=_failed_hint(info), detail=tail(self._logs(node.container)))
             for node in auths:
                 count = self._consensus_size(node)
                 if count is not None and count >= want:
@@ -873,7 +654,7 @@ class Testnet:
                     f"The test network's consensus did not list all {want} relays and "
                     f"authorities in time (last seen: {seen}).",
                     hint="Read the authority's log below; a slow machine may need a longer "
-                    "--timeout.", detail=_tail(self._logs(auths[0].container)))
+                    "--timeout.", detail=tail(self._logs(auths[0].container)))
             time.sleep(POLL)
 
     def _ready(self, node: Node, lines: list[str], want: int) -> bool:
@@ -1025,7 +806,7 @@ class Testnet:
             user=f"{UID}:{UID}", timeout=30)
         if status != 0:
             raise TestnetError("The test network's client could not be configured again.",
-                               detail=_tail(output.splitlines()))
+                               detail=tail(output.splitlines()))
         return access
 
     def _resume(self, authorities: int, relays: int, timeout: float) -> TestnetStatus:
@@ -1209,6 +990,3 @@ def _failed_hint(info: ContainerInfo | None) -> str:
                 "down` or `docker rm`? Then `myonion testnet up` again.")
     return "Read its log below; then `myonion testnet up` again."
 
-
-def _tail(lines: list[str], n: int = LOG_TAIL) -> str:
-    return "\n".join(lines[-n:])
