@@ -21,43 +21,31 @@ list every relay that uploads a descriptor (``AssumeReachable``, ``TestingDirAut
 tor in a service container can join as a relay and is a Guard and HSDir at the next vote (10 s)
 — where the public network takes days. docs/SECURITY.md has the rest.
 
-Rendering (torrcs, ``DirAuthority`` lines, parsing tool output) is kept in pure functions so it
-is unit-testable without Docker; :class:`Testnet` does the I/O. Readiness is read from the node
-logs ("Bootstrapped NN%"), so :meth:`Testnet.status` works from any process.
+Readiness is read from the node logs ("Bootstrapped NN%"), so :meth:`Testnet.status` works
+from any process. One module a job; the pure ones are unit-tested without Docker:
+
+- :mod:`~myonion.testnet.layout` (pure): names, ports, fixed addresses, paths in a node, the
+  voting clock; which nodes a network has and where (:func:`plan`).
+- :mod:`~myonion.testnet.access` (pure): who may use the client's SOCKS port (the access bridge).
+- :mod:`~myonion.testnet.authority_keys` (pure): the script making the authorities' keys, and
+  reading what it prints.
+- :mod:`~myonion.testnet.render` (pure): every node's torrc, the services' include.
+- :mod:`~myonion.testnet.logs` (pure): what a node's log and directory say.
+- :mod:`~myonion.testnet.context`: one network's names and labels, its runtime and reporter.
+- :mod:`~myonion.testnet.nodes`: its networks, volumes and node containers on the engine.
+- :mod:`~myonion.testnet.waiting`: polling the nodes until they are ready.
+- :mod:`~myonion.testnet.status`: the network as it is now, and its last start's timings.
+- :mod:`~myonion.testnet.make`: a network made afresh, step by step;
+  :mod:`~myonion.testnet.resume`: a kept one brought back;
+  :mod:`~myonion.testnet.lifecycle`: up and down, one at a time on this machine.
+- :mod:`~myonion.testnet.clients`: client keys of private services for the client.
+- :mod:`~myonion.testnet.facade`: :class:`Testnet`, what callers use.
+
+Their public names are importable from ``myonion.testnet`` itself.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import ipaddress
-import json
-import logging
-import os
-import re
-import tempfile
-import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
-
-from myonion import paths
-from myonion.build import images
-from myonion.errors import DockerUnavailable, MyOnionError, TestnetError
-from myonion.events import Event, Reporter, Stage, log_reporter
-from myonion.runtime.base import (
-    LABEL,
-    LABEL_NETWORK,
-    LABEL_ROLE,
-    ContainerInfo,
-    ContainerSpec,
-    Mount,
-    Runtime,
-)
-
-# --- re-exports
 from myonion.testnet.access import (
     SOCKS_PORT,
     Access,
@@ -76,20 +64,22 @@ from myonion.testnet.authority_keys import (
     parse_keygen_output,
     parse_v3ident,
 )
-from myonion.testnet.logs import (
-    BOOTSTRAP_RE,
-    CONSENSUS_FILE,
-    CONSENSUS_RE,
-    DIRECTORY_COUNTS,
-    ENOUGH_DIRINFO,
-    LOG_TAIL,
-    can_signal,
-    has_consensus,
-    last_bootstrap,
-    parse_count,
-    parse_counts,
+from myonion.testnet.context import (
+    LABEL_ACCESS,
+    LABEL_AUTHORITIES,
+    LABEL_INSTANCE,
+    LABEL_NODE,
+    LABEL_RELAYS,
+    NAME_RE,
+    ROLE_NETWORK,
+    ROLE_PREFIX,
+    ROLE_VOLUME,
+    ROLES,
 )
-from myonion.testnet.plan import (
+from myonion.testnet.facade import (
+    Testnet,
+)
+from myonion.testnet.layout import (
     ACCESS_NETWORK,
     ANY_SUBNET,
     AUTHORITY_HOST,
@@ -121,12 +111,40 @@ from myonion.testnet.plan import (
     plan,
     start_delay,
 )
+from myonion.testnet.lifecycle import (
+    LOCK_DIR,
+)
+from myonion.testnet.logs import (
+    BOOTSTRAP_RE,
+    CONSENSUS_FILE,
+    CONSENSUS_RE,
+    DIRECTORY_COUNTS,
+    ENOUGH_DIRINFO,
+    LOG_TAIL,
+    can_signal,
+    has_consensus,
+    last_bootstrap,
+    parse_count,
+    parse_counts,
+)
+from myonion.testnet.nodes import (
+    NODE_MEMORY,
+    NODE_PIDS,
+)
 from myonion.testnet.render import (
     dirauthority_line,
     dirauthority_lines,
     node_files,
     render_include,
     render_torrc,
+)
+from myonion.testnet.status import (
+    NodeStatus,
+    TestnetStatus,
+)
+from myonion.testnet.waiting import (
+    NUDGE_EVERY,
+    POLL,
 )
 
 __all__ = [
@@ -209,784 +227,3 @@ __all__ = [
     "socks_lines",
     "start_delay",
 ]
-# --- end re-exports
-from myonion.testnet.logs import tail
-
-log = logging.getLogger(__name__)
-
-#: serialises up and down of every process on this machine (one file per test network)
-LOCK_DIR = Path(tempfile.gettempdir())
-NODE_MEMORY = "64m"
-NODE_PIDS = 64
-
-ROLE_PREFIX = "testnet"
-ROLE_NETWORK = "testnet-network"
-ROLE_VOLUME = "testnet-volume"
-ROLES = ("authority", "relay", "client")
-LABEL_NODE = f"{LABEL}.testnet.node"
-#: which test network an object belongs to (its network's name): several can coexist. What
-#: belongs to one is told by name (the network, and everything named "<network>-..."), so
-#: objects made before this label existed are still found.
-LABEL_INSTANCE = f"{LABEL}.testnet.instance"
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-LABEL_AUTHORITIES = f"{LABEL}.testnet.authorities"
-LABEL_RELAYS = f"{LABEL}.testnet.relays"
-#: on the client: the subnet of the access bridge whose gateway alone its SOCKS port answers.
-#: A client without it was made by an older myonion and answers every container.
-LABEL_ACCESS = f"{LABEL}.testnet.access"
-
-POLL = 0.25
-#: a relay that lacks the full directory once it is out gets a SIGHUP this often: it resets
-#: tor's download back-off, which otherwise delays it by up to a minute (measured)
-NUDGE_EVERY = 3.0
-
-
-# --- status ---------------------------------------------------------------------------------
-@dataclass
-class NodeStatus:
-    name: str
-    role: str  # authority | relay | client
-    state: str  # the container's state: running, exited, created, ...
-    bootstrap: int | None
-    address: str | None
-
-
-@dataclass
-class TestnetStatus:
-    __test__ = False  # not a pytest test class
-
-    up: bool
-    socks: tuple[str, int] | None
-    nodes: list[NodeStatus]
-    consensus: bool
-    client_bootstrapped: bool
-    timings: dict[str, float] = field(default_factory=dict)
-    #: made by an older myonion: its client answers SOCKS from every container on the test
-    #: network, so it does not count as up until `testnet up` has closed that
-    outdated: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["socks"] = list(self.socks) if self.socks else None
-        return data
-
-
-def _role_of(info: ContainerInfo) -> str | None:
-    role = info.labels.get(LABEL_ROLE, "")
-    if role.startswith(ROLE_PREFIX + "-") and role[len(ROLE_PREFIX) + 1:] in ROLES:
-        return role[len(ROLE_PREFIX) + 1:]
-    return None
-
-
-class Testnet:
-    """The private Tor network in containers, driven through a :class:`Runtime`."""
-
-    __test__ = False  # not a pytest test class
-
-    def __init__(self, runtime: Runtime, reporter: Reporter = log_reporter,
-                 name: str = NETWORK, swarm: bool = False) -> None:
-        """``name`` names a second, independent test network (tests, parallel CI jobs): its
-        Docker network, and the prefix of its containers and volumes. Local-mode services use
-        the default one, :data:`NETWORK`.
-
-        ``swarm``: the network is an internal *attachable overlay* instead of a bridge, so
-        Docker Swarm services (``docker stack deploy``) can join it beside the nodes, which
-        are plain containers; the engine must be a swarm manager. Only for a named network:
-        the default one stays a bridge."""
-        if not NAME_RE.match(name) or (name != NETWORK and name.startswith(PREFIX)):
-            raise TestnetError(f"'{name}' is not a valid test network name.",
-                               hint=f"Use lower-case letters, digits and '-', not starting with "
-                               f"'{PREFIX}' (the default network owns those names).")
-        if swarm and name == NETWORK:
-            raise TestnetError("The default test network cannot be a swarm network.",
-                               hint="Give the swarm test network a name of its own.")
-        self.runtime = runtime
-        self.reporter = reporter
-        self.name = name
-        self.swarm = swarm
-        self.network = name
-        self.access_network = f"{name}-access"
-        self.include_volume = f"{name}-include"
-        self.prefix = f"{name}-"
-
-    # public API ---------------------------------------------------------------------------
-    def up(self, relays: int = 3, authorities: int = 3, timeout: float = 240) -> TestnetStatus:
-        """Start the network and wait until the client has bootstrapped; idempotent.
-
-        On failure everything made is removed again and TestnetError carries the log tail
-        of the node that failed.
-        """
-        check_sizes(authorities, relays)
-        self.runtime.ping()
-        with self._locked():
-            current = self.status()
-            if current.up:
-                have = self._sizes(current)
-                if have != (authorities, relays):
-                    raise TestnetError(
-                        f"The test network is already up with {have[0]} authorities and "
-                        f"{have[1]} relays, not {authorities} and {relays}.",
-                        hint="Run `myonion testnet down` first to start it with other sizes.")
-                self._report(Stage.BOOTSTRAPPING, "The test network is already up.", 100)
-                return current
-            if self._kept_sizes() == (authorities, relays):
-                try:
-                    return self._resume(authorities, relays, timeout)
-                except TestnetError as e:
-                    if self._foreign_users():
-                        raise  # it cannot be made afresh under running services anyway
-                    self._report(Stage.STARTING, f"{e} Making the test network afresh.", 0)
-            if current.nodes or self._leftovers():
-                self._report(Stage.STARTING, "Removing an incomplete test network", 0)
-                self._down()
-            try:
-                return self._up(authorities, relays, timeout)
-            except BaseException as e:
-                with contextlib.suppress(BaseException):
-                    self._report(Stage.FAILED, f"The test network did not start: {e}", None)
-                try:
-                    self._down()
-                except MyOnionError:
-                    log.warning("could not remove the broken test network", exc_info=True)
-                if isinstance(e, TestnetError | DockerUnavailable) or not isinstance(
-                        e, Exception):
-                    raise  # already says what to do; or an interrupt
-                if isinstance(e, MyOnionError):
-                    raise TestnetError(f"The test network could not be started: {e}",
-                                       hint=e.hint, detail=e.detail) from e
-                raise TestnetError(f"The test network could not be started: {e!r}.") from e
-
-    def status(self) -> TestnetStatus:
-        """The network as Docker and the node logs show it now (works from any process)."""
-        nodes: list[NodeStatus] = []
-        consensus = False
-        client: ContainerInfo | None = None
-        infos = sorted(self._node_containers(), key=lambda c: (
-            ROLES.index(_role_of(c) or "client"), _node_index(c.labels.get(LABEL_NODE, ""))))
-        for info in infos:
-            role = _role_of(info) or "client"
-            lines = self._logs(info.name)
-            percent = last_bootstrap(lines)
-            if role == "authority" and has_consensus(lines):
-                consensus = True
-            if role != "authority" and percent == 100:
-                consensus = True  # a relay or client with 100 % has a consensus
-            if role == "client":
-                client = info
-            nodes.append(NodeStatus(
-                name=info.labels.get(LABEL_NODE, info.name.removeprefix(self.prefix)),
-                role=role, state=info.status, bootstrap=percent,
-                address=info.ip_addresses.get(self.network) or None))
-        socks = None
-        if client is not None and client.running and SOCKS_KEY in client.ports:
-            host, port = client.ports[SOCKS_KEY]
-            socks = (host or "127.0.0.1", port)
-        client_boot = any(n.role == "client" and n.bootstrap == 100 and n.state == "running"
-                          for n in nodes)
-        up = bool(nodes) and client_boot and socks is not None and all(
-            n.state == "running" for n in nodes) and self._complete(infos, client)
-        outdated = client is not None and LABEL_ACCESS not in client.labels
-        up = up and not outdated and self.runtime.network_exists(self.network)
-        timings = self._saved_timings(client)
-        return TestnetStatus(up=up, socks=socks if up else None, nodes=nodes,
-                             consensus=consensus, client_bootstrapped=client_boot,
-                             timings=dict(timings) if up else {}, outdated=outdated)
-
-    def down(self) -> None:
-        """Remove every test network container, network and volume (found by label)."""
-        self.runtime.ping()
-        with self._locked():
-            self._down()
-
-    def socks(self) -> tuple[str, int]:
-        """("127.0.0.1", port) of the client's SOCKS port; TestnetError if the net is not up."""
-        st = self.status()
-        if st.outdated:
-            raise outdated()
-        if not st.up or st.socks is None:
-            raise TestnetError("The local Tor test network is not up.")
-        return st.socks
-
-    def is_up(self) -> bool:
-        return self.status().up
-
-    def authorize(self, key: str, auth_private_line: str) -> None:
-        """Give the test network's client the key of a private onion service (the content of
-        a ``.auth_private`` file), so it can reach it; ``key`` names the file (one per
-        service). Tor reads its ClientOnionAuthDir again on SIGHUP."""
-        client = self._client_container()
-        # through a task container on the client's volume: the client's root file system is
-        # read-only (Docker then refuses to copy in), and an exec would show the key in argv
-        name = f"{key}.auth_private"
-        status, output = self.runtime.run_task(
-            images.tor_image(self.runtime, self.reporter), ["true"],
-            [Mount(client, "/node", volume=True)],
-            files={f"/node/{ONION_AUTH_DIR.removeprefix(DATA_DIR + '/')}/{name}": (
-                auth_private_line.encode() + b"\n", 0o600)}, user=f"{UID}:{UID}")
-        if status != 0:
-            raise TestnetError("The test network's client could not be given a client key.",
-                               detail=tail(output.splitlines()))
-        self.runtime.kill(client, "SIGHUP")
-
-    def deauthorize(self, key: str) -> None:
-        """Take a key given with :meth:`authorize` away again (nothing if there is none)."""
-        client = self._client_container()
-        code, _ = self.runtime.exec(client, ["rm", "-f", f"{ONION_AUTH_DIR}/{key}.auth_private"])
-        if code == 0:
-            self.runtime.kill(client, "SIGHUP")
-
-    def _client_container(self) -> str:
-        name = f"{self.prefix}client"
-        info = self.runtime.get(name)
-        if info is None or not info.running:
-            raise TestnetError("The local Tor test network is not up.",
-                               hint="Start it with `myonion testnet up`.")
-        if LABEL_ACCESS not in info.labels:
-            raise outdated()  # never hand a key to a client every container can use
-        return name
-
-    # up, step by step ---------------------------------------------------------------------
-    def _up(self, authorities: int, relays: int, timeout: float) -> TestnetStatus:
-        start = time.monotonic()
-        deadline = start + timeout
-        timings: dict[str, float] = {}
-
-        def mark(what: str) -> None:
-            timings[what] = round(time.monotonic() - start, 3)
-
-        image = images.tor_image(self.runtime, self.reporter)
-        subnet = pick_subnet(self.runtime.used_subnets())
-        access = access_plan(pick_subnet([*self.runtime.used_subnets(), subnet]))
-        nodes = plan(subnet, authorities, relays, self.prefix, access)
-        auths = [n for n in nodes if n.role == "authority"]
-        servers = [n for n in nodes if n.role != "client"]
-        client = nodes[-1]
-
-        self._report(Stage.STARTING, f"Creating the test network on {subnet}", 2)
-        # internal: nothing is forwarded off the bridge; no IPv4 address on the bridge: the
-        # default route Docker 20.10 still gives containers leads nowhere, so not even this
-        # machine's own addresses can be reached from the test network.
-        # An internal overlay (swarm) has no gateway at all: its containers get a route to
-        # the subnet only.
-        try:
-            self.runtime.create_network(
-                self.network, internal=True, subnet=subnet, labels=self._labels(ROLE_NETWORK),
-                options=None if self.swarm else {
-                    "com.docker.network.bridge.inhibit_ipv4": "true"},
-                swarm=self.swarm)
-        except MyOnionError as e:
-            if not self.swarm:
-                raise
-            raise TestnetError(f"The swarm test network could not be made: {e}",
-                               hint="Make this engine a swarm manager first: `docker swarm "
-                               "init --advertise-addr ADDRESS` (an address of this "
-                               "machine).") from e
-        self._create_access_network(access)
-        for node in nodes:
-            self.runtime.create_volume(node.volume, self._labels(ROLE_VOLUME))
-        self.runtime.create_volume(self.include_volume, self._labels(ROLE_VOLUME))
-        mark("network_created")
-
-        self._report(Stage.STARTING, f"Making keys for {len(auths)} directory authorities", 5)
-        mounts = [Mount(n.volume, f"/nodes/{n.name}", volume=True) for n in nodes]
-        status, output = self.runtime.run_task(
-            image, ["bash", "-c", keygen_script(auths)], mounts, user="0:0",
-            cap_add=["CHOWN"], timeout=max(10.0, deadline - time.monotonic()))
-        if status != 0:
-            raise TestnetError(f"Making the authority keys failed (exit status {status}).",
-                               detail=tail(output.splitlines()))
-        keys = parse_keygen_output(output, [n.name for n in auths])
-        dirauths = dirauthority_lines(nodes, keys)
-        files = node_files(nodes, dirauths, subnet, access)
-        status, output = self.runtime.run_task(
-            image, ["true"], [*mounts, Mount(self.include_volume, "/include", volume=True)],
-            files=files, user=f"{UID}:{UID}", timeout=max(10.0, deadline - time.monotonic()))
-        if status != 0:
-            raise TestnetError("Writing the test network configuration failed.",
-                               detail=tail(output.splitlines()))
-        mark("configured")
-
-        # In parallel: the engine takes ~0.2 s per create and start, the voting clock waits not.
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            list(pool.map(lambda n: self.runtime.create(
-                self._spec(n, image, authorities, relays, access)), nodes))
-            # Not a guess but the authorities' clock: starting right before a vote gives a first
-            # consensus without the relays, which costs a voting round (10 s) and leaves the
-            # tors that bootstrapped on it failing their own circuits until the next vote.
-            delay = start_delay(time.time())
-            if delay:
-                self._report(Stage.STARTING, f"Waiting {delay:.1f} s for the authorities' "
-                             "voting clock", 12)
-                time.sleep(delay)
-            list(pool.map(lambda n: self.runtime.start(n.container), servers))
-        mark("nodes_started")
-        self._report(Stage.BOOTSTRAPPING,
-                     f"Started {len(auths)} authorities and {relays} relays; waiting for the "
-                     "first consensus (voting every 10 s)", 15)
-
-        self._wait(auths, lambda _, lines: has_consensus(lines), deadline,
-                   "publish a consensus", any_node=True)
-        mark("consensus")
-        self._report(Stage.BOOTSTRAPPING, "The authorities published a consensus", 35)
-        # The first consensus may miss relays whose descriptors came too late for its vote.
-        want = len(servers)
-        self._wait_full_consensus(auths, want, deadline)
-        mark("full_consensus")
-        self._report(Stage.BOOTSTRAPPING,
-                     f"The consensus lists all {want} relays and authorities", 50)
-        # The client is started once every relay could hand it the whole directory: the full
-        # consensus and every microdescriptor. Measured: a tor that bootstraps on less picks
-        # its layer-2 vanguards from the few relays it knows and fails its circuits ("Failed to
-        # find node for hop #2") until the next vote. Relays may stay at 95 % for that reason;
-        # their own circuits do not matter for relaying.
-        self._wait(servers, lambda node, lines: self._ready(node, lines, want), deadline,
-                   "get the full consensus and every relay's microdescriptor",
-                   progress=(50, 80),
-                   nudge=lambda node, lines: node.role == "relay" and can_signal(lines))
-        mark("relays_ready")
-        self._report(Stage.BOOTSTRAPPING, "Every relay has the consensus; starting the client", 80)
-
-        self.runtime.start(client.container)
-        self._wait([client], lambda _, lines: last_bootstrap(lines) == 100, deadline,
-                   "bootstrap", progress=(80, 99))
-        mark("client_bootstrapped")
-
-        self._save_timings(self.runtime.get(client.container), timings)
-        result = self.status()
-        if not result.up:
-            raise TestnetError("The test network started but does not look healthy.",
-                               hint="Run `myonion testnet status` to see which node is not.")
-        result.timings = dict(timings)
-        where = f"; SOCKS at {result.socks[0]}:{result.socks[1]}" if result.socks else ""
-        self._report(Stage.BOOTSTRAPPING,
-                     f"The test network is up after {timings['client_bootstrapped']:.1f} s{where}",
-                     100, data={"timings": dict(timings)})
-        return result
-
-    def _spec(self, node: Node, image: str, authorities: int, relays: int,
-              access: Access) -> ContainerSpec:
-        labels = self._labels(f"{ROLE_PREFIX}-{node.role}")
-        labels.update({LABEL_NODE: node.name, LABEL_AUTHORITIES: str(authorities),
-                       LABEL_RELAYS: str(relays)})
-        client = node.role == "client"
-        if client:  # see testnet.access: who may use its SOCKS port
-            labels[LABEL_ACCESS] = access.subnet
-        # The client's first network is the access bridge, so that its fixed address is there
-        # (an extra network gets a dynamic one); on the test network, where it only connects
-        # out, any address does.
-        return ContainerSpec(
-            name=node.container, image=image, labels=labels,
-            entrypoint=["/usr/bin/tini", "--"], command=["tor", "-f", TORRC],
-            user=f"{UID}:{UID}", mounts=[Mount(node.volume, DATA_DIR, volume=True)],
-            network=self.access_network if client else self.network,
-            ipv4_address=access.client if client else node.address,
-            extra_networks=[self.network] if client else [],
-            ports={SOCKS_KEY: ("127.0.0.1", 0)} if client else {},
-            environment={"MALLOC_MMAP_THRESHOLD_": "131072"},
-            read_only=True, mem_limit=NODE_MEMORY, pids_limit=NODE_PIDS, restart=None,
-            hostname=node.name,
-        )
-
-    def _wait(self, nodes: list[Node], done: Callable[[Node, list[str]], bool], deadline: float,
-              what: str, any_node: bool = False, progress: tuple[int, int] | None = None,
-              nudge: Callable[[Node, list[str]], bool] | None = None) -> None:
-        """Poll the nodes' logs until ``done`` holds for every node (or any, with
-        ``any_node``); fail fast if one exits, with its log tail. Nodes for which ``nudge``
-        (given the node and its log) is true get a SIGHUP at most every NUDGE_EVERY s."""
-        pending = list(nodes)
-        total = len(nodes)
-        nudged: dict[str, float] = {}
-        while True:
-            states = {c.name: c for c in self._node_containers()}
-            for node in list(pending):
-                lines = self._logs(node.container)
-                if done(node, lines):
-                    pending.remove(node)
-                    if any_node:
-                        return
-                    if progress:
-                        low, high = progress
-                        self._report(Stage.BOOTSTRAPPING, f"{node.name} is ready",
-                                     low + (high - low) * (total - len(pending)) // total)
-                    continue
-                info = states.get(node.container)
-                if info is None or not info.running:
-                    raise TestnetError(
-                        f"The test network node {node.name} stopped ({_state(info)}) before it "
-                        f"could {what}.", hint=_failed_hint(info), detail=tail(lines))
-                if nudge and nudge(node, lines) and time.monotonic() - nudged.get(
-                        node.name, -NUDGE_EVERY) >= NUDGE_EVERY:
-                    nudged[node.name] = time.monotonic()
-                    with contextlib.suppress(MyOnionError):
-                        self.runtime.kill(node.container, "SIGHUP")
-            if not pending:
-                return
-            if time.monotonic() > deadline:
-                node = pending[0]
-                raise TestnetError(
-                    f"The test network node {node.name} did not {what} in time (last "
-                    f"bootstrap {last_bootstrap(self._logs(node.container))}%).",
-                    hint="Read its log below; a slow machine may need a longer --timeout.",
-                    detail=tail(self._logs(node.container)))
-            time.sleep(POLL)
-
-    def _wait_full_consensus(self, auths: list[Node], want: int, deadline: float) -> None:
-        """Poll the authorities' published consensus until it lists ``want`` routers."""
-        seen: int | None = None
-        while True:
-            states = {c.name: c for c in self._node_containers()}
-            for node in auths:
-                info = states.get(node.container)
-                if info is None or not info.running:
-                    raise TestnetError(
-                        f"The directory authority {node.name} stopped ({_state(info)}).",
-                        hint=_failed_hint(info), detail=tail(self._logs(node.container)))
-            for node in auths:
-                count = self._consensus_size(node)
-                if count is not None and count >= want:
-                    return
-                if count is not None and count != seen:
-                    seen = count
-                    self._report(Stage.BOOTSTRAPPING, f"The consensus lists {count} of {want} "
-                                 "relays and authorities; waiting for the next vote", 40)
-            if time.monotonic() > deadline:
-                raise TestnetError(
-                    f"The test network's consensus did not list all {want} relays and "
-                    f"authorities in time (last seen: {seen}).",
-                    hint="Read the authority's log below; a slow machine may need a longer "
-                    "--timeout.", detail=tail(self._logs(auths[0].container)))
-            time.sleep(POLL)
-
-    def _ready(self, node: Node, lines: list[str], want: int) -> bool:
-        """An authority is ready at 100 %; a relay once it has a live consensus (75 %) and holds
-        the full one with every microdescriptor: then it can hand a new client everything.
-        (Its own circuits, 95 -> 100 %, may lag behind and do not matter for relaying.)"""
-        percent = last_bootstrap(lines)
-        if node.role == "authority":
-            return percent == 100
-        return (percent is not None and percent >= ENOUGH_DIRINFO
-                and self._has_directory(node, want))
-
-    def _has_directory(self, node: Node, want: int) -> bool:
-        """True if a relay holds a consensus listing ``want`` routers and a microdescriptor
-        for each of them."""
-        try:
-            _, output = self.runtime.exec(node.container, ["bash", "-c", DIRECTORY_COUNTS])
-        except Exception:  # the engine's error or the container went away: ask again later
-            log.debug("could not read the directory of %s", node.name, exc_info=True)
-            return False
-        routers, descriptors = parse_counts(output)
-        return routers is not None and descriptors is not None and min(
-            routers, descriptors) >= want
-
-    def _consensus_size(self, node: Node) -> int | None:
-        """How many routers the consensus an authority holds lists (None: none yet)."""
-        try:
-            _, output = self.runtime.exec(node.container, ["grep", "-c", "^r ", CONSENSUS_FILE])
-        except Exception:  # the engine's error or the container went away: ask again later
-            log.debug("could not read the consensus of %s", node.name, exc_info=True)
-            return None
-        return parse_count(output)
-
-    # down ---------------------------------------------------------------------------------
-    def _down(self) -> None:
-        users = self._foreign_users()
-        if users:  # checked first, so a refused down changes nothing
-            raise TestnetError(
-                f"The test network is still used by {', '.join(sorted(users))}, so it cannot "
-                "be removed.",
-                hint="Remove the local-mode services first (`myonion ls`, `myonion rm NAME`), "
-                "then run `myonion testnet down` again.")
-        for info in self.runtime.list_containers({LABEL_ROLE: ""}):
-            if info.labels.get(LABEL_ROLE, "").startswith(ROLE_PREFIX) and self._owns(info.name):
-                self.runtime.remove(info.name)
-        for name in self._mine(self.runtime.list_networks({LABEL_ROLE: ROLE_NETWORK})):
-            try:
-                self.runtime.remove_network(name)
-            except MyOnionError as e:
-                raise TestnetError(
-                    f"The test network {name} could not be removed: {e}",
-                    hint="Remove the containers still attached to it (`myonion ls`, "
-                    "`myonion rm NAME`), then run `myonion testnet down` again.") from e
-        for name in self._mine(self.runtime.list_volumes({LABEL_ROLE: ROLE_VOLUME})):
-            try:
-                self.runtime.remove_volume(name)
-            except MyOnionError as e:
-                raise TestnetError(
-                    f"The test network volume {name} could not be removed: {e}",
-                    hint="Remove the containers that mount it (`myonion ls`, `myonion rm "
-                    "NAME`), then run `myonion testnet down` again.") from e
-        with contextlib.suppress(OSError):
-            self._timings_file().unlink()
-
-    # resume ---------------------------------------------------------------------------------
-    def _kept_sizes(self) -> tuple[int, int] | None:
-        """(authorities, relays) of a network made earlier whose network and volumes (keys,
-        torrcs, the services' include) are all still there, else None. Its nodes may be
-        stopped (a reboot) or even gone (``docker rm``, an interrupted down)."""
-        if not self.runtime.network_exists(self.network):
-            return None
-        volumes = set(self._mine(self.runtime.list_volumes({LABEL_ROLE: ROLE_VOLUME})))
-        names = {v.removeprefix(self.prefix) for v in volumes if v.startswith(self.prefix)}
-        authorities = sum(1 for n in names if re.fullmatch(r"auth\d+", n))
-        relays = sum(1 for n in names if re.fullmatch(r"relay\d+", n))
-        try:
-            expected = {n.volume for n in plan(ANY_SUBNET, authorities, relays, self.prefix)}
-        except TestnetError:
-            return None
-        if self.include_volume not in volumes or not expected <= volumes:
-            return None
-        return authorities, relays
-
-    def _read(self, image: str, volume: str, name: str) -> str:
-        """A file of one of our volumes (a node's torrc, the services' include)."""
-        status, output = self.runtime.run_task(
-            image, ["cat", f"/volume/{name}"],
-            [Mount(volume, "/volume", read_only=True, volume=True)], user=f"{UID}:{UID}",
-            timeout=30)
-        if status != 0:
-            raise TestnetError(f"The test network's {name} in {volume} cannot be read back.",
-                               detail=output[-2000:])
-        return output
-
-    def _subnet_of(self, image: str, node: Node) -> str:
-        """The /24 a node's torrc (in its volume) puts it on."""
-        output = self._read(image, node.volume, TORRC.rsplit("/", 1)[-1])
-        match = re.search(r"^Address (\S+)$", output, re.MULTILINE)
-        if not match:
-            raise TestnetError(f"The configuration of {node.name} cannot be read back.",
-                               detail=output[-2000:])
-        return str(ipaddress.ip_network(f"{match.group(1)}/24", strict=False))
-
-    def _access(self, image: str, layout: list[Node]) -> Access:
-        """The access bridge a kept network's client is guarded for. If that cannot be (a
-        client made by an older myonion, whose SOCKS port answers every container; a bridge
-        that is gone), both are made again (:meth:`_renew_access`)."""
-        client = self.runtime.get(layout[-1].container)
-        if self.runtime.network_exists(self.access_network):
-            if client is not None and LABEL_ACCESS in client.labels:
-                return access_plan(client.labels[LABEL_ACCESS])
-            if client is None:
-                found = access_of(self._read(image, layout[-1].volume, "torrc"))
-                if found is not None:
-                    return found
-        return self._renew_access(image, layout)
-
-    def _renew_access(self, image: str, layout: list[Node]) -> Access:
-        """A new access bridge and the client's torrc for it (the same keys; the rest from the
-        authorities' volumes and the include); the client's container is removed, to be made
-        again. Nothing else may be on the old bridge: a service that publishes a LAN port
-        would lose it."""
-        client = layout[-1]
-        others = sorted(c.name for c in self.runtime.list_containers({})
-                        if self.access_network in c.ip_addresses and c.name != client.container)
-        if others:
-            raise TestnetError(
-                "The test network's client must be made again (it was made by an older "
-                "myonion, or its access bridge is gone), but "
-                f"{', '.join(others)} still use that bridge.",
-                hint="Remove them (`myonion rm NAME`), run `myonion testnet up`, then share "
-                "them again.")
-        self._report(Stage.STARTING, "Making the test network's client again, for this "
-                     "machine only (same keys)", 5)
-        self.runtime.remove(client.container)
-        if self.runtime.network_exists(self.access_network):
-            self.runtime.remove_network(self.access_network)
-        access = access_plan(pick_subnet(self.runtime.used_subnets()))
-        self._create_access_network(access)
-        subnet = self._subnet_of(image, layout[0])
-        dirauths = [line for line in self._read(image, self.include_volume,
-                                                 INCLUDE_FILE).splitlines()
-                    if line.startswith("DirAuthority ")]
-        node = Node(client.name, "client", access.client, self.prefix)
-        status, output = self.runtime.run_task(
-            image, ["true"], [Mount(client.volume, "/node", volume=True)], files={
-                "/node/torrc": (render_torrc(node, dirauths, subnet, access).encode(), 0o600),
-                f"/node/{ONION_AUTH_DIR.removeprefix(DATA_DIR + '/')}/": (b"", 0o700)},
-            user=f"{UID}:{UID}", timeout=30)
-        if status != 0:
-            raise TestnetError("The test network's client could not be configured again.",
-                               detail=tail(output.splitlines()))
-        return access
-
-    def _resume(self, authorities: int, relays: int, timeout: float) -> TestnetStatus:
-        """Bring a kept network back: same keys, addresses and include, so running local-mode
-        services keep working; missing node containers are made again from their volumes."""
-        start = time.monotonic()
-        deadline = start + timeout
-        timings: dict[str, float] = {}
-        image = images.tor_image(self.runtime, self.reporter)
-        layout = plan(ANY_SUBNET, authorities, relays, self.prefix)
-        access = self._access(image, layout)
-        infos = {c.name: c for c in self._node_containers()}
-        missing = [c for c in layout if c.container not in infos]
-        if missing:
-            nodes = plan(self._subnet_of(image, layout[0]), authorities, relays, self.prefix,
-                         access)
-        else:
-            nodes = [Node(c.labels.get(LABEL_NODE, ""), _role_of(c) or "client",
-                          c.ip_addresses.get(self.network, ""), self.prefix)
-                     for c in infos.values()]
-        running = {name for name, c in infos.items() if c.running}
-        # only what a node logs after this start counts
-        seen = {n.name: len(self._logs(n.container)) if n.container in infos
-                and n.container not in running else 0 for n in nodes}
-        servers = [n for n in nodes if n.role != "client"]
-        client = next(n for n in nodes if n.role == "client")
-        for node in nodes:
-            if node.container not in infos:
-                self.runtime.create(self._spec(node, image, authorities, relays, access))
-        stopped = [n for n in servers if n.container not in running]
-        self._report(Stage.STARTING, f"Starting {len(stopped)} nodes of the kept test network "
-                     "again (same keys)", 10)
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            list(pool.map(lambda n: self.runtime.start(n.container), stopped))
-        want = len(servers)
-        self._wait(servers, lambda node, lines: self._ready(node, lines[seen[node.name]:], want),
-                   deadline, "bootstrap again", progress=(10, 80),
-                   nudge=lambda node, lines: node.role == "relay" and can_signal(
-                       lines[seen[node.name]:]))
-        timings["resume_relays_ready"] = round(time.monotonic() - start, 3)
-        if client.container not in running:
-            self.runtime.start(client.container)
-        self._wait([client], lambda node, lines: last_bootstrap(
-            lines[seen[node.name]:]) == 100, deadline, "bootstrap again", progress=(80, 99))
-        timings["resume_client_bootstrapped"] = round(time.monotonic() - start, 3)
-        self._save_timings(self.runtime.get(client.container), timings)
-        result = self.status()
-        if not result.up:
-            raise TestnetError("The test network was started again but does not look healthy.")
-        result.timings = dict(timings)
-        self._report(Stage.BOOTSTRAPPING, "The test network is up again after "
-                     f"{timings['resume_client_bootstrapped']:.1f} s", 100,
-                     data={"timings": timings})
-        return result
-
-    def _create_access_network(self, access: Access) -> None:
-        # For publishing ports on 127.0.0.1 (the client's SOCKS port; a local-mode service's
-        # LAN port): no masquerading, so no way out. On a subnet of our choice, so the
-        # client's torrc knows its gateway and its own address before it starts.
-        self.runtime.create_network(
-            self.access_network, internal=False, subnet=access.subnet,
-            labels=self._labels(ROLE_NETWORK),
-            options={"com.docker.network.bridge.enable_ip_masquerade": "false",
-                     "com.docker.network.bridge.host_binding_ipv4": "127.0.0.1"})
-
-    def _foreign_users(self) -> list[str]:
-        """Containers that are not ours but are attached to the test network (any state)."""
-        return [c.name for c in self.runtime.list_containers({})
-                if self.network in c.ip_addresses and not (
-                    c.labels.get(LABEL_ROLE, "").startswith(ROLE_PREFIX) and self._owns(c.name))]
-
-    def _owns(self, name: str) -> bool:
-        return name == self.network or name.startswith(self.prefix)
-
-    def _mine(self, names: list[str]) -> list[str]:
-        return [n for n in names if self._owns(n)]
-
-    # helpers ------------------------------------------------------------------------------
-    def _labels(self, role: str) -> dict[str, str]:
-        return {LABEL_ROLE: role, LABEL_NETWORK: "local", LABEL_INSTANCE: self.name}
-
-    def _node_containers(self) -> list[ContainerInfo]:
-        return [c for c in self.runtime.list_containers({LABEL_ROLE: ""})
-                if _role_of(c) is not None and LABEL_NODE in c.labels and self._owns(c.name)]
-
-    def _leftovers(self) -> bool:
-        return bool(self._mine(self.runtime.list_networks({LABEL_ROLE: ROLE_NETWORK}))
-                    or self._mine(self.runtime.list_volumes({LABEL_ROLE: ROLE_VOLUME})))
-
-    def _logs(self, name: str) -> list[str]:
-        try:
-            return list(self.runtime.logs(name))
-        except MyOnionError:
-            return []
-        except Exception:  # the container vanished between listing and reading
-            log.debug("could not read the logs of %s", name, exc_info=True)
-            return []
-
-    def _complete(self, infos: list[ContainerInfo], client: ContainerInfo | None) -> bool:
-        """True if every node the network was made with is there."""
-        if client is None:
-            return False
-        try:
-            want_auth = int(client.labels.get(LABEL_AUTHORITIES, "-1"))
-            want_relay = int(client.labels.get(LABEL_RELAYS, "-1"))
-        except ValueError:
-            return False
-        roles = [_role_of(c) for c in infos]
-        return roles.count("authority") == want_auth and roles.count("relay") == want_relay
-
-    @staticmethod
-    def _sizes(st: TestnetStatus) -> tuple[int, int]:
-        roles = [n.role for n in st.nodes]
-        return roles.count("authority"), roles.count("relay")
-
-    def _report(self, stage: Stage, message: str, percent: int | None,
-                data: dict[str, object] | None = None) -> None:
-        self.reporter(Event(stage, message, percent=percent, service="testnet",
-                            data=data or {}))
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        """One up/down at a time on this machine: the network is one per Docker engine, so the
-        lock is machine-wide (in the temp dir, not under MYONION_HOME); read-only is enough for
-        flock, so processes of other users can share it."""
-        try:
-            fd = os.open(LOCK_DIR / f"{self.name}.lock", os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW,
-                         0o644)
-        except OSError:
-            fd = os.open(paths.testnet_dir() / f".{self.name}.lock", os.O_RDWR | os.O_CREAT,
-                         0o600)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                self._report(Stage.STARTING, "Waiting for another `myonion testnet up/down` on "
-                             "this machine to finish", None)
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-
-    def _timings_file(self) -> Path:
-        return paths.testnet_dir() / f"{self.name}.timings.json"
-
-    def _save_timings(self, client: ContainerInfo | None, timings: dict[str, float]) -> None:
-        if client is None:
-            return
-        path = self._timings_file()
-        with contextlib.suppress(OSError):
-            path.write_text(json.dumps({"client": client.id, "timings": timings}))
-
-    def _saved_timings(self, client: ContainerInfo | None) -> dict[str, float]:
-        if client is None:
-            return {}
-        try:
-            data = json.loads(self._timings_file().read_text())
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(data, dict) or data.get("client") != client.id:
-            return {}
-        timings = data.get("timings")
-        return {str(k): float(v) for k, v in timings.items()} if isinstance(timings, dict) else {}
-
-
-def _node_index(name: str) -> int:
-    digits = "".join(ch for ch in name if ch.isdigit())
-    return int(digits) if digits else 0
-
-
-def _state(info: ContainerInfo | None) -> str:
-    if info is None:
-        return "its container is gone"
-    return f"{info.status}, exit status {info.exit_code}"
-
-
-def _failed_hint(info: ContainerInfo | None) -> str:
-    if info is None:
-        return ("Something removed it: is another program or user running `myonion testnet "
-                "down` or `docker rm`? Then `myonion testnet up` again.")
-    return "Read its log below; then `myonion testnet up` again."
-

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from myonion.errors import TestnetError
-from myonion.testnet.plan import DIR_PORT, UID, Node
+from myonion.testnet.layout import DIR_PORT, UID, Node
 
 FINGERPRINT_LINE_RE = re.compile(r"^(\w{1,19}) ((?:[0-9A-F]{4} ){9}[0-9A-F]{4})\s*$", re.MULTILINE)
 V3IDENT_RE = re.compile(r"^fingerprint ([0-9A-F]{40})\s*$", re.MULTILINE)

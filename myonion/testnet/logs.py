@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from myonion.testnet.plan import DATA_DIR
+from myonion.testnet.layout import DATA_DIR
 
 BOOTSTRAP_RE = re.compile(r"Bootstrapped (\d{1,3})%")
 #: an authority logs this once its first consensus is signed and published

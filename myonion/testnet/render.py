@@ -6,7 +6,7 @@ from __future__ import annotations
 from myonion.errors import TestnetError
 from myonion.testnet.access import Access, socks_lines
 from myonion.testnet.authority_keys import AuthorityKeys
-from myonion.testnet.plan import (
+from myonion.testnet.layout import (
     DATA_DIR,
     DIR_PORT,
     DIST_DELAY,

@@ -10,6 +10,8 @@ from myonion import testnet as tn
 from myonion.runtime.base import LABEL_ROLE, ContainerSpec, Mount
 from myonion.runtime.fake import FakeRuntime
 from myonion.testnet import access as ta
+from myonion.testnet import nodes as tn_nodes
+from myonion.testnet import resume
 
 ACCESS = ta.access_plan("10.213.9.0/24")
 DIRAUTHS = [f"DirAuthority auth{i} orport=5000 no-v2 v3ident={'A' * 40} 10.213.4.20{i}:7000 "
@@ -93,12 +95,12 @@ def test_parse_directives_drops_comments_and_splits_on_whitespace() -> None:
 def test_the_client_container_is_on_the_access_bridge_at_its_fixed_address() -> None:
     net = tn.Testnet(FakeRuntime())
     nodes = tn.plan("10.213.4.0/24", access=ACCESS)
-    spec = net._spec(nodes[-1], "image", 3, 3, ACCESS)
+    spec = tn_nodes.spec(net, nodes[-1], "image", 3, 3, ACCESS)
     assert (spec.network, spec.ipv4_address, spec.extra_networks) == (
         tn.ACCESS_NETWORK, "10.213.9.250", [tn.NETWORK])
     assert spec.ports == {tn.SOCKS_KEY: ("127.0.0.1", 0)}
     assert spec.labels[tn.LABEL_ACCESS] == "10.213.9.0/24"
-    relay = net._spec(nodes[3], "image", 3, 3, ACCESS)
+    relay = tn_nodes.spec(net, nodes[3], "image", 3, 3, ACCESS)
     assert (relay.network, relay.ipv4_address, relay.extra_networks, relay.ports) == (
         tn.NETWORK, "10.213.4.211", [], {})
     assert tn.LABEL_ACCESS not in relay.labels
@@ -151,13 +153,13 @@ def _kept(client_labels: dict[str, str] | None,
 def test_a_guarded_client_keeps_its_bridge() -> None:
     layout = tn.plan(tn.ANY_SUBNET)
     runtime, net = _kept({tn.LABEL_ACCESS: ACCESS.subnet}, "")
-    assert net._access("image", layout) == ACCESS
+    assert resume.kept_access(net, "image", layout) == ACCESS
     assert runtime.tasks == []  # from the label: nothing read, nothing made again
     # its container gone: read back from its torrc, the bridge kept
     text = tn.render_torrc(tn.plan("10.213.4.0/24", access=ACCESS)[-1], DIRAUTHS,
                            "10.213.4.0/24", ACCESS)
     runtime, net = _kept(None, text)
-    assert net._access("image", layout) == ACCESS
+    assert resume.kept_access(net, "image", layout) == ACCESS
     assert runtime.tasks == [["cat", "/volume/torrc"]]
 
 
@@ -176,7 +178,7 @@ def test_an_older_client_is_made_again_for_this_machine_only() -> None:
         net.authorize("web", "descriptor:x25519:KEY")  # no key for a client anyone can use
     layout = tn.plan(tn.ANY_SUBNET)
 
-    access = net._access("image", layout)
+    access = resume.kept_access(net, "image", layout)
     assert "myonion-testnet-client" not in runtime.containers  # made again by _resume
     assert access == ta.access_plan("10.213.0.0/24")  # a bridge on a subnet of our choice
     text = runtime.volume_files[("myonion-testnet-client", "torrc")].decode()
@@ -193,7 +195,7 @@ def test_an_older_client_is_not_replaced_under_a_service_on_its_bridge() -> None
     lan = runtime.create(ContainerSpec(name="myonion-broker", image="i", labels={}))
     lan.ip_addresses = {tn.NETWORK: "10.213.4.3", tn.ACCESS_NETWORK: "172.19.0.3"}
     with pytest.raises(errors.TestnetError, match="myonion-broker still use") as caught:
-        net._access("image", tn.plan(tn.ANY_SUBNET))
+        resume.kept_access(net, "image", tn.plan(tn.ANY_SUBNET))
     assert "myonion rm" in (caught.value.hint or "")
     assert "myonion-testnet-client" in runtime.containers
     assert tn.ACCESS_NETWORK in runtime.networks

@@ -1,0 +1,56 @@
+"""The test network as its callers see it (:class:`Testnet`): up, status, down, its SOCKS
+port, and client keys for its client. Each method hands the work to the module named for the
+job, with the network itself as the context (:class:`~myonion.testnet.context.NetContext`)."""
+
+from __future__ import annotations
+
+from myonion.errors import TestnetError
+from myonion.testnet import clients, lifecycle
+from myonion.testnet import status as _status
+from myonion.testnet.access import outdated
+from myonion.testnet.context import NetContext
+from myonion.testnet.status import TestnetStatus
+
+
+class Testnet(NetContext):
+    """The private Tor network in containers, driven through a :class:`Runtime`."""
+
+    __test__ = False  # not a pytest test class
+
+    def up(self, relays: int = 3, authorities: int = 3, timeout: float = 240) -> TestnetStatus:
+        """Start the network and wait until the client has bootstrapped; idempotent.
+
+        On failure everything made is removed again and TestnetError carries the log tail
+        of the node that failed.
+        """
+        return lifecycle.up(self, relays, authorities, timeout)
+
+    def status(self) -> TestnetStatus:
+        """The network as Docker and the node logs show it now (works from any process)."""
+        return _status.status(self)
+
+    def down(self) -> None:
+        """Remove every test network container, network and volume (found by label)."""
+        lifecycle.down(self)
+
+    def socks(self) -> tuple[str, int]:
+        """("127.0.0.1", port) of the client's SOCKS port; TestnetError if the net is not up."""
+        st = self.status()
+        if st.outdated:
+            raise outdated()
+        if not st.up or st.socks is None:
+            raise TestnetError("The local Tor test network is not up.")
+        return st.socks
+
+    def is_up(self) -> bool:
+        return self.status().up
+
+    def authorize(self, key: str, auth_private_line: str) -> None:
+        """Give the test network's client the key of a private onion service (the content of
+        a ``.auth_private`` file), so it can reach it; ``key`` names the file (one per
+        service). Tor reads its ClientOnionAuthDir again on SIGHUP."""
+        clients.authorize(self, key, auth_private_line)
+
+    def deauthorize(self, key: str) -> None:
+        """Take a key given with :meth:`authorize` away again (nothing if there is none)."""
+        clients.deauthorize(self, key)
