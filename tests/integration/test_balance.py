@@ -16,6 +16,7 @@ from myonion.errors import MyOnionError
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
 from tests.balancing import fresh_get, get, utc_now, wait_listed
+from tests.inside import TOR_USER
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
@@ -40,7 +41,8 @@ def test_one_address_several_backends(real_manager: Manager, docker_runtime: Doc
         assert all(b.state == "running" and b.listed for b in view.backends), view
         # each backend names the master in its ob_config and is an instance in its torrc
         code, output = docker_runtime.exec(container_name(b1.name),
-                                           ["cat", "/var/lib/tor/hs/ob_config"])
+                                           ["cat", "/var/lib/tor/hs/ob_config"],
+                                           user=TOR_USER)
         assert code == 0 and output.strip() == f"MasterOnionAddress {master}"
 
         # the master address serves the page through the test network's client

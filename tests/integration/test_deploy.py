@@ -20,6 +20,7 @@ from myonion.manager import Manager, container_name
 from myonion.runtime.base import LABEL_DEPLOYMENT
 from myonion.runtime.docker import DockerRuntime
 from myonion.tor import fetch
+from tests.inside import TOR_USER
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
@@ -172,7 +173,7 @@ def test_exported_compose_file_runs_and_serves(real_manager: Manager, site_dir: 
         address = None
         deadline = time.monotonic() + 60
         while address is None and time.monotonic() < deadline:
-            result = subprocess.run(["docker", "exec", container, "cat",
+            result = subprocess.run(["docker", "exec", "-u", TOR_USER, container, "cat",
                                      "/var/lib/tor/hs/hostname"], capture_output=True,
                                     text=True)
             text = result.stdout.strip()
@@ -221,7 +222,8 @@ def test_bundle_loads_and_up_builds_nothing(real_manager: Manager, docker_runtim
     loaded = bundle.load_bundle(docker_runtime, made.path, site_dir.parent / "target")
     assert sorted(loaded.images) == sorted(made.images)
     assert docker_runtime.image_exists(site_tag)  # back from the bundle, not from a build
-    (site_dir.parent / "target" / "site").symlink_to(site_dir)
+    # the folder goes with the bundle, beside its file (a link out of it would be refused)
+    shutil.copytree(site_dir, site_dir.parent / "target" / "site")
     events.clear()
     try:
         steps = deploy.up(real_manager, deploy.load(loaded.path), timeout=120)

@@ -20,6 +20,7 @@ from myonion.runtime.base import LABEL_DEPLOYMENT
 from myonion.runtime.docker import DockerRuntime
 from myonion.tor import fetch
 from tests.balancing import fresh_get, utc_now, wait_listed
+from tests.inside import TOR_USER
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
@@ -64,7 +65,8 @@ def test_a_balanced_service_of_a_deployment_file(real_manager: Manager,
         assert [b.name for b in view.backends] == [B1, B2]
         assert master not in [b.address for b in view.backends]
         code, output = docker_runtime.exec(container_name(B2), ["cat",
-                                                                "/var/lib/tor/hs/ob_config"])
+                                                                "/var/lib/tor/hs/ob_config"],
+                                           user=TOR_USER)
         assert code == 0 and output.strip() == f"MasterOnionAddress {master}"
         info = docker_runtime.get(container_name(B1))
         assert info is not None and info.labels[LABEL_DEPLOYMENT] == DEPLOYMENT

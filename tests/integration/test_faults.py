@@ -92,6 +92,12 @@ def restart_count(runtime: DockerRuntime) -> int:
     return int(runtime.client.api.inspect_container(container_name(NAME))["RestartCount"])
 
 
+def restarted(runtime: DockerRuntime, before: str, name: str = NAME) -> bool:
+    """Whether the container is not running or was started after ``before``."""
+    info = runtime.get(container_name(name))
+    return info is None or not info.running or info.started_at != before
+
+
 def wait_back(runtime: DockerRuntime, before: str, timeout: float = 60.0,
               name: str = NAME) -> None:
     """Until the container runs again, started after ``before`` (Docker's StartedAt)."""
@@ -240,12 +246,20 @@ def test_an_ephemeral_service_keeps_its_address_through_crashes(
         # brings it back with a new key, and the view says the old address is gone
         info = docker_runtime.get(container_name(name))
         assert info is not None
-        for _ in range(6):
-            pid = pid_of(docker_runtime, "tor", name)
+        killed = None
+        for _ in range(8):  # tor crashed once above: 4 more make 5 in 60 s
+            pid = None
+            deadline = time.monotonic() + 30
+            while pid in (None, killed) and time.monotonic() < deadline and not restarted(
+                    docker_runtime, info.started_at, name):
+                pid = pid_of(docker_runtime, "tor", name)
+                time.sleep(0.1)
+            if pid == killed:
+                pid = None
             if pid is None:
-                break
+                break  # the container ended (or is being restarted)
             docker_runtime.exec(container_name(name), ["kill", "-KILL", pid], user="10001:10001")
-            time.sleep(1.5)
+            killed = pid
         wait_back(docker_runtime, info.started_at, name=name)
         deadline = time.monotonic() + 60
         while not (now := manager.status(name, live=False)).previous_address:

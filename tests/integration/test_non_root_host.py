@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from myonion.runtime.docker import DockerRuntime
+from tests.inside import SERVICE_UID
 from tests.integration.conftest import IN_CI
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
@@ -108,12 +109,13 @@ def test_an_ordinary_user_shares_checks_and_removes(host_user: HostUser) -> None
     assert stat.S_IMODE(st.st_mode) == 0o750
     for name in ("hostname", "control.authcookie", "control.sock"):
         assert (ctl / name).stat().st_gid == host_user.gid, name
-    # the secret file: 0600, the container's user's, unreadable to the user who made it
+    # the secret file: 0600, the service's user's (not tor's, 10001), unreadable to the user who
+    # made it
     secret = [p for p in (service / "conf").iterdir() if p.is_file() and TOKEN in p.read_text()]
     assert secret, "no runtime file holds the device token"
     for path in secret:
         st = path.stat()
-        assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == 10001, path
+        assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == SERVICE_UID, path
     address = host_user.run("address", "nonroot-iot")
     assert address.returncode == 0 and address.stdout.strip().endswith(".onion"), address
     ls = host_user.run("ls")

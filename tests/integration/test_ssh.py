@@ -75,7 +75,8 @@ def test_ssh_login_with_key_only(real_manager: Manager, docker_runtime: DockerRu
     # the service listens on loopback only, as the unprivileged user
     code, out = docker_runtime.exec(container_name("sshtest"), ["bash", "-c", (
         "cat /proc/net/tcp | awk 'NR>1 {print $2, $4}'; for d in /proc/[0-9]*; do "
-        "[ \"$(cat $d/comm)\" = sshd ] && awk '/^Uid:/ {print \"sshd\", $2}' $d/status; done")])
+        "if [ \"$(cat $d/comm 2>/dev/null)\" = sshd ]; then "
+        "awk '/^Uid:/ {print \"sshd\", $2}' $d/status; fi; done")])
     assert code == 0
     listening = [line.split()[0] for line in out.splitlines() if line.endswith(" 0A")]
     # (127.0.0.11 is Docker's embedded DNS resolver; everything is on 127/8)

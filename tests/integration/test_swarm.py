@@ -24,11 +24,12 @@ import pytest
 from myonion import deploy, onion
 from myonion.cli import main
 from myonion.errors import MyOnionError
-from myonion.manager import Manager
+from myonion.manager import ENTRY_CAPS, Manager
 from myonion.runtime.docker import DockerRuntime
 from myonion.services.store import StateStore
 from myonion.testnet import Testnet
 from myonion.tor import fetch
+from tests.inside import SERVICE_UID, TOR_USER
 from tests.torclient import fresh_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
@@ -110,7 +111,8 @@ def onion_of(service: str, timeout: float = 90) -> tuple[str, str]:
     deadline = time.monotonic() + timeout
     while True:
         container = task_container(service)
-        run = subprocess.run(["docker", "exec", container, "cat", "/var/lib/tor/hs/hostname"],
+        run = subprocess.run(["docker", "exec", "-u", TOR_USER, container, "cat",
+                              "/var/lib/tor/hs/hostname"],
                              capture_output=True, text=True)
         if run.returncode == 0 and onion.is_valid(run.stdout.strip()):
             return container, run.stdout.strip()
@@ -191,10 +193,10 @@ def test_exported_stack_runs_on_a_swarm(docker_runtime: DockerRuntime, swarm_tes
         assert body == expected
         timings["private page fetched by alice (fresh client)"] = time.monotonic() - started
 
-        # the receiver's device tokens came as a swarm secret: 0400, the service user's
+        # the receiver's device tokens came as a swarm secret: 0400, the service user's (10002)
         recv_container, recv = onion_of(f"{STACK}_swrecv")
         listing = docker("exec", recv_container, "ls", "-ln", "/etc/myonion/devices")
-        assert listing.startswith("-r-------- 1 10001 10001"), listing
+        assert listing.startswith("-r-------- 1 10002 10002"), listing
         assert docker("secret", "ls", "-q", "--filter", f"label={NAMESPACE}={STACK}")
         started = time.monotonic()
         body = fetch.http_get_retry(f"http://{recv}/", swarm_testnet.socks(),
@@ -206,8 +208,15 @@ def test_exported_stack_runs_on_a_swarm(docker_runtime: DockerRuntime, swarm_tes
         spec = json.loads(docker("service", "inspect", f"{STACK}_swpublic", "--format",
                                  "{{json .Spec.TaskTemplate}}"))
         container = spec["ContainerSpec"]
-        assert container["User"] == "10001:10001" and container["ReadOnly"] is True
+        # it starts as root with four capabilities to start tor and the service as two users
+        # (see myonion-entry), which the environment names; every other capability is dropped
+        assert container["User"] == "0:0" and container["ReadOnly"] is True
         assert container["CapabilityDrop"] == ["ALL"]
+        added = {c.removeprefix("CAP_") for c in container["CapabilityAdd"]}
+        assert added == set(ENTRY_CAPS), container["CapabilityAdd"]
+        env = dict(e.split("=", 1) for e in container["Env"])
+        assert env["MYONION_TOR_USER"] == TOR_USER
+        assert env["MYONION_SERVICE_USER"] == f"{SERVICE_UID}:{SERVICE_UID}"
         assert spec["Resources"]["Limits"] == {"MemoryBytes": 96 * 1024**2, "Pids": 64}
         host = json.loads(docker("inspect", "-f", "{{json .HostConfig}}", public_container))
         assert host["ReadonlyRootfs"] and host["CapDrop"] == ["ALL"]
