@@ -2,7 +2,7 @@
 ``ob_config``) are readable by tor's user only, so a test reads them as that user; the
 service's secret files belong to the service's user."""
 
-from myonion.render import SERVICE_UID, TOR_UID
+from myonion.build.render import SERVICE_UID, TOR_UID
 
 #: "uid:gid" of tor inside every service container
 TOR_USER = f"{TOR_UID}:{TOR_UID}"
