@@ -814,7 +814,7 @@ def testnet_down(name: str | None) -> None:
 def gui() -> None:
     """Open the desktop app."""
     try:
-        from gui.app import main as gui_main
+        from myonion_gui.app import main as gui_main
     except ImportError as e:
         raise MyOnionError("The desktop app is not installed.",
                            hint="pip install 'myonion[gui]'") from e

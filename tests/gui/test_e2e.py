@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from gui.main_window import MainWindow
 from myonion import fetch, images
 from myonion.errors import MyOnionError
 from myonion.manager import Manager
 from myonion.state import StateStore
+from myonion_gui.main_window import MainWindow
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 

@@ -6,16 +6,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
-from gui import close_prompt
-from gui.main_window import MainWindow
 from myonion.events import Event, Stage
 from myonion.manager import Manager, ServiceView, container_name
 from myonion.runtime.fake import FakeRuntime
+from myonion_gui import close_prompt
+from myonion_gui.main_window import MainWindow
 
 Idle = Callable[[MainWindow], None]
 
@@ -161,7 +161,7 @@ def drop_event(paths: list[Path]) -> tuple[QDragEnterEvent, QDropEvent, QMimeDat
     """Drag-enter and drop events; the caller keeps the mime data alive (events do not own it)."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    enter = QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+    enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime,
                             Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)

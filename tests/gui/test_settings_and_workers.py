@@ -11,14 +11,14 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
-from gui import app
-from gui.errors import UserError
-from gui.main_window import MainWindow
-from gui.settings import BASE_IMAGE_ENV
-from gui.workers import EventRouter, Runner
 from myonion import errors
 from myonion.events import Event, Stage
 from myonion.manager import Manager
+from myonion_gui import app
+from myonion_gui.errors import UserError
+from myonion_gui.main_window import MainWindow
+from myonion_gui.settings import BASE_IMAGE_ENV
+from myonion_gui.workers import EventRouter, Runner
 
 
 def test_testnet_buttons_drive_the_test_network(qtbot: QtBot, window: MainWindow,

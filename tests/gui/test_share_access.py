@@ -11,11 +11,11 @@ from typing import Any
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from gui.main_window import MainWindow
-from gui.services_model import COLUMNS
-from gui.share_dialog import ShareDialog
 from myonion.manager import Manager, ServiceView, container_name
 from myonion.runtime.fake import FakeRuntime
+from myonion_gui.main_window import MainWindow
+from myonion_gui.services_model import COLUMNS
+from myonion_gui.share_dialog import ShareDialog
 
 Idle = Callable[[MainWindow], None]
 

@@ -10,13 +10,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QPlainTextEdit, QSpinBox
 from pytestqt.qtbot import QtBot
 
-from gui.main_window import MainWindow
-from gui.option_form import PathField
-from gui.share_dialog import ShareDialog
-from gui.template_cards import summary
 from myonion.manager import Manager
 from myonion.runtime.fake import FakeRuntime
 from myonion.templates import TemplateRegistry, TemplateSpec, load_template
+from myonion_gui.main_window import MainWindow
+from myonion_gui.option_form import PathField
+from myonion_gui.share_dialog import ShareDialog
+from myonion_gui.template_cards import summary
 
 EVERY_TYPE = """
 id: every

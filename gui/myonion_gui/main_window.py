@@ -13,22 +13,22 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
-from gui.access_dialogs import AddClientDialog, ExportKeyDialog
-from gui.close_prompt import CloseChoice, ask_about_running
-from gui.controller import Controller
-from gui.errors import UserError
-from gui.message_bar import MessageBar
-from gui.progress_panel import ProgressPanel
-from gui.requests import ShareRequest
-from gui.service_panel import ServicePanel
-from gui.services_model import ServicesModel
-from gui.services_table import ServicesTable
-from gui.settings import GuiSettings
-from gui.settings_dialog import SettingsDialog
-from gui.share_dialog import ShareDialog
 from myonion import config
 from myonion.errors import MyOnionError
 from myonion.manager import DEFAULT_TIMEOUT, Manager, ServiceView
+from myonion_gui.access_dialogs import AddClientDialog, ExportKeyDialog
+from myonion_gui.close_prompt import CloseChoice, ask_about_running
+from myonion_gui.controller import Controller
+from myonion_gui.errors import UserError
+from myonion_gui.message_bar import MessageBar
+from myonion_gui.progress_panel import ProgressPanel
+from myonion_gui.requests import ShareRequest
+from myonion_gui.service_panel import ServicePanel
+from myonion_gui.services_model import ServicesModel
+from myonion_gui.services_table import ServicesTable
+from myonion_gui.settings import GuiSettings
+from myonion_gui.settings_dialog import SettingsDialog
+from myonion_gui.share_dialog import ShareDialog
 
 POLL_MS = 2000
 #: a service listed with less time left than this, and gone in the next listing, expired

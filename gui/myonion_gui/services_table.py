@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.services_model import COLUMNS, ServicesModel
+from myonion_gui.services_model import COLUMNS, ServicesModel
 
 MIN_ROWS = 3
 EMPTY_TEXT = ("<p style='font-size: large'>No services yet.</p>"

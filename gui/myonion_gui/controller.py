@@ -14,13 +14,13 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from gui.client_keys import ClientEntry, load_client, load_clients
-from gui.errors import UserError
-from gui.requests import ShareRequest
-from gui.workers import EventRouter, Runner
 from myonion.errors import MyOnionError
 from myonion.events import Event
 from myonion.manager import DEFAULT_TIMEOUT, CheckResult, Manager, ServiceView
+from myonion_gui.client_keys import ClientEntry, load_client, load_clients
+from myonion_gui.errors import UserError
+from myonion_gui.requests import ShareRequest
+from myonion_gui.workers import EventRouter, Runner
 
 LOG_TAIL = 300
 

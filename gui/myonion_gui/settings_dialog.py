@@ -16,10 +16,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.controller import Controller
-from gui.settings import GuiSettings
-from gui.share_dialog import NETWORK_LABELS
 from myonion import config
+from myonion_gui.controller import Controller
+from myonion_gui.settings import GuiSettings
+from myonion_gui.share_dialog import NETWORK_LABELS
 
 
 class SettingsDialog(QDialog):

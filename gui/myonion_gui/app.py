@@ -8,11 +8,11 @@ import sys
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from gui.errors import UserError
-from gui.main_window import MainWindow
-from gui.settings import GuiSettings
 from myonion.errors import MyOnionError
 from myonion.manager import Manager
+from myonion_gui.errors import UserError
+from myonion_gui.main_window import MainWindow
+from myonion_gui.settings import GuiSettings
 
 
 def settings_store() -> QSettings:

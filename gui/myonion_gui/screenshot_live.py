@@ -1,6 +1,6 @@
 """A screenshot of the main window with a real service on the local test network.
 
-    QT_QPA_PLATFORM=offscreen MYONION_NETWORK=local python -m gui.screenshot_live [OUT.png]
+    QT_QPA_PLATFORM=offscreen MYONION_NETWORK=local python -m myonion_gui.screenshot_live [OUT.png]
 
 Shares examples/site for real (Docker engine and `myonion testnet` needed), shows it in the
 window, saves the picture, and removes the service again.
@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,9 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MYONION_HOME", tempfile.mkdtemp(prefix="myonion-live-"))
     from PySide6.QtWidgets import QApplication
 
-    from gui.main_window import MainWindow
-    from gui.screenshots import settle
     from myonion.manager import Manager
+    from myonion_gui.main_window import MainWindow
+    from myonion_gui.screenshots import settle
 
     app = QApplication.instance() or QApplication([])
     manager = Manager()

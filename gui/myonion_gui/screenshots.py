@@ -1,6 +1,6 @@
 """Regenerate the screenshots in docs/screenshots from the real windows, on the fake runtime.
 
-    QT_QPA_PLATFORM=offscreen python -m gui.screenshots [OUTPUT_DIR]
+    QT_QPA_PLATFORM=offscreen python -m myonion_gui.screenshots [OUTPUT_DIR]
 
 No Docker engine and no tor are used: services are made by the manager on the in-memory fake
 runtime in a throw-away MYONION_HOME (``$TMPDIR/myonion-demo``), and made to look published by
@@ -22,9 +22,9 @@ from PySide6.QtCore import QCoreApplication, QEventLoop, QPoint
 from PySide6.QtWidgets import QApplication, QWidget
 
 if TYPE_CHECKING:
-    from gui.share_dialog import ShareDialog
+    from myonion_gui.share_dialog import ShareDialog
 
-OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 SERVICE_LOG = """\
 [notice] Tor 0.4.7.16 opening log file.
 [notice] Bootstrapped 0% (starting): Starting
@@ -92,12 +92,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def shoot(out: Path, home: Path) -> Iterator[Path]:
-    from gui.main_window import MainWindow
     from myonion.manager import Manager
     from myonion.runtime.base import Runtime
     from myonion.runtime.fake import FakeRuntime
     from myonion.state import StateStore
     from myonion.tor import onion_from_public_key
+    from myonion_gui.main_window import MainWindow
 
     class DemoRuntime(FakeRuntime):
         def logs(self, name: str, tail: int | None = None,

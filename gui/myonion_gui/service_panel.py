@@ -19,12 +19,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.client_keys import ClientEntry
-from gui.clients_box import ClientsBox
-from gui.qr import qr_pixmap
-from gui.services_model import access_text, state_text
 from myonion.access import format_duration
 from myonion.manager import ServiceView
+from myonion_gui.client_keys import ClientEntry
+from myonion_gui.clients_box import ClientsBox
+from myonion_gui.qr import qr_pixmap
+from myonion_gui.services_model import access_text, state_text
 
 QR_SIZE = 132  # an address is 41 modules with its border: 3 px each
 

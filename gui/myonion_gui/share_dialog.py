@@ -24,13 +24,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.access_form import AccessForm
-from gui.option_form import OptionForm, error_label, show_error
-from gui.requests import ShareRequest
-from gui.template_cards import TemplateCards
 from myonion import config
 from myonion.errors import OptionError
 from myonion.templates import TemplateSpec
+from myonion_gui.access_form import AccessForm
+from myonion_gui.option_form import OptionForm, error_label, show_error
+from myonion_gui.requests import ShareRequest
+from myonion_gui.template_cards import TemplateCards
 
 #: what the core accepts as a service name; typing anything else is not possible
 NAME_PATTERN = "[a-z0-9][a-z0-9-]{0,39}"

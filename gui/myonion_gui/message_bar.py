@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.errors import UserError
+from myonion_gui.errors import UserError
 
 STYLES = {
     "error": "MessageBar { background: #fbe9e7; border: 1px solid #e0a39b; border-radius: 4px; }"

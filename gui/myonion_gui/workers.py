@@ -15,9 +15,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from gui.errors import UserError
 from myonion.events import Event, Reporter
 from myonion.manager import Manager
+from myonion_gui.errors import UserError
 
 
 class EventRouter:

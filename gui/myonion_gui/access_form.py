@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.option_form import error_label, show_error
 from myonion import access, keys
 from myonion.errors import OptionError
+from myonion_gui.option_form import error_label, show_error
 
 #: the units offered for a time to live, as parse_duration writes them
 TTL_UNITS = (("minutes", "m"), ("hours", "h"), ("days", "d"))
