@@ -4,6 +4,7 @@ count where it was."""
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,9 +31,11 @@ def test_polling_for_minutes_keeps_true_alive(qtbot: QtBot, window: MainWindow,
     for _ in range(WARM_UP):  # the first listings free what the window's start made
         window.refresh()
         idle(window)
+    gc.collect()  # what earlier tests left holds references to True too
     before = sys.getrefcount(True)
     for _ in range(LISTINGS):  # ten minutes of the window's polling
         window.refresh()
         idle(window)
+    gc.collect()
     # PySide6 6.12.0 took several references per listing (one per emit): 2000+ here
     assert before - sys.getrefcount(True) < LISTINGS // 10
