@@ -888,6 +888,25 @@ class Manager:
                 else:
                     self.testnet.deauthorize(self._testnet_key(name))
 
+    def device_tokens(self, name: str) -> dict[str, str]:
+        """An iot-receiver's device ids and their tokens (the generated ones too), read by the
+        running service itself (``iot-receiver tokens``) as its own user."""
+        record = self._record(name)
+        if record.template != "iot-receiver":
+            raise MyOnionError(f"Service '{name}' is not an IoT receiver: it has no device tokens.")
+        info = self.runtime.get(container_name(name))
+        if info is None or not info.running:
+            raise MyOnionError(f"Service '{name}' is not running, so its tokens cannot be read.",
+                               hint=f"Start it with `myonion start {name}`.")
+        user = service_user(self.registry.get(record.template), record.options)
+        code, output = self.runtime.exec(container_name(name), ["iot-receiver", "tokens"],
+                                         user=user)
+        if code != 0:
+            raise MyOnionError(f"The device tokens of '{name}' could not be read.",
+                               detail=output.strip()[-500:] or None)
+        pairs = (line.strip().partition(":") for line in output.splitlines() if ":" in line)
+        return {device: token for device, _, token in pairs}
+
     # access: the onion key --------------------------------------------------------------------
     def _tor_volume(self, name: str) -> str:
         return f"{container_name(name)}-tor"
