@@ -68,6 +68,7 @@ def test_click_to_share_a_folder_until_reachable(qtbot: QtBot, real_manager: Man
         assert dialog is not None
         dialog.form().set_value("dir", str(site_dir))
         dialog.name_edit.setText(name)
+        dialog.access.choose_public()
         with qtbot.waitSignal(window.controller.operation_ended, timeout=SHARE_TIMEOUT_MS):
             dialog.share_button.click()
         qtbot.waitUntil(lambda: window.controller.runner.active == 0, timeout=30_000)

@@ -27,6 +27,16 @@ def test_testnet_buttons_drive_the_test_network(qtbot: QtBot, window: MainWindow
     qtbot.waitUntil(lambda: dialog.testnet_label.text() == "Running")
     assert dialog.down_button.isEnabled() and not dialog.up_button.isEnabled()
     dialog.down_button.click()
+    # it asks first, Cancel being what Enter does
+    confirm = dialog.confirm_dialog
+    assert confirm is not None and confirm.isVisible()
+    assert "Stop the test network?" in confirm.lost_text()
+    assert confirm.cancel_button.isDefault() and not confirm.confirm_button.isDefault()
+    confirm.cancel_button.click()
+    assert testnet.calls == []  # type: ignore[attr-defined]
+    dialog.down_button.click()
+    assert dialog.confirm_dialog is not None
+    dialog.confirm_dialog.confirm_button.click()
     qtbot.waitUntil(lambda: dialog.testnet_label.text() == "Stopped")
     dialog.up_button.click()
     qtbot.waitUntil(lambda: dialog.testnet_label.text() == "Running")
@@ -55,7 +65,9 @@ def test_settings_choose_the_base_image_and_keep_the_pin(
     dialog.accept()
     assert window.settings.base_image == "registry.example/debian:bookworm"
     assert os.environ[BASE_IMAGE_ENV] == "registry.example/debian:bookworm"
-    assert window.network_label.text() == "New services: local network (pinned)"
+    # no jargon ("local network (pinned)"): where new services go, and why it is fixed
+    assert window.network_label.text() == "New services: Test network (this computer only)"
+    assert "MYONION_NETWORK=local" in window.network_label.toolTip()
 
 
 def test_each_task_re_emits_only_its_own_events(qtbot: QtBot, manager: Manager) -> None:

@@ -32,6 +32,12 @@ def open_share(window: MainWindow, folder: Path) -> ShareDialog:
     return dialog
 
 
+def open_public_share(window: MainWindow, folder: Path) -> ShareDialog:
+    dialog = open_share(window, folder)
+    dialog.access.choose_public()
+    return dialog
+
+
 def nothing_was_built(window: MainWindow, runtime: FakeRuntime, manager: Manager) -> bool:
     return (window.controller.runner.active == 0 and runtime.builds == []
             and runtime.containers == {} and manager.store.all() == [])
@@ -65,7 +71,7 @@ def test_bad_client_names_are_refused_inline_and_nothing_is_built(
 
 def test_a_bad_time_to_live_is_refused_inline(window: MainWindow, runtime: FakeRuntime,
                                                manager: Manager, site: Path) -> None:
-    dialog = open_share(window, site)
+    dialog = open_public_share(window, site)
     dialog.access.set_ttl(400, "d")
     dialog.share_button.click()
     assert dialog.isVisible() and dialog.request is None
