@@ -92,6 +92,16 @@ class DockerRuntime:
         except OSError as e:  # socket errors from requests/urllib3 subclass OSError
             raise DockerUnavailable(f"The Docker engine is not reachable ({e}).") from e
 
+    def _on(self, name: str, what: str, fn: Callable[[], Any]) -> Any:
+        """``_call`` for an action on the container ``name``: one removed meanwhile (by the CLI,
+        by its time to live, by another window) is a RuntimeFailure, as on the fake runtime,
+        never docker's own NotFound escaping to the caller."""
+        try:
+            return self._call(what, fn)
+        except docker.errors.NotFound as e:
+            raise RuntimeFailure(f"No such container {name}: it was removed meanwhile.",
+                                 hint="List the services again (`myonion ls`).") from e
+
     def ping(self) -> None:
         try:
             self.client.ping()
@@ -299,13 +309,15 @@ class DockerRuntime:
         return self._call("find a container", lambda: self.client.containers.get(name))
 
     def start(self, name: str) -> None:
-        self._call(f"start container {name}", lambda: self._container(name).start())
+        self._on(name, f"start container {name}", lambda: self._container(name).start())
 
     def stop(self, name: str, timeout: int = 10) -> None:
-        self._call(f"stop container {name}", lambda: self._container(name).stop(timeout=timeout))
+        self._on(name, f"stop container {name}",
+                 lambda: self._container(name).stop(timeout=timeout))
 
     def kill(self, name: str, signal: str = "SIGKILL") -> None:
-        self._call(f"kill container {name}", lambda: self._container(name).kill(signal=signal))
+        self._on(name, f"kill container {name}",
+                 lambda: self._container(name).kill(signal=signal))
 
     def remove(self, name: str) -> None:
         with contextlib.suppress(docker.errors.NotFound):
@@ -332,9 +344,9 @@ class DockerRuntime:
         return infos
 
     def logs(self, name: str, tail: int | None = None, follow: bool = False) -> Iterator[str]:
-        container = self._container(name)
+        container = self._on(name, "find a container", lambda: self._container(name))
         if not follow:
-            raw = self._call("read logs", lambda: container.logs(tail=tail or "all"))
+            raw = self._on(name, "read logs", lambda: container.logs(tail=tail or "all"))
             yield from raw.decode(errors="replace").splitlines()
             return
         buffer = b""
@@ -347,16 +359,16 @@ class DockerRuntime:
             yield buffer.decode(errors="replace")
 
     def exec(self, name: str, command: list[str], user: str | None = None) -> tuple[int, str]:
-        result = self._call("run a command in a container",
-                            lambda: self._container(name).exec_run(command, demux=False,
+        result = self._on(name, "run a command in a container",
+                          lambda: self._container(name).exec_run(command, demux=False,
                                                                     user=user or ""))
         return int(result.exit_code), (result.output or b"").decode(errors="replace")
 
     def put_files(self, name: str, files: dict[str, tuple[bytes, int]], user: str) -> None:
         uid, _, gid = user.partition(":")
         archive = _tar(files, int(uid), int(gid or uid))
-        self._call("copy files into a container",
-                   lambda: self._container(name).put_archive("/", archive))
+        self._on(name, "copy files into a container",
+                 lambda: self._container(name).put_archive("/", archive))
 
     def run_task(
         self,

@@ -192,6 +192,7 @@ class FakeRuntime:
         return iter(["fake log line"])
 
     def exec(self, name: str, command: list[str], user: str | None = None) -> tuple[int, str]:
+        self._info(name)
         self.execs.append((name, list(command), user))
         return 0, ""
 
