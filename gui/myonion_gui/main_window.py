@@ -249,6 +249,7 @@ class MainWindow(QMainWindow):
             dialog.form().set_value(name, value)
         dialog.accepted.connect(lambda: self.share(dialog.request))
         self.share_dialog = dialog
+        dialog.finished.connect(dialog.deleteLater)  # closed: gone
         dialog.open()
         return dialog
 
@@ -262,6 +263,7 @@ class MainWindow(QMainWindow):
                                 parent=self)
         dialog.accepted.connect(lambda: self.apply_settings(dialog.settings))
         self.settings_dialog = dialog
+        dialog.finished.connect(dialog.deleteLater)  # closed: gone
         dialog.open()
         return dialog
 
@@ -290,6 +292,7 @@ class MainWindow(QMainWindow):
                           QMessageBox.StandardButton.Close, self)
         box.setTextFormat(Qt.TextFormat.RichText)
         self.info_box = box
+        box.finished.connect(box.deleteLater)  # closed: gone
         box.open()
 
     def _confirm(self, dialog: LossDialog | None, name: str, then: Callable[[], None]) -> None:
@@ -300,6 +303,7 @@ class MainWindow(QMainWindow):
         dialog.accepted.connect(then)
         dialog.export_requested.connect(lambda: self.open_export_dialog(name, parent=dialog))
         self.confirm_dialog = dialog
+        dialog.finished.connect(dialog.deleteLater)  # closed: gone
         dialog.open()
 
     def stop(self, name: str) -> None:
@@ -343,6 +347,7 @@ class MainWindow(QMainWindow):
 
         dialog.accepted.connect(export)
         self.export_dialog = dialog
+        dialog.finished.connect(dialog.deleteLater)  # closed: gone
         dialog.open()
         return dialog
 
@@ -361,6 +366,7 @@ class MainWindow(QMainWindow):
 
         dialog.accepted.connect(add)
         self.client_dialog = dialog
+        dialog.finished.connect(dialog.deleteLater)  # closed: gone
         dialog.open()
         return dialog
 

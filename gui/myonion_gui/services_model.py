@@ -17,6 +17,8 @@ Index = QModelIndex | QPersistentModelIndex
 COLUMNS = ("Name", "Template", "State", "Address", "Mode", "Access", "Network", "TTL left")
 NONE_TEXT = "—"
 STATE_COLUMN = COLUMNS.index("State")
+#: the Network column in words ("local" was jargon): the test network, or the public Tor one
+NETWORK_SHORT = {"local": "test", "tor": "Tor"}
 
 
 def state_text(view: ServiceView, live: Event | None = None) -> str:
@@ -87,7 +89,7 @@ class ServicesModel(QAbstractTableModel):
             return access_text(view)
         if column == "TTL left":
             return ttl_text(view)
-        return view.network
+        return NETWORK_SHORT.get(view.network, view.network)
 
     def _tooltip(self, view: ServiceView, column: str) -> str | None:
         if column == "State":
@@ -95,6 +97,9 @@ class ServicesModel(QAbstractTableModel):
         if column == "Access" and view.private:
             return (f"Only its {view.clients} authorized client(s) can connect."
                     if view.clients else "Private, with no client: nobody can connect.")
+        if column == "Network":
+            return ("The test network: only this computer reaches it." if view.network == "local"
+                    else "The public Tor network.")
         if column == "TTL left" and view.remaining is not None:
             end = "removed" if view.mode == "ephemeral" else "stopped"
             return f"It is {end} when its time to live runs out."

@@ -101,6 +101,7 @@ class SettingsDialog(QDialog):
         dialog = testnet_dialog([v for v in self.services if v.network == "local"], self)
         dialog.accepted.connect(self._really_down)
         self.confirm_dialog = dialog
+        dialog.finished.connect(dialog.deleteLater)  # closed: gone
         dialog.open()
 
     def _really_down(self) -> None:
