@@ -15,6 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QShowEvent
 from PySide6.QtWidgets import (
+    QDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -248,10 +249,22 @@ class MainWindow(QMainWindow):
         for name, value in (options or {}).items():
             dialog.form().set_value(name, value)
         dialog.accepted.connect(lambda: self.share(dialog.request))
-        self.share_dialog = dialog
-        dialog.finished.connect(dialog.deleteLater)  # closed: gone
-        dialog.open()
+        self._open("share_dialog", dialog)
         return dialog
+
+    def _open(self, attribute: str, dialog: QDialog) -> None:
+        """Show a (window-modal, non-blocking) dialog kept in ``attribute`` while it is open;
+        once closed it is deleted and forgotten (kept, they piled up for as long as the window
+        lived)."""
+        setattr(self, attribute, dialog)
+
+        def closed() -> None:
+            if getattr(self, attribute) is dialog:
+                setattr(self, attribute, None)
+            dialog.deleteLater()
+
+        dialog.finished.connect(closed)
+        dialog.open()
 
     def share(self, request: ShareRequest | None) -> None:
         if request is not None:
@@ -262,9 +275,7 @@ class MainWindow(QMainWindow):
         dialog = SettingsDialog(self.settings, self.controller, services=self.model.views(),
                                 parent=self)
         dialog.accepted.connect(lambda: self.apply_settings(dialog.settings))
-        self.settings_dialog = dialog
-        dialog.finished.connect(dialog.deleteLater)  # closed: gone
-        dialog.open()
+        self._open("settings_dialog", dialog)
         return dialog
 
     def apply_settings(self, settings: GuiSettings) -> None:
@@ -291,9 +302,7 @@ class MainWindow(QMainWindow):
         box = QMessageBox(QMessageBox.Icon.Information, title, html,
                           QMessageBox.StandardButton.Close, self)
         box.setTextFormat(Qt.TextFormat.RichText)
-        self.info_box = box
-        box.finished.connect(box.deleteLater)  # closed: gone
-        box.open()
+        self._open("info_box", box)
 
     def _confirm(self, dialog: LossDialog | None, name: str, then: Callable[[], None]) -> None:
         """Run ``then`` now if nothing is lost, else once the user confirms."""
@@ -302,9 +311,7 @@ class MainWindow(QMainWindow):
             return
         dialog.accepted.connect(then)
         dialog.export_requested.connect(lambda: self.open_export_dialog(name, parent=dialog))
-        self.confirm_dialog = dialog
-        dialog.finished.connect(dialog.deleteLater)  # closed: gone
-        dialog.open()
+        self._open("confirm_dialog", dialog)
 
     def stop(self, name: str) -> None:
         """Stop a service; an ephemeral one's address is gone for good, so ask first."""
@@ -346,9 +353,7 @@ class MainWindow(QMainWindow):
                 self.controller.export_key(name, dialog.passphrase, dialog.path)
 
         dialog.accepted.connect(export)
-        self.export_dialog = dialog
-        dialog.finished.connect(dialog.deleteLater)  # closed: gone
-        dialog.open()
+        self._open("export_dialog", dialog)
         return dialog
 
     # clients -------------------------------------------------------------------------------
@@ -365,9 +370,7 @@ class MainWindow(QMainWindow):
                 self.controller.add_client(name, dialog.client)
 
         dialog.accepted.connect(add)
-        self.client_dialog = dialog
-        dialog.finished.connect(dialog.deleteLater)  # closed: gone
-        dialog.open()
+        self._open("client_dialog", dialog)
         return dialog
 
     def remove_client(self, name: str, client: str) -> None:

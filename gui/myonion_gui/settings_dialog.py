@@ -101,8 +101,13 @@ class SettingsDialog(QDialog):
         dialog = testnet_dialog([v for v in self.services if v.network == "local"], self)
         dialog.accepted.connect(self._really_down)
         self.confirm_dialog = dialog
-        dialog.finished.connect(dialog.deleteLater)  # closed: gone
+        dialog.finished.connect(self._confirm_closed)
         dialog.open()
+
+    def _confirm_closed(self) -> None:
+        if self.confirm_dialog is not None:
+            self.confirm_dialog.deleteLater()
+            self.confirm_dialog = None
 
     def _really_down(self) -> None:
         self.testnet_label.setText("Stopping…")
