@@ -39,7 +39,7 @@ class DevicesBox(QWidget):
         self.example.setWordWrap(True)
         self.example.setFont(self._mono)
         self.example.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.status = QLabel("Start the service to see its devices' tokens.")
+        self.status = QLabel("The tokens show here once the service is up (start it if it is stopped).")
         self.status.setStyleSheet("color: palette(placeholder-text);")
         self.rows = QGridLayout()
         self.reload_button = QPushButton("Reload tokens")
@@ -68,7 +68,7 @@ class DevicesBox(QWidget):
             if item is not None and item.widget() is not None:
                 item.widget().deleteLater()  # type: ignore[union-attr]
         if tokens is None:
-            self.status.setText("Start the service to see its devices' tokens.")
+            self.status.setText("The tokens show here once the service is up (start it if it is stopped).")
         elif not tokens:
             self.status.setText("This receiver has no devices.")
         else:

@@ -6,7 +6,7 @@ Export key, its clients, an IoT receiver's device tokens, and its log (which fol
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal, SignalInstance
-from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication
+from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication, QTextCursor
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from myonion.access import format_duration
+from myonion.events import Stage
 from myonion.manager import ServiceView
 from myonion.templates import TemplateSpec
 from myonion_gui.actions import tip
@@ -288,14 +289,16 @@ class ServicePanel(QStackedWidget):
             self.clients.set_clients([])
 
     def _load_tokens(self, view: ServiceView) -> None:
-        """A running receiver's tokens are read once per start (the devices come with it)."""
+        """A receiver's tokens are read once per start, when it is up (published or
+        reachable): while it starts, the receiver has not written its devices yet."""
         if view.template != DEVICE_TEMPLATE:
             return
-        key = (view.name, view.state, view.container)
+        up = view.state == "running" and view.stage in (Stage.PUBLISHED, Stage.REACHABLE)
+        key = (view.name, up, view.container)
         if key == self._tokens_key:
             return
         self._tokens_key = key
-        if view.state == "running":
+        if up:
             self.tokens_requested.emit(view.name)
         else:
             self.devices.set_tokens(None)
@@ -347,7 +350,11 @@ class ServicePanel(QStackedWidget):
         at_end = bar.value() >= bar.maximum() - 2
         position = bar.value()
         self.log.setPlainText(text)
-        bar.setValue(bar.maximum() if at_end else position)
+        if at_end:  # follow the newest line (the range is only known once laid out)
+            self.log.moveCursor(QTextCursor.MoveOperation.End)
+            self.log.ensureCursorVisible()
+        else:
+            bar.setValue(position)
 
     def _emit(self, signal: SignalInstance) -> None:
         if self.view is not None:

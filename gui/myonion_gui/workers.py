@@ -8,12 +8,13 @@ so every task re-emits exactly the events of its own manager call, in order, as 
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
 from myonion.events import Event, Reporter
 from myonion.manager import Manager
@@ -62,12 +63,15 @@ class TaskSignals(QObject):
     done = Signal()  # after finished or failed
 
 
-class Task(QRunnable):
-    """One blocking call, run on a pool thread."""
+class Task:
+    """One blocking call, run on a pool thread.
+
+    A plain object whose ``run`` the pool is given: PySide keeps every QRunnable handed to
+    ``QThreadPool.start`` (with what it holds) for as long as the pool lives, a callable it lets
+    go once run.
+    """
 
     def __init__(self, call: Callable[[], Any], router: EventRouter | None) -> None:
-        super().__init__()
-        self.setAutoDelete(False)
         self.call = call
         self.router = router
         self.signals = TaskSignals()
@@ -96,7 +100,10 @@ class Runner(QObject):
         self.router = router
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(8)
-        self._tasks: set[Task] = set()
+        self._tasks: dict[int, Task] = {}
+        self._ids = itertools.count()
+        #: tasks that reported back, let go once their last signal has been delivered
+        self._finished: list[Task] = []
 
     def submit(
         self,
@@ -113,15 +120,23 @@ class Runner(QObject):
             task.signals.finished.connect(on_finished)
         if on_failed is not None:
             task.signals.failed.connect(on_failed)
-        task.signals.done.connect(lambda: self._forget(task))
-        self._tasks.add(task)
+        # the slot knows the task by a number: a lambda holding the task itself would make a
+        # cycle through Qt's connection (task -> signals -> slot -> task) that Python's
+        # collector cannot see, and every task, with what its closures hold, would stay
+        key = next(self._ids)
+        task.signals.done.connect(lambda: self._forget(key))
+        self._tasks[key] = task
         if len(self._tasks) == 1:
             self.busy_changed.emit(True)
-        self.pool.start(task)
+        self.pool.start(task.run)
         return task
 
-    def _forget(self, task: Task) -> None:
-        self._tasks.discard(task)
+    def _forget(self, key: int) -> None:
+        task = self._tasks.pop(key, None)
+        if task is not None:
+            # not freed inside the delivery of its own signal: right after it
+            self._finished.append(task)
+            QTimer.singleShot(0, self._finished.clear)
         if not self._tasks:
             self.busy_changed.emit(False)
 

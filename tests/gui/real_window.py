@@ -30,11 +30,14 @@ from myonion_gui.settings import GuiSettings
 SHARE_TIMEOUT = 300.0
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float, what: str,
+               window: MainWindow | None = None) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
+            said = f" (the window says: {window.messages.text()!r}; listed: " \
+                f"{[(v.name, v.state, v.stage) for v in window.model.views()]})" if window else ""
+            raise SystemExit(f"timed out waiting for {what}{said}")
         QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
         time.sleep(0.02)
 
@@ -73,8 +76,12 @@ def main(argv: list[str]) -> int:
     window.resize(1100, 760)
     window.show()
     share(window, folder, name)
-    wait_until(lambda: window.controller.runner.active == 0
-               and window.model.view(name) is not None, SHARE_TIMEOUT, "the share")
+    def shared() -> bool:  # reachable, or failed with the reason in the window
+        listed = window.model.view(name)
+        return window.messages.kind == "error" or (
+            listed is not None and listed.stage in ("reachable", "failed"))
+
+    wait_until(shared, SHARE_TIMEOUT, "the share", window)
     view = window.model.view(name)
     if window.messages.kind == "error" or view is None or view.stage != "reachable":
         raise SystemExit(f"not reachable: {window.messages.text()} {view}")

@@ -14,6 +14,7 @@ from pytestqt.qtbot import QtBot
 
 from myonion.manager import Manager
 from myonion_gui.main_window import MainWindow
+from myonion_gui.workers import Runner, Task
 
 LISTINGS = 300
 WARM_UP = 10
@@ -68,3 +69,16 @@ def test_closed_dialogs_do_not_pile_up(qtbot: QtBot, window: MainWindow, manager
         assert window.info_box is not None
         window.info_box.reject()
     assert objects() <= before + 20
+
+
+def test_finished_tasks_are_let_go(qtbot: QtBot) -> None:
+    """The soak found every worker task (with what its closures held: listings, logs) kept for
+    as long as the window lived: the pool kept each QRunnable, and each task's slot held it."""
+    runner = Runner()
+    results: list[int] = []
+    for n in range(50):
+        runner.submit(lambda n=n: n, results.append)
+    qtbot.waitUntil(lambda: runner.active == 0 and len(results) == 50)
+    qtbot.wait(20)  # the last ones are let go right after their last signal
+    gc.collect()
+    assert [o for o in gc.get_objects() if isinstance(o, Task)] == []
