@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 INTRO = ("Each device sends its readings with its own token (a password: give each device only "
          "its own). A reading is JSON, e.g.:")
+NOT_UP = "The tokens show here once the service is up (start it if it is stopped)."
 EXAMPLE = ("curl --socks5-hostname SOCKS -H 'Authorization: Bearer TOKEN' "
            "-H 'Content-Type: application/json' -d '{{\"t\": 21.5}}' {url}api/v1/readings/DEVICE")
 
@@ -39,7 +40,7 @@ class DevicesBox(QWidget):
         self.example.setWordWrap(True)
         self.example.setFont(self._mono)
         self.example.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.status = QLabel("The tokens show here once the service is up (start it if it is stopped).")
+        self.status = QLabel(NOT_UP)
         self.status.setStyleSheet("color: palette(placeholder-text);")
         self.rows = QGridLayout()
         self.reload_button = QPushButton("Reload tokens")
@@ -68,7 +69,7 @@ class DevicesBox(QWidget):
             if item is not None and item.widget() is not None:
                 item.widget().deleteLater()  # type: ignore[union-attr]
         if tokens is None:
-            self.status.setText("The tokens show here once the service is up (start it if it is stopped).")
+            self.status.setText(NOT_UP)
         elif not tokens:
             self.status.setText("This receiver has no devices.")
         else:
