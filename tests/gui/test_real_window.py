@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,7 +53,8 @@ def network(docker_runtime: DockerRuntime) -> Iterator[Testnet]:
 
 
 def test_a_share_clicked_in_the_real_window_is_reachable(
-        docker_runtime: DockerRuntime, network: Testnet, tmp_path: Path) -> None:
+        docker_runtime: DockerRuntime, network: Testnet, tmp_path: Path,
+        request: pytest.FixtureRequest) -> None:
     site = tmp_path / "site"
     site.mkdir()
     page = f"<h1>real window {os.getpid()}</h1>\n"
@@ -61,7 +64,9 @@ def test_a_share_clicked_in_the_real_window_is_reachable(
     shots = tmp_path / "shots"
     shots.mkdir()
     name = f"gt-real-{os.getpid()}"
-    home = tmp_path / "home"
+    # short: tor's control socket lives below it (a unix socket path has 107 bytes at most)
+    home = Path(tempfile.mkdtemp(prefix="gt-rw-"))
+    request.addfinalizer(lambda: shutil.rmtree(home, ignore_errors=True))
     with xvfb() as display:
         env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb",
                "MYONION_HOME": str(home)}
