@@ -9,7 +9,9 @@ the CLI's, and writes what it did to STATUS_FILE as JSON when its time is up.
 
 from __future__ import annotations
 
+import collections
 import faulthandler
+import gc
 import json
 import random
 import sys
@@ -35,6 +37,12 @@ MAX_GUI_SERVICES = 4
 MAX_BUSY = 3
 
 
+def census() -> collections.Counter[str]:
+    """How many objects of each type the collector tracks (what grows is what leaks)."""
+    gc.collect()
+    return collections.Counter(type(o).__name__ for o in gc.get_objects())
+
+
 def rss_kib() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -58,6 +66,7 @@ class Driver(QObject):
         self.errors: list[str] = []
         self.first = {"rss_kib": rss_kib(), "true_refs": sys.getrefcount(True),
                       "time": time.time()}
+        self.objects = census()
         c = window.controller
         c.operation_started.connect(lambda *_: self._count("started"))
         c.operation_ended.connect(lambda _op, failed: self._ended(failed))
@@ -227,7 +236,9 @@ class Driver(QObject):
             self._report()
 
     def _report(self) -> None:
+        grown = census() - self.objects
         result: dict[str, Any] = {
+            "objects_grown": dict(grown.most_common(12)),
             "steps": self.steps, "operations": self.operations,
             "errors_shown": len(self.errors), "error_samples": sorted(set(self.errors))[:10],
             "notifications": len(self.window.notifier.sent),

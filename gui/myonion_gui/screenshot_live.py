@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     from myonion.manager import Manager
     from myonion_gui.main_window import MainWindow
     from myonion_gui.screenshots import settle
+    from myonion_gui.settings import GuiSettings
 
     app = QApplication.instance() or QApplication([])
     manager = Manager()
@@ -35,8 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     manager.share("site", {}, name="default-page", network="local", persistent=True)
     manager.stop("default-page")
     try:
-        window = MainWindow(manager, poll_ms=0)
-        window.resize(980, 680)
+        window = MainWindow(manager, GuiSettings(network="local", intro_seen=True), poll_ms=0)
+        window.resize(980, 720)
         window.show()
         window.refresh()
         settle(window)
