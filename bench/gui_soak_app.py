@@ -70,7 +70,8 @@ class Driver(QObject):
         c = window.controller
         c.operation_started.connect(lambda *_: self._count("started"))
         c.operation_ended.connect(lambda _op, failed: self._ended(failed))
-        c.failed.connect(lambda error: self.errors.append(error.message))
+        c.failed.connect(lambda error: self.errors.append(
+            error.message + (f" [{error.detail[-200:]}]" if error.detail else "")))
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.step)
         self.timer.start(STEP_MS)

@@ -289,11 +289,12 @@ class ServicePanel(QStackedWidget):
             self.clients.set_clients([])
 
     def _load_tokens(self, view: ServiceView) -> None:
-        """A receiver's tokens are read once per start, when it is up (published or
-        reachable): while it starts, the receiver has not written its devices yet."""
+        """A receiver's tokens are read once per start, once it is proven reachable: before,
+        the receiver may still be making them (the soak read them at "published" and the
+        receiver's first start and the reading raced; "Reload tokens" reads them any time)."""
         if view.template != DEVICE_TEMPLATE:
             return
-        up = view.state == "running" and view.stage in (Stage.PUBLISHED, Stage.REACHABLE)
+        up = view.state == "running" and view.stage == Stage.REACHABLE
         key = (view.name, up, view.container)
         if key == self._tokens_key:
             return
