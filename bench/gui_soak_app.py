@@ -67,6 +67,7 @@ class Driver(QObject):
         self.first = {"rss_kib": rss_kib(), "true_refs": sys.getrefcount(True),
                       "time": time.time()}
         self.objects = census()
+        self.samples: list[dict[str, float]] = []
         c = window.controller
         c.operation_started.connect(lambda *_: self._count("started"))
         c.operation_ended.connect(lambda _op, failed: self._ended(failed))
@@ -94,7 +95,14 @@ class Driver(QObject):
                 if v.name.startswith(CLI_PREFIX) and v.state == "running"]
 
     # the steps --------------------------------------------------------------------------------
+    def sample(self) -> None:
+        """Every minute: the app's memory and True's references (they must level off)."""
+        self.samples.append({"minute": round((time.time() - self.first["time"]) / 60, 1),
+                             "rss_kib": rss_kib(), "true_refs": sys.getrefcount(True)})
+
     def step(self) -> None:
+        if time.time() - self.first["time"] >= 60 * (len(self.samples) + 1):
+            self.sample()
         if time.monotonic() >= self.deadline:
             self.finish()
             return
@@ -244,6 +252,7 @@ class Driver(QObject):
             "errors_shown": len(self.errors), "error_samples": sorted(set(self.errors))[:10],
             "notifications": len(self.window.notifier.sent),
             "start": self.first,
+            "samples": self.samples,
             "end": {"rss_kib": rss_kib(), "true_refs": sys.getrefcount(True),
                     "time": time.time()},
         }

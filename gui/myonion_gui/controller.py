@@ -101,11 +101,12 @@ class Controller(QObject):
         """Read the templates (their ports say which addresses a browser opens)."""
         self.runner.submit(self.manager.templates, self.templates_loaded.emit, self.failed.emit)
 
-    def load_tokens(self, name: str) -> None:
-        """Read an IoT receiver's device tokens from the running service."""
+    def load_tokens(self, name: str, quiet: bool = False) -> None:
+        """Read an IoT receiver's device tokens from the running service; ``quiet``: a failure
+        is not shown (a read the window made by itself may meet the service stopping)."""
         self.runner.submit(lambda: self.manager.device_tokens(name),
                            lambda tokens: self.tokens_loaded.emit(name, tokens),
-                           self.failed.emit)
+                           None if quiet else self.failed.emit)
 
     # operations ---------------------------------------------------------------------------
     def share(self, request: ShareRequest) -> None:

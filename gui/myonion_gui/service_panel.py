@@ -66,7 +66,9 @@ class ServicePanel(QStackedWidget):
     clients_requested = Signal(str)  # the clients of this service should be (re)loaded
     client_add_requested = Signal(str)
     client_remove_requested = Signal(str, str)  # service, client
-    tokens_requested = Signal(str)  # an IoT receiver's device tokens should be (re)loaded
+    #: an IoT receiver's device tokens should be (re)loaded: name, quietly (a read made by
+    #: itself, which may race the service's stop) or not (the user asked)
+    tokens_requested = Signal(str, bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -105,7 +107,7 @@ class ServicePanel(QStackedWidget):
         self.clients.add_requested.connect(lambda: self._emit(self.client_add_requested))
         self.clients.remove_requested.connect(self._remove_client)
         self.devices = DevicesBox()
-        self.devices.reload_requested.connect(lambda: self._emit(self.tokens_requested))
+        self.devices.reload_requested.connect(self._reload_tokens)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.clients_tab = self.tabs.addTab(self.clients, "Clients")
@@ -300,9 +302,13 @@ class ServicePanel(QStackedWidget):
             return
         self._tokens_key = key
         if up:
-            self.tokens_requested.emit(view.name)
+            self.tokens_requested.emit(view.name, True)
         else:
             self.devices.set_tokens(None)
+
+    def _reload_tokens(self) -> None:
+        if self.view is not None:
+            self.tokens_requested.emit(self.view.name, False)
 
     def set_tokens(self, name: str, tokens: dict[str, str]) -> None:
         """The device tokens of ``name`` were read (ignored if another service is shown)."""
