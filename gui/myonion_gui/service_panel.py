@@ -45,6 +45,16 @@ START_COLOUR, STOP_COLOUR = "#1b7f3b", "#a33a2c"
 DEVICE_TEMPLATE = "iot-receiver"
 
 
+class DetailsPage(QWidget):
+    """The details in their scroll area: as tall as their *minimum* for the width (the
+    wrapped guidance line made the scroll area use the preferred height, so the log's newest
+    lines sat below the fold even with room to spare)."""
+
+    def heightForWidth(self, width: int) -> int:
+        layout = self.layout()
+        return layout.totalMinimumHeightForWidth(width) if layout is not None else -1
+
+
 def power_words(view: ServiceView) -> tuple[str, bool, str]:
     """The primary button: its text, whether it stops (else starts), its colour."""
     if view.state in ("running", "restarting"):
@@ -124,7 +134,7 @@ class ServicePanel(QStackedWidget):
         info.addWidget(self.reason)
         info.addStretch(1)
         info.addLayout(self.button_row)
-        page = QWidget()
+        page = DetailsPage()
         grid = QGridLayout(page)
         grid.setContentsMargins(4, 4, 4, 4)
         grid.addWidget(self.qr, 0, 0, Qt.AlignmentFlag.AlignTop)
