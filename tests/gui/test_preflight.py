@@ -3,7 +3,9 @@ said in words, and a Qt binding that would crash the app refused."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -82,3 +84,15 @@ def test_a_binding_that_loses_references_is_refused(monkeypatch: pytest.MonkeyPa
     assert f"Python {sys.version_info.major}.{sys.version_info.minor}" in problem.message
     assert "pip install 'PySide6-Essentials!=6.12.0'" in problem.hint
     assert problem in preflight.problems({"QT_QPA_PLATFORM": "offscreen"})
+
+
+def test_myonion_gui_says_it_in_words_instead_of_a_qt_abort(tmp_path: Path) -> None:
+    """Without a display Qt would abort with "could not connect to display"."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    cli = Path(sys.executable).with_name("myonion")
+    result = subprocess.run([str(cli), "gui"], env=env, capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path, check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("myonion-gui: The desktop app found no display")
+    assert "Traceback" not in result.stderr and "qt.qpa" not in result.stderr

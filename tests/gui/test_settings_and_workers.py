@@ -17,7 +17,7 @@ from myonion.manager import Manager
 from myonion_gui import app
 from myonion_gui.errors import UserError
 from myonion_gui.main_window import MainWindow
-from myonion_gui.settings import BASE_IMAGE_ENV
+from myonion_gui.settings import BASE_IMAGE_ENV, GuiSettings
 from myonion_gui.workers import EventRouter, Runner
 
 
@@ -119,3 +119,20 @@ def test_app_without_docker_says_so_and_exits_1(monkeypatch: pytest.MonkeyPatch,
     assert shown == ["The Docker engine is not reachable: no socket.\n"
                      "Start the Docker engine (e.g. `systemctl start docker` or `dockerd &`) "
                      "and try again."]
+
+
+def test_the_networks_are_explained_once(qtbot: QtBot, manager: Manager,
+                                         tmp_path: Path) -> None:
+    store = QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat)
+    first = MainWindow(manager, GuiSettings.load(store), wait=False, poll_ms=0)
+    qtbot.addWidget(first)
+    assert not first.intro.isHidden()
+    assert "Test network" in first.intro.label.text()
+    assert "Public Tor network" in first.intro.label.text()
+    first.intro.ok_button.click()
+    assert first.intro.isHidden()
+    first.settings.save(store)
+    again = MainWindow(manager, GuiSettings.load(store), wait=False, poll_ms=0)
+    qtbot.addWidget(again)
+    assert again.intro.isHidden()  # read once: not shown again (F1 shows it any time)
+    assert again.commands.networks.shortcut().toString() == "F1"
