@@ -12,6 +12,7 @@ import itertools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
@@ -55,12 +56,22 @@ class EventRouter:
 
 
 class TaskSignals(QObject):
-    """What a task tells the GUI thread: progress events, then a result or an error."""
+    """What a task tells the GUI thread, each with the task's number: progress events, then a
+    result or an error, then that it is done."""
 
-    progress = Signal(object)  # myonion.events.Event
-    finished = Signal(object)  # the call's return value
-    failed = Signal(object)  # gui.errors.UserError
-    done = Signal()  # after finished or failed
+    progress = Signal(int, object)  # myonion.events.Event
+    finished = Signal(int, object)  # the call's return value
+    failed = Signal(int, object)  # myonion_gui.errors.UserError
+    done = Signal(int)  # after finished or failed
+
+
+@dataclass(frozen=True)
+class Callbacks:
+    """What to call in the GUI thread for one task."""
+
+    on_finished: Callable[[Any], None] | None
+    on_failed: Callable[[UserError], None] | None
+    on_event: Callable[[Event], None] | None
 
 
 class Task:
@@ -71,27 +82,37 @@ class Task:
     go once run.
     """
 
-    def __init__(self, call: Callable[[], Any], router: EventRouter | None) -> None:
+    def __init__(self, call: Callable[[], Any], router: EventRouter | None,
+                 key: int = 0) -> None:
+        self.key = key
         self.call = call
         self.router = router
         self.signals = TaskSignals()
 
     def run(self) -> None:
+        signals, key = self.signals, self.key
         try:
             if self.router is None:
                 result = self.call()
             else:
-                with self.router.routed_to(self.signals.progress.emit):
+                with self.router.routed_to(lambda event: signals.progress.emit(key, event)):
                     result = self.call()
         except BaseException as e:  # shown as a message, never as a traceback
-            self.signals.failed.emit(UserError.from_exception(e))
+            signals.failed.emit(key, UserError.from_exception(e))
         else:
-            self.signals.finished.emit(result)
-        self.signals.done.emit()
+            signals.finished.emit(key, result)
+        signals.done.emit(key)
 
 
 class Runner(QObject):
-    """Starts tasks on its own thread pool and keeps them alive until they are done."""
+    """Starts tasks on its own thread pool and keeps them alive until they are done.
+
+    Every task's signals go to the runner's own methods, which call the task's callbacks: a
+    connection ends with the runner, so a window closed while a task still runs gets nothing
+    delivered to what is gone ("Signal source has been deleted"); and no slot holds the task
+    itself (a cycle through Qt's connections that Python's collector cannot see: every task,
+    with what its closures held, stayed for as long as the window lived).
+    """
 
     busy_changed = Signal(bool)
 
@@ -100,7 +121,7 @@ class Runner(QObject):
         self.router = router
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(8)
-        self._tasks: dict[int, Task] = {}
+        self._tasks: dict[int, tuple[Task, Callbacks]] = {}
         self._ids = itertools.count()
         #: tasks that reported back, let go once their last signal has been delivered
         self._finished: list[Task] = []
@@ -113,29 +134,41 @@ class Runner(QObject):
         on_event: Callable[[Event], None] | None = None,
     ) -> Task:
         """Run ``call`` off the GUI thread; the callbacks run in the GUI thread."""
-        task = Task(call, self.router)
-        if on_event is not None:
-            task.signals.progress.connect(on_event)
-        if on_finished is not None:
-            task.signals.finished.connect(on_finished)
-        if on_failed is not None:
-            task.signals.failed.connect(on_failed)
-        # the slot knows the task by a number: a lambda holding the task itself would make a
-        # cycle through Qt's connection (task -> signals -> slot -> task) that Python's
-        # collector cannot see, and every task, with what its closures hold, would stay
-        key = next(self._ids)
-        task.signals.done.connect(lambda: self._forget(key))
-        self._tasks[key] = task
+        task = Task(call, self.router, next(self._ids))
+        self._tasks[task.key] = (task, Callbacks(on_finished, on_failed, on_event))
+        task.signals.progress.connect(self._progress)
+        task.signals.finished.connect(self._finished_with)
+        task.signals.failed.connect(self._failed_with)
+        task.signals.done.connect(self._forget)
         if len(self._tasks) == 1:
             self.busy_changed.emit(True)
         self.pool.start(task.run)
         return task
 
+    def _callbacks(self, key: int) -> Callbacks | None:
+        entry = self._tasks.get(key)
+        return entry[1] if entry is not None else None
+
+    def _progress(self, key: int, event: Event) -> None:
+        callbacks = self._callbacks(key)
+        if callbacks is not None and callbacks.on_event is not None:
+            callbacks.on_event(event)
+
+    def _finished_with(self, key: int, result: Any) -> None:
+        callbacks = self._callbacks(key)
+        if callbacks is not None and callbacks.on_finished is not None:
+            callbacks.on_finished(result)
+
+    def _failed_with(self, key: int, error: UserError) -> None:
+        callbacks = self._callbacks(key)
+        if callbacks is not None and callbacks.on_failed is not None:
+            callbacks.on_failed(error)
+
     def _forget(self, key: int) -> None:
-        task = self._tasks.pop(key, None)
-        if task is not None:
+        entry = self._tasks.pop(key, None)
+        if entry is not None:
             # not freed inside the delivery of its own signal: right after it
-            self._finished.append(task)
+            self._finished.append(entry[0])
             QTimer.singleShot(0, self._finished.clear)
         if not self._tasks:
             self.busy_changed.emit(False)

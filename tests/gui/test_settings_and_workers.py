@@ -126,6 +126,7 @@ def test_the_networks_are_explained_once(qtbot: QtBot, manager: Manager,
     store = QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat)
     first = MainWindow(manager, GuiSettings.load(store), wait=False, poll_ms=0)
     qtbot.addWidget(first)
+    qtbot.waitUntil(lambda: first.controller.runner.active == 0)
     assert not first.intro.isHidden()
     assert "Test network" in first.intro.label.text()
     assert "Public Tor network" in first.intro.label.text()
@@ -134,5 +135,6 @@ def test_the_networks_are_explained_once(qtbot: QtBot, manager: Manager,
     first.settings.save(store)
     again = MainWindow(manager, GuiSettings.load(store), wait=False, poll_ms=0)
     qtbot.addWidget(again)
+    qtbot.waitUntil(lambda: again.controller.runner.active == 0)
     assert again.intro.isHidden()  # read once: not shown again (F1 shows it any time)
     assert again.commands.networks.shortcut().toString() == "F1"

@@ -82,3 +82,18 @@ def test_finished_tasks_are_let_go(qtbot: QtBot) -> None:
     qtbot.wait(20)  # the last ones are let go right after their last signal
     gc.collect()
     assert [o for o in gc.get_objects() if isinstance(o, Task)] == []
+
+
+def test_a_runner_gone_before_its_task_reports_is_no_error(qtbot: QtBot) -> None:
+    """A window closed while a task still ran got that task's last signal after it was deleted
+    ("Signal source has been deleted" in the event loop)."""
+    import shiboken6
+
+    owner = QObject()
+    runner = Runner(parent=owner)
+    results: list[int] = []
+    runner.submit(lambda: 1, results.append)
+    assert runner.pool.waitForDone(5000)  # done on its thread; its signals wait for the loop
+    shiboken6.delete(owner)  # the window (and its runner) go first
+    qtbot.wait(50)  # pytest-qt fails the test on any exception raised in the event loop
+    assert results == []  # nothing was delivered to what is gone (its callbacks went too)
