@@ -113,6 +113,14 @@ class CliLoad:
 def run(minutes: float) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="gt-soak-home-"))
     folder = Path(tempfile.mkdtemp(prefix="gt-soak-cli-site-"))
+    try:
+        return soak(minutes, home, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def soak(minutes: float, home: Path, folder: Path) -> dict[str, Any]:
     (folder / "index.html").write_text("<h1>cli</h1>\n")
     folder.chmod(0o755)
     status = home / "app-status.json"
@@ -147,8 +155,6 @@ def run(minutes: float) -> dict[str, Any]:
                 "failure_samples": cli.failures[:10]},
         "app_stderr_tail": err[-3000:],
     }
-    shutil.rmtree(folder, ignore_errors=True)
-    shutil.rmtree(home, ignore_errors=True)
     return result
 
 

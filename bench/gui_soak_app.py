@@ -266,7 +266,7 @@ def main(argv: list[str]) -> int:
     faulthandler.enable()
     status, minutes = Path(argv[1]), float(argv[2])
     app = QApplication([argv[0]])
-    folder = Path(tempfile.mkdtemp(prefix="gt-soak-site-"))
+    folder = Path(tempfile.mkdtemp(prefix="gt-soak-site-", dir=status.parent))
     (folder / "index.html").write_text("<h1>soak</h1>\n")
     folder.chmod(0o755)
     window = MainWindow(Manager(), GuiSettings(network="local", intro_seen=True))
