@@ -88,7 +88,7 @@ class CliLoad:
         elif op == "start":
             self._run(op, "start", self.random.choice(stopped))
         elif op == "rm":
-            self._run(op, "rm", self.random.choice(list(self.live)))
+            self._run(op, "rm", "--purge", self.random.choice(list(self.live)))
         else:
             self._run(op, "ls")
 
@@ -107,7 +107,7 @@ class CliLoad:
         names = [v["name"] for v in json.loads(result.stdout or "[]")] if (
             result.returncode == 0) else []
         if names:
-            myonion(self.home, "rm", *names)
+            myonion(self.home, "rm", "--purge", *names)
 
 
 def run(minutes: float) -> dict[str, Any]:

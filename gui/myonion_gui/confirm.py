@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from myonion.manager import ServiceView
+from myonion.services.request import Mode
 from myonion.templates import TemplateSpec
 from myonion_gui.message_bar import escape
 
@@ -38,11 +39,11 @@ def losses(action: str, view: ServiceView, template: TemplateSpec | None,
     """What ``action`` ("remove" or "stop") loses for good, one phrase each (may be empty)."""
     lost = []
     address = view.address
-    if address and (action == "remove" or view.mode == "ephemeral"):
+    if address and (action == "remove" or view.mode == Mode.EPHEMERAL):
         again = ("the next start gets a new one" if action == "stop"
                  else "it can only come back from an exported key")
         lost.append(f"its address <tt>{escape(address)}</tt> — {again}")
-    elif action == "remove" and view.mode == "persistent":
+    elif action == "remove" and view.mode == Mode.PERSISTENT:
         lost.append("its onion key, and with it its address for good")
     if action == "remove":
         if view.private and view.clients:
@@ -55,7 +56,7 @@ def losses(action: str, view: ServiceView, template: TemplateSpec | None,
 
 def can_export(view: ServiceView) -> bool:
     """Is the onion key readable now (a running service, or a persistent one's volume)?"""
-    return view.mode == "persistent" or (view.state == "running" and bool(view.address))
+    return view.mode == Mode.PERSISTENT or (view.state == "running" and bool(view.address))
 
 
 class LossDialog(QDialog):

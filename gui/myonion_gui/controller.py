@@ -152,7 +152,9 @@ class Controller(QObject):
         self._operation(f"Stopping {len(names)} service(s)", call, done)
 
     def remove(self, name: str) -> None:
-        self._operation(f"Removing {name}", lambda: self.manager.remove(name),
+        """Remove a service with everything it keeps (``purge``): its onion key, client keys
+        and data, as the window's confirmation says before (it offers Export key… first)."""
+        self._operation(f"Removing {name}", lambda: self.manager.remove(name, purge=True),
                         lambda _: self.removed.emit(name))
 
     def check(self, name: str) -> None:

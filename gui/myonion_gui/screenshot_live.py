@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         window.grab().save(str(out))
         print(f"{out} ({view.address})")
     finally:
-        manager.remove("example")
-        manager.remove("default-page")
+        manager.remove("example", purge=True)
+        manager.remove("default-page", purge=True)
     del app
     return 0
 

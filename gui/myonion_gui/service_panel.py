@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from myonion.access import format_duration
 from myonion.events import Stage
 from myonion.manager import ServiceView
+from myonion.services.request import Mode
 from myonion.templates import TemplateSpec
 from myonion_gui.actions import tip
 from myonion_gui.client_keys import ClientEntry
@@ -279,9 +280,9 @@ class ServicePanel(QStackedWidget):
         running = view.state in ("running", "restarting")
         self.check_button.setEnabled(running and bool(view.address))
         self.remove_button.setEnabled(view.state != "creating")
-        self.promote_button.setVisible(view.mode == "ephemeral")
+        self.promote_button.setVisible(view.mode == Mode.EPHEMERAL)
         self.promote_button.setEnabled(view.state == "running")
-        self.export_button.setVisible(view.mode == "persistent")
+        self.export_button.setVisible(view.mode == Mode.PERSISTENT)
         self.export_button.setEnabled(view.state != "creating")
 
     def _power(self) -> None:

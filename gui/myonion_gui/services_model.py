@@ -10,6 +10,7 @@ from PySide6.QtGui import QBrush, QColor
 from myonion.access import format_duration
 from myonion.events import Event
 from myonion.manager import ServiceView
+from myonion.services.request import Mode
 from myonion_gui.state_look import look
 
 Index = QModelIndex | QPersistentModelIndex
@@ -101,7 +102,7 @@ class ServicesModel(QAbstractTableModel):
             return ("The test network: only this computer reaches it." if view.network == "local"
                     else "The public Tor network.")
         if column == "TTL left" and view.remaining is not None:
-            end = "removed" if view.mode == "ephemeral" else "stopped"
+            end = "removed" if view.mode == Mode.EPHEMERAL else "stopped"
             return f"It is {end} when its time to live runs out."
         return None
 
@@ -143,7 +144,7 @@ class ServicesModel(QAbstractTableModel):
             self._row_changed(row)
 
     def running_ephemeral(self) -> list[str]:
-        return [v.name for v in self._views if v.mode == "ephemeral" and v.state == "running"]
+        return [v.name for v in self._views if v.mode == Mode.EPHEMERAL and v.state == "running"]
 
     def _row_changed(self, row: int) -> None:
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from myonion import config
 from myonion.errors import OptionError
-from myonion.state import check_name
+from myonion.services.request import check_name
 from myonion.templates import TemplateSpec
 from myonion_gui.access_form import AccessForm
 from myonion_gui.intro import NETWORK_LABELS

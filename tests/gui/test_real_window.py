@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QImage
 
-from myonion import fetch, images
+from myonion.build import images
 from myonion.errors import MyOnionError
 from myonion.runtime.docker import DockerRuntime
 from myonion.testnet import Testnet
+from myonion.tor import fetch
 from tests.torclient import fresh_client
 from tests.xserver import xvfb
 

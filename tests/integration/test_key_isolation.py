@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from myonion import fetch
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
+from myonion.tor import fetch
 from tests.minimal_options import OPTIONS
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
@@ -104,7 +104,7 @@ def test_the_service_user_cannot_reach_the_key(real_manager: Manager,
         # and the service's real processes run as that user, with no capability
         check_processes(docker_runtime, name, tor, service, template_id)
     finally:
-        real_manager.remove(name)
+        real_manager.remove(name, purge=True)
 
 
 def check_processes(runtime: DockerRuntime, name: str, tor: str, service: str,
@@ -183,7 +183,7 @@ def test_links_out_of_a_shared_folder_are_never_followed(
     assert leaked == [], leaked
     listing = fetch.http_get(f"{base}/sub/", proxy).body.decode()
     assert "own.txt" in listing  # a listing shows the folder's own names, nothing else
-    real_manager.remove("handed")
+    real_manager.remove("handed", purge=True)
 
 
 def test_a_folder_only_its_owner_may_read_is_served(real_manager: Manager,
@@ -209,7 +209,7 @@ def test_a_folder_only_its_owner_may_read_is_served(real_manager: Manager,
     assert service.split(":")[0] == str(site.stat().st_uid)
     out = exec_as(docker_runtime, "private", service, ATTEMPTS)
     assert "key denied" in out and "cookie denied" in out and "signal denied" in out, out
-    real_manager.remove("private")
+    real_manager.remove("private", purge=True)
 
 
 def test_a_logged_in_ssh_user_cannot_reach_the_key(real_manager: Manager,
@@ -237,4 +237,4 @@ def test_a_logged_in_ssh_user_cannot_reach_the_key(real_manager: Manager,
                               "-L", "127.0.0.1:0:127.0.0.1:2222", f"myonion@{view.address}"],
                              capture_output=True, text=True, timeout=120)
     assert forward.returncode != 0 and "forwarding" in forward.stderr.lower(), forward.stderr
-    real_manager.remove("isossh")
+    real_manager.remove("isossh", purge=True)

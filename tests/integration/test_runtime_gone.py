@@ -1,6 +1,7 @@
 """A container removed meanwhile (by the CLI, its time to live, another window) is a
-RuntimeFailure on the real engine as on the fake, never docker's own NotFound: the desktop
-app's soak caught `logs` of a just-removed service escaping as a traceback."""
+NoSuchObject (a RuntimeFailure) on the real engine as on the fake, never docker's own
+NotFound: the desktop app's soak caught `logs` of a just-removed service escaping as a
+traceback."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from myonion.errors import RuntimeFailure
+from myonion.errors import NoSuchObject
 from myonion.runtime.docker import DockerRuntime
 from myonion.runtime.fake import FakeRuntime
 
@@ -28,9 +29,9 @@ ACTIONS: dict[str, Callable[[Any], object]] = {
 
 
 @pytest.mark.parametrize("action", sorted(ACTIONS))
-def test_acting_on_a_container_that_is_gone_is_a_runtime_failure(
+def test_acting_on_a_container_that_is_gone_is_no_such_object(
         docker_runtime: DockerRuntime, action: str) -> None:
     for runtime in (FakeRuntime(), docker_runtime):
-        with pytest.raises(RuntimeFailure, match=f"No such container {GONE}"):
+        with pytest.raises(NoSuchObject, match=GONE):
             ACTIONS[action](runtime)
     assert docker_runtime.get(GONE) is None  # asking whether it is there stays a question

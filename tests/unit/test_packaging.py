@@ -29,7 +29,9 @@ def test_wheel_ships_the_templates(wheel: Path) -> None:
             if path.is_file():
                 rel = path.relative_to(ROOT / "containers").as_posix()
                 assert f"myonion/containers/{rel}" in names, rel
-    assert "myonion/cli.py" in names and "myonion_gui/__init__.py" in names
+    assert "myonion/cli/__init__.py" in names and "myonion_gui/__init__.py" in names
+    # the template schema is published with the package, with the validator made from it
+    assert {"myonion/templates/template.schema.json", "myonion/templates/_validator.py"} <= names
 
 
 def test_the_desktop_app_installs_as_myonion_gui(wheel: Path, tmp_path: Path) -> None:
