@@ -15,9 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QShowEvent
 from PySide6.QtWidgets import (
-    QDialog,
     QLabel,
-    QMainWindow,
     QMessageBox,
     QSplitter,
     QStyle,
@@ -36,6 +34,7 @@ from myonion_gui.confirm import LossDialog, remove_dialog, stop_dialog
 from myonion_gui.controller import Controller
 from myonion_gui.errors import UserError
 from myonion_gui.intro import NETWORKS_TEXT, IntroPanel, status_text
+from myonion_gui.key_dialogs import KeyDialogs
 from myonion_gui.message_bar import MessageBar
 from myonion_gui.notices import Notice, Notifier, reachable_notice, transitions
 from myonion_gui.progress_panel import ProgressPanel
@@ -54,7 +53,7 @@ DROP_TEMPLATE, DROP_OPTION = "site", "dir"
 LIST_SHARE = 0.42
 
 
-class MainWindow(QMainWindow):
+class MainWindow(KeyDialogs):
     """``wait``/``timeout`` go to share and start; ``poll_ms`` 0 turns automatic listing off."""
 
     def __init__(self, manager: Manager, settings: GuiSettings | None = None, *,
@@ -252,20 +251,6 @@ class MainWindow(QMainWindow):
         self._open("share_dialog", dialog)
         return dialog
 
-    def _open(self, attribute: str, dialog: QDialog) -> None:
-        """Show a (window-modal, non-blocking) dialog kept in ``attribute`` while it is open;
-        once closed it is deleted and forgotten (kept, they piled up for as long as the window
-        lived)."""
-        setattr(self, attribute, dialog)
-
-        def closed() -> None:
-            if getattr(self, attribute) is dialog:
-                setattr(self, attribute, None)
-            dialog.deleteLater()
-
-        dialog.finished.connect(closed)
-        dialog.open()
-
     def share(self, request: ShareRequest | None) -> None:
         if request is not None:
             self.messages.hide()
@@ -333,53 +318,6 @@ class MainWindow(QMainWindow):
     def _remove_selected(self) -> None:
         if self.services.current:
             self.remove(self.services.current)
-
-    def promote(self, name: str) -> None:
-        """Make a running ephemeral service persistent, after asking (it restarts once)."""
-        view = self.model.view(name)
-        address = view.address if view is not None and view.address else "its address"
-        answer = QMessageBox.question(
-            self, "Make persistent — myonion",
-            f"Keep {address} for '{name}'? Its key is kept on this machine, so the address "
-            "stays the same after restarts and reboots. The service restarts once.")
-        if answer == QMessageBox.StandardButton.Yes:
-            self.controller.promote(name)
-
-    def open_export_dialog(self, name: str, parent: QWidget | None = None) -> ExportKeyDialog:
-        dialog = ExportKeyDialog(name, parent=parent or self)
-
-        def export() -> None:
-            if dialog.passphrase is not None and dialog.path is not None:
-                self.controller.export_key(name, dialog.passphrase, dialog.path)
-
-        dialog.accepted.connect(export)
-        self._open("export_dialog", dialog)
-        return dialog
-
-    # clients -------------------------------------------------------------------------------
-    def open_add_client_dialog(self, name: str) -> AddClientDialog:
-        """Ask for a client's name; the client is added (off the GUI thread) when accepted."""
-        view = self.model.view(name)
-        taken = {e.name for e in self.panel.clients.entries} if (
-            self.panel.view is not None and self.panel.view.name == name) else set()
-        dialog = AddClientDialog(name, private=bool(view and view.private), taken=taken,
-                                 parent=self)
-
-        def add() -> None:
-            if dialog.client is not None:
-                self.controller.add_client(name, dialog.client)
-
-        dialog.accepted.connect(add)
-        self._open("client_dialog", dialog)
-        return dialog
-
-    def remove_client(self, name: str, client: str) -> None:
-        """Revoke ``client`` after asking; the address stays."""
-        answer = QMessageBox.question(
-            self, "Remove client — myonion",
-            f"'{client}' will no longer be able to connect to '{name}'; the address stays.")
-        if answer == QMessageBox.StandardButton.Yes:
-            self.controller.remove_client(name, client)
 
     # drag and drop: a folder becomes a site ----------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
