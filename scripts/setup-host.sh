@@ -9,6 +9,12 @@ export DEBIAN_FRONTEND=noninteractive
 PACKAGES=(docker.io docker-compose debootstrap python3-venv python3-pip curl netcat-openbsd
           openssh-client iproute2 systemd passwd mount
           libgl1 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0)
+# the desktop app's real window: what Qt's xcb platform plugin links (the same list as
+# XCB_LIBRARIES in gui/myonion_gui/preflight.py), and a virtual X server for its tests
+PACKAGES+=(libx11-6 libx11-xcb1 libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0
+           libxcb-keysyms1 libxcb-randr0 libxcb-render0 libxcb-render-util0 libxcb-shape0
+           libxcb-shm0 libxcb-sync1 libxcb-util1 libxcb-xfixes0 libxcb-xkb1 libxkbcommon-x11-0
+           xvfb xauth)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "setup-host: run as root (e.g. sudo $0)" >&2

@@ -16,7 +16,7 @@ cleanup() {
 trap cleanup EXIT
 scripts/setup-host.sh
 scripts/venv.sh test
-.venv/bin/ruff check myonion gui tests
+.venv/bin/ruff check myonion gui tests bench
 .venv/bin/mypy
 .venv/bin/myonion base build
 set +e

@@ -11,7 +11,7 @@ from myonion.errors import MyOnionError
 def gui() -> None:
     """Open the desktop app."""
     try:
-        from gui.app import main as gui_main
+        from myonion_gui.app import main as gui_main
     except ImportError as e:
         raise MyOnionError("The desktop app is not installed.",
                            hint="pip install 'myonion[gui]'") from e

@@ -21,7 +21,7 @@ from myonion.errors import MyOnionError, NameInUse, ServiceNotFound, StateError,
 from myonion.events import Reporter, Stage, log_reporter
 from myonion.runtime.base import Runtime
 from myonion.services import clients as client_keys
-from myonion.services import expiry, lifecycle, onion_keys, readiness, request, views
+from myonion.services import devices, expiry, lifecycle, onion_keys, readiness, request, views
 from myonion.services.context import (
     FromContext,
     ServiceContext,
@@ -140,7 +140,7 @@ class Manager:
         to match the request's: kept ones keep their keys, new ones get a key each, and with
         none the service is public.
         """
-        record = self._record(name)
+        record = views.record_of(self.context, name)
         wanted = template_id if isinstance(template_id, ServiceRequest) else build_request(
             self.registry.get(template_id), options, network=network, persistent=persistent,
             clients=clients, ttl=ttl, limits=limits, deployment=deployment,
@@ -149,16 +149,13 @@ class Manager:
         return self.status(name)
 
     # start / stop / rm --------------------------------------------------------------------
-    def _record(self, name: str) -> ServiceRecord:
-        return views.record_of(self.context, check_name(name))
-
     @serialised
     def start(self, name: str, wait: bool = True, timeout: float = DEFAULT_TIMEOUT) -> ServiceView:
         """Start a stopped service (ephemeral ones get a new address) and wait until it serves.
 
         A service taken down (:meth:`take_down`) gets its container made again first.
         """
-        record = self._record(name)
+        record = views.record_of(self.context, name)
         info = self.runtime.get(container_name(name))
         if info is None and record.stage != Stage.DOWN:
             raise MyOnionError(f"The container of service '{name}' is gone.",
@@ -176,7 +173,7 @@ class Manager:
     @serialised
     def stop(self, name: str) -> ServiceView:
         """Stop a service; an ephemeral one forgets its address (its key was only in memory)."""
-        record = self._record(name)
+        record = views.record_of(self.context, name)
         lifecycle.stop(self.context, record)
         changes: dict[str, Any] = {"stage": Stage.STOPPED, "reason": None}
         if record.mode is Mode.EPHEMERAL:
@@ -228,14 +225,14 @@ class Manager:
         persistent onion key, data) and its client keys (what ``myonion down`` does without
         ``--purge``). :meth:`start` makes the container again, and a persistent service comes
         back at the same address; ``remove(name, purge=True)`` forgets everything."""
-        lifecycle.take_down(self.context, self._record(name), "Taking down (keys and data "
-                            "kept)")
+        lifecycle.take_down(self.context, views.record_of(self.context, name),
+                            "Taking down (keys and data kept)")
         return self.status(name)
 
     # the onion key ------------------------------------------------------------------------
     def read_key(self, name: str) -> keys.OnionKey:
         """The service's onion key: from the running container, or a persistent one's volume."""
-        return onion_keys.read(self.context, self._record(name))
+        return onion_keys.read(self.context, views.record_of(self.context, name))
 
     def export_key(self, name: str, passphrase: str) -> bytes:
         """The service's onion key encrypted with ``passphrase`` (see docs/key-export.md)."""
@@ -244,7 +241,7 @@ class Manager:
     @serialised
     def promote(self, name: str, timeout: float = DEFAULT_TIMEOUT) -> ServiceView:
         """Make a running ephemeral service persistent, keeping its current address."""
-        record = self._record(name)
+        record = views.record_of(self.context, name)
         if record.mode is Mode.PERSISTENT:
             raise MyOnionError(f"Service '{name}' is persistent already.")
         if not self.status(name, live=False).state == "running":
@@ -267,7 +264,7 @@ class Manager:
 
         A running service is restarted with the key; a stopped one keeps it for its next start.
         """
-        record = self._record(name)
+        record = views.record_of(self.context, name)
         for other in self.store.all():
             if other.name != name and other.address == key.address:
                 raise NameInUse(f"Service '{other.name}' serves {key.address} already.",
@@ -284,7 +281,7 @@ class Manager:
     def rebuild(self, name: str, timeout: float = DEFAULT_TIMEOUT) -> ServiceView:
         """Build the service's image afresh and run a new container from it; a persistent
         service keeps its address, data and clients."""
-        record = self._record(name)
+        record = views.record_of(self.context, name)
         lifecycle.recreate(self.context, record, self.registry.get(record.template),
                            rebuild=True, timeout=timeout)
         return self.status(name)
@@ -292,7 +289,7 @@ class Manager:
     # client authorization -----------------------------------------------------------------
     def clients(self, name: str) -> list[ClientInfo]:
         """The authorized clients of a service (never their private keys)."""
-        self._record(name)
+        views.record_of(self.context, name)
         kept = client_keys.store(self.context, name)
         return [kept.info(c) for c in kept.names()]
 
@@ -304,16 +301,17 @@ class Manager:
         The first client makes a public service private. A running service takes the change
         at once, without a restart, so its address stays.
         """
-        return client_keys.add(self.context, self._record(name), client, public_key)
+        record = views.record_of(self.context, name)
+        return client_keys.add(self.context, record, client, public_key)
 
     @serialised
     def client_remove(self, name: str, client: str) -> None:
         """Revoke a client: new connections with its key fail; the address stays."""
-        client_keys.remove(self.context, self._record(name), client)
+        client_keys.remove(self.context, views.record_of(self.context, name), client)
 
     def client_key(self, name: str, client: str) -> keys.ClientKey:
         """A client's key pair, as kept (for its ``.auth_private`` line or a QR code)."""
-        self._record(name)
+        views.record_of(self.context, name)
         return client_keys.store_with(self.context, name, client).get(client)
 
     def client_line(self, name: str, client: str) -> str:
@@ -324,6 +322,11 @@ class Manager:
                                "was added with its public key only.",
                                hint="The client has its private key itself.")
         return key.auth_private_line(self.address(name))
+
+    def device_tokens(self, name: str) -> dict[str, str]:
+        """An IoT receiver's device ids and their tokens (the generated ones too), read by the
+        running service itself (see :mod:`myonion.services.devices`)."""
+        return devices.device_tokens(self.context, views.record_of(self.context, name))
 
     # queries ------------------------------------------------------------------------------
     def status(self, name: str, live: bool = True) -> ServiceView:
@@ -344,7 +347,7 @@ class Manager:
         return view.address
 
     def logs(self, name: str, tail: int | None = None, follow: bool = False) -> Iterator[str]:
-        self._record(name)
+        views.record_of(self.context, name)
         if self.runtime.get(container_name(name)) is None:
             raise MyOnionError(f"Service '{name}' has no container, so it has no logs.")
         return self.runtime.logs(container_name(name), tail=tail, follow=follow)
@@ -370,7 +373,7 @@ class Manager:
         banner, an MQTT CONNACK, …) through a separate tor client. The stage becomes
         reachable when each passes, failing (with the reason) when the onion answered but the
         service did not; a service tor could not reach keeps its stage."""
-        record = self._record(name)
+        record = views.record_of(self.context, name)
         view = self.status(name, live=False)
         if view.state != "running" or not view.address:
             raise MyOnionError(f"Service '{name}' is not running, so it cannot be reached.",

@@ -20,7 +20,7 @@ from myonion.runtime.base import (
 )
 from myonion.services import clients, expiry, hostdirs
 from myonion.services.context import ServiceContext, container_name, home_label
-from myonion.services.request import Mode
+from myonion.services.request import Mode, check_name
 from myonion.services.store import ServiceRecord
 
 
@@ -72,8 +72,9 @@ class Kept:
 
 
 def record_of(ctx: ServiceContext, name: str) -> ServiceRecord:
-    """The record of service ``name``; ServiceNotFound if there is none."""
-    record = ctx.store.get(name)
+    """The record of service ``name``: OptionError for a name no service can have,
+    ServiceNotFound if there is none."""
+    record = ctx.store.get(check_name(name))
     if record is None:
         raise ServiceNotFound(f"There is no service named '{name}'.")
     return record

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from pytestqt.qtbot import QtBot
 
-from gui.main_window import MainWindow
 from myonion.manager import Manager
 from myonion.onion import address_from_public_key
 from myonion.runtime.fake import FakeRuntime
 from myonion.services.store import StateStore
+from myonion_gui.main_window import MainWindow
 from tests.fakes import FakeTestnet
 
 

@@ -15,10 +15,10 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
-from gui.main_window import MainWindow
-from gui.services_model import COLUMNS
 from myonion import keys
 from myonion.manager import Manager, ServiceView
+from myonion_gui.main_window import MainWindow
+from myonion_gui.services_model import COLUMNS
 
 Idle = Callable[[MainWindow], None]
 

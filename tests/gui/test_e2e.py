@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from gui.main_window import MainWindow
 from myonion.build import images
 from myonion.errors import MyOnionError
 from myonion.manager import Manager
 from myonion.services.store import StateStore
 from myonion.tor import fetch
+from myonion_gui.main_window import MainWindow
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
@@ -69,6 +69,7 @@ def test_click_to_share_a_folder_until_reachable(qtbot: QtBot, real_manager: Man
         assert dialog is not None
         dialog.form().set_value("dir", str(site_dir))
         dialog.name_edit.setText(name)
+        dialog.access.choose_public()
         with qtbot.waitSignal(window.controller.operation_ended, timeout=SHARE_TIMEOUT_MS):
             dialog.share_button.click()
         qtbot.waitUntil(lambda: window.controller.runner.active == 0, timeout=30_000)
@@ -78,13 +79,15 @@ def test_click_to_share_a_folder_until_reachable(qtbot: QtBot, real_manager: Man
         row = window.model.row_of(name)
         assert window.model.index(row, 2).data() == "reachable"
         assert window.services.current == name
-        address = window.panel.address.text()
-        assert address.endswith(".onion")
+        link = window.panel.address.text()  # the link to give out
+        assert link.startswith("http://") and link.endswith(".onion/")
 
-        page = fetch.http_get(f"http://{address}/", real_manager.testnet.socks(), timeout=60)
+        page = fetch.http_get(link, real_manager.testnet.socks(), timeout=60)
         assert page.body.decode() == (site_dir / "index.html").read_text()
 
-        window.panel.remove_button.click()
+        window.panel.remove_button.click()  # its address would be lost: asked first
+        assert window.confirm_dialog is not None
+        window.confirm_dialog.confirm_button.click()
         qtbot.waitUntil(lambda: window.model.row_of(name) < 0, timeout=60_000)
     finally:
         qtbot.waitUntil(lambda: window.controller.runner.active == 0, timeout=60_000)

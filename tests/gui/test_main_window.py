@@ -6,16 +6,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
-from gui import close_prompt
-from gui.main_window import MainWindow
 from myonion.events import Event, Stage
 from myonion.manager import Manager, ServiceView, container_name
 from myonion.runtime.fake import FakeRuntime
+from myonion_gui import close_prompt
+from myonion_gui.main_window import MainWindow
+from myonion_gui.service_panel import START_COLOUR, STOP_COLOUR
 
 Idle = Callable[[MainWindow], None]
 
@@ -26,6 +27,7 @@ def share_in_window(qtbot: QtBot, window: MainWindow, folder: Path,
     dialog = window.open_share_dialog()
     assert dialog is not None
     dialog.form().set_value("dir", str(folder))
+    dialog.access.choose_public()
     if name:
         dialog.name_edit.setText(name)
     with qtbot.waitSignal(window.controller.shared, timeout=10_000) as shared:
@@ -95,64 +97,54 @@ def test_the_list_refreshes_by_itself(qtbot: QtBot, make_window: Callable[..., M
     qtbot.waitUntil(lambda: states(window).get("from-cli") == "stopped", timeout=5000)
 
 
-def test_stop_start_and_remove_buttons(qtbot: QtBot, window: MainWindow, manager: Manager,
-                                       runtime: FakeRuntime, site: Path, idle: Idle) -> None:
+def test_one_primary_start_stop_and_remove(qtbot: QtBot, window: MainWindow, manager: Manager,
+                                           runtime: FakeRuntime, site: Path,
+                                           idle: Idle) -> None:
     manager.share("site", {"dir": str(site)}, name="blog", wait=False)
     window.refresh()
     idle(window)
     window.services.select("blog")
     panel = window.panel
-    assert panel.stop_button.isEnabled() and not panel.start_button.isEnabled()
+    # one primary button whose words and colour say what it does now
+    power = panel.power_button
+    assert "Stop" in power.text() and STOP_COLOUR in power.styleSheet()
+    assert "Ctrl+T" in power.toolTip()
 
-    panel.stop_button.click()
+    power.click()  # no address yet: nothing is lost, so nothing is asked
     qtbot.waitUntil(lambda: states(window)["blog"] == "stopped")
     assert runtime.containers[container_name("blog")][1].status == "exited"
-    assert panel.start_button.isEnabled() and not panel.stop_button.isEnabled()
+    assert "Start" in power.text() and START_COLOUR in power.styleSheet()
+    assert panel.pill.text() == "● stopped"
 
-    panel.start_button.click()
+    power.click()
     qtbot.waitUntil(lambda: states(window)["blog"] == "running")
 
-    panel.remove_button.click()
+    panel.remove_button.click()  # ephemeral, public, no address, no data: nothing to ask
     qtbot.waitUntil(lambda: states(window) == {})
     idle(window)
     assert runtime.containers == {} and manager.store.all() == []
     assert window.panel.view is None and window.services.currentIndex() == 0
 
 
-def test_removing_a_persistent_service_asks_first(
-        qtbot: QtBot, window: MainWindow, manager: Manager, site: Path, idle: Idle,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    manager.share("site", {"dir": str(site)}, name="keep", persistent=True, wait=False)
-    window.refresh()
-    idle(window)
-    asked: list[str] = []
-
-    def answer(parent: object, title: str, text: str) -> QMessageBox.StandardButton:
-        asked.append(text)
-        return QMessageBox.StandardButton.No
-
-    monkeypatch.setattr(QMessageBox, "question", answer)
-    window.remove("keep")
-    assert "address is gone for good" in asked[0]
-    idle(window)
-    assert "keep" in states(window)
-
-
-def test_panel_shows_address_qr_and_copies(qtbot: QtBot, window: MainWindow, manager: Manager,
-                                          site: Path, idle: Idle,
-                                          publish: Callable[..., str]) -> None:
+def test_panel_offers_the_link_qr_and_copies(qtbot: QtBot, window: MainWindow,
+                                             manager: Manager, site: Path, idle: Idle,
+                                             publish: Callable[..., str]) -> None:
     manager.share("site", {"dir": str(site)}, name="blog", wait=False)
     address = publish("blog")
     window.refresh()
     idle(window)
     window.services.select("blog")
     panel = window.panel
-    assert panel.address.text() == address
+    # a web service's address is the link Tor Browser opens
+    assert panel.address.text() == f"http://{address}/"
     pixmap = panel.qr.pixmap()
     assert not pixmap.isNull() and pixmap.width() <= panel.qr.width()
     panel.copy_button.click()
-    assert QGuiApplication.clipboard().text() == address
+    assert QGuiApplication.clipboard().text() == f"http://{address}/"
     assert panel.check_button.isEnabled()
+    # on the test network no Tor Browser gets there: the panel says so
+    assert "test network" in panel.guidance.text() and "Tor Browser cannot" in \
+        panel.guidance.text()
     # its log is loaded off the GUI thread when it is selected
     qtbot.waitUntil(lambda: panel.log.toPlainText() == "fake log line")
 
@@ -161,21 +153,29 @@ def drop_event(paths: list[Path]) -> tuple[QDragEnterEvent, QDropEvent, QMimeDat
     """Drag-enter and drop events; the caller keeps the mime data alive (events do not own it)."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    enter = QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+    enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime,
                             Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     return enter, drop, mime
 
 
-def test_dropping_a_folder_shares_it_as_a_site(qtbot: QtBot, window: MainWindow,
-                                               runtime: FakeRuntime, site: Path,
-                                               idle: Idle) -> None:
+def test_dropping_a_folder_fills_the_share_dialog(qtbot: QtBot, window: MainWindow,
+                                                  runtime: FakeRuntime, site: Path,
+                                                  idle: Idle) -> None:
     enter, drop, _mime = drop_event([site])
     window.dragEnterEvent(enter)
     assert enter.isAccepted()
+    window.dropEvent(drop)
+    # nothing is published before the user chose who may connect
+    dialog = window.share_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.cards.current() is not None and dialog.cards.current().id == "site"
+    assert dialog.form().raw_values()["dir"] == str(site)
+    assert runtime.containers == {}
+    dialog.access.choose_public()
     with qtbot.waitSignal(window.controller.shared, timeout=10_000) as shared:
-        window.dropEvent(drop)
+        dialog.share_button.click()
     view: ServiceView = shared.args[0]
     assert view.template == "site" and view.options["dir"] == str(site)
     assert view.mode == "ephemeral" and view.state == "running"
@@ -196,6 +196,7 @@ def test_errors_are_readable_messages(qtbot: QtBot, window: MainWindow,
     dialog = window.open_share_dialog()
     assert dialog is not None
     dialog.form().set_value("dir", str(site))
+    dialog.access.choose_public()
     with qtbot.waitSignal(window.controller.failed, timeout=10_000):
         dialog.share_button.click()
     idle(window)

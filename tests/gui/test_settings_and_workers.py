@@ -11,14 +11,14 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
-from gui import app
-from gui.errors import UserError
-from gui.main_window import MainWindow
-from gui.settings import BASE_IMAGE_ENV
-from gui.workers import EventRouter, Runner
 from myonion import errors
 from myonion.events import Event, Stage
 from myonion.manager import Manager
+from myonion_gui import app
+from myonion_gui.errors import UserError
+from myonion_gui.main_window import MainWindow
+from myonion_gui.settings import BASE_IMAGE_ENV, GuiSettings
+from myonion_gui.workers import EventRouter, Runner
 
 
 def test_testnet_buttons_drive_the_test_network(qtbot: QtBot, window: MainWindow,
@@ -27,6 +27,16 @@ def test_testnet_buttons_drive_the_test_network(qtbot: QtBot, window: MainWindow
     qtbot.waitUntil(lambda: dialog.testnet_label.text() == "Running")
     assert dialog.down_button.isEnabled() and not dialog.up_button.isEnabled()
     dialog.down_button.click()
+    # it asks first, Cancel being what Enter does
+    confirm = dialog.confirm_dialog
+    assert confirm is not None and confirm.isVisible()
+    assert "Stop the test network?" in confirm.lost_text()
+    assert confirm.cancel_button.isDefault() and not confirm.confirm_button.isDefault()
+    confirm.cancel_button.click()
+    assert testnet.calls == []  # type: ignore[attr-defined]
+    dialog.down_button.click()
+    assert dialog.confirm_dialog is not None
+    dialog.confirm_dialog.confirm_button.click()
     qtbot.waitUntil(lambda: dialog.testnet_label.text() == "Stopped")
     dialog.up_button.click()
     qtbot.waitUntil(lambda: dialog.testnet_label.text() == "Running")
@@ -55,7 +65,9 @@ def test_settings_choose_the_base_image_and_keep_the_pin(
     dialog.accept()
     assert window.settings.base_image == "registry.example/debian:bookworm"
     assert os.environ[BASE_IMAGE_ENV] == "registry.example/debian:bookworm"
-    assert window.network_label.text() == "New services: local network (pinned)"
+    # no jargon ("local network (pinned)"): where new services go, and why it is fixed
+    assert window.network_label.text() == "New services: Test network (this computer only)"
+    assert "MYONION_NETWORK=local" in window.network_label.toolTip()
 
 
 def test_each_task_re_emits_only_its_own_events(qtbot: QtBot, manager: Manager) -> None:
@@ -107,3 +119,22 @@ def test_app_without_docker_says_so_and_exits_1(monkeypatch: pytest.MonkeyPatch,
     assert shown == ["The Docker engine is not reachable: no socket.\n"
                      "Start the Docker engine (e.g. `systemctl start docker` or `dockerd &`) "
                      "and try again."]
+
+
+def test_the_networks_are_explained_once(qtbot: QtBot, manager: Manager,
+                                         tmp_path: Path) -> None:
+    store = QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat)
+    first = MainWindow(manager, GuiSettings.load(store), wait=False, poll_ms=0)
+    qtbot.addWidget(first)
+    qtbot.waitUntil(lambda: first.controller.runner.active == 0)
+    assert not first.intro.isHidden()
+    assert "Test network" in first.intro.label.text()
+    assert "Public Tor network" in first.intro.label.text()
+    first.intro.ok_button.click()
+    assert first.intro.isHidden()
+    first.settings.save(store)
+    again = MainWindow(manager, GuiSettings.load(store), wait=False, poll_ms=0)
+    qtbot.addWidget(again)
+    qtbot.waitUntil(lambda: again.controller.runner.active == 0)
+    assert again.intro.isHidden()  # read once: not shown again (F1 shows it any time)
+    assert again.commands.networks.shortcut().toString() == "F1"

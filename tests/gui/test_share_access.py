@@ -11,11 +11,11 @@ from typing import Any
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from gui.main_window import MainWindow
-from gui.services_model import COLUMNS
-from gui.share_dialog import ShareDialog
 from myonion.manager import Manager, ServiceView, container_name
 from myonion.runtime.fake import FakeRuntime
+from myonion_gui.main_window import MainWindow
+from myonion_gui.services_model import COLUMNS
+from myonion_gui.share_dialog import ShareDialog
 
 Idle = Callable[[MainWindow], None]
 
@@ -29,6 +29,12 @@ def open_share(window: MainWindow, folder: Path) -> ShareDialog:
     dialog = window.open_share_dialog()
     assert dialog is not None
     dialog.form().set_value("dir", str(folder))
+    return dialog
+
+
+def open_public_share(window: MainWindow, folder: Path) -> ShareDialog:
+    dialog = open_share(window, folder)
+    dialog.access.choose_public()
     return dialog
 
 
@@ -65,7 +71,7 @@ def test_bad_client_names_are_refused_inline_and_nothing_is_built(
 
 def test_a_bad_time_to_live_is_refused_inline(window: MainWindow, runtime: FakeRuntime,
                                                manager: Manager, site: Path) -> None:
-    dialog = open_share(window, site)
+    dialog = open_public_share(window, site)
     dialog.access.set_ttl(400, "d")
     dialog.share_button.click()
     assert dialog.isVisible() and dialog.request is None

@@ -10,13 +10,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QPlainTextEdit, QSpinBox
 from pytestqt.qtbot import QtBot
 
-from gui.main_window import MainWindow
-from gui.option_form import PathField
-from gui.share_dialog import ShareDialog
-from gui.template_cards import summary
 from myonion.manager import Manager
 from myonion.runtime.fake import FakeRuntime
 from myonion.templates import TemplateRegistry, TemplateSpec, load_template
+from myonion_gui.main_window import MainWindow
+from myonion_gui.option_form import PathField
+from myonion_gui.share_dialog import ShareDialog
+from myonion_gui.template_cards import summary
 
 EVERY_TYPE = """
 id: every
@@ -45,9 +45,13 @@ def every(tmp_path: Path) -> TemplateSpec:
     return load_template(folder, builtin=False)
 
 
-def open_dialog(qtbot: QtBot, templates: list[TemplateSpec], **kw: object) -> ShareDialog:
+def open_dialog(qtbot: QtBot, templates: list[TemplateSpec], public: bool = True,
+                **kw: object) -> ShareDialog:
+    """The dialog, with "Public" chosen unless ``public`` is False (nothing is preselected)."""
     dialog = ShareDialog(templates, **kw)  # type: ignore[arg-type]
     qtbot.addWidget(dialog)
+    if public:
+        dialog.access.choose_public()
     return dialog
 
 
@@ -122,10 +126,12 @@ def test_a_missing_folder_is_rejected_and_nothing_is_built(
     assert dialog is not None and dialog.isVisible()
     missing = tmp_path / "no-such-folder"
     dialog.form().set_value("dir", str(missing))
+    dialog.access.choose_public()
     dialog.share_button.click()
 
     assert dialog.isVisible()  # still open, with the reason next to the field
-    assert dialog.form().problems() == {"dir": f"Option 'dir': {missing} does not exist."}
+    # in the words of the form: its label is "Folder" (the option's id 'dir' is not shown)
+    assert dialog.form().problems() == {"dir": f"Folder: {missing} does not exist."}
     assert window.controller.runner.active == 0  # no work was started
     assert runtime.builds == [] and runtime.containers == {}
     assert manager.store.all() == []
@@ -143,10 +149,23 @@ def test_name_in_use_and_pinned_network_are_inline(qtbot: QtBot, manager: Manage
     assert not combo.model().item(combo.findData("tor")).isEnabled()  # type: ignore[attr-defined]
 
 
-def test_name_field_refuses_what_the_core_refuses(qtbot: QtBot, manager: Manager) -> None:
-    dialog = open_dialog(qtbot, manager.templates())
-    qtbot.keyClicks(dialog.name_edit, "My Blog!")
-    assert dialog.name_edit.text() == "ylog"  # upper case, space and '!' cannot be typed
+def test_a_name_is_never_changed_silently(qtbot: QtBot, manager: Manager, site: Path) -> None:
+    """Issue 18: typing "Bad Name!" made a service named 'adame' (keys were dropped)."""
+    dialog = open_dialog(qtbot, manager.templates(), taken_names={"site"})
+    dialog.form().set_value("dir", str(site))
+    assert dialog.name_edit.placeholderText() == "automatic: site-2"  # the name it will get
+    qtbot.keyClicks(dialog.name_edit, "Bad Name!")
+    assert dialog.name_edit.text() == "Bad Name!"  # shown as typed
+    dialog.share_button.click()
+    assert dialog.request is None  # refused with a message, not renamed
+    assert dialog.name_error.text() == (
+        "'Bad Name!' cannot be a service name: use lower-case letters, digits and '-' (at most "
+        "40, not starting with '-') — for example 'bad-name'.")
+    # the error goes as soon as the name is fixed, and the name is used as typed
+    dialog.name_edit.setText("bad-name")
+    assert dialog.name_error.isHidden()
+    dialog.share_button.click()
+    assert dialog.request is not None and dialog.request.name == "bad-name"
 
 
 def test_persistent_choice_reaches_the_request(qtbot: QtBot, manager: Manager,
@@ -189,8 +208,9 @@ def test_one_of_and_key_line_errors_are_shown(qtbot: QtBot, manager: Manager) ->
     form = dialog.form()
     dialog.share_button.click()
     assert dialog.request is None
-    assert "needs one of the options 'authorized_keys' or 'authorized_keys_file'" in \
+    assert "needs one of the options “Authorized keys” or “Authorized keys file”" in \
         form.general_error.text()
+    assert "authorized_keys" not in form.general_error.text()
     form.set_value("authorized_keys", "# mine\nssh-ed25519 nonsense")
     dialog.share_button.click()
     assert "line 2" in form.problems()["authorized_keys"]

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from myonion import keys
-from myonion.errors import BuildFailed, DockerUnavailable, NameInUse, OptionError, ServiceNotFound
+from myonion.errors import (
+    BuildFailed,
+    DockerUnavailable,
+    MyOnionError,
+    NameInUse,
+    OptionError,
+    ServiceNotFound,
+)
 from myonion.manager import Manager, container_name
 from myonion.runtime.base import LABEL_SERVICE
 from myonion.runtime.fake import FakeRuntime
@@ -244,3 +251,29 @@ def test_an_ephemeral_services_new_address_after_a_restart_is_said(
     # the same address as recorded: nothing to say
     manager.store.update(name, address=new)
     assert manager.status(name, live=False).previous_address is None
+
+
+def test_device_tokens_are_read_by_the_running_receiver_as_its_user(
+        manager: Manager, runtime: FakeRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = "Ax7oL2q9Vd3mKp8sTw4n"
+    manager.share("iot-receiver", {"devices": f"kitchen:{token}\ngarden"}, name="iot", wait=False)
+    printed = f"garden:GeneratedToken0123456789\nkitchen:{token}\n"
+    calls: list[tuple[str, list[str], str | None]] = []
+
+    def exec_(name: str, command: list[str], user: str | None = None) -> tuple[int, str]:
+        calls.append((name, command, user))
+        return 0, printed
+
+    monkeypatch.setattr(runtime, "exec", exec_)
+    assert manager.device_tokens("iot") == {"garden": "GeneratedToken0123456789",
+                                            "kitchen": token}
+    assert calls == [(container_name("iot"), ["iot-receiver", "tokens"], "10002:10002")]
+    manager.stop("iot")
+    with pytest.raises(MyOnionError, match="not running"):
+        manager.device_tokens("iot")
+
+
+def test_only_a_receiver_has_device_tokens(manager: Manager, site: Path) -> None:
+    share(manager, site, name="blog")
+    with pytest.raises(MyOnionError, match="not an IoT receiver"):
+        manager.device_tokens("blog")

@@ -1,7 +1,8 @@
 """A dismissable banner at the top of the window: errors (message + hint) and good news.
 
 Non-modal on purpose: an error never blocks the window, and its detail (a log tail) is one click
-away instead of a traceback.
+away instead of a traceback. Good news about a service ("'blog' is reachable") is only true
+while that service runs: the bar forgets it as soon as a listing says otherwise.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.errors import UserError
+from myonion.manager import ServiceView
+from myonion_gui.errors import UserError
 
 STYLES = {
     "error": "MessageBar { background: #fbe9e7; border: 1px solid #e0a39b; border-radius: 4px; }"
@@ -34,6 +36,8 @@ class MessageBar(QFrame):
         super().__init__(parent)
         self.kind = ""
         self.plain = ""
+        #: the service the shown news is about (None: about none in particular)
+        self.subject: str | None = None
         self.label = QLabel()
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -65,10 +69,21 @@ class MessageBar(QFrame):
         text = f"<b>{escape(error.message)}</b>"
         if error.hint:
             text += f"<br>{escape(error.hint)}"
+        self.subject = None
         self._show("error", text, error.text(), error.detail)
 
-    def show_info(self, text: str) -> None:
+    def show_info(self, text: str, service: str | None = None) -> None:
+        """Good news; about ``service`` it stays only while that service runs."""
+        self.subject = service or None
         self._show("info", escape(text), text, None)
+
+    def forget_untrue(self, views: list[ServiceView]) -> None:
+        """Hide news about a service that is no longer listed, or no longer running."""
+        if self.kind != "info" or self.subject is None or self.isHidden():
+            return
+        view = next((v for v in views if v.name == self.subject), None)
+        if view is None or view.state not in ("running", "restarting"):
+            self.hide()
 
     def _show(self, kind: str, html: str, plain: str, detail: str | None) -> None:
         self.kind = kind

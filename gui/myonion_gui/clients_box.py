@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.client_keys import ClientEntry
-from gui.qr import qr_pixmap
 from myonion.manager import ServiceView
+from myonion_gui.client_keys import ClientEntry
+from myonion_gui.qr import qr_pixmap
 
 CLIENT_QR_SIZE = 180
 PUBLIC_TEXT = ("<b>Public</b>: anyone who has the address can connect. Add a client to make it "

@@ -1,6 +1,6 @@
 """Regenerate the screenshots in docs/screenshots from the real windows, on the fake runtime.
 
-    QT_QPA_PLATFORM=offscreen python -m gui.screenshots [OUTPUT_DIR]
+    QT_QPA_PLATFORM=offscreen python -m myonion_gui.screenshots [OUTPUT_DIR]
 
 No Docker engine and no tor are used: services are made by the manager on the in-memory fake
 runtime in a throw-away MYONION_HOME (``$TMPDIR/myonion-demo``), and made to look published by
@@ -22,9 +22,9 @@ from PySide6.QtCore import QCoreApplication, QEventLoop, QPoint
 from PySide6.QtWidgets import QApplication, QWidget
 
 if TYPE_CHECKING:
-    from gui.share_dialog import ShareDialog
+    from myonion_gui.share_dialog import ShareDialog
 
-OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 SERVICE_LOG = """\
 [notice] Tor 0.4.7.16 opening log file.
 [notice] Bootstrapped 0% (starting): Starting
@@ -34,6 +34,9 @@ SERVICE_LOG = """\
 [notice] Bootstrapped 100% (done): Done
 nginx: 127.0.0.1 - - "GET / HTTP/1.1" 200 612
 nginx: 127.0.0.1 - - "GET /photos/ HTTP/1.1" 200 1841"""
+
+
+DEMO_TOKENS = "garden:q8Xv2LmR7tKp4Wz9NcYb\nkitchen:Ax7oL2q9Vd3mKp8sTw4n\n"
 
 
 def settle(window: QWidget) -> None:
@@ -92,18 +95,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def shoot(out: Path, home: Path) -> Iterator[Path]:
-    from gui.main_window import MainWindow
     from myonion.manager import Manager
     from myonion.onion import address_from_public_key
     from myonion.runtime.base import Runtime
     from myonion.runtime.fake import FakeRuntime
     from myonion.services.store import StateStore
+    from myonion_gui.main_window import MainWindow
 
     class DemoRuntime(FakeRuntime):
         def logs(self, name: str, tail: int | None = None,
                  follow: bool = False) -> Iterator[str]:
             self._info(name)
             return iter(SERVICE_LOG.splitlines())
+
+        def exec(self, name: str, command: list[str],
+                 user: str | None = None) -> tuple[int, str]:
+            if command == ["iot-receiver", "tokens"]:
+                return 0, DEMO_TOKENS
+            return super().exec(name, command, user)
 
     class DemoTestnet:
         network = "myonion-testnet"
@@ -132,7 +141,8 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
     manager = Manager(runtime=runtime, store=StateStore(), testnet=DemoTestnet())
     window = MainWindow(manager, wait=False, poll_ms=0)
     window.show()
-    yield save(window, out, "main-window-empty.png")
+    yield save(window, out, "main-window-empty.png")  # the first start: networks explained
+    window.intro.ok_button.click()
 
     folders = {}
     for name in ("my-site", "family-photos", "old-notes", "drafts"):
@@ -145,7 +155,9 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
                   name="photos", persistent=True, wait=False)
     manager.share("site", {"dir": str(folders["old-notes"])}, name="notes", wait=False)
     manager.share("site", {"dir": str(folders["drafts"])}, name="drafts", wait=False)
-    for seed, name in enumerate(("blog", "photos", "family"), start=3):
+    manager.share("iot-receiver", {"devices": "kitchen:Ax7oL2q9Vd3mKp8sTw4n\ngarden"},
+                  name="sensors", persistent=True, wait=False)
+    for seed, name in enumerate(("blog", "photos", "family", "sensors"), start=3):
         ctl = manager.store.service_dir(name) / "ctl"
         (ctl / "hostname").write_text(address_from_public_key(bytes([seed * 17]) * 32) + "\n")
         manager.store.update(name, stage="reachable")
@@ -159,7 +171,7 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
 
     window.resize(720, 520)
     yield save(window, out, "main-window-small.png")
-    window.resize(980, 680)
+    window.resize(980, 720)
 
     # a private service: its clients, each key with Copy and a QR code
     window.services.select("family")
@@ -168,7 +180,20 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
     window.resize(720, 520)
     scroll_to_end(window.panel)
     yield save(window, out, "main-window-private-small.png")
-    window.resize(980, 680)
+    window.resize(980, 720)
+
+    # an IoT receiver: its devices' tokens where they are needed
+    window.services.select("sensors")
+    settle(window)
+    yield save(window, out, "main-window-devices.png")
+
+    # removing asks first, naming what goes; Cancel is the default, the key can be saved
+    window.services.select("family")
+    settle(window)
+    window.remove("family")
+    assert window.confirm_dialog is not None
+    yield save(window.confirm_dialog, out, "remove-confirmation.png")
+    window.confirm_dialog.reject()
     window.services.select("blog")
 
     dialog = window.open_share_dialog()

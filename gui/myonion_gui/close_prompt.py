@@ -29,8 +29,9 @@ def ask_about_running(parent: QWidget, names: list[str]) -> CloseChoice:
                            "by opening the app again.")
     stop = box.addButton(STOP_TEXT, QMessageBox.ButtonRole.AcceptRole)
     leave = box.addButton(LEAVE_TEXT, QMessageBox.ButtonRole.DestructiveRole)
-    box.addButton(QMessageBox.StandardButton.Cancel)
-    box.setDefaultButton(stop)
+    cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+    # Enter must not forget addresses: stopping (or leaving) is chosen on purpose
+    box.setDefaultButton(cancel)
     box.exec()
     clicked = box.clickedButton()
     if clicked == stop:

@@ -14,13 +14,13 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from gui.client_keys import ClientEntry, load_client, load_clients
-from gui.errors import UserError
-from gui.requests import ShareRequest
-from gui.workers import EventRouter, Runner
 from myonion.errors import MyOnionError
 from myonion.events import Event
 from myonion.manager import DEFAULT_TIMEOUT, CheckResult, Manager, ServiceView
+from myonion_gui.client_keys import ClientEntry, load_client, load_clients
+from myonion_gui.errors import UserError
+from myonion_gui.requests import ShareRequest
+from myonion_gui.workers import EventRouter, Runner
 
 LOG_TAIL = 300
 
@@ -44,7 +44,9 @@ class Controller(QObject):
     checked = Signal(object)  # CheckResult
     logs_loaded = Signal(str, str)  # name, text
     failed = Signal(object)  # UserError
-    info = Signal(str)
+    info = Signal(str, str)  # text, the service it is about ("" when none)
+    templates_loaded = Signal(object)  # list[TemplateSpec]
+    tokens_loaded = Signal(str, object)  # name, dict[str, str] (an IoT receiver's devices)
     testnet_state = Signal(object)  # True (up) / False (down) / None (unknown)
     clients_loaded = Signal(str, object)  # name, list[ClientEntry]
     client_added = Signal(str, object)  # name, ClientEntry
@@ -86,11 +88,25 @@ class Controller(QObject):
             self._refresh_again = False
             self.refresh()
 
-    def load_logs(self, name: str) -> None:
+    def load_logs(self, name: str, quiet: bool = False) -> None:
+        """Read the last lines of the service's log; ``quiet``: a failure is not shown (the
+        log is followed while the service runs, and may be gone a moment later)."""
         def read() -> str:
             return "\n".join(self.manager.logs(name, tail=LOG_TAIL))
 
-        self.runner.submit(read, lambda text: self.logs_loaded.emit(name, text), self.failed.emit)
+        self.runner.submit(read, lambda text: self.logs_loaded.emit(name, text),
+                           None if quiet else self.failed.emit)
+
+    def load_templates(self) -> None:
+        """Read the templates (their ports say which addresses a browser opens)."""
+        self.runner.submit(self.manager.templates, self.templates_loaded.emit, self.failed.emit)
+
+    def load_tokens(self, name: str, quiet: bool = False) -> None:
+        """Read an IoT receiver's device tokens from the running service; ``quiet``: a failure
+        is not shown (a read the window made by itself may meet the service stopping)."""
+        self.runner.submit(lambda: self.manager.device_tokens(name),
+                           lambda tokens: self.tokens_loaded.emit(name, tokens),
+                           None if quiet else self.failed.emit)
 
     # operations ---------------------------------------------------------------------------
     def share(self, request: ShareRequest) -> None:
@@ -106,7 +122,7 @@ class Controller(QObject):
     def _shared(self, view: ServiceView) -> None:
         self.shared.emit(view)
         where = f" at {view.address}" if view.address else ""
-        self.info.emit(f"'{view.name}' is {view.stage}{where}.")
+        self.info.emit(f"'{view.name}' is {view.stage}{where}.", view.name)
 
     def start(self, name: str) -> None:
         self._operation(f"Starting {name}",
@@ -136,7 +152,9 @@ class Controller(QObject):
         self._operation(f"Stopping {len(names)} service(s)", call, done)
 
     def remove(self, name: str) -> None:
-        self._operation(f"Removing {name}", lambda: self.manager.remove(name),
+        """Remove a service with everything it keeps (``purge``): its onion key, client keys
+        and data, as the window's confirmation says before (it offers Export key… first)."""
+        self._operation(f"Removing {name}", lambda: self.manager.remove(name, purge=True),
                         lambda _: self.removed.emit(name))
 
     def check(self, name: str) -> None:
@@ -146,7 +164,8 @@ class Controller(QObject):
         self.checked.emit(result)
         if result.reachable:
             status = f", HTTP {result.status}" if result.status else ""
-            self.info.emit(f"{result.address} is reachable ({result.seconds:.1f} s{status}).")
+            self.info.emit(f"{result.address} is reachable ({result.seconds:.1f} s{status}).",
+                           result.name)
         else:
             self.failed.emit(UserError(f"{result.address} could not be reached: {result.error}",
                                        hint="Tor may still be publishing; try again shortly."))
@@ -167,7 +186,8 @@ class Controller(QObject):
         def done(entry: ClientEntry) -> None:
             self.client_added.emit(name, entry)
             self.changed.emit(name)
-            self.info.emit(f"'{client}' may now connect to '{name}': hand over the key below.")
+            self.info.emit(f"'{client}' may now connect to '{name}': hand over the key below.",
+                           name)
             self.load_clients(name)
 
         self._operation(f"Adding client {client} to {name}", call, done)
@@ -177,7 +197,7 @@ class Controller(QObject):
         def done(_: object) -> None:
             self.client_removed.emit(name, client)
             self.changed.emit(name)
-            self.info.emit(f"'{client}' can no longer connect to '{name}'.")
+            self.info.emit(f"'{client}' can no longer connect to '{name}'.", name)
             self.load_clients(name)
 
         self._operation(f"Removing client {client} from {name}",
@@ -188,7 +208,7 @@ class Controller(QObject):
         def done(view: ServiceView) -> None:
             self.changed.emit(name)
             self.info.emit(f"'{name}' is persistent now: it keeps {view.address} across "
-                           "restarts.")
+                           "restarts.", name)
 
         self._operation(f"Making {name} persistent",
                         lambda: self.manager.promote(name, timeout=self.timeout), done)
@@ -203,7 +223,7 @@ class Controller(QObject):
         def done(written: str) -> None:
             self.key_exported.emit(name, written)
             self.info.emit(f"The key of '{name}' was saved to {written}, encrypted with your "
-                           "passphrase. Keep both safe: they are the address.")
+                           "passphrase. Keep both safe: they are the address.", "")
 
         self._operation(f"Exporting the key of {name}", call, done)
 

@@ -1,7 +1,9 @@
 """The share dialog's "Access" section: public or private (named clients), and a time to live.
 
-Client names and the time to live are checked inline with the core's own rules
-(``keys.check_client_name``, ``access.parse_duration``) before anything is built.
+Public or private is an explicit choice (nothing is preselected: a service is never public by
+accident). Client names and the time to live are checked inline with the core's own rules
+(``keys.check_client_name``, ``access.parse_duration``) before anything is built; an error goes
+as soon as its field is fixed.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.option_form import error_label, show_error
 from myonion import access, keys
 from myonion.errors import OptionError
+from myonion_gui.option_form import error_label, show_error
 
 #: the units offered for a time to live, as parse_duration writes them
 TTL_UNITS = (("minutes", "m"), ("hours", "h"), ("days", "d"))
@@ -36,6 +38,7 @@ TTL_HELP = ("An ephemeral service is removed when its time runs out (its address
             "persistent one is stopped and keeps its address.")
 PRIVATE_HELP = ("Each client gets its own key, shown after sharing with Copy and a QR code. "
                 "Without a key, the address alone does not connect.")
+CHOOSE_TEXT = "Choose who may connect: Public or Private."
 
 
 @dataclass(frozen=True)
@@ -56,12 +59,15 @@ class AccessForm(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.private = QRadioButton("Private — only the people listed here, each with a key "
+                                    "(safer)")
         self.public = QRadioButton("Public — anyone who has the address can connect")
-        self.private = QRadioButton("Private — only the clients listed here, each with a key")
-        self.public.setChecked(True)
+        self.private.setObjectName("access-private")
+        self.public.setObjectName("access-public")
         group = QButtonGroup(self)
-        group.addButton(self.public)
         group.addButton(self.private)
+        group.addButton(self.public)
+        self.who_error = error_label()
 
         self.client_edit = QLineEdit()
         self.client_edit.setObjectName("client-name")
@@ -112,9 +118,10 @@ class AccessForm(QWidget):
         clients.addWidget(private_help)
         who = QVBoxLayout()
         who.setSpacing(4)
-        who.addWidget(self.public)
         who.addWidget(self.private)
         who.addWidget(self.clients_area)
+        who.addWidget(self.public)
+        who.addWidget(self.who_error)
 
         ttl_row = QHBoxLayout()
         ttl_row.addWidget(self.ttl_check)
@@ -133,7 +140,11 @@ class AccessForm(QWidget):
         form.addRow("How long", wrap(how_long))
 
         self.private.toggled.connect(self._update_enabled)
+        self.public.toggled.connect(self._update_enabled)
         self.ttl_check.toggled.connect(self._update_enabled)
+        self.client_edit.textChanged.connect(self._recheck_client)
+        self.ttl_value.valueChanged.connect(self._recheck_ttl)
+        self.ttl_unit.currentIndexChanged.connect(self._recheck_ttl)
         self._update_enabled()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
@@ -151,12 +162,44 @@ class AccessForm(QWidget):
         self.ttl_unit.setEnabled(self.ttl_check.isChecked())
         if not self.private.isChecked():
             show_error(self.client_error, None)
+        if self.private.isChecked() or self.public.isChecked():
+            show_error(self.who_error, None)
         if not self.ttl_check.isChecked():
             show_error(self.ttl_error, None)
+
+    def _recheck_client(self) -> None:
+        """While a client error shows, check the typed name again (the error goes when fixed)."""
+        if self.client_error.isHidden():
+            return
+        name = self.client_edit.text().strip()
+        problem = None
+        if name:
+            try:
+                keys.check_client_name(name)
+            except OptionError as e:
+                problem = problem_text(e)
+            if problem is None and name in self.clients():
+                problem = f"'{name}' is in the list already."
+        elif not self.clients():
+            problem = "Add at least one client, or choose Public."
+        show_error(self.client_error, problem)
+
+    def _recheck_ttl(self) -> None:
+        if not self.ttl_error.isHidden():
+            try:
+                access.parse_duration(self.ttl_text())
+            except OptionError as e:
+                show_error(self.ttl_error, problem_text(e))
+            else:
+                show_error(self.ttl_error, None)
 
     # clients ------------------------------------------------------------------------------
     def clients(self) -> list[str]:
         return [self.client_list.item(i).text() for i in range(self.client_list.count())]
+
+    def choose_public(self) -> None:
+        """Make it public (the caller says so on purpose: a drop, a test)."""
+        self.public.setChecked(True)
 
     def add_client(self, name: str) -> bool:
         """Add ``name`` to the list if the core accepts it; otherwise say why, inline."""
@@ -198,6 +241,9 @@ class AccessForm(QWidget):
     def validate(self) -> AccessChoice | None:
         """Check the section inline; what was chosen, or None when something is wrong."""
         ok = True
+        if not (self.private.isChecked() or self.public.isChecked()):
+            show_error(self.who_error, CHOOSE_TEXT)
+            ok = False
         if self.private.isChecked():
             if self.client_edit.text().strip():
                 # typed but not added yet: take it, or say what is wrong with it

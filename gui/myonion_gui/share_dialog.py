@@ -1,13 +1,17 @@
 """The share dialog: pick a template, fill its options, choose address mode and network, and
 who may connect (public or named clients) for how long (an optional time to live).
 
-Nothing is built until every field passes the template's own validation, shown inline.
+Nothing is built until every field passes the template's own validation, shown inline; an
+error goes as soon as its field is fixed. A name is used as typed or refused with a message,
+never changed; left empty, the name it will get is shown. Tab follows the screen: the template
+cards, the template's options, the service and access fields, then Cancel and Share.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRegularExpression, Qt
-from PySide6.QtGui import QRegularExpressionValidator
+import re
+
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -24,17 +28,40 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.access_form import AccessForm
-from gui.option_form import OptionForm, error_label, show_error
-from gui.requests import ShareRequest
-from gui.template_cards import TemplateCards
 from myonion import config
 from myonion.errors import OptionError
+from myonion.services.request import check_name
 from myonion.templates import TemplateSpec
+from myonion_gui.access_form import AccessForm
+from myonion_gui.intro import NETWORK_LABELS
+from myonion_gui.option_form import OptionForm, error_label, show_error
+from myonion_gui.requests import ShareRequest
+from myonion_gui.template_cards import TemplateCards
 
-#: what the core accepts as a service name; typing anything else is not possible
-NAME_PATTERN = "[a-z0-9][a-z0-9-]{0,39}"
-NETWORK_LABELS = {"tor": "Tor network (public)", "local": "Local test network"}
+
+def automatic_name(template_id: str, taken: set[str]) -> str:
+    """The name the core gives a service shared without one: the template's id, else id-2…"""
+    name, n = template_id, 1
+    while name in taken:
+        n += 1
+        name = f"{template_id}-{n}"
+    return name
+
+
+def name_problem(name: str, taken: set[str]) -> str | None:
+    """What is wrong with a typed service name (None: it is used exactly as typed)."""
+    if not name:
+        return None
+    try:
+        check_name(name)
+    except OptionError:
+        suggestion = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40]
+        example = f" — for example '{suggestion}'" if suggestion else ""
+        return (f"'{name}' cannot be a service name: use lower-case letters, digits and '-' "
+                f"(at most 40, not starting with '-'){example}.")
+    if name in taken:
+        return f"A service named '{name}' exists already."
+    return None
 
 
 class ShareDialog(QDialog):
@@ -62,6 +89,12 @@ class ShareDialog(QDialog):
         self.about.setWordWrap(True)
         self.about.setStyleSheet("color: palette(placeholder-text);")
         self.option_layout.addWidget(self.about)
+        # every form is made now, in the cards' order, so that Tab reaches the chosen one's
+        # fields right after the cards (a form made later would come last in the Tab order)
+        for template in templates:
+            self.forms[template.id] = OptionForm(template)
+            self.forms[template.id].hide()
+            self.option_layout.addWidget(self.forms[template.id])
         self.cards.chosen.connect(self._show_options)
 
         content = QWidget()
@@ -76,6 +109,8 @@ class ShareDialog(QDialog):
         self.scroll_area = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
+        # not a Tab stop of its own (an invisible one): it scrolls to the focused field
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         scroll.setWidget(content)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
@@ -93,10 +128,9 @@ class ShareDialog(QDialog):
     def _service_box(self, network: str | None) -> QWidget:
         self.name_edit = QLineEdit()
         self.name_edit.setObjectName("service-name")
-        self.name_edit.setPlaceholderText("automatic (the template's id, e.g. site, site-2)")
-        self.name_edit.setValidator(
-            QRegularExpressionValidator(QRegularExpression(NAME_PATTERN), self.name_edit))
+        self.name_edit.setMaxLength(80)  # long enough to show what was typed, and refuse it
         self.name_error = error_label()
+        self.name_edit.textChanged.connect(self._check_name)
 
         self.ephemeral = QRadioButton("Ephemeral — a new address every start, nothing kept")
         self.persistent = QRadioButton("Persistent — the same address after restarts and reboots")
@@ -127,12 +161,17 @@ class ShareDialog(QDialog):
         return box
 
     def _show_options(self, template: TemplateSpec) -> None:
-        if template.id not in self.forms:
-            self.forms[template.id] = OptionForm(template)
-            self.option_layout.addWidget(self.forms[template.id])
         for tid, form in self.forms.items():
             form.setVisible(tid == template.id)
         self.about.setText(" ".join(template.description.split()))
+        self.name_edit.setPlaceholderText(
+            f"automatic: {automatic_name(template.id, self.taken_names)}")
+
+    def _check_name(self) -> None:
+        """While an error is shown, check again with every change (it goes once fixed)."""
+        if not self.name_error.isHidden():
+            show_error(self.name_error, name_problem(self.name_edit.text().strip(),
+                                                     self.taken_names))
 
     # the result ---------------------------------------------------------------------------
     def form(self) -> OptionForm:
@@ -148,12 +187,8 @@ class ShareDialog(QDialog):
             return None
         options = self.form().validate()
         name = self.name_edit.text().strip() or None
-        name_problem = None
-        if name is not None and not self.name_edit.hasAcceptableInput():
-            name_problem = "Use lower-case letters, digits and '-' (at most 40)."
-        elif name in self.taken_names:
-            name_problem = f"A service named '{name}' exists already."
-        show_error(self.name_error, name_problem)
+        bad_name = name_problem(name or "", self.taken_names)
+        show_error(self.name_error, bad_name)
         network = self.network_combo.currentData()
         network_problem = None
         try:
@@ -162,7 +197,7 @@ class ShareDialog(QDialog):
             network_problem = e.message
         show_error(self.network_error, network_problem)
         access = self.access.validate()
-        if options is None or name_problem or network_problem or access is None:
+        if options is None or bad_name or network_problem or access is None:
             return None
         options = {k: v for k, v in options.items() if v not in (None, "")}
         return ShareRequest(template.id, options, name, network, self.persistent.isChecked(),

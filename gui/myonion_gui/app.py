@@ -8,11 +8,12 @@ import sys
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from gui.errors import UserError
-from gui.main_window import MainWindow
-from gui.settings import GuiSettings
 from myonion.errors import MyOnionError
 from myonion.manager import Manager
+from myonion_gui import preflight
+from myonion_gui.errors import UserError
+from myonion_gui.main_window import MainWindow
+from myonion_gui.settings import GuiSettings
 
 
 def settings_store() -> QSettings:
@@ -25,7 +26,16 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv if argv is None else [sys.argv[0], *argv]
     logging.basicConfig(level=logging.DEBUG if "--debug" in args else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    app = QApplication.instance() or QApplication(args)
+    app = QApplication.instance()
+    if app is None:
+        # before Qt is asked for a window: a missing library or a faulty binding is said in
+        # words here, where Qt would abort or crash later
+        problems = preflight.problems()
+        for problem in problems:
+            print(f"myonion-gui: {problem.text()}", file=sys.stderr)
+        if problems:
+            return 1
+        app = QApplication(args)
     app.setApplicationName("myonion")
     app.setOrganizationName("myonion")
     store = settings_store()

@@ -1,4 +1,5 @@
-"""The desktop app's own preferences: the network new services use and the base image.
+"""The desktop app's own preferences: the network new services use, the base image, and
+whether the networks were explained already (the first-run panel).
 
 Kept in QSettings by the app entry point; tests use an in-memory ``GuiSettings``.
 """
@@ -22,6 +23,8 @@ class GuiSettings:
 
     network: str | None = None
     base_image: str = ""
+    #: the first-run explanation of the two networks was read ("Got it")
+    intro_seen: bool = False
 
     def apply(self) -> None:
         """Make the core use the chosen base image for images it builds from now on."""
@@ -35,8 +38,10 @@ class GuiSettings:
     def load(cls, store: QSettings) -> GuiSettings:
         network = store.value("network", "")
         return cls(network=str(network) or None,
-                   base_image=str(store.value("base_image", "")))
+                   base_image=str(store.value("base_image", "")),
+                   intro_seen=str(store.value("intro_seen", "false")).lower() == "true")
 
     def save(self, store: QSettings) -> None:
         store.setValue("network", self.network or "")
         store.setValue("base_image", self.base_image)
+        store.setValue("intro_seen", "true" if self.intro_seen else "false")

@@ -1,4 +1,7 @@
-"""The list of services as a table, with a friendly placeholder while it is empty."""
+"""The list of services as a table, with a friendly placeholder while it is empty.
+
+For the keyboard it is one stop: Tab enters and leaves it, the arrow keys move inside.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +15,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.services_model import COLUMNS, ServicesModel
+from myonion_gui.services_model import COLUMNS, ServicesModel
 
-MIN_ROWS = 3
+#: rows the list keeps in view however small the window is
+MIN_ROWS = 4
 EMPTY_TEXT = ("<p style='font-size: large'>No services yet.</p>"
               "<p>Click <b>Share…</b> to publish a template as an onion service,<br>"
               "or drop a folder on this window to share it as a website.</p>")
@@ -30,6 +34,7 @@ class ServicesTable(QStackedWidget):
         self.model = model
         self.current: str | None = None
         empty = QLabel(EMPTY_TEXT)
+        empty.setObjectName("empty")
         empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         empty.setStyleSheet("color: palette(placeholder-text);")
         self.table = QTableView()
@@ -42,6 +47,11 @@ class ServicesTable(QStackedWidget):
         self.table.setShowGrid(False)
         self.table.setWordWrap(False)
         self.table.verticalHeader().hide()
+        # Tab leaves the list (it walked cell by cell, changing the selection); arrows move
+        self.table.setTabKeyNavigation(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setFocusProxy(self.table)
         header = self.table.horizontalHeader()
         header.setHighlightSections(False)
         for column in range(len(COLUMNS)):
@@ -66,7 +76,8 @@ class ServicesTable(QStackedWidget):
             return
         flags = (QItemSelectionModel.SelectionFlag.ClearAndSelect
                  | QItemSelectionModel.SelectionFlag.Rows)
-        self.table.selectionModel().select(self.model.index(row, 0), flags)
+        # the current index too, so the arrow keys go on from the selected row
+        self.table.selectionModel().setCurrentIndex(self.model.index(row, 0), flags)
         self.table.scrollTo(self.model.index(row, 0))
 
     def _selection_changed(self) -> None:

@@ -1,6 +1,6 @@
 """A screenshot of the main window with a real service on the local test network.
 
-    QT_QPA_PLATFORM=offscreen MYONION_NETWORK=local python -m gui.screenshot_live [OUT.png]
+    QT_QPA_PLATFORM=offscreen MYONION_NETWORK=local python -m myonion_gui.screenshot_live [OUT.png]
 
 Shares examples/site for real (Docker engine and `myonion testnet` needed), shows it in the
 window, saves the picture, and removes the service again.
@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,9 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MYONION_HOME", tempfile.mkdtemp(prefix="myonion-live-"))
     from PySide6.QtWidgets import QApplication
 
-    from gui.main_window import MainWindow
-    from gui.screenshots import settle
     from myonion.manager import Manager
+    from myonion_gui.main_window import MainWindow
+    from myonion_gui.screenshots import settle
+    from myonion_gui.settings import GuiSettings
 
     app = QApplication.instance() or QApplication([])
     manager = Manager()
@@ -35,8 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     manager.share("site", {}, name="default-page", network="local", persistent=True)
     manager.stop("default-page")
     try:
-        window = MainWindow(manager, poll_ms=0)
-        window.resize(980, 680)
+        window = MainWindow(manager, GuiSettings(network="local", intro_seen=True), poll_ms=0)
+        window.resize(980, 720)
         window.show()
         window.refresh()
         settle(window)
@@ -45,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         window.grab().save(str(out))
         print(f"{out} ({view.address})")
     finally:
-        manager.remove("example")
-        manager.remove("default-page")
+        manager.remove("example", purge=True)
+        manager.remove("default-page", purge=True)
     del app
     return 0
 

@@ -1,7 +1,12 @@
-"""A form generated from a template's options, validated inline by the template itself."""
+"""A form generated from a template's options, validated inline by the template itself.
+
+Errors speak of the fields by the labels the user sees ("Folder", not the option id 'dir'),
+and an error goes as soon as its field is fixed.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from PySide6.QtWidgets import (
@@ -24,11 +29,29 @@ from myonion.templates import OptionSpec, TemplateSpec
 
 INT_LIMIT = 2**31 - 1
 NO_CHOICE = "(none)"
+#: words of option ids written the way people write them
+WORDS = {"dir": "folder", "lan": "LAN", "mqtt": "MQTT", "ssh": "SSH", "id": "ID",
+         "ttl": "time to live", "ca": "CA", "tls": "TLS"}
+
+
+def field_name(spec: OptionSpec) -> str:
+    """The option's name as the form shows it, e.g. 'dir' → "Folder", 'lan_port' → "LAN port"."""
+    words = [WORDS.get(w, w) for w in re.split(r"[_-]+", spec.name) if w]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
 
 
 def label_text(spec: OptionSpec) -> str:
-    text = spec.name.replace("_", " ").replace("-", " ").capitalize()
-    return f"{text} *" if spec.required else text
+    return f"{field_name(spec)} *" if spec.required else field_name(spec)
+
+
+def in_user_words(message: str, specs: tuple[OptionSpec, ...]) -> str:
+    """A core message about option ids, in the form's labels: "Option 'dir': …" → "Folder: …"."""
+    for spec in sorted(specs, key=lambda s: -len(s.name)):  # authorized_keys_file first
+        name = re.escape(spec.name)
+        message = re.sub(rf"\b[Oo]ption '{name}'", field_name(spec), message)
+        message = re.sub(rf"'{name}'", f"“{field_name(spec)}”", message)
+    return message
 
 
 class PathField(QWidget):
@@ -49,9 +72,9 @@ class PathField(QWidget):
     def choose(self) -> None:
         start = self.edit.text()
         if self.spec.type == "dir":
-            path = QFileDialog.getExistingDirectory(self, f"Choose {self.spec.name}", start)
+            path = QFileDialog.getExistingDirectory(self, f"Choose: {field_name(self.spec)}", start)
         else:
-            path, _ = QFileDialog.getOpenFileName(self, f"Choose {self.spec.name}", start)
+            path, _ = QFileDialog.getOpenFileName(self, f"Choose: {field_name(self.spec)}", start)
         if path:
             self.edit.setText(path)
 
@@ -71,11 +94,13 @@ def make_editor(spec: OptionSpec) -> QWidget:
         spin.setRange(low, spec.max if spec.max is not None else INT_LIMIT)
         if spec.default is not None:
             spin.setValue(int(spec.default))
-        elif not spec.required:
-            # one step below the range stands for "not given" (e.g. a port published only
-            # when asked), shown as "(none)"
+        else:
+            # one step below the range stands for "not given": "(none)" for an option that may
+            # stay empty (a port published only when asked), "choose…" for a required one (a
+            # made-up first value such as port 1 would look like a sensible default)
             spin.setMinimum(low - 1)
-            spin.setSpecialValueText(NO_CHOICE)
+            example = f", e.g. {spec.example}" if spec.example not in (None, "") else ""
+            spin.setSpecialValueText(f"choose{example}" if spec.required else NO_CHOICE)
             spin.setValue(low - 1)
         return spin
     if spec.type == "bool":
@@ -138,6 +163,7 @@ class OptionForm(QWidget):
         editor.setObjectName(f"option-{spec.name}")
         self.editors[spec.name] = editor
         self.errors[spec.name] = error_label()
+        changed(editor, lambda s=spec: self._recheck(s))
         row = QWidget()
         column = QVBoxLayout(row)
         column.setContentsMargins(0, 0, 0, 0)
@@ -178,7 +204,7 @@ class OptionForm(QWidget):
         raw = self.raw_values()
         ok = True
         for spec in self.template.options:
-            message = option_problem(spec, raw[spec.name])
+            message = self._problem(spec, raw[spec.name])
             show_error(self.errors[spec.name], message)
             ok = ok and message is None
         show_error(self.general_error, None)
@@ -187,9 +213,27 @@ class OptionForm(QWidget):
         try:
             self.template.validate(raw)
         except OptionError as e:
-            show_error(self.general_error, e.message)
+            show_error(self.general_error, in_user_words(e.message, self.template.options))
             return None
         return raw
+
+    def _problem(self, spec: OptionSpec, value: Any) -> str | None:
+        message = option_problem(spec, value)
+        return in_user_words(message, self.template.options) if message else None
+
+    def _recheck(self, spec: OptionSpec) -> None:
+        """A field changed: if it shows an error, check it again (the error goes when fixed);
+        a form-wide error is checked again too."""
+        label = self.errors[spec.name]
+        if not label.isHidden():
+            show_error(label, self._problem(spec, editor_value(self.editors[spec.name])))
+        if not self.general_error.isHidden():
+            try:
+                self.template.validate(self.raw_values())
+            except OptionError as e:
+                show_error(self.general_error, in_user_words(e.message, self.template.options))
+            else:
+                show_error(self.general_error, None)
 
     def problems(self) -> dict[str, str]:
         """The inline errors shown now, by option name."""
@@ -207,6 +251,22 @@ def option_problem(spec: OptionSpec, value: Any) -> str | None:
     except OptionError as e:
         return e.message
     return None
+
+
+def changed(editor: QWidget, then: Any) -> None:
+    """Call ``then`` whenever the user changes ``editor``'s value."""
+    if isinstance(editor, PathField):
+        editor.edit.textChanged.connect(lambda *_: then())
+    elif isinstance(editor, QPlainTextEdit):
+        editor.textChanged.connect(lambda: then())
+    elif isinstance(editor, QSpinBox):
+        editor.valueChanged.connect(lambda *_: then())
+    elif isinstance(editor, QCheckBox):
+        editor.toggled.connect(lambda *_: then())
+    elif isinstance(editor, QComboBox):
+        editor.currentTextChanged.connect(lambda *_: then())
+    elif isinstance(editor, QLineEdit):
+        editor.textChanged.connect(lambda *_: then())
 
 
 def error_label() -> QLabel:

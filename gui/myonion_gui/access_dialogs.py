@@ -21,10 +21,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.access_form import problem_text
-from gui.option_form import error_label, show_error
 from myonion import keys
 from myonion.errors import OptionError
+from myonion_gui.access_form import problem_text
+from myonion_gui.option_form import error_label, show_error
 
 
 class AddClientDialog(QDialog):

@@ -8,34 +8,23 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor
 
 from myonion.access import format_duration
-from myonion.events import Event, Stage
+from myonion.events import Event
 from myonion.manager import ServiceView
 from myonion.services.request import Mode
+from myonion_gui.state_look import look
 
 Index = QModelIndex | QPersistentModelIndex
 
 COLUMNS = ("Name", "Template", "State", "Address", "Mode", "Access", "Network", "TTL left")
 NONE_TEXT = "—"
 STATE_COLUMN = COLUMNS.index("State")
-STAGE_COLOURS: dict[str, str] = {
-    Stage.REACHABLE: "#1b7f3b",
-    Stage.PUBLISHED: "#1b7f3b",
-    Stage.FAILED: "#b3261e",
-    Stage.STOPPED: "#6b6b6b",
-}
+#: the Network column in words ("local" was jargon): the test network, or the public Tor one
+NETWORK_SHORT = {"local": "test", "tor": "Tor"}
 
 
 def state_text(view: ServiceView, live: Event | None = None) -> str:
     """What the State column says: the live stage (with percent) while something runs."""
-    if live is not None:
-        percent = f" {live.percent}%" if live.percent is not None else ""
-        return f"{live.stage}{percent}"
-    if view.state == "running":
-        percent = f" {view.percent}%" if view.percent is not None else ""
-        return f"{view.stage}{percent}"
-    if view.state in ("failed", "missing"):
-        return "failed"
-    return view.state
+    return look(view, live).text
 
 
 def access_text(view: ServiceView) -> str:
@@ -81,9 +70,7 @@ class ServicesModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(view, column)
         if role == Qt.ItemDataRole.ForegroundRole and column == "State":
-            stage = Stage.FAILED if view.state in ("failed", "missing") else view.stage
-            colour = STAGE_COLOURS.get(stage)
-            return QBrush(QColor(colour)) if colour else None
+            return QBrush(QColor(look(view, self._live.get(view.name)).tone.colour))
         if role == Qt.ItemDataRole.UserRole:
             return view.name
         return None
@@ -103,15 +90,17 @@ class ServicesModel(QAbstractTableModel):
             return access_text(view)
         if column == "TTL left":
             return ttl_text(view)
-        return view.network
+        return NETWORK_SHORT.get(view.network, view.network)
 
-    @staticmethod
-    def _tooltip(view: ServiceView, column: str) -> str | None:
+    def _tooltip(self, view: ServiceView, column: str) -> str | None:
         if column == "State":
-            return view.reason or None
+            return look(view, self._live.get(view.name)).reason
         if column == "Access" and view.private:
             return (f"Only its {view.clients} authorized client(s) can connect."
                     if view.clients else "Private, with no client: nobody can connect.")
+        if column == "Network":
+            return ("The test network: only this computer reaches it." if view.network == "local"
+                    else "The public Tor network.")
         if column == "TTL left" and view.remaining is not None:
             end = "removed" if view.mode == Mode.EPHEMERAL else "stopped"
             return f"It is {end} when its time to live runs out."
