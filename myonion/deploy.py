@@ -32,7 +32,18 @@ from typing import Any
 
 import yaml
 
-from myonion import access, config, hardening, images, keys, safeyaml, stack, tor
+from myonion import (
+    access,
+    config,
+    gateway_secrets,
+    hardening,
+    images,
+    keys,
+    references,
+    safeyaml,
+    stack,
+    tor,
+)
 from myonion.access import ClientStore
 from myonion.balance import FRONTEND_TEMPLATE, MAX_BACKENDS, backend_name, serves_web_page
 from myonion.errors import MyOnionError, OptionError
@@ -59,10 +70,9 @@ TOP_KEYS = ("version", "name", "services")
 SERVICE_KEYS = ("template", "options", "persistent", "clients", "ttl", "network", "limits",
                 "balance")
 BALANCE_KEYS = ("backends", "remote", "master")
-REFERENCE_RE = re.compile(r"\$\{([^}]*)\}")
-REFERENCE_NAME_RE = re.compile(r"([a-z0-9][a-z0-9-]{0,39})\.address")
+REFERENCE_RE = references.REFERENCE_RE
 #: stands in for an address named by ``${NAME.address}`` while the file is checked
-PLACEHOLDER_ADDRESS = "a" * 55 + "d.onion"
+PLACEHOLDER_ADDRESS = references.PLACEHOLDER_ADDRESS
 #: where an exported Compose file's services get their rendered configuration (beside it)
 EXPORT_DIR = "myonion"
 LABEL_EXPORT = f"{LABEL}.export"
@@ -121,21 +131,30 @@ class ServiceSpec:
     master: str | None = None
     #: the Onionbalance frontend of a balanced service (it has the service's name)
     frontend: bool = False
+    #: the services whose device secrets the options name (``${NAME.tokens}`` and the like)
+    uses: tuple[str, ...] = ()
+    #: the ids of its devices as the file gives them (what ``${THIS.devices}`` stands for
+    #: while the file is checked)
+    devices: tuple[str, ...] = ()
 
-    def options(self, addresses: dict[str, str | None]) -> dict[str, Any]:
-        """The given options with each ``${NAME.address}`` replaced from ``addresses``."""
+    def options(self, addresses: dict[str, str | None],
+                secrets: dict[str, dict[str, str | None]] | None = None) -> dict[str, Any]:
+        """The given options with each reference filled in: ``${NAME.address}`` from
+        ``addresses``, the device references from ``secrets`` (service → {device: secret})."""
 
-        def fill(match: re.Match[str]) -> str:
-            name = REFERENCE_NAME_RE.fullmatch(match.group(1))
-            assert name is not None  # checked by load()
-            address = addresses.get(name.group(1))
-            if not address:
-                raise MyOnionError(f"Service '{self.name}' needs the address of "
-                                   f"'{name.group(1)}', which has none yet.")
-            return address
+        def resolve(ref: references.Reference) -> str | None:
+            if ref.kind == "address":
+                return addresses.get(ref.service) or None
+            if secrets is None or ref.service not in secrets:
+                return None
+            return references.from_secrets(ref, secrets[ref.service])
 
-        return {k: REFERENCE_RE.sub(fill, v) if isinstance(v, str) else v
-                for k, v in self.given.items()}
+        try:
+            return {k: references.fill(v, resolve) if isinstance(v, str) else v
+                    for k, v in self.given.items()}
+        except LookupError as e:
+            raise MyOnionError(f"Service '{self.name}' needs {e.args[0]}, which is not known "
+                               "yet.") from None
 
 
 @dataclass(frozen=True)
@@ -148,6 +167,17 @@ class Deployment:
 
     def names(self) -> list[str]:
         return [s.name for s in self.services]
+
+    def stand_in_options(self, spec: ServiceSpec) -> dict[str, Any]:
+        """``spec``'s options as given, each reference replaced by its stand-in (for checks
+        before the services it names exist)."""
+        devices = {s.name: list(s.devices) for s in self.services}
+
+        def resolve(ref: references.Reference) -> str:
+            return references.stand_in(ref, devices.get(ref.service, []))
+
+        return {k: references.fill(v, resolve) if isinstance(v, str) else v
+                for k, v in spec.given.items()}
 
     def expanded(self) -> list[ServiceSpec]:
         """The services that run: a balanced service NAME is its backends NAME-b1 … NAME-bN
@@ -176,7 +206,7 @@ class Deployment:
         pending = self.expanded()
         while pending:
             ready = next(s for s in pending
-                         if all(n in {d.name for d in done} for n in s.needs))
+                         if all(n in {d.name for d in done} for n in s.needs + s.uses))
             done.append(ready)
             pending.remove(ready)
         return done
@@ -252,6 +282,8 @@ class _Checker:
     def __init__(self, file: str, lines: dict[str, int], base: Path) -> None:
         self.file, self.lines, self.base = file, lines, base
         self.problems: list[Problem] = []
+        #: service → the ids of its devices as the file gives them (for stand-ins)
+        self.devices: dict[str, list[str]] = {}
 
     def line(self, path: str) -> int:
         while path:
@@ -292,7 +324,7 @@ class _Checker:
         network = self._checked(f"{path}.network",
                                 lambda: config.resolve_network(data.get("network")))
         limits = self._limits(data.get("limits"), f"{path}.limits")
-        given, needs = ({}, ()) if template is None else self._options(
+        given, needs, uses = ({}, [], []) if template is None else self._options(
             template, data.get("options"), f"{path}.options", path)
         backends: int = 0
         remote: tuple[str, ...] = ()
@@ -306,7 +338,8 @@ class _Checker:
                            persistent=bool(persistent), clients=tuple(clients), ttl=ttl,
                            network=network, limits=limits, line=self.line(path),
                            needs=tuple(needs), backends=backends, remote=remote,
-                           master=master)
+                           master=master, uses=tuple(dict.fromkeys(uses)),
+                           devices=tuple(self.devices.get(str(name), [])))
 
     def _balance(self, name: Any, data: dict[str, Any], template: TemplateSpec | None,
                  path: str) -> tuple[int, tuple[str, ...], str | None]:
@@ -428,15 +461,20 @@ class _Checker:
                 result.update(checked or {})
         return result
 
+    def _stand_in(self, text: str) -> str:
+        return references.fill(text, lambda ref: references.stand_in(
+            ref, self.devices.get(ref.service, [])))
+
     def _options(self, template: TemplateSpec, value: Any, path: str,
-                 service_path: str) -> tuple[dict[str, Any], list[str]]:
+                 service_path: str) -> tuple[dict[str, Any], list[str], list[str]]:
         if value is None:
             value = {}
         if not isinstance(value, dict):
             self.add(path, "must be a mapping of the template's options")
-            return {}, []
+            return {}, [], []
         given: dict[str, Any] = {}
         needs: list[str] = []
+        uses: list[str] = []
         before = len(self.problems)
         for key, item in value.items():
             where = f"{path}.{key}"
@@ -464,29 +502,33 @@ class _Checker:
                     continue
                 item = str(absolute)
             if isinstance(item, str):
-                for ref in REFERENCE_RE.findall(item):
-                    match = REFERENCE_NAME_RE.fullmatch(ref)
-                    if match is None:
-                        self.add(where, f"'${{{ref}}}' is no reference myonion knows: write "
-                                 "${NAME.address} for the address of service NAME")
-                    else:
-                        needs.append(match.group(1))
+                refs, bad = references.parse(item)
+                for inner in bad:
+                    self.add(where, f"'${{{inner}}}' is no reference myonion knows: "
+                             + references.HELP)
+                if bad:
+                    continue
+                for ref in refs:
+                    (needs if ref.kind == "address" else uses).append(ref.service)
+                    if (ref.kind == "token" and ref.service in self.devices
+                            and ref.device not in self.devices[ref.service]):
+                        self.add(where, f"names device '{ref.device}' of '{ref.service}', "
+                                 "which has no such device")
             given[str(key)] = item
             if item not in (None, ""):
-                placeholder = (REFERENCE_RE.sub(PLACEHOLDER_ADDRESS, item)
-                               if isinstance(item, str) else item)
+                placeholder = self._stand_in(item) if isinstance(item, str) else item
                 if placeholder != item:
-                    note = (" (checked with a stand-in address, 'aaa…ad.onion', for each "
-                            "${NAME.address})")
+                    note = (" (checked with a stand-in for each reference: 'aaa…ad.onion' "
+                            "for an address, one for each device secret)")
                     self._checked(where, partial(_noted, partial(spec.coerce, placeholder),
                                                  note))
                 else:
                     self._checked(where, partial(spec.coerce, placeholder))
         if len(self.problems) == before:
-            filled = {k: REFERENCE_RE.sub(PLACEHOLDER_ADDRESS, v) if isinstance(v, str) else v
+            filled = {k: self._stand_in(v) if isinstance(v, str) else v
                       for k, v in given.items()}
             self._checked(path if value else service_path, lambda: template.validate(filled))
-        return given, needs
+        return given, needs, uses
 
 
 def _noted(fn: Callable[[], Any], note: str) -> Any:
@@ -543,6 +585,7 @@ def load(path: str | Path, registry: TemplateRegistry | None = None) -> Deployme
     if not isinstance(raw_services, dict) or not raw_services:
         checker.add("services", "needs at least one service (services: NAME: template: …)")
     else:
+        checker.devices = references.device_lists(raw_services, registry)
         for service_name, raw in raw_services.items():
             spec = checker.service(service_name, raw, registry)
             if spec is not None:
@@ -568,6 +611,13 @@ def _check_backend_names(checker: _Checker, services: list[ServiceSpec]) -> None
 def _check_references(checker: _Checker, services: list[ServiceSpec]) -> None:
     by_name = {s.name: s for s in services}
     for spec in services:
+        for used in spec.uses:
+            where = f"services.{spec.name}.options"
+            if used == spec.name:
+                checker.add(where, "a service cannot name its own devices")
+            elif used not in by_name:
+                checker.add(where, f"names the devices of '{used}', which is no service of "
+                            "this file")
         for needed in spec.needs:
             where = f"services.{spec.name}.options"
             other = by_name.get(needed)
@@ -580,7 +630,7 @@ def _check_references(checker: _Checker, services: list[ServiceSpec]) -> None:
                 checker.add(where, f"names the address of '{needed}', which is not persistent "
                             f"(its address would change): add 'persistent: true' to {needed}")
     # a cycle: no order in which every service comes after the ones it names
-    pending = {s.name: set(s.needs) & set(by_name) - {s.name} for s in services}
+    pending = {s.name: set(s.needs + s.uses) & set(by_name) - {s.name} for s in services}
     while pending:
         ready = [n for n, needs in pending.items() if not needs & set(pending)]
         if not ready:
@@ -684,9 +734,7 @@ def check_conflicts(manager: Manager, deployment: Deployment) -> None:
                                     f"{container_name(spec.name)} exists already"))
             continue
         template = manager.template(spec.template)
-        filled = {k: REFERENCE_RE.sub(PLACEHOLDER_ADDRESS, v) if isinstance(v, str) else v
-                  for k, v in spec.given.items()}
-        wanted = template.published(template.validate(filled))
+        wanted = template.published(template.validate(deployment.stand_in_options(spec)))
         info = manager.runtime.get(container_name(spec.name))
         held = set(info.ports.values()) if info is not None else set()
         try:
@@ -704,7 +752,9 @@ def differences(manager: Manager, spec: ServiceSpec, options: dict[str, Any],
     if record is None:
         return ["it does not exist"]
     template = manager.template(spec.template)
-    values = template.validate(options)
+    # the secrets it made are kept: a device given by its id alone still has its secret
+    values = gateway_secrets.complete(template, template.validate(options), record.options,
+                                      generate=False)
     found: list[str] = []
     if record.template != spec.template:
         return [f"template {record.template} → {spec.template}"]
@@ -790,18 +840,26 @@ def plan(manager: Manager, deployment: Deployment) -> list[Step]:
     re-created once that one has its address."""
     check_conflicts(manager, deployment)
     addresses: dict[str, str | None] = {}
+    secrets: dict[str, dict[str, str | None]] = {}
     steps: list[Step] = []
     for spec in deployment.ordered():
         missing = [n for n in spec.needs if not addresses.get(n)]
+        missing += [n for n in spec.uses if n not in secrets]
         if missing and manager.store.get(spec.name) is not None:
-            step = Step(spec.name, "recreate", f"if the address of {', '.join(missing)} "
-                        "changes (not known before it is created)")
+            step = Step(spec.name, "recreate", f"if the address or device secrets of "
+                        f"{', '.join(missing)} change (not known before it is made)")
         elif missing:
             step = Step(spec.name, "create")
         else:
             master = _master_address(manager, spec.balance_of) if spec.balance_of else None
-            step = _decide(manager, deployment, spec, spec.options(addresses), master)
+            step = _decide(manager, deployment, spec, spec.options(addresses, secrets), master)
         record = manager.store.get(spec.name)
+        if record is not None and not missing and step.action != "create":
+            known = gateway_secrets.secrets_after(manager.template(spec.template),
+                                                  spec.options(addresses, secrets),
+                                                  record.options)
+            if None not in known.values():
+                secrets[spec.name] = known
         addresses[spec.name] = (record.address if record and record.mode == "persistent"
                                 and step.action != "create" and spec.persistent else None)
         if spec.master:
@@ -820,11 +878,12 @@ def up(manager: Manager, deployment: Deployment, timeout: float = 120.0,
     manager.runtime.ping()
     _write_claim(manager, deployment)
     addresses: dict[str, str | None] = {}
+    secrets: dict[str, dict[str, str | None]] = {}
     steps: list[Step] = []
     #: balanced service → its master key when made here (None: its frontend has one)
     masters: dict[str, tuple[str, keys.OnionKey | None]] = {}
     for spec in deployment.ordered():
-        options = spec.options(addresses)
+        options = spec.options(addresses, secrets)
         common: dict[str, Any] = dict(
             options=options, network=spec.network, persistent=spec.persistent,
             clients=list(spec.clients), ttl=spec.ttl, limits=spec.limits,
@@ -857,6 +916,10 @@ def up(manager: Manager, deployment: Deployment, timeout: float = 120.0,
         addresses[spec.name] = step.view.address if step.view else None
         if spec.master:  # what clients use: the master address
             addresses[spec.name] = spec.master
+        record = manager.store.get(spec.name)
+        if record is not None:  # the device secrets it has now (generated ones included)
+            secrets[spec.name] = gateway_secrets.secrets_by_device(
+                manager.template(record.template), record.options)
         steps.append(step)
     return steps
 
@@ -1025,11 +1088,12 @@ def export_compose(manager: Manager, deployment: Deployment, output: str | Path,
                 "is not exported: a Compose or stack file cannot hold the master key that "
                 "myonion makes for the frontend. Bring balanced services up with `myonion up` "
                 "(on each machine of a swarm, see docs/deployments.md)")])
-        if spec.needs:
+        if spec.needs or spec.uses:
             raise DeploymentError([Problem(
                 str(deployment.path), spec.line, f"services.{spec.name}.options",
-                "names another service's address (${NAME.address}), which a Compose file "
-                "cannot know before its services first run: write the address itself")])
+                "names another service's address or device secrets (${NAME.address}, "
+                "${NAME.tokens}, …), which a Compose file cannot know before its services "
+                "first run: write them out")])
         if swarm and spec.network == "local" and not getattr(manager.testnet, "swarm", False):
             raise DeploymentError([Problem(
                 str(deployment.path), spec.line, f"services.{spec.name}.network",
@@ -1051,6 +1115,11 @@ def export_compose(manager: Manager, deployment: Deployment, output: str | Path,
     for spec in deployment.ordered():
         template = manager.template(spec.template)
         values = template.validate(spec.options({}))
+        if None in gateway_secrets.secrets_by_device(template, values).values():
+            raise DeploymentError([Problem(
+                str(deployment.path), spec.line, f"services.{spec.name}.options",
+                "lists devices without their secrets: a Compose file has nowhere to keep the "
+                "ones myonion would make, so write them out (device:secret) to export it")])
         image = images.template_image(manager.runtime, template, manager.reporter)
         result.images[spec.name] = image
         record = ServiceRecord(name=spec.name, template=template.id, options=values,

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from myonion import paths, safeyaml
+from myonion import known_secrets, paths, safeyaml
 from myonion.errors import OptionError, TemplateError
 from myonion.folders import check_shared_folder
 from myonion.probes import ProbeSpec, parse_probes
@@ -46,6 +46,9 @@ SSH_KEY_HINT = ("Give one key a line as in a .pub file, e.g. 'ssh-ed25519 AAAAâ€
                 "# comments are fine; key options such as command= or from= are not allowed.")
 SSH_KEY_BLOB = re.compile(r"AAAA[A-Za-z0-9+/]{16,8192}={0,3}")
 PRINTABLE = re.compile(r"[ -~\t]*")
+#: what an option can ask myonion to make (``generate:``): a secret for each line that is only
+#: an id (see myonion.gateway_secrets)
+GENERATED = ("line_secrets",)
 #: a whole number as the CLI or a file may give it (ASCII digits only, no "1_000")
 WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,30}")
 #: how much of a refused value an error message quotes (of a path: all but absurd ones)
@@ -168,6 +171,9 @@ class OptionSpec:
     secret: bool = False
     #: a named check of the value (of a file option: of its content), one of FORMATS
     format: str | None = None
+    #: what myonion makes when the value leaves it out, one of GENERATED (see
+    #: :mod:`myonion.gateway_secrets`): ``line_secrets``, a secret for each ``id`` line
+    generate: str | None = None
 
     def coerce(self, raw: Any) -> Any:
         """Turn a raw value (a string from the CLI, or a YAML value) into the option's type."""
@@ -210,6 +216,8 @@ class OptionSpec:
         if self.pattern and not re.fullmatch(self.pattern, text):
             raise OptionError(f"Option '{name}' has an invalid value '{shown(text)}'.",
                               hint=self.help)
+        if self.secret:
+            known_secrets.refuse_known(name, text)
         return text
 
     def file_text(self, path: str) -> str:
@@ -383,7 +391,9 @@ class TemplateSpec:
         for group in self.one_of:
             self._check_one_of(group, present)
         for p in self.publish:
-            if p.address_option in present and p.option not in present:
+            if p.address_option in present and not any(
+                    q.option in present for q in self.publish
+                    if q.address_option == p.address_option):
                 raise OptionError(
                     f"Option '{p.address_option}' only applies when '{p.option}' is given.",
                     hint=f"Add -o {p.option}=PORT to publish port {p.target} on this machine, "
@@ -502,6 +512,10 @@ def _option(path: Path, raw: Any) -> OptionSpec:
                         f"({e})") from None
     if raw.get("format") is not None and raw["format"] not in FORMATS:
         raise _fail(path, f"option '{name}' has unknown format '{raw['format']}'")
+    if raw.get("generate") is not None and (raw["generate"] not in GENERATED
+                                            or kind != "text" or not raw.get("secret")):
+        raise _fail(path, f"option '{name}': 'generate' must be one of "
+                    f"{', '.join(GENERATED)}, on a secret text option")
     spec = _option_spec(raw, kind, choices)
     if spec.default is not None and kind not in ("dir", "file"):
         try:
@@ -525,6 +539,7 @@ def _option_spec(raw: dict[str, Any], kind: str, choices: list[Any]) -> OptionSp
         example=raw.get("example"),
         secret=bool(raw.get("secret", False)),
         format=raw.get("format"),
+        generate=raw.get("generate"),
     )
 
 
