@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from myonion import __version__, access, config, images, keys
+from myonion import __version__, access, config, gateway_cli, gateway_health, images, keys
 from myonion.errors import MyOnionError
 from myonion.folders import WholeHomeFolder
 from myonion.manager import Manager, ServiceView
@@ -220,10 +220,13 @@ def share(ctx: click.Context, template_id: str, options: tuple[str, ...], name: 
                 raise click.exceptions.Abort() from None
             whole_home = True
     lines = {c: manager.client_line(view.name, c) for c in clients} if view.address else {}
+    warnings = gateway_cli.public_warnings(view)
     if as_json:
-        _json({**view.to_dict(), "client_lines": lines})
+        _json({**view.to_dict(), "client_lines": lines, "warnings": warnings})
         return
     _show_service(view, False)
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     for client, line in lines.items():
         out.print(f"client {client}: {line}")
     if lines:
@@ -590,6 +593,7 @@ def up(ctx: click.Context, file: str, timeout: float, dry_run: bool, as_json: bo
         deployment = deploy.load(file, manager.registry)
         steps = deploy.up(manager, deployment, timeout=timeout, on_step=lambda s: err.print(
             f"{s.service}: {s.action}" + (f" ({s.reason})" if s.reason else "")))
+        gateway_health.snapshot(manager)  # the states a gateway with health=true reports
     if as_json:
         _json([s.to_dict() for s in steps])
         return
@@ -923,6 +927,9 @@ def balance_rm(name: str, purge: bool) -> None:
 
     for each in balancing.remove(_manager(), name, purge=purge):
         out.print(f"removed {each}" + ("" if purge else " (its key and data kept)"))
+
+
+gateway_cli.register(cli)
 
 
 def main(argv: list[str] | None = None) -> int:

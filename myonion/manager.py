@@ -27,6 +27,9 @@ from myonion import (
     config,
     fetch,
     folders,
+    gateway_health,
+    gateway_secrets,
+    gateway_tls,
     hardening,
     images,
     keys,
@@ -360,6 +363,7 @@ class Manager:
         values = template.validate(options or {})
         check_folders(template, values, whole_home)
         check_host_ports(template.published(values))
+        values = gateway_secrets.complete(template, values)  # devices given without a secret
         net = config.resolve_network(network)
         if name is not None:
             check_name(name)
@@ -453,15 +457,18 @@ class Manager:
     def _control_dir(self, name: str) -> Path:
         return self.store.service_dir(name) / "ctl"
 
-    @staticmethod
-    def rendered_files(record: ServiceRecord, template: TemplateSpec) -> dict[str, str]:
+    def rendered_files(self, record: ServiceRecord, template: TemplateSpec) -> dict[str, str]:
         """The runtime files (torrc and the template's) of ``record``, as its container gets
-        them; an Onionbalance backend's torrc has its instance line."""
+        them; an Onionbalance backend's torrc has its instance line; a gateway with TLS on
+        gets its certificates (:mod:`myonion.gateway_tls`)."""
         uid = int(service_user(template, record.options).partition(":")[0])
         service = {"name": record.name, "network": record.network, "mode": record.mode,
                    "uid": uid}
         tor_settings = {"balance_instance": True} if record.balance_master else None
-        return render.render_runtime_files(template, service, record.options, tor_settings)
+        files = render.render_runtime_files(template, service, record.options, tor_settings)
+        files.update(gateway_tls.runtime_files(template, record.name, record.options,
+                                               self.store.service_dir(record.name)))
+        return files
 
     def _create_container(self, record: ServiceRecord, template: TemplateSpec) -> None:
         directory = self.store.service_dir(record.name)
@@ -525,6 +532,7 @@ class Manager:
         for m in template.mounts:
             if record.options.get(m.option):
                 mounts.append(Mount(str(record.options[m.option]), m.target, read_only=True))
+        mounts += gateway_health.mounts(template, record.options)  # the services' states
         mounts += self._service_volumes(record, template)
         tmpfs = {path: "rw,nosuid,nodev,size=64m" for path in template.tmpfs}
         if record.mode != "persistent":
@@ -1121,6 +1129,8 @@ class Manager:
         key = None
         if persistent and record.mode == "ephemeral" and info is not None and info.running:
             key = self.read_key(name)  # the address it has now is kept
+        # a device given by its id alone keeps the secret it had (or gets one)
+        values = gateway_secrets.complete(template, values, record.options)
         new = ServiceRecord(**{**asdict(record), "template": template.id, "options": values,
                                "network": net, "private": bool(client_names),
                                "mode": "persistent" if persistent else "ephemeral",

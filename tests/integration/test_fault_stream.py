@@ -58,7 +58,7 @@ def test_no_reading_lost_when_the_receiver_crashes(real_manager: Manager,
     address = receiver.address
     assert address
     routes = f"kitchen http://{address}/api/v1/readings/kitchen {TOKEN}\n"
-    real_manager.share("mqtt-bridge", {"routes": routes, "lan_users": f"sensors:{PASSWORD}"},
+    real_manager.share("mqtt-bridge", {"routes": routes, "devices": f"kitchen:{PASSWORD}"},
                        name="fault-br", timeout=150)
     proxy = real_manager.testnet.socks()
     failed: list[tuple[int, str]] = []

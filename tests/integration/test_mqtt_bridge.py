@@ -19,8 +19,8 @@ from tests import lan
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
-TOKEN = "kitchen-token-0123456789"
-PASSWORD = "correct-horse-battery-staple"
+TOKEN = "kitchen-t0k3n-for-tests"
+PASSWORD = "broker-pw-for-tests-only"
 LAN = f"myonion-mqttlan-{os.getpid()}"
 
 
@@ -64,7 +64,7 @@ def test_lan_to_receiver_through_tor(real_manager: Manager, docker_runtime: Dock
     started = time.monotonic()
     routes = f"kitchen http://{receiver.address}/api/v1/readings/kitchen {TOKEN}\n"
     bridge = real_manager.share("mqtt-bridge", {"routes": routes,
-                                                "lan_users": f"sensors:{PASSWORD}"},
+                                                "devices": f"kitchen:{PASSWORD}"},
                                 name="mqttbr", timeout=120)
     print(f"mqtt-bridge: share → reachable {time.monotonic() - started:.1f} s, "
           f"timings {bridge.timings}")

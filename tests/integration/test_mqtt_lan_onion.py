@@ -25,8 +25,8 @@ from myonion.testnet import NETWORK
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
-TOKEN = "kitchen-token-0123456789"
-PASSWORD = "correct-horse-battery-staple"
+TOKEN = "kitchen-t0k3n-for-tests"
+PASSWORD = "broker-pw-for-tests-only"
 
 
 def free_port() -> int:
@@ -87,7 +87,7 @@ def share_pair(manager: Manager, receiver: str, bridge: str,
                          timeout=120)
     assert recv.address
     routes = f"kitchen http://{recv.address}/api/v1/readings/kitchen {TOKEN}\n"
-    view = manager.share("mqtt-bridge", {"routes": routes, "lan_users": f"sensors:{PASSWORD}",
+    view = manager.share("mqtt-bridge", {"routes": routes, "devices": f"kitchen:{PASSWORD}",
                                          **options}, name=bridge, timeout=120)
     assert view.address and view.stage == "reachable"
     return recv.address, view.address

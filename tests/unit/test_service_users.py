@@ -23,7 +23,7 @@ from myonion.runtime.fake import FakeRuntime
 from myonion.templates import TemplateRegistry
 
 REGISTRY = TemplateRegistry()
-DEVICES = "kitchen:kitchen-token-0123456789"
+DEVICES = "kitchen:kitchen-t0k3n-for-tests"
 
 
 def folder(tmp_path: Path, mode: int, uid: int | None = None) -> Path:
