@@ -284,6 +284,8 @@ class _Checker:
         self.problems: list[Problem] = []
         #: service → the ids of its devices as the file gives them (for stand-ins)
         self.devices: dict[str, list[str]] = {}
+        #: the names of the file's services
+        self.names: set[str] = set()
 
     def line(self, path: str) -> int:
         while path:
@@ -506,8 +508,11 @@ class _Checker:
                 for inner in bad:
                     self.add(where, f"'${{{inner}}}' is no reference myonion knows: "
                              + references.HELP)
-                if bad:
-                    continue
+                own = service_path.rpartition(".")[2]
+                if bad or any(r.service not in self.names or r.service == own for r in refs):
+                    needs += [r.service for r in refs if r.kind == "address"]
+                    uses += [r.service for r in refs if r.kind != "address"]
+                    continue  # named below (_check_references)
                 for ref in refs:
                     (needs if ref.kind == "address" else uses).append(ref.service)
                     if (ref.kind == "token" and ref.service in self.devices
@@ -586,6 +591,7 @@ def load(path: str | Path, registry: TemplateRegistry | None = None) -> Deployme
         checker.add("services", "needs at least one service (services: NAME: template: …)")
     else:
         checker.devices = references.device_lists(raw_services, registry)
+        checker.names = {str(n) for n in raw_services}
         for service_name, raw in raw_services.items():
             spec = checker.service(service_name, raw, registry)
             if spec is not None:
