@@ -32,7 +32,8 @@ PATTERNS = [
 #: not secrets although shaped like them: stand-ins that are refused anyway are in PLACEHOLDER
 NOT_SECRETS = re.compile(r"[a-z2-7]{56}\.onion.*|(?:[0-9A-F]{2}:){8,}[0-9A-F:]*|"
                          r"descriptor|x25519|[0-9]{4}-[0-9]{2}-[0-9]{2}T.*|"
-                         r"[A-Z][A-Z0-9_]*|[0-9.:]+|[a-z]+(?:[-_][a-z]+)*")
+                         r"[A-Z][A-Z0-9_]*|[0-9.:]+|[a-z]+(?:[-_][a-z]+)*|"
+                         r"[A-Za-z_]+(?:\.[A-Za-z_]+)+")  # names, dotted names in code
 
 
 def example_files() -> list[Path]:
