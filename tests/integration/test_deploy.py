@@ -258,8 +258,9 @@ def test_a_bridge_forwards_to_the_address_its_file_names(real_manager: Manager,
         assert [s.service for s in steps] == ["deprefrecv", "deprefgw"]  # the named one first
         receiver = real_manager.address("deprefrecv")
         code, output = docker_runtime.exec(container_name("deprefgw"), [
-            "mosquitto_pub", "-h", "127.0.0.1", "-p", "1883", "-u", "sensors", "-P",
-            "broker-pw-for-tests", "-q", "1", "-t", "readings/kitchen", "-m",
+            "mosquitto_pub", "--cafile", "/etc/myonion/tls_ca.crt", "-h", "localhost", "-p",
+            "1883", "-u", "kitchen", "-P", "broker-pw-for-tests", "-q", "1", "-t",
+            "readings/kitchen", "-m",
             '{"temp": 21.5}'])
         assert code == 0, output
         url = f"http://{receiver}/api/v1/readings/kitchen"
