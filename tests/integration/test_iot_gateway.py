@@ -31,6 +31,7 @@ from myonion.cli import main
 from myonion.errors import MyOnionError
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
+from tests.browser import screenshot
 from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
@@ -125,23 +126,6 @@ def wait_log(runtime: DockerRuntime, name: str, text: str, timeout: float) -> st
             return seen
         time.sleep(1)
     raise AssertionError(f"'{text}' not in the log of {name}:\n{seen[-3000:]}")
-
-
-def screenshot(proxy: tuple[str, int], url: str, output: Path) -> None:
-    """The page as headless Chromium shows it, fetched through the test network's SOCKS port
-    (names resolved by tor; no other network, no background requests)."""
-    command = [
-        shutil.which("chromium") or "chromium", "--headless", "--no-sandbox", "--disable-gpu",
-        f"--proxy-server=socks5://{proxy[0]}:{proxy[1]}",
-        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-default-apps", "--no-first-run", "--disable-extensions",
-        "--disable-domain-reliability", "--disable-client-side-phishing-detection",
-        "--metrics-recording-only", "--no-default-browser-check", "--hide-scrollbars",
-        f"--user-data-dir={output.parent / 'chromium-profile'}", "--window-size=1000,1900",
-        "--virtual-time-budget=30000", f"--screenshot={output}", url]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=180)
-    assert output.is_file() and output.stat().st_size > 20_000, done.stderr[-2000:]
 
 
 def test_the_pi_stack_end_to_end(real_manager: Manager, docker_runtime: DockerRuntime,
@@ -307,6 +291,8 @@ def dashboard(manager: Manager, proxy: tuple[str, int], receiver: str, tmp_path:
     folder = Path(os.environ.get("MYONION_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    screenshot(proxy, f"http://{receiver}/?range=1h", folder / "iot-dashboard.png")
+    output = folder / "iot-dashboard.png"
+    done = screenshot(proxy, f"http://{receiver}/?range=1h", output)
     print(f"iot gateway: Chromium through tor took {time.monotonic() - started:.1f} s; "
-          f"screenshot {folder / 'iot-dashboard.png'}")
+          f"screenshot {output}")
+    assert output.is_file() and output.stat().st_size > 20_000, done.stderr[-2000:]

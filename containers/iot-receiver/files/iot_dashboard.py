@@ -27,7 +27,7 @@ RANGES = {"1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 *
 DEFAULT_RANGE = "24h"
 POINTS = 240
 MAX_SERIES = 6
-WIDTH, PANEL, PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 760, 150, 64, 16, 22, 26
+WIDTH, PANEL, PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 760, 112, 64, 16, 20, 24
 BARS = 96
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf")
 WHEN_RE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?")
@@ -83,13 +83,14 @@ def numbers(data: str) -> dict[str, float]:
 
 
 def series(rows: list[tuple[float, str]]) -> dict[str, list[tuple[float, float]]]:
-    """Key → [(time, value)] for the first MAX_SERIES numeric keys, in order of appearance."""
+    """Key → [(time, value)] for the first MAX_SERIES numeric keys that change over the range
+    (a constant, such as a total, is in the latest values), in order of appearance."""
     found: dict[str, list[tuple[float, float]]] = {}
     for ts, data in rows:
         for key, value in numbers(data).items():
-            if key in found or len(found) < MAX_SERIES:
-                found.setdefault(key, []).append((ts, value))
-    return found
+            found.setdefault(key, []).append((ts, value))
+    changing = {k: v for k, v in found.items() if len(v) < 3 or len({x for _, x in v}) > 1}
+    return dict(list((changing or found).items())[:MAX_SERIES])
 
 
 def _scale(low: float, high: float) -> tuple[float, float]:
@@ -100,7 +101,7 @@ def _scale(low: float, high: float) -> tuple[float, float]:
 
 
 def _number(value: float) -> str:
-    return f"{value:.4g}"
+    return f"{value:.0f}" if abs(value) >= 10000 else f"{value:.4g}"
 
 
 def svg_chart(device: str, rows: list[tuple[float, str]], since: float, until: float) -> bytes:
@@ -134,6 +135,10 @@ def svg_chart(device: str, rows: list[tuple[float, str]], since: float, until: f
             f"{e(key)}</text>",
             f'<rect x="{PAD_LEFT}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa" '
             'stroke="#ccc"/>',
+            f'<line x1="{PAD_LEFT}" x2="{PAD_LEFT + plot_w}" y1="{top + plot_h / 2:.1f}" '
+            f'y2="{top + plot_h / 2:.1f}" stroke="#e4e4e4"/>',
+            f'<text x="{PAD_LEFT - 4}" y="{top + plot_h / 2 + 4:.0f}" text-anchor="end" '
+            f'fill="#888">{_number((low + high) / 2)}</text>',
             f'<text x="{PAD_LEFT - 4}" y="{top + 10}" text-anchor="end">{_number(high)}</text>',
             f'<text x="{PAD_LEFT - 4}" y="{top + plot_h}" text-anchor="end">{_number(low)}</text>',
             f'<text x="{PAD_LEFT}" y="{top + plot_h + 14}">{e(utc(since))}</text>',
