@@ -17,6 +17,7 @@ Nothing here imports docker or Qt; everything goes through the :class:`Manager`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -55,6 +56,7 @@ from myonion.manager import (
     container_name,
     service_user,
 )
+from myonion.manager import tor_user as manager_tor_user
 from myonion.runtime.base import (
     LABEL,
     ContainerSpec,
@@ -138,13 +140,17 @@ class ServiceSpec:
     devices: tuple[str, ...] = ()
 
     def options(self, addresses: dict[str, str | None],
-                secrets: dict[str, dict[str, str | None]] | None = None) -> dict[str, Any]:
+                secrets: dict[str, dict[str, str | None]] | None = None,
+                clients: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
         """The given options with each reference filled in: ``${NAME.address}`` from
-        ``addresses``, the device references from ``secrets`` (service → {device: secret})."""
+        ``addresses``, the device references from ``secrets`` (service → {device: secret}),
+        the client references from ``clients`` (service → {client: key line})."""
 
         def resolve(ref: references.Reference) -> str | None:
             if ref.kind == "address":
                 return addresses.get(ref.service) or None
+            if ref.kind == "client":
+                return (clients or {}).get(ref.service, {}).get(ref.device or "")
             if secrets is None or ref.service not in secrets:
                 return None
             return references.from_secrets(ref, secrets[ref.service])
@@ -620,10 +626,16 @@ def _check_references(checker: _Checker, services: list[ServiceSpec]) -> None:
         for used in spec.uses:
             where = f"services.{spec.name}.options"
             if used == spec.name:
-                checker.add(where, "a service cannot name its own devices")
+                checker.add(where, "a service cannot name its own devices or clients")
             elif used not in by_name:
-                checker.add(where, f"names the devices of '{used}', which is no service of "
-                            "this file")
+                checker.add(where, f"names the devices or clients of '{used}', which is no "
+                            "service of this file")
+        for ref in _client_references(spec):
+            other = by_name.get(ref.service)
+            if other is not None and ref.device not in other.clients:
+                checker.add(f"services.{spec.name}.options", f"names client '{ref.device}' of "
+                            f"'{ref.service}', which is none of its clients: add it to "
+                            f"{ref.service}'s clients")
         for needed in spec.needs:
             where = f"services.{spec.name}.options"
             other = by_name.get(needed)
@@ -646,6 +658,23 @@ def _check_references(checker: _Checker, services: list[ServiceSpec]) -> None:
             return
         for n in ready:
             del pending[n]
+
+
+def _client_references(spec: ServiceSpec) -> list[references.Reference]:
+    return [r for v in spec.given.values() if isinstance(v, str)
+            for r in references.parse(v)[0] if r.kind == "client"]
+
+
+def _client_lines(manager: Manager, name: str) -> dict[str, str]:
+    """The key lines of a private service's clients (the ones whose private key is kept)."""
+    record = manager.store.get(name)
+    if record is None or not record.private or not record.address:
+        return {}
+    lines = {}
+    for client in manager.clients(name):
+        with contextlib.suppress(MyOnionError):
+            lines[client.name] = manager.client_line(name, client.name)
+    return lines
 
 
 def deployment_name(path: str | Path) -> str:
@@ -847,6 +876,7 @@ def plan(manager: Manager, deployment: Deployment) -> list[Step]:
     check_conflicts(manager, deployment)
     addresses: dict[str, str | None] = {}
     secrets: dict[str, dict[str, str | None]] = {}
+    clients: dict[str, dict[str, str]] = {}
     steps: list[Step] = []
     for spec in deployment.ordered():
         missing = [n for n in spec.needs if not addresses.get(n)]
@@ -858,14 +888,16 @@ def plan(manager: Manager, deployment: Deployment) -> list[Step]:
             step = Step(spec.name, "create")
         else:
             master = _master_address(manager, spec.balance_of) if spec.balance_of else None
-            step = _decide(manager, deployment, spec, spec.options(addresses, secrets), master)
+            step = _decide(manager, deployment, spec,
+                           spec.options(addresses, secrets, clients), master)
         record = manager.store.get(spec.name)
         if record is not None and not missing and step.action != "create":
             known = gateway_secrets.secrets_after(manager.template(spec.template),
-                                                  spec.options(addresses, secrets),
+                                                  spec.options(addresses, secrets, clients),
                                                   record.options)
             if None not in known.values():
                 secrets[spec.name] = known
+                clients[spec.name] = _client_lines(manager, spec.name)
         addresses[spec.name] = (record.address if record and record.mode == "persistent"
                                 and step.action != "create" and spec.persistent else None)
         if spec.master:
@@ -885,11 +917,12 @@ def up(manager: Manager, deployment: Deployment, timeout: float = 120.0,
     _write_claim(manager, deployment)
     addresses: dict[str, str | None] = {}
     secrets: dict[str, dict[str, str | None]] = {}
+    clients: dict[str, dict[str, str]] = {}
     steps: list[Step] = []
     #: balanced service → its master key when made here (None: its frontend has one)
     masters: dict[str, tuple[str, keys.OnionKey | None]] = {}
     for spec in deployment.ordered():
-        options = spec.options(addresses, secrets)
+        options = spec.options(addresses, secrets, clients)
         common: dict[str, Any] = dict(
             options=options, network=spec.network, persistent=spec.persistent,
             clients=list(spec.clients), ttl=spec.ttl, limits=spec.limits,
@@ -926,6 +959,7 @@ def up(manager: Manager, deployment: Deployment, timeout: float = 120.0,
         if record is not None:  # the device secrets it has now (generated ones included)
             secrets[spec.name] = gateway_secrets.secrets_by_device(
                 manager.template(record.template), record.options)
+            clients[spec.name] = _client_lines(manager, spec.name)
         steps.append(step)
     return steps
 
@@ -1197,6 +1231,10 @@ def _write_conf(manager: Manager, directory: Path, template: TemplateSpec,
         if stale.is_file() and stale.name not in wanted:
             stale.unlink()
     secret_files = hardening.write_rendered(conf, template, record.options, wanted)
+    auth = gateway_secrets.onion_auth_files(template, record.options)
+    if auth and hand_to_container:
+        gateway_secrets.install_onion_auth(manager.runtime, record.image, conf, auth,
+                                           manager_tor_user())
     os.chmod(directory, 0o755)
     os.chmod(conf, 0o755)
     if hand_to_container:

@@ -16,8 +16,11 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from myonion.errors import MyOnionError
+from myonion.runtime.base import Mount, Runtime
 from myonion.templates import OptionSpec, TemplateSpec
 
 #: one device line: an id, and after a colon its secret when given
@@ -105,10 +108,44 @@ def secrets_after(template: TemplateSpec, options: dict[str, Any],
                   previous: dict[str, Any]) -> dict[str, str | None]:
     """The device secrets a service that has ``previous`` options will have once given
     ``options`` (None for a device whose secret is not made yet; {} if they are invalid)."""
-    from myonion.errors import MyOnionError
-
     try:
         values = template.validate(options)
     except MyOnionError:
         return {}
     return secrets_by_device(template, complete(template, values, previous, generate=False))
+
+
+#: the option of a template whose tor connects to private services (client key lines)
+ONION_AUTH_OPTION = "receiver_auth"
+ONION_AUTH_DIR = "onion_auth"
+AUTH_LINE_RE = re.compile(r"[ \t]*([a-z2-7]{56}):descriptor:x25519:([A-Z2-7]{52})[ \t]*")
+
+
+def onion_auth_files(template: TemplateSpec, values: dict[str, Any]) -> dict[str, bytes]:
+    """The ``ClientOnionAuthDir`` files a service's tor needs to reach the private services
+    its ``receiver_auth`` names: ``<address>.auth_private`` → its key line."""
+    option = template.option(ONION_AUTH_OPTION)
+    text = values.get(ONION_AUTH_OPTION) if option is not None else None
+    files = {}
+    for raw in str(text or "").replace("\r", "").split("\n"):
+        match = AUTH_LINE_RE.fullmatch(raw)
+        if match is not None:
+            files[f"{match.group(1)}.auth_private"] = (raw.strip() + "\n").encode()
+    return files
+
+
+def install_onion_auth(runtime: Runtime, image: str, conf: Path, files: dict[str, bytes],
+                       tor_user: str) -> None:
+    """Put the key files into ``conf/onion_auth`` (mounted at /etc/myonion/onion_auth) as tor's
+    user, 0600 in a 0700 directory as tor insists, through a one-off task (so a host user that
+    is not root can replace them later too); files no longer wanted are removed."""
+    keep = "|".join(files) or "none"
+    script = (f'cd /conf/{ONION_AUTH_DIR} && for f in *.auth_private; do case "$f" in '
+              f'{keep}) ;; *) rm -f -- "$f" ;; esac; done')
+    put = {f"/conf/{ONION_AUTH_DIR}/": (b"", 0o700),
+           **{f"/conf/{ONION_AUTH_DIR}/{name}": (data, 0o600) for name, data in files.items()}}
+    code, output = runtime.run_task(image, ["sh", "-c", script], [Mount(str(conf), "/conf")],
+                                    files=put, user=tor_user)
+    if code != 0:
+        raise MyOnionError("The client keys for tor could not be put in place.",
+                           detail=output.strip()[-500:] or None)

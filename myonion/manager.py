@@ -476,6 +476,11 @@ class Manager:
         conf.mkdir(exist_ok=True)
         secret_files = hardening.write_rendered(conf, template, record.options,
                                                 self.rendered_files(record, template))
+        auth = gateway_secrets.onion_auth_files(template, record.options)
+        if auth or (conf / gateway_secrets.ONION_AUTH_DIR).exists():
+            # the client keys of the private services this one's tor connects to (tor's own)
+            gateway_secrets.install_onion_auth(self.runtime, record.image, conf, auth,
+                                               tor_user())
         self._write_expiry(record)
         if record.private:
             self._clients(record.name).write_auth()

@@ -5,7 +5,10 @@ has that this one needs.
 - ``${NAME.token.ID}`` — the secret of device ID of NAME (given or generated, see
   :mod:`myonion.gateway_secrets`), e.g. the receiver's token of a device for the bridge;
 - ``${NAME.tokens}`` — every device of NAME as ``ID:SECRET``, one a line;
-- ``${NAME.devices}`` — every device id of NAME, one a line.
+- ``${NAME.devices}`` — every device id of NAME, one a line;
+- ``${NAME.client.CLIENT}`` — the key line of client CLIENT of the private service NAME
+  (``<address>:descriptor:x25519:<key>``), for a service that connects to NAME through tor (a
+  gateway writing to a private receiver).
 
 A service naming another comes up after it. While the file is checked, a reference stands in
 for what it will be (:func:`stand_in`), so a value is validated as it will be given.
@@ -23,14 +26,17 @@ from myonion.errors import MyOnionError
 from myonion.templates import TemplateRegistry
 
 REFERENCE_RE = re.compile(r"\$\{([^}]*)\}")
-FORM_RE = re.compile(
-    r"([a-z0-9][a-z0-9-]{0,39})\.(address|tokens|devices|token\.([a-z0-9_-]{1,64}))")
+FORM_RE = re.compile(r"([a-z0-9][a-z0-9-]{0,39})\.(address|tokens|devices|"
+                     r"token\.([a-z0-9_-]{1,64})|client\.([a-z0-9][a-z0-9_-]{0,63}))")
 #: stands in for an address named by ``${NAME.address}`` while the file is checked
 PLACEHOLDER_ADDRESS = "a" * 55 + "d.onion"
 #: stands in for a device's secret while the file is checked (valid for every secret option)
 PLACEHOLDER_SECRET = "myonion-stand-in-for-a-generated-one"
+#: stands in for a client's key line while the file is checked
+PLACEHOLDER_CLIENT = f"{'a' * 55}d:descriptor:x25519:{'A' * 52}"
 HELP = ("write ${NAME.address} for the address of service NAME, ${NAME.token.DEVICE} for the "
-        "secret of one of its devices, ${NAME.tokens} or ${NAME.devices} for all of them")
+        "secret of one of its devices, ${NAME.tokens} or ${NAME.devices} for all of them, "
+        "${NAME.client.CLIENT} for the key line of one of its clients")
 
 
 @dataclass(frozen=True)
@@ -38,12 +44,12 @@ class Reference:
     """One ``${…}``: the service it names and what of it."""
 
     service: str
-    kind: str  # address | token | tokens | devices
-    device: str | None = None
+    kind: str  # address | token | tokens | devices | client
+    device: str | None = None  # the device of a token, the client of a client
 
     @property
     def text(self) -> str:
-        what = f"token.{self.device}" if self.kind == "token" else self.kind
+        what = f"{self.kind}.{self.device}" if self.kind in ("token", "client") else self.kind
         return f"${{{self.service}.{what}}}"
 
 
@@ -57,6 +63,8 @@ def parse(text: str) -> tuple[list[Reference], list[str]]:
             bad.append(inner)
         elif match.group(3):
             found.append(Reference(match.group(1), "token", match.group(3)))
+        elif match.group(4):
+            found.append(Reference(match.group(1), "client", match.group(4)))
         else:
             found.append(Reference(match.group(1), match.group(2)))
     return found, bad
@@ -95,6 +103,8 @@ def stand_in(ref: Reference, devices: list[str]) -> str:
     service's file entry lists."""
     if ref.kind == "address":
         return PLACEHOLDER_ADDRESS
+    if ref.kind == "client":
+        return PLACEHOLDER_CLIENT
     return from_secrets(ref, dict.fromkeys(devices, PLACEHOLDER_SECRET)) or ""
 
 

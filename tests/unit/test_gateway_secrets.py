@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from myonion import deploy, gateway_secrets, references
+from myonion import deploy, gateway_secrets, keys, references
 from myonion.cli import main
 from myonion.errors import OptionError
 from myonion.manager import Manager
@@ -20,7 +20,7 @@ from myonion.templates import TemplateRegistry
 REGISTRY = TemplateRegistry()
 RECEIVER = REGISTRY.get("iot-receiver")
 BRIDGE = REGISTRY.get("mqtt-bridge")
-ADDRESS = "b" * 55 + "d.onion"
+ADDRESS = keys.generate_onion_key().address  # a real one: client lines check it
 
 
 def test_a_device_given_by_its_id_gets_a_secret_and_keeps_it() -> None:
@@ -107,10 +107,12 @@ def pi_stack(folder: Path, devices: str = "kitchen\\ngarden\\nhealth") -> Path:
               receiver: http://${{gwrecv.address}}
               receiver_tokens: ${{gwrecv.tokens}}
               routes: "garden http://{ADDRESS}/x ${{gwrecv.token.garden}}"
+              receiver_auth: ${{gwrecv.client.gw}}
               health: true
           gwrecv:
             template: iot-receiver
             persistent: true
+            clients: [owner, gw]
             options:
               devices: "{devices}"
         """))
@@ -136,6 +138,14 @@ def test_a_deployment_passes_the_receivers_tokens_to_the_bridge(
         return view
 
     manager.share = share  # type: ignore[method-assign]
+    tasks: list[dict] = []
+    real_task = runtime.run_task
+
+    def run_task(*args: object, **kw: object) -> tuple[int, str]:
+        tasks.append(dict(kw.get("files") or {}))  # type: ignore[arg-type]
+        return real_task(*args, **kw)  # type: ignore[arg-type]
+
+    runtime.run_task = run_task  # type: ignore[method-assign]
     deploy.up(manager, d, wait=False)
     receiver, bridge = manager.store.get("gwrecv"), manager.store.get("gwgateway")
     assert receiver is not None and bridge is not None
@@ -143,6 +153,15 @@ def test_a_deployment_passes_the_receivers_tokens_to_the_bridge(
     assert bridge.options["receiver"] == f"http://{ADDRESS}"
     assert bridge.options["receiver_tokens"] == "\n".join(f"{k}:{v}" for k, v in tokens.items())
     assert tokens["garden"] in bridge.options["routes"]
+    # the gateway's tor gets the receiver's client key "gw", as tor's own file
+    line = manager.client_line("gwrecv", "gw")
+    assert bridge.options["receiver_auth"] == line
+    put = next(t for t in tasks if any("onion_auth" in k for k in t))
+    assert put[f"/conf/onion_auth/{ADDRESS.removesuffix('.onion')}.auth_private"] == (
+        (line + "\n").encode(), 0o600)
+    assert put["/conf/onion_auth/"] == (b"", 0o700)
+    torrc = (manager.store.root / "gwgateway" / "conf" / "torrc").read_text()
+    assert "ClientOnionAuthDir /etc/myonion/onion_auth" in torrc
     # the bridge's LAN passwords are its own, not the receiver's tokens
     lan = gateway_secrets.secrets_by_device(BRIDGE, bridge.options)
     assert set(lan) == {"kitchen", "garden", "health"}
@@ -169,6 +188,7 @@ def test_a_deployment_passes_the_receivers_tokens_to_the_bridge(
     ("receiver_tokens: ${other.tokens}", "no service of this file"),
     ("receiver_tokens: ${gwrecv.secret}", "no reference myonion knows"),
     ("devices: ${gwgateway.devices}", "its own devices"),
+    ("receiver_auth: ${gwrecv.client.nobody}", "none of its clients"),
 ])
 def test_bad_device_references(tmp_path: Path, option: str, words: str) -> None:
     path = tmp_path / "myonion.yaml"

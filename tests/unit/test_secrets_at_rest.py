@@ -21,6 +21,7 @@ REGISTRY = TemplateRegistry()
 TOKEN_A = "SecretTokenAlpha0123456789"
 TOKEN_B = "SecretTokenBravo0123456789"
 PASSWORD = "PasswordCharlie-0123"
+CLIENT_KEY = "DELTAKEY" + "Q" * 44
 ONION = "http://" + "a" * 55 + "d.onion/api/v1/readings/kitchen"
 #: a value for every secret option of every template, each holding unique secret words
 SECRETS: dict[tuple[str, str], str] = {
@@ -28,8 +29,9 @@ SECRETS: dict[tuple[str, str], str] = {
     ("mqtt-bridge", "routes"): f"kitchen {ONION} {TOKEN_A}\ngarden {ONION} {TOKEN_B}",
     ("mqtt-bridge", "devices"): f"kitchen:{PASSWORD}",
     ("mqtt-bridge", "receiver_tokens"): f"garden:{TOKEN_B}",
+    ("mqtt-bridge", "receiver_auth"): f"{'a' * 56}:descriptor:x25519:{CLIENT_KEY}",
 }
-WORDS = (TOKEN_A, TOKEN_B, PASSWORD)
+WORDS = (TOKEN_A, TOKEN_B, PASSWORD, CLIENT_KEY)
 
 
 def options_with_secrets(spec: TemplateSpec, tmp_path: Path) -> dict[str, Any]:
