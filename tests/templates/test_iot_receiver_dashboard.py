@@ -136,3 +136,19 @@ def test_a_chart_costs_the_same_whatever_is_stored(served: Served) -> None:
         "EXPLAIN QUERY PLAN SELECT received, data FROM readings WHERE device=? AND "
         "received>=? AND received<? ORDER BY received LIMIT 1", ("kitchen", 0, 1)).fetchall()
     assert "readings_time" in str(plan)  # an index seek, not a scan
+
+
+def test_a_reading_that_waited_in_the_gateway_keeps_its_time(served: Served) -> None:
+    """The bridge says when it got a reading (?queued_at=): after an outage the readings are
+    stored at that time, so the chart shows them when they were taken; implausible times (the
+    future, months back, not a number) are ignored."""
+    then = time.time() - 3600
+    path = "/api/v1/readings/kitchen"
+    status, _ = call(served.port, "POST", f"{path}?queued_at={then:.3f}", b'{"t": 1}', TOKEN)
+    assert status == 201
+    for bad in (f"{time.time() + 3600:.0f}", f"{time.time() - 90 * 86400:.0f}", "nan", "x"):
+        assert call(served.port, "POST", f"{path}?queued_at={bad}", b'{"t": 2}', TOKEN)[0] == 201
+    received = [r[1] for r in served.store.db.execute(
+        "SELECT id, received FROM readings ORDER BY id")]
+    assert abs(received[0] - then) < 0.01
+    assert all(abs(r - time.time()) < 30 for r in received[1:])

@@ -157,8 +157,11 @@ def test_the_delivery_log_records_each_outcome_within_its_bound(app: ModuleType,
     queue = app.Queue(path, ["garden", "kitchen"], max_messages=4, log_max=5)
     sent: list[int] = []
 
+    urls: list[str] = []
+
     def send(url: str, token: str, payload: bytes) -> int:
         sent.append(1)
+        urls.append(url)
         if len(sent) == 1:
             raise OSError("tor could not connect (SOCKS reply 4)")
         return 400 if payload == b"bad" else 201
@@ -182,6 +185,8 @@ def test_the_delivery_log_records_each_outcome_within_its_bound(app: ModuleType,
         (3, "garden", "dropped", 0, "its share was full")]
     delivered = log["deliveries"][0]
     assert before <= delivered["received"] <= delivered["done"] <= time.time()
+    # the receiver is told when the gateway got it (a reading that waited keeps its time)
+    assert urls[1] == f"http://kitchen.onion/?queued_at={delivered['received']:.3f}"
     assert [(r["message"], r["device"], r["result"]) for r in log["pending"]] == [
         (4, "garden", "pending"), (5, "garden", "pending")]
     # bounded: only the last log_max lines are kept

@@ -51,6 +51,8 @@ CHART_RE = re.compile(r"/chart/([^/]+)\.svg")
 #: what the dashboard and its charts may load: nothing but their own inline styles
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'"
 MAX_LIMIT = 10000
+#: how far back a gateway's ``queued_at`` may date a reading (it waited out an outage)
+MAX_QUEUED = 30 * 86400
 LOG_EVERY = 60.0  # seconds between two "storage full" lines
 
 
@@ -75,6 +77,18 @@ def parse_reading(body: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise HTTPError(400, "a reading is a JSON object")
     return data
+
+
+def queued_at(query: str) -> float | None:
+    """The time a gateway got a reading (``?queued_at=UNIX``), when it is plausible: a reading
+    that waited in the gateway's queue during an outage is stored at that time, not at its
+    late arrival. At most MAX_QUEUED seconds back, not in the future; else None (now)."""
+    try:
+        value = float(parse_qs(query, max_num_fields=5).get("queued_at", [""])[0])
+    except ValueError:
+        return None
+    now = time.time()
+    return value if math.isfinite(value) and now - MAX_QUEUED <= value <= now + 5 else None
 
 
 def log(message: str) -> None:
@@ -166,7 +180,8 @@ class Receiver(BoundedServer):
     async def receive(self, request: Request, reader: asyncio.StreamReader,
                       writer: asyncio.StreamWriter) -> Response:
         # the body is never read unless the device, its token and the size are right
-        match = PATH_RE.fullmatch(urlsplit(request.target).path)
+        parts = urlsplit(request.target)
+        match = PATH_RE.fullmatch(parts.path)
         if match is None:
             raise HTTPError(404, "not found")
         device = match.group(1)
@@ -196,7 +211,8 @@ class Receiver(BoundedServer):
             raise HTTPError(400, "the body is shorter than its Content-Length") from None
         data = parse_reading(body)
         try:
-            ident, ts, dropped = self.store.add(device, json.dumps(data, separators=(",", ":")))
+            ident, ts, dropped = self.store.add(device, json.dumps(data, separators=(",", ":")),
+                                                queued_at(parts.query))
         except StoreFull as e:
             self.note_full(f"refused a reading of {device}: {e} "
                            f"(when_full={self.store.when_full})")

@@ -86,9 +86,10 @@ class Store:
         self.db.execute("INSERT INTO tokens (device, token) VALUES (?, ?)", (device, token))
         return token
 
-    def add(self, device: str, data: str) -> tuple[int, float, int]:
-        """Store one reading (compact JSON text); returns (id, time, readings dropped for it).
-        Raises StoreFull when the bound is reached and the policy refuses."""
+    def add(self, device: str, data: str, at: float | None = None) -> tuple[int, float, int]:
+        """Store one reading (compact JSON text) received at ``at`` (default: now); returns
+        (id, time, readings dropped for it). Raises StoreFull when the bound is reached and the
+        policy refuses."""
         size = len(data) + ROW_OVERHEAD
         if size > self.max_bytes:
             raise StoreFull("the reading alone is larger than the storage bound")
@@ -96,7 +97,7 @@ class Store:
         full = readings + 1 > self.max_readings or held + size > self.max_bytes
         if full and self.when_full == "refuse-newest":
             raise StoreFull("the storage bound is reached")
-        now = time.time()
+        now = time.time() if at is None else at
         self.db.execute("BEGIN IMMEDIATE")
         try:
             dropped = self._make_room(size) if full else 0
