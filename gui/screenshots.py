@@ -94,10 +94,10 @@ def main(argv: list[str] | None = None) -> int:
 def shoot(out: Path, home: Path) -> Iterator[Path]:
     from gui.main_window import MainWindow
     from myonion.manager import Manager
+    from myonion.onion import address_from_public_key
     from myonion.runtime.base import Runtime
     from myonion.runtime.fake import FakeRuntime
     from myonion.state import StateStore
-    from myonion.tor import onion_from_public_key
 
     class DemoRuntime(FakeRuntime):
         def logs(self, name: str, tail: int | None = None,
@@ -140,7 +140,7 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
     manager.share("site", {"dir": str(folders["drafts"])}, name="drafts", wait=False)
     for seed, name in enumerate(("blog", "photos", "family"), start=3):
         ctl = manager.store.service_dir(name) / "ctl"
-        (ctl / "hostname").write_text(onion_from_public_key(bytes([seed * 17]) * 32) + "\n")
+        (ctl / "hostname").write_text(address_from_public_key(bytes([seed * 17]) * 32) + "\n")
         manager.store.update(name, stage="reachable")
     manager.stop("notes")
     manager.store.update("drafts", stage="bootstrapping")

@@ -40,10 +40,10 @@ from myonion import (
     hardening,
     images,
     keys,
+    onion,
     references,
     safeyaml,
     stack,
-    tor,
 )
 from myonion.access import ClientStore
 from myonion.balance import FRONTEND_TEMPLATE, MAX_BACKENDS, backend_name, serves_web_page
@@ -170,6 +170,8 @@ class Deployment:
     name: str
     path: Path  # absolute
     services: tuple[ServiceSpec, ...]
+    #: the user allowed the file to name folders and files outside its own folder
+    allow_outside: bool = False
 
     def names(self) -> list[str]:
         return [s.name for s in self.services]
@@ -285,8 +287,10 @@ def default_name(path: Path) -> str:
 class _Checker:
     """Collects the problems of one file while its services are checked."""
 
-    def __init__(self, file: str, lines: dict[str, int], base: Path) -> None:
+    def __init__(self, file: str, lines: dict[str, int], base: Path,
+                 allow_outside: bool = False) -> None:
         self.file, self.lines, self.base = file, lines, base
+        self.allow_outside = allow_outside
         self.problems: list[Problem] = []
         #: service → the ids of its devices as the file gives them (for stand-ins)
         self.devices: dict[str, list[str]] = {}
@@ -365,7 +369,7 @@ class _Checker:
                 if other in value:
                     self.add(f"{path}.{other}", "cannot be combined with master (a backend of "
                              "a frontend elsewhere): give one or the other")
-            if not isinstance(master, str) or not tor.is_valid_onion(master.strip().lower()):
+            if not isinstance(master, str) or not onion.is_valid(master.strip().lower()):
                 self.add(f"{path}.master", f"'{master}' is not a v3 onion address: give the "
                          "master address (the frontend's, 56 characters and .onion)")
                 return nothing
@@ -399,7 +403,7 @@ class _Checker:
         found: list[str] = []
         for i, item in enumerate(value):
             address = str(item).strip().lower()
-            if not tor.is_valid_onion(address):
+            if not onion.is_valid(address):
                 self.add(f"{path}[{i}]", f"'{item}' is not a v3 onion address (56 characters "
                          "and .onion)")
             elif address in found:
@@ -508,7 +512,13 @@ class _Checker:
                              + f". Give an existing {kind}; a relative path is relative to "
                              "this file's folder.")
                     continue
-                item = str(absolute)
+                if not self.allow_outside and not _inside_folder(absolute, self.base):
+                    self.add(where, f"{item} is outside this file's folder ({self.base}): a "
+                             "deployment file names only files and folders beside it or below "
+                             "it (links followed). If you wrote the file and mean it, run the "
+                             "command again with --allow-outside.")
+                    continue
+                item = str(_resolved(absolute))  # what was checked is what is used
             if isinstance(item, str):
                 refs, bad = references.parse(item)
                 for inner in bad:
@@ -561,9 +571,12 @@ def _sentence(error: MyOnionError) -> str:
     return f"{message} {hint}" if hint else message
 
 
-def load(path: str | Path, registry: TemplateRegistry | None = None) -> Deployment:
+def load(path: str | Path, registry: TemplateRegistry | None = None,
+         allow_outside: bool = False) -> Deployment:
     """Read and check a deployment file; raises :class:`DeploymentError` naming every
-    mistake's file, line and field. Relative paths in options are relative to the file."""
+    mistake's file, line and field. Relative paths in options are relative to the file, and
+    must stay inside its folder unless ``allow_outside`` (the user's explicit yes: a file from
+    elsewhere cannot make myonion read or share what lies outside the folder it came in)."""
     registry = registry or TemplateRegistry()
     file = str(path)
     absolute = Path(path).expanduser().resolve()
@@ -574,7 +587,7 @@ def load(path: str | Path, registry: TemplateRegistry | None = None) -> Deployme
     except safeyaml.RefusedFile as e:
         raise DeploymentError([Problem(file, e.line, "", e.reason)]) from None
     data, lines, problems = _parse(text, file)
-    checker = _Checker(file, lines, absolute.parent)
+    checker = _Checker(file, lines, absolute.parent, allow_outside)
     checker.problems.extend(problems)
     if problems and data is None:
         raise DeploymentError(checker.problems)
@@ -606,7 +619,23 @@ def load(path: str | Path, registry: TemplateRegistry | None = None) -> Deployme
     _check_references(checker, services)
     if checker.problems:
         raise DeploymentError(checker.problems)
-    return Deployment(name=str(name), path=absolute, services=tuple(services))
+    return Deployment(name=str(name), path=absolute, services=tuple(services),
+                      allow_outside=allow_outside)
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return path
+
+
+def _inside_folder(path: Path, folder: Path) -> bool:
+    """True if ``path``, with every link resolved, is ``folder`` or below it."""
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError, ValueError):
+        return False
 
 
 def _check_backend_names(checker: _Checker, services: list[ServiceSpec]) -> None:
@@ -1316,7 +1345,8 @@ def systemd_unit(deployment: Deployment, executable: str,
         "Type=oneshot",
         "RemainAfterExit=yes",
         *(f"Environment={_systemd_quote(f'{k}={v}')}" for k, v in sorted(env.items())),
-        f"ExecStart={exe} up -f {file}",
+        f"ExecStart={exe} up -f {file}" + (" --allow-outside" if deployment.allow_outside
+                                           else ""),
         f"ExecStop={exe} down -f {file}",
         # the first start may build images
         "TimeoutStartSec=30min",

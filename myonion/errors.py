@@ -5,7 +5,8 @@ Every error's ``str()`` is a complete sentence a user can read; ``hint`` says wh
     MyOnionError
     ├── DockerUnavailable        the engine does not answer
     ├── RuntimeFailure           the engine refused an operation
-    │   └── BuildFailed          an image build failed (carries the log tail)
+    │   ├── BuildFailed          an image build failed (carries the log tail)
+    │   └── NoSuchObject         the engine has no such container, image, network or volume
     ├── TemplateError            unknown template, broken manifest
     ├── OptionError              a bad option value (nothing was built)
     ├── ServiceNotFound / NameInUse
@@ -43,6 +44,10 @@ class RuntimeFailure(MyOnionError):
 
 class BuildFailed(RuntimeFailure):
     pass
+
+
+class NoSuchObject(RuntimeFailure):
+    """The engine has no container, image, network or volume of that name."""
 
 
 class TemplateError(MyOnionError):

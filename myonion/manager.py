@@ -33,9 +33,11 @@ from myonion import (
     hardening,
     images,
     keys,
+    onion,
     paths,
     probes,
     render,
+    targets,
     tor,
 )
 from myonion.access import ClientInfo, ClientStore
@@ -45,6 +47,7 @@ from myonion.errors import (
     OptionError,
     ServiceFailing,
     ServiceNotFound,
+    StateError,
     TorError,
 )
 from myonion.events import Event, Reporter, Stage, log_reporter
@@ -61,7 +64,7 @@ from myonion.runtime.base import (
     Mount,
     Runtime,
 )
-from myonion.state import ServiceRecord, StateError, StateStore, check_name
+from myonion.state import ServiceRecord, StateStore, check_name
 from myonion.templates import TemplateRegistry, TemplateSpec
 
 P = ParamSpec("P")
@@ -130,6 +133,9 @@ class ServiceView:
     remaining: float | None = None
     #: container port ("1883/tcp") → "host address:port", for what the template published
     published: dict[str, str] = field(default_factory=dict)
+    #: an ephemeral service's address before its container was restarted (that address is
+    #: gone for good; ``address`` is the new one), until it is checked again
+    previous_address: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -232,7 +238,7 @@ def check_folders(template: TemplateSpec, values: dict[str, Any], whole_home: bo
 def balance_backend_key(master: str, key: keys.OnionKey | None) -> keys.OnionKey:
     """The key of a new Onionbalance backend of ``master`` (the one given, else a new one);
     raises OptionError for an address that is no onion or is the backend's own."""
-    if not tor.is_valid_onion(master):
+    if not onion.is_valid(master):
         raise OptionError(f"'{master}' is not a v3 onion address, so it cannot be the "
                           "Onionbalance master.", hint="Give the frontend's address "
                           "(56 characters and .onion).")
@@ -459,13 +465,16 @@ class Manager:
 
     def rendered_files(self, record: ServiceRecord, template: TemplateSpec) -> dict[str, str]:
         """The runtime files (torrc and the template's) of ``record``, as its container gets
-        them; an Onionbalance backend's torrc has its instance line; a gateway with TLS on
-        gets its certificates (:mod:`myonion.gateway_tls`)."""
+        them; an Onionbalance backend's torrc has its instance line; a template that relays
+        (forward) gets the addresses it must refuse (this machine's, the test network's); a
+        gateway with TLS on gets its certificates (:mod:`myonion.gateway_tls`)."""
         uid = int(service_user(template, record.options).partition(":")[0])
         service = {"name": record.name, "network": record.network, "mode": record.mode,
                    "uid": uid}
         tor_settings = {"balance_instance": True} if record.balance_master else None
-        files = render.render_runtime_files(template, service, record.options, tor_settings)
+        guard = targets.GuardAddresses(self.runtime if record.network == "local" else None)
+        files = render.render_runtime_files(template, service, record.options, tor_settings,
+                                            guard)
         files.update(gateway_tls.runtime_files(template, record.name, record.options,
                                                self.store.service_dir(record.name)))
         return files
@@ -543,12 +552,13 @@ class Manager:
         if record.mode != "persistent":
             # ephemeral: the onion key lives in memory only and is gone when the container stops
             tmpfs["/var/lib/tor"] = f"rw,nosuid,nodev,size=32m,uid={uid},gid={uid},mode=0700"
+        user = service_user(template, record.options)
+        environment = {"MYONION_TOR_USER": tor_user(), "MYONION_SERVICE_USER": user}
         if template.tor_client:
             # where the service asks tor's side for fresh circuits (myonion-newnym's FIFO)
             tmpfs["/run/myonion/newnym"] = f"rw,nosuid,nodev,noexec,size=16k,uid={uid}," \
                 f"gid={uid},mode=0711"
-        user = service_user(template, record.options)
-        environment = {"MYONION_TOR_USER": tor_user(), "MYONION_SERVICE_USER": user}
+            environment["MYONION_NEWNYM"] = "1"
         if template.service_is_tor:
             environment["MYONION_SERVICE_IS_TOR"] = "1"
         network = None
@@ -742,7 +752,7 @@ class Manager:
             text = (self._control_dir(name) / "hostname").read_text().strip()
         except OSError:
             return None
-        return text if tor.is_valid_onion(text) else None
+        return text if onion.is_valid(text) else None
 
     def _record(self, name: str) -> ServiceRecord:
         check_name(name)
@@ -1361,6 +1371,13 @@ class Manager:
                 # restarted behind our back (restart policy, engine restart): not measured yet
                 stage, reason = Stage.BOOTSTRAPPING, "restarted since it was last checked"
         address = self._read_address(name) if info is not None and info.running else None
+        previous = None
+        if (record.mode == "ephemeral" and address and record.address
+                and address != record.address):
+            # its container was made anew (a crash loop, the engine): a new key, a new address
+            previous = record.address
+            reason = (f"its container was restarted and, being ephemeral, it has a new address; "
+                      f"the old one ({previous}) is gone for good")
         return ServiceView(
             name=name, template=record.template, network=record.network, mode=record.mode,
             state=state, stage=str(stage), address=address or (
@@ -1372,7 +1389,8 @@ class Manager:
             clients=len(self._clients(name).names()) if record.private else 0,
             expires_at=record.expires_at,
             remaining=max(0.0, record.expires_at - time.time()) if record.expires_at else None,
-            published={k: f"{a}:{p}" for k, (a, p) in info.ports.items()} if info else {})
+            published={k: f"{a}:{p}" for k, (a, p) in info.ports.items()} if info else {},
+            previous_address=previous)
 
     def _public_options(self, record: ServiceRecord) -> dict[str, Any]:
         """The record's options without the values of secret options (tokens never shown)."""
@@ -1442,12 +1460,14 @@ class Manager:
                              onion_up=verdict.onion_up, health=info.health if info else None,
                              probes=[r.to_dict() for r in verdict.results])
         if verdict.reachable:
-            self.store.update(name, stage=Stage.REACHABLE, reason=None, started_at=started_at)
+            self.store.update(name, stage=Stage.REACHABLE, reason=None, started_at=started_at,
+                              address=view.address)
             self._report(Stage.REACHABLE, f"Reachable at {view.address} ({seconds:.1f} s)",
                          name, percent=100)
         elif verdict.onion_up:
             reason = f"the onion answers, but {verdict.reason}"
-            self.store.update(name, stage=Stage.FAILING, reason=reason, started_at=started_at)
+            self.store.update(name, stage=Stage.FAILING, reason=reason, started_at=started_at,
+                              address=view.address)
             self._report(Stage.FAILING, reason, name)
         return result
 

@@ -268,15 +268,26 @@ def _banner(spec: ProbeSpec, sock: socket.socket, address: str) -> tuple[bool, s
 
 
 def _line(spec: ProbeSpec, sock: socket.socket, address: str) -> tuple[bool, str, None, int]:
+    """Send a line; the answer is the first of up to four lines starting with the prefix or
+    FAIL (a service that speaks first, such as SSH behind a forward, may send its own line
+    before the answer)."""
     sock.sendall(spec.send.encode() + b"\r\n")
-    line = _read_line(sock, 255)
-    text = line.decode("ascii", "replace")
-    rest = text[len(spec.prefix):].strip(" :") if text.startswith(spec.prefix) else text
-    if text.startswith(spec.prefix):
-        return True, rest or f"{spec.who} answers", None, len(line)
-    if not line:
+    first, size = "", 0
+    for _ in range(4):
+        line = _read_line(sock, 255)
+        size += len(line)
+        text = line.decode("ascii", "replace")
+        if text.startswith(spec.prefix):
+            rest = text[len(spec.prefix):].strip(" :")
+            return True, rest or f"{spec.who} answers", None, size
+        if text.startswith("FAIL"):
+            return False, f"{spec.who}: {text[4:].strip(' :')[:160]}", None, size
+        if not line:
+            break
+        first = first or text
+    if not first:
         return False, f"{spec.who} closed the connection without an answer", None, 0
-    return False, f"{spec.who}: {text[:160]}", None, len(line)
+    return False, f"{spec.who}: {first[:160]}", None, size
 
 
 def _mqtt(spec: ProbeSpec, sock: socket.socket, address: str) -> tuple[bool, str, None, int]:

@@ -141,12 +141,15 @@ def render_runtime_files(
     service: dict[str, Any],
     options: dict[str, Any],
     tor: dict[str, Any] | None = None,
+    guard: Any = None,
 ) -> dict[str, str]:
     """Render ``torrc`` and the template's runtime files for one service.
 
     Besides the variables, templates get ``file_text(option)``: the content of a ``file``
     option's file, read and checked by its ``format`` again now (it is copied into the service's
-    configuration, so later changes of the file need a new share).
+    configuration, so later changes of the file need a new share); and ``guard.host`` /
+    ``guard.testnet``: what a relay must never connect to (this machine's addresses, the test
+    network's nodes: a :class:`myonion.targets.GuardAddresses`; none unless given).
     """
 
     def file_text(name: str) -> str:
@@ -167,6 +170,7 @@ def render_runtime_files(
         "tor": {"pow": False, "balance_instance": False, **(tor or {})},
         **_UIDS,
         "file_text": file_text,
+        "guard": guard if guard is not None else {"host": [], "testnet": []},
     }
     out = {"torrc": _render(template.path, "torrc.j2", variables)}
     for name in template.runtime_files:

@@ -1,4 +1,4 @@
-"""Talking to tor: onion addresses, and readiness measured on a service's control socket.
+"""Talking to tor: readiness measured on a service's control socket (addresses: myonion.onion).
 
 The only module that imports stem. A service's tor listens on a unix control socket in a
 directory shared with the manager, authenticated by SAFECOOKIE with the cookie from that
@@ -7,8 +7,6 @@ directory (tor reports the cookie's path inside the container, so it is read fro
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import queue
 import re
@@ -27,28 +25,7 @@ if TYPE_CHECKING:  # stem is imported where tor is talked to: `ls` and most comm
 
 log = logging.getLogger(__name__)
 
-ONION_RE = re.compile(r"^[a-z2-7]{56}\.onion$")
 BOOTSTRAP_RE = re.compile(r"PROGRESS=(\d+)")
-
-
-def is_valid_onion(address: str) -> bool:
-    """True if ``address`` is a v3 onion address with a correct checksum and version."""
-    address = address.strip().lower()
-    if not ONION_RE.match(address):
-        return False
-    raw = base64.b32decode(address[:56].upper())
-    pubkey, checksum, version = raw[:32], raw[32:34], raw[34:]
-    if version != b"\x03":
-        return False
-    digest = hashlib.sha3_256(b".onion checksum" + pubkey + version).digest()
-    return digest[:2] == checksum
-
-
-def onion_from_public_key(pubkey: bytes) -> str:
-    """The v3 onion address of an ed25519 public key."""
-    version = b"\x03"
-    checksum = hashlib.sha3_256(b".onion checksum" + pubkey + version).digest()[:2]
-    return base64.b32encode(pubkey + checksum + version).decode().lower() + ".onion"
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from myonion import deploy, fetch, tor
+from myonion import deploy, fetch, onion
 from myonion.cli import main
 from myonion.manager import Manager, container_name
 from myonion.runtime.base import LABEL_DEPLOYMENT
@@ -175,7 +175,7 @@ def test_exported_compose_file_runs_and_serves(real_manager: Manager, site_dir: 
                                      "/var/lib/tor/hs/hostname"], capture_output=True,
                                     text=True)
             text = result.stdout.strip()
-            address = text if result.returncode == 0 and tor.is_valid_onion(text) else None
+            address = text if result.returncode == 0 and onion.is_valid(text) else None
             if address is None:
                 time.sleep(0.5)
         assert address, subprocess.run(["docker", "logs", container], capture_output=True,

@@ -161,7 +161,7 @@ def test_a_full_disk_during_a_build_is_one_clear_error_and_changes_nothing(
     runtime = DockerRuntime()
     store = StateStore()
     manager = Manager(runtime=runtime, store=store, testnet=FakeTestnet())
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
     tags_before = sorted(t for i in small_engine.client.images.list() for t in i.tags)
     used_before = small_engine.used_mib()
     print(f"\nsmall engine: {used_before:.0f} MiB used, {small_engine.free_mib():.0f} MiB free; "

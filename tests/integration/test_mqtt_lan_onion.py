@@ -37,7 +37,7 @@ def free_port() -> int:
 
 def mqtt_publish(host: str, port: int, password: str, message: dict[str, Any],
                  proxy: tuple[str, int] | None = None, timeout: float = 60) -> str:
-    """Connect as user "sensors" (through tor's SOCKS port when ``proxy``), publish one reading
+    """Connect as device "kitchen" (through tor's SOCKS port when ``proxy``), publish one reading
     on readings/kitchen with QoS 1; returns "ok" or the broker's refusal."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
     client.username_pw_set("kitchen", password)

@@ -44,7 +44,7 @@ def test_prune_removes_only_old_unused_versions(
         docker_runtime: DockerRuntime, old_images: str, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     manager = Manager(runtime=docker_runtime, store=StateStore(), testnet=FakeTestnet())
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
     capsys.readouterr()
     assert cli.main(["prune", "--dry-run"]) == 0
     dry = capsys.readouterr().out

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from myonion import deploy, fetch, tor
+from myonion import deploy, fetch, onion
 from myonion.cli import main
 from myonion.errors import MyOnionError
 from myonion.manager import Manager
@@ -111,7 +111,7 @@ def onion_of(service: str, timeout: float = 90) -> tuple[str, str]:
         container = task_container(service)
         run = subprocess.run(["docker", "exec", container, "cat", "/var/lib/tor/hs/hostname"],
                              capture_output=True, text=True)
-        if run.returncode == 0 and tor.is_valid_onion(run.stdout.strip()):
+        if run.returncode == 0 and onion.is_valid(run.stdout.strip()):
             return container, run.stdout.strip()
         assert time.monotonic() < deadline, docker("logs", container, check=False)
         time.sleep(1)

@@ -20,9 +20,9 @@ import pytest
 
 from myonion import errors, fetch, images, testnet
 from myonion.events import Event
+from myonion.onion import is_valid as is_valid_onion
 from myonion.runtime.base import LABEL_ROLE, ContainerSpec, Mount
 from myonion.runtime.docker import DockerRuntime
-from myonion.tor import is_valid_onion
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
@@ -330,7 +330,7 @@ def test_with_the_network_down_commands_say_so_and_what_to_do(
 
     assert not net.testnet.is_up()
     manager = Manager(runtime=net.runtime, store=StateStore(), testnet=net.testnet)
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
     from myonion.keys import generate_onion_key
 
     onion = f"http://{generate_onion_key().address}/"

@@ -64,7 +64,7 @@ def test_private_from_the_first_second(manager: Manager, site: Path) -> None:
     alice = manager.client_key(name, "alice")
     assert alice.private and lines["alice.auth"] == alice.auth_line()
     shown = json.dumps(view.to_dict()) + json.dumps([c.to_dict() for c in manager.clients(name)])
-    assert alice.private.hex() not in shown and keys._b32(alice.private) not in shown
+    assert alice.private.hex() not in shown and keys.client_keys._b32(alice.private) not in shown
     assert [c.name for c in manager.clients(name)] == ["alice", "bob"]
 
 

@@ -261,7 +261,7 @@ def test_cli_status_of_a_frontend_shows_its_backends(
         capsys: pytest.CaptureFixture[str]) -> None:
     import myonion.cli
 
-    monkeypatch.setattr(myonion.cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(myonion.cli.common, "manager", lambda reporter=None: manager)
     balance.share(manager, "site", {"dir": str(site)}, name="web", backends=2)
     capsys.readouterr()
     assert main(["status", "web"]) == 0

@@ -459,7 +459,7 @@ def test_systemd_analyze_verifies_the_unit(good: Path, tmp_path: Path) -> None:
 def test_cli_names_the_line_of_a_yaml_syntax_error(
         capsys: pytest.CaptureFixture[str], project: Path, monkeypatch: pytest.MonkeyPatch,
         manager: Manager, text: str, line: int, words: str) -> None:
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
     monkeypatch.chdir(project)
     (project / "bad.yaml").write_text(text)
     assert main(["up", "-f", "bad.yaml", "--dry-run"]) == 1
@@ -669,7 +669,7 @@ def test_cli_up_dry_run(capsys: pytest.CaptureFixture[str], good: Path,
                         monkeypatch: pytest.MonkeyPatch, manager: Manager) -> None:
     from myonion import cli
 
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
     assert main(["up", "-f", str(good), "--dry-run"]) == 0
     assert capsys.readouterr().out.splitlines() == ["depsite: create", "deprecv: create"]
     assert manager.store.all() == []

@@ -373,7 +373,7 @@ def test_cli_share_options(template: str, args: list[str], name: str | None, ttl
         os.environ["MYONION_HOME"] = home
         runtime = FakeRuntime(images={"myonion/base:bookworm"})
         manager = Manager(runtime=runtime, store=StateStore(), testnet=FakeTestnet())
-        monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+        monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
         argv = ["share", template, "--no-wait"]
         for arg in args:
             argv += ["-o", arg]
@@ -414,7 +414,7 @@ def test_cli_random_arguments(argv: list[str], monkeypatch: pytest.MonkeyPatch,
         return
     runtime = FakeRuntime(images={"myonion/base:bookworm"})
     manager = Manager(runtime=runtime, store=StateStore(), testnet=FakeTestnet())
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
     capsys.readouterr()
     code = cli.main([*argv, "--no-wait"] if argv[:1] == ["share"] else argv)
     captured = capsys.readouterr()

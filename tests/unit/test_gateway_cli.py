@@ -17,8 +17,7 @@ ONION = "http://" + "a" * 55 + "d.onion"
 
 @pytest.fixture(autouse=True)
 def fake_engine(monkeypatch: pytest.MonkeyPatch, manager: Manager) -> None:
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
-    monkeypatch.setattr("myonion.gateway_cli.Manager", lambda: manager)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
 
 
 def test_a_public_receiver_is_shared_with_a_warning(capsys: pytest.CaptureFixture[str]) -> None:

@@ -83,7 +83,7 @@ def test_share_keeps_generated_secrets_0600_and_myonion_secrets_shows_them(
     assert stat.S_IMODE(kept.parent.stat().st_mode) == 0o700
     devices = manager.store.root / "home" / "conf" / "devices"
     assert stat.S_IMODE(devices.stat().st_mode) == 0o600  # generated secrets are secrets too
-    monkeypatch.setattr("myonion.gateway_cli.Manager", lambda: manager)
+    monkeypatch.setattr("myonion.cli.common.manager", lambda reporter=None: manager)
     assert main(["secrets", "home", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert {d["device"]: d["secret"] for d in shown["devices"]} == secrets

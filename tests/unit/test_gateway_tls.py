@@ -76,7 +76,7 @@ def test_a_gateway_gets_its_certificates_as_runtime_files(
     assert not any(ca_key.splitlines()[1] in p.read_text() for p in conf.iterdir())
     spec, _ = runtime.containers["myonion-gw"]
     assert not any(str(service / "tls") in m.source for m in spec.mounts)
-    monkeypatch.setattr("myonion.gateway_cli.Manager", lambda: manager)
+    monkeypatch.setattr("myonion.cli.common.manager", lambda reporter=None: manager)
     assert main(["secrets", "gw", "--json", "--ca-file", str(tmp_path / "ca.crt")]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["tls"]["fingerprint"] == gateway_tls.fingerprint(

@@ -158,7 +158,7 @@ def test_line_probe_reports_the_services_own_reason(socks: dict[str, Any]) -> No
 
     result = run(socks, spec, refusing)
     assert not result.ok and result.detail == \
-        "the forward: FAIL target client:8123 refused the connection"
+        "the forward: target client:8123 refused the connection"
     assert run(socks, spec, lambda conn: conn.sendall(b"OK target answered\r\n")).ok
 
 

@@ -1,9 +1,6 @@
 """The gateway's commands: ``myonion secrets``, ``myonion deliveries``, ``myonion health``, and
-the warning ``share`` gives for a receiver anyone can read.
-
-Registered on the main ``cli`` group by :func:`register`; they use the manager's public API
-and the gateway modules only.
-"""
+the warning ``share`` gives for a receiver anyone can read. They use the manager's public API
+and the gateway modules only."""
 
 from __future__ import annotations
 
@@ -11,16 +8,20 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
 
 from myonion import gateway_health, gateway_secrets, gateway_tls
+from myonion.cli import common
+from myonion.cli.common import err, json_out, out
 from myonion.errors import MyOnionError, ServiceNotFound
-from myonion.manager import Manager, ServiceView, container_name, service_user
 from myonion.runtime.base import Mount
-from myonion.state import ServiceRecord
+
+if TYPE_CHECKING:
+    from myonion.manager import Manager, ServiceView
+    from myonion.state import ServiceRecord
 
 #: templates whose onion serves personal data to whoever has the address (unless private)
 PERSONAL_DATA = {"iot-receiver": "its readings"}
@@ -76,7 +77,7 @@ def _qr(text: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def secrets_cmd(name: str, qr: str | None, ca_file: str | None, as_json: bool) -> None:
     """A gateway's or receiver's device secrets (given and generated) and its TLS CA."""
-    data = secrets_of(Manager(), name)
+    data = secrets_of(common.manager(), name)
     tls = data["tls"]
     if ca_file:
         if tls is None:
@@ -84,10 +85,8 @@ def secrets_cmd(name: str, qr: str | None, ca_file: str | None, as_json: bool) -
         Path(ca_file).write_text(tls["ca_pem"])
         os.chmod(ca_file, 0o644)
     if as_json:
-        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        json_out(data)
         return
-    from myonion.cli import err, out
-
     table = Table("option", "device", "secret", box=None)
     for device in data["devices"]:
         table.add_row(device["option"], device["device"], device["secret"] or "(not made yet)")
@@ -107,6 +106,8 @@ def secrets_cmd(name: str, qr: str | None, ca_file: str | None, as_json: bool) -
 
 def deliveries_of(manager: Manager, name: str, limit: int) -> dict[str, Any]:
     """The last ``limit`` lines of a bridge's delivery log and the messages waiting."""
+    from myonion.manager import container_name, service_user
+
     record = _record(manager, name)
     template = manager.template(record.template)
     if template.option("delivery_log") is None:
@@ -145,12 +146,10 @@ def _when(ts: float | None) -> str:
 @click.option("--json", "as_json", is_flag=True)
 def deliveries_cmd(name: str, limit: int, as_json: bool) -> None:
     """A gateway's delivery log: each message's device, received, delivered, attempts, result."""
-    data = deliveries_of(Manager(), name, limit)
+    data = deliveries_of(common.manager(), name, limit)
     if as_json:
-        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        json_out(data)
         return
-    from myonion.cli import out
-
     table = Table("#", "device", "received", "done", "attempts", "result", "detail", box=None)
     for row in [*data["deliveries"], *data["pending"]]:
         table.add_row(str(row["message"] or "-"), row["device"], _when(row["received"]),
@@ -169,17 +168,8 @@ def health_group() -> None:
 def health_snapshot(as_json: bool) -> None:
     """Write the states of this machine's myonion services for its gateways (run it from cron or
     a systemd timer to keep them fresh; `myonion up` writes it too)."""
-    manager = Manager()
-    path = gateway_health.snapshot(manager)
+    path = gateway_health.snapshot(common.manager())
     if as_json:
         click.echo(path.read_text())
         return
-    from myonion.cli import out
-
     out.print(f"wrote {path}")
-
-
-def register(group: click.Group) -> None:
-    """Add the gateway's commands to the ``myonion`` command group."""
-    for command in (secrets_cmd, deliveries_cmd, health_group):
-        group.add_command(command)
