@@ -97,7 +97,7 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
     from myonion.onion import address_from_public_key
     from myonion.runtime.base import Runtime
     from myonion.runtime.fake import FakeRuntime
-    from myonion.state import StateStore
+    from myonion.services.store import StateStore
 
     class DemoRuntime(FakeRuntime):
         def logs(self, name: str, tail: int | None = None,
@@ -108,6 +108,7 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
     class DemoTestnet:
         network = "myonion-testnet"
         include_volume = "myonion-testnet-include"
+        access_network = "myonion-testnet-access"
 
         def is_up(self) -> bool:
             return True
@@ -120,6 +121,12 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
 
         def socks(self) -> tuple[str, int]:
             return ("127.0.0.1", 1)
+
+        def authorize(self, key: str, auth_private_line: str) -> None:
+            pass
+
+        def deauthorize(self, key: str) -> None:
+            pass
 
     runtime: Runtime = DemoRuntime(images={"myonion/base:bookworm"})
     manager = Manager(runtime=runtime, store=StateStore(), testnet=DemoTestnet())

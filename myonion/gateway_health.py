@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from myonion import hardening, paths
+from myonion import paths
+from myonion.build import hardening
 from myonion.runtime.base import Mount
 from myonion.templates import TemplateSpec
 

@@ -8,7 +8,7 @@ options in its record (``service.json``, 0600 in the service's 0700 directory): 
 re-configuration keeps it as long as the device stays in the list, and removing the device
 revokes it. ``myonion secrets NAME`` shows them; a deployment file passes them on to another
 service with ``${NAME.token.ID}``, ``${NAME.tokens}`` and ``${NAME.devices}``
-(:mod:`myonion.references`).
+(:mod:`myonion.deploy.references`).
 """
 
 from __future__ import annotations

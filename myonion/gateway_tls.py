@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from myonion import hardening
+from myonion.build import hardening
 from myonion.templates import TemplateSpec
 
 TLS_OPTION = "lan_tls"

@@ -68,7 +68,7 @@ def show_backends(view: Any) -> None:
 def balance_share(ctx: click.Context, template_id: str, options: tuple[str, ...], backends: int,
                   name: str | None, network: str | None, timeout: float, as_json: bool) -> None:
     """Run TEMPLATE as several backends behind one Onionbalance address."""
-    from myonion import balance as balancing
+    from myonion.deploy import balance as balancing
 
     values = parse_option_args(options)
     with progress(ctx) as reporter:
@@ -82,7 +82,7 @@ def balance_share(ctx: click.Context, template_id: str, options: tuple[str, ...]
 @click.option("--json", "as_json", is_flag=True)
 def balance_status(name: str, as_json: bool) -> None:
     """The frontend, and each backend's state and whether onionbalance lists it."""
-    from myonion import balance as balancing
+    from myonion.deploy import balance as balancing
 
     show_balance(balancing.status(common.manager(), name), as_json)
 
@@ -94,7 +94,7 @@ def balance_status(name: str, as_json: bool) -> None:
 def balance_rm(name: str, purge: bool) -> None:
     """Remove a balanced service: the frontend and every backend. Their keys (the master
     address) and data are kept unless --purge: `myonion start` brings each back."""
-    from myonion import balance as balancing
+    from myonion.deploy import balance as balancing
 
     for each in balancing.remove(common.manager(), name, purge=purge):
         out.print(f"removed {each}" + ("" if purge else " (its key and data kept)"))

@@ -164,7 +164,8 @@ def bundle_group(ctx: click.Context, file: str, output: str | None,
         return
     if output is None:
         raise click.UsageError("Give the bundle's file name with -o OUT.tar.")
-    from myonion import bundle, deploy
+    from myonion import deploy
+    from myonion.export import bundle
 
     with progress(ctx) as reporter:
         manager = common.manager(reporter)
@@ -181,7 +182,7 @@ def bundle_group(ctx: click.Context, file: str, output: str | None,
 def bundle_load(path: str, to: str) -> None:
     """Verify a bundle, load exactly the images it names (setting no tag outside myonion's
     own) and put its deployment file into --to; then `myonion up -f` works with no registry."""
-    from myonion import bundle
+    from myonion.export import bundle
     from myonion.runtime import default_runtime
 
     result = bundle.load_bundle(default_runtime(), path, to)

@@ -21,7 +21,7 @@ from myonion.runtime.base import Mount
 
 if TYPE_CHECKING:
     from myonion.manager import Manager, ServiceView
-    from myonion.state import ServiceRecord
+    from myonion.services.store import ServiceRecord
 
 #: templates whose onion serves personal data to whoever has the address (unless private)
 PERSONAL_DATA = {"iot-receiver": "its readings"}
@@ -106,7 +106,8 @@ def secrets_cmd(name: str, qr: str | None, ca_file: str | None, as_json: bool) -
 
 def deliveries_of(manager: Manager, name: str, limit: int) -> dict[str, Any]:
     """The last ``limit`` lines of a bridge's delivery log and the messages waiting."""
-    from myonion.manager import container_name, service_user
+    from myonion.services.context import container_name
+    from myonion.services.hostdirs import service_user
 
     record = _record(manager, name)
     template = manager.template(record.template)

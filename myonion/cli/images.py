@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from myonion import images
+from myonion.build import images
 from myonion.cli import common
 from myonion.cli.common import (
     err,

@@ -120,8 +120,8 @@ def ls(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def status(name: str, as_json: bool) -> None:
     """One service in detail (of a balanced service's frontend: also its backends)."""
-    from myonion import balance as balancing
     from myonion.cli.balance import show_backends
+    from myonion.deploy import balance as balancing
 
     manager = common.manager()
     view = manager.status(name)

@@ -25,7 +25,6 @@ import yaml
 
 from myonion import safeyaml
 from myonion.errors import OptionError, TemplateError
-from myonion.probes import ProbeSpec, parse_probes
 from myonion.templates.formats import FORMATS, shown, whole_number
 from myonion.templates.spec import (
     COMMON_OPTIONS,
@@ -36,6 +35,7 @@ from myonion.templates.spec import (
     TemplateSpec,
     VolumeSpec,
 )
+from myonion.tor.probes import ProbeSpec, parse_probes
 
 __all__ = ["MANIFEST", "SCHEMA_FILE", "ManifestError", "load_template", "schema"]
 

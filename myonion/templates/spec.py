@@ -16,8 +16,8 @@ from typing import Any
 from myonion import known_secrets
 from myonion.errors import OptionError
 from myonion.folders import check_shared_folder
-from myonion.probes import ProbeSpec
 from myonion.templates.formats import FORMATS, PATH_SHOWN, shown, whole_number
+from myonion.tor.probes import ProbeSpec
 
 __all__ = [
     "COMMON_OPTIONS",

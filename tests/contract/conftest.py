@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from myonion import images
+from myonion.build import images
 from myonion.errors import MyOnionError
 from myonion.runtime.base import Runtime
 from myonion.runtime.fake import FakeRuntime

@@ -14,7 +14,7 @@ from gui.main_window import MainWindow
 from myonion.manager import Manager
 from myonion.onion import address_from_public_key
 from myonion.runtime.fake import FakeRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 from tests.fakes import FakeTestnet
 
 

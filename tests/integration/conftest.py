@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from myonion import images
+from myonion.build import images
 from myonion.errors import MyOnionError, TestnetError
 from myonion.events import Event
 from myonion.manager import Manager
 from myonion.runtime.base import LABEL_ROLE, LABEL_SERVICE
 from myonion.runtime.docker import DockerRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 
 IN_CI = bool(os.environ.get("CI"))
 

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from myonion import deploy, fetch, onion
+from myonion import deploy, onion
 from myonion.cli import main
 from myonion.manager import Manager, container_name
 from myonion.runtime.base import LABEL_DEPLOYMENT
 from myonion.runtime.docker import DockerRuntime
+from myonion.tor import fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
@@ -205,8 +206,8 @@ def test_exported_compose_file_runs_and_serves(real_manager: Manager, site_dir: 
 def test_bundle_loads_and_up_builds_nothing(real_manager: Manager, docker_runtime: DockerRuntime,
                                             site_dir: Path, tmp_path: Path,
                                             events: list) -> None:
-    from myonion import bundle
     from myonion.events import Stage
+    from myonion.export import bundle
 
     path = site_dir.parent / "myonion.yaml"
     path.write_text("version: 1\nname: depbundle\nservices:\n  depbundle:\n"

@@ -26,10 +26,11 @@ from pathlib import Path
 import docker
 import pytest
 
-from myonion import cli, images, paths
+from myonion import cli, paths
+from myonion.build import images
 from myonion.manager import Manager
 from myonion.runtime.docker import DockerRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 from myonion.templates import load_template
 from tests.fakes import FakeTestnet
 from tests.integration.conftest import IN_CI

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from myonion import fetch
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
+from myonion.tor import fetch
 from tests import tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
@@ -178,7 +178,7 @@ def myonion_home(fault_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def service(fault_home: Path, docker_runtime: DockerRuntime, testnet_session: object,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Manager, str]]:
     """One persistent site for every fault (shared, so each fault starts from a served onion)."""
-    from myonion.state import StateStore
+    from myonion.services.store import StateStore
 
     folder = tmp_path_factory.mktemp("faultsite")
     (folder / "index.html").write_text("<h1>fault tolerance</h1>\n")
@@ -309,7 +309,7 @@ def test_record_corrupted(service: tuple[Manager, str], docker_runtime: DockerRu
     (no traceback), repair makes it again (from the copy, then from the container's labels),
     and the service is still served at its address the whole time; its key is untouched."""
     from myonion import cli
-    from myonion.state import BACKUP
+    from myonion.services.store import BACKUP
 
     manager, address = service
     monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)

@@ -16,12 +16,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from myonion import fetch, images, targets, testnet
+from myonion import targets, testnet
+from myonion.build import images
 from myonion.events import Stage
 from myonion.manager import Manager, container_name
 from myonion.runtime.base import ContainerSpec
 from myonion.runtime.docker import DockerRuntime
 from myonion.templates import TemplateSpec
+from myonion.tor import fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 

@@ -96,7 +96,7 @@ def probe(runtime: DockerRuntime, name: str, user: str
 
 
 def tor_conf(manager: Manager, name: str) -> dict[str, list[str]]:
-    controller = tor.connect(manager._control_dir(name))
+    controller = tor.connect(manager.context.control_dir(name))
     try:
         keys = ("ControlPort", "SocksPort", "ORPort", "DirPort", "SafeLogging",
                 "HiddenServiceNonAnonymousMode", "HiddenServiceSingleHopMode", "ExitRelay",
@@ -254,7 +254,7 @@ def test_dos_defences_reach_tor(real_manager: Manager) -> None:
     view = real_manager.share("site", {"pow_defense": "true", "intro_dos_rate": "25",
                                        "intro_dos_burst": "200"}, name=name, timeout=150)
     assert view.state == "running" and view.stage == "reachable", view
-    controller = tor.connect(real_manager._control_dir(name))
+    controller = tor.connect(real_manager.context.control_dir(name))
     try:
         reply = str(controller.msg("GETCONF HiddenServiceOptions"))
     finally:

@@ -26,11 +26,11 @@ from typing import Any
 
 import pytest
 
-from myonion import fetch
 from myonion.cli import main
 from myonion.errors import MyOnionError
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
+from myonion.tor import fetch
 from tests.browser import screenshot
 from tests.ports import free_port
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from myonion import fetch
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
+from myonion.tor import fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
@@ -130,7 +130,8 @@ def test_a_forward_is_reachable_only_when_its_target_answers(
         real_manager: Manager, docker_runtime: DockerRuntime) -> None:
     """A forward whose target refuses is not reachable (share exits 1 with the target's own
     refusal); once the target answers, check says reachable, through the onion."""
-    from myonion import images, testnet
+    from myonion import testnet
+    from myonion.build import images
     from myonion.runtime.base import ContainerSpec
 
     target = f"proof-target-{os.getpid()}"

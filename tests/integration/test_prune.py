@@ -8,11 +8,12 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from myonion import cli, images
+from myonion import cli
+from myonion.build import images
 from myonion.manager import Manager
 from myonion.runtime.base import ContainerSpec
 from myonion.runtime.docker import DockerRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 from tests.fakes import FakeTestnet
 
 pytestmark = [pytest.mark.integration]

@@ -21,13 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from myonion import deploy, fetch, onion
+from myonion import deploy, onion
 from myonion.cli import main
 from myonion.errors import MyOnionError
 from myonion.manager import Manager
 from myonion.runtime.docker import DockerRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 from myonion.testnet import Testnet
+from myonion.tor import fetch
 from tests.torclient import fresh_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from myonion import render
+from myonion.build import render
 from myonion.templates import TemplateRegistry, TemplateSpec
 
 REGISTRY = TemplateRegistry()

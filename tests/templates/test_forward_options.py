@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from myonion import render
+from myonion.build import render
 from myonion.errors import OptionError
 from myonion.templates import TemplateRegistry
 from tests.templates.forward_relay_module import relay_module

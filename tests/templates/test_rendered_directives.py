@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from myonion import render
+from myonion.build import render
 from myonion.templates import TemplateRegistry, TemplateSpec
 from tests import configs
 from tests.templates.test_every_template import minimal

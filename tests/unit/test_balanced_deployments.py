@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from myonion import balance, cli, deploy, keys
+from myonion import cli, deploy, keys
 from myonion.cli import main
+from myonion.deploy import balance
 from myonion.manager import Manager, container_name
 from myonion.runtime.fake import FakeRuntime
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from myonion import cli, deploy, render
+from myonion import cli, deploy
+from myonion.build import render
 from myonion.cli import main
 from myonion.errors import MyOnionError
 from myonion.manager import Manager, container_name
@@ -513,7 +514,7 @@ def test_a_container_removed_behind_our_back_is_made_again(
 # --- bundles --------------------------------------------------------------------------------
 def test_bundle_round_trip(manager: Manager, runtime: FakeRuntime, good: Path,
                            tmp_path: Path) -> None:
-    from myonion import bundle
+    from myonion.export import bundle
 
     made = bundle.create_bundle(manager, deploy.load(good), tmp_path / "gw.tar")
     assert made.file == "myonion.yaml" and "myonion/base:bookworm" in made.images
@@ -536,7 +537,7 @@ def test_a_damaged_bundle_loads_nothing(manager: Manager, runtime: FakeRuntime, 
                                         tmp_path: Path) -> None:
     import tarfile
 
-    from myonion import bundle
+    from myonion.export import bundle
 
     made = bundle.create_bundle(manager, deploy.load(good), tmp_path / "gw.tar")
     work = tmp_path / "unpacked"
@@ -677,7 +678,7 @@ def test_cli_up_dry_run(capsys: pytest.CaptureFixture[str], good: Path,
 
 def test_base_image_per_architecture(runtime: FakeRuntime,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from myonion import images
+    from myonion.build import images
 
     monkeypatch.setattr(images.platform, "machine", lambda: "aarch64")
     assert images.architecture() == "arm64"
@@ -692,7 +693,8 @@ def test_base_image_per_architecture(runtime: FakeRuntime,
 def test_a_bundle_of_another_architecture_is_refused(
         manager: Manager, runtime: FakeRuntime, good: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from myonion import bundle, images
+    from myonion.build import images
+    from myonion.export import bundle
 
     made = bundle.create_bundle(manager, deploy.load(good), tmp_path / "gw.tar")
     monkeypatch.setattr(images, "architecture", lambda: "riscv64")

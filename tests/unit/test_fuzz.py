@@ -31,11 +31,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from myonion import cli, render
+from myonion import cli
+from myonion.build import render
 from myonion.errors import MyOnionError, TemplateError
 from myonion.manager import Manager
 from myonion.runtime.fake import FakeRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 from myonion.templates import (
     COMMON_OPTIONS,
     TemplateRegistry,

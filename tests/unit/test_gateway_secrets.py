@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from myonion import deploy, gateway_secrets, keys, references
+from myonion import deploy, gateway_secrets, keys
 from myonion.cli import main
+from myonion.deploy import references
 from myonion.errors import OptionError
 from myonion.manager import Manager
 from myonion.runtime.fake import FakeRuntime
@@ -214,3 +215,22 @@ def test_stand_ins_while_checking() -> None:
         f"k:{references.PLACEHOLDER_SECRET}\ng:{references.PLACEHOLDER_SECRET}")
     assert references.stand_in(refs[3], ["k", "g"]) == "k\ng"
     assert references.from_secrets(refs[2], {"k": None}) is None  # not made yet
+
+
+def test_a_compose_export_refuses_references_and_secrets_it_would_have_to_make(
+        manager: Manager, tmp_path: Path) -> None:
+    """A Compose file cannot know another service's tokens, nor keep the secrets myonion would
+    make: both are refused (a receiver whose devices have their secrets is exported)."""
+    with pytest.raises(deploy.DeploymentError, match="device secrets"):
+        deploy.export_compose(manager, deploy.load(pi_stack(tmp_path / "stack")),
+                              tmp_path / "out" / "compose.yaml")
+    path = tmp_path / "one" / "myonion.yaml"
+    path.parent.mkdir()
+    path.write_text("version: 1\nservices:\n  gwrecv:\n    template: iot-receiver\n"
+                    "    options: {devices: \"kitchen\\ngarden:gw-garden-only-in-this-test\"}\n")
+    with pytest.raises(deploy.DeploymentError, match="without their secrets"):
+        deploy.export_compose(manager, deploy.load(path), tmp_path / "out" / "compose.yaml")
+    path.write_text(path.read_text().replace("kitchen\\n",
+                                             "kitchen:gw-kitchen-only-in-this-test\\n"))
+    result = deploy.export_compose(manager, deploy.load(path), tmp_path / "out" / "compose.yaml")
+    assert result.path.is_file()

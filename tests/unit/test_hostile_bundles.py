@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
-from myonion import bundle, deploy, imagearchive
+from myonion import deploy
 from myonion.cli import main
+from myonion.export import bundle, imagearchive
 from myonion.manager import Manager
 from myonion.runtime.fake import FakeRuntime
 from tests import hostile

@@ -13,7 +13,7 @@ from myonion.errors import BuildFailed, DockerUnavailable, NameInUse, OptionErro
 from myonion.manager import Manager, container_name
 from myonion.runtime.base import LABEL_SERVICE
 from myonion.runtime.fake import FakeRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 from tests.ports import free_port
 
 

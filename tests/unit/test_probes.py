@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from myonion import probes
-from myonion.probes import ProbeSpec
 from myonion.templates import PortSpec, TemplateRegistry
+from myonion.tor import probes
+from myonion.tor.probes import ProbeSpec
 
 Handler = Callable[[socket.socket], None]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from myonion import images
+from myonion.build import images
 from myonion.cli import main
 from myonion.manager import Manager
 from myonion.runtime.base import ContainerSpec

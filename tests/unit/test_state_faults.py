@@ -21,7 +21,7 @@ from myonion import cli
 from myonion.errors import StateError
 from myonion.manager import Manager, container_name
 from myonion.runtime.fake import FakeRuntime
-from myonion.state import BACKUP, ServiceRecord, StateStore
+from myonion.services.store import BACKUP, ServiceRecord, StateStore
 from tests.fakes import FakeTestnet
 
 CORRUPTIONS = {

@@ -26,8 +26,11 @@ from typing import Any
 
 from myonion import keys
 from myonion.errors import MyOnionError, NameInUse, OptionError, ServiceNotFound
-from myonion.manager import DEFAULT_TIMEOUT, Manager, ServiceView, container_name
-from myonion.state import check_name
+from myonion.services.context import container_name
+from myonion.services.manager import Manager
+from myonion.services.readiness import DEFAULT_TIMEOUT
+from myonion.services.request import build_request, check_name
+from myonion.services.views import ServiceView
 from myonion.templates import TemplateSpec
 
 FRONTEND_TEMPLATE = "onionbalance"
@@ -86,6 +89,19 @@ def serves_web_page(template: TemplateSpec) -> bool:
     return first is not None and (first.virtual, first.protocol) == (80, "http")
 
 
+def check_template(template: TemplateSpec) -> None:
+    """The rules of a balanced service's template (its backends'): not a frontend itself,
+    and a web page on port 80, which the frontend checks the master address with. Raises
+    OptionError."""
+    if template.balance_frontend:
+        raise OptionError("A frontend cannot be balanced itself.",
+                          hint="Give the template of the backends, e.g. site.")
+    if not serves_web_page(template):
+        raise OptionError(f"Template '{template.id}' does not serve a web page on port 80, "
+                          "which the frontend checks the master address with.",
+                          hint="Balance a web template such as site.")
+
+
 def share(manager: Manager, template_id: str, options: dict[str, Any] | None = None,
           name: str | None = None, backends: int = 2, network: str | None = None,
           timeout: float = DEFAULT_TIMEOUT) -> BalanceView:
@@ -95,30 +111,26 @@ def share(manager: Manager, template_id: str, options: dict[str, Any] | None = N
     Everything made is removed again if a step fails.
     """
     template = manager.template(template_id)
-    if template.balance_frontend:
-        raise OptionError("A frontend cannot be balanced itself.",
-                          hint="Give the template of the backends, e.g. site.")
-    if not serves_web_page(template):
-        raise OptionError(f"Template '{template_id}' does not serve a web page on port 80, "
-                          "which the frontend checks the master address with.",
-                          hint="Balance a web template such as site.")
+    check_template(template)
     if not 1 <= backends <= MAX_BACKENDS:
         raise OptionError(f"{backends} backends is out of range.",
                           hint=f"Give 1 to {MAX_BACKENDS}.")
     name = check_name(name or f"{template_id}-lb")
     names = [name] + [backend_name(name, i) for i in range(1, backends + 1)]
+    ctx = manager.context
     for each in names:
         check_name(each)
-        if manager.store.exists(each) or manager.runtime.get(container_name(each)):
+        if ctx.store.exists(each) or ctx.runtime.get(container_name(each)):
             raise NameInUse(f"A service named '{each}' exists already.",
                             hint="Choose another --name.")
+    # one request, checked once, for every backend
+    wanted = build_request(template, options, network=network)
     master = keys.generate_onion_key()
     made: list[str] = []
     try:
         for each in names[1:]:
             made.append(each)
-            manager.share(template_id, options, name=each, network=network, timeout=timeout,
-                          balance_master=master.address)
+            manager.share(wanted.named(each).as_backend(master.address), timeout=timeout)
         addresses = [manager.address(each) for each in names[1:]]
         made.append(name)
         manager.share(FRONTEND_TEMPLATE, {"instances": " ".join(addresses)}, name=name,
@@ -150,10 +162,10 @@ def _frontend(manager: Manager, name: str) -> ServiceView:
 
 def backends(manager: Manager, name: str) -> list[str]:
     """The names of the backends of balanced service ``name`` (those naming its address)."""
-    front = manager.store.get(name)
+    front = manager.context.store.get(name)
     if front is None:
         raise ServiceNotFound(f"There is no service named '{name}'.")
-    return sorted(r.name for r in manager.store.all()
+    return sorted(r.name for r in manager.context.store.all()
                   if r.balance_master and r.balance_master == front.address)
 
 
@@ -190,7 +202,7 @@ def status(manager: Manager, name: str) -> BalanceView:
         own = manager.status(each, live=False)
         view.backends.append(BackendState(each, own.address, own.state, own.stage))
     # backends on other machines (a deployment file's balance.remote): known by address only
-    record = manager.store.get(name)
+    record = manager.context.store.get(name)
     listed = str(record.options.get("instances", "")) if record else ""
     here = {b.address for b in view.backends}
     for address in listed.replace(",", " ").split():
@@ -200,7 +212,7 @@ def status(manager: Manager, name: str) -> BalanceView:
         view.note = "the frontend is not running, so nobody publishes the master address"
         return view
     try:
-        summary = read_status_socket(manager.store.service_dir(name) / "ctl" / STATUS_SOCKET)
+        summary = read_status_socket(manager.context.control_dir(name) / STATUS_SOCKET)
         service = summary["services"][0]
         instances = {i["onionAddress"]: i for i in service["instances"]}
     except (OSError, ValueError, KeyError, IndexError, TypeError) as e:

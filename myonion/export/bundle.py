@@ -15,8 +15,8 @@ and checks everything before the engine sees a byte:
   devices or sparse members), plain names, at most four, sizes bounded and not more than the
   file holds (a 10 KB bundle cannot claim a 3 GiB member); the engine's disk has room for them;
 - the checksums and the manifest (format, architecture, file name, tags);
-- ``images.tar``, in place, never unpacked (:mod:`myonion.imagearchive`): it holds exactly the
-  images the manifest names, under exactly its tags, with the IDs it records;
+- ``images.tar``, in place, never unpacked (:mod:`myonion.export.imagearchive`): it holds
+  exactly the images the manifest names, under exactly its tags, with the IDs it records;
 - the tags it would set, against this machine (see "Which tags a bundle may set");
 - the folder ``--to``: the deployment file is created fresh (``O_EXCL | O_NOFOLLOW``); a link,
   or another file of that name there, is refused. It is written 0600: it may hold secrets.
@@ -55,10 +55,11 @@ from typing import IO
 
 import yaml
 
-from myonion import images, safeyaml
+from myonion import safeyaml
+from myonion.build import images
 from myonion.deploy import Deployment
 from myonion.errors import MyOnionError
-from myonion.imagearchive import ArchiveError, ImageArchive
+from myonion.export.imagearchive import ArchiveError, ImageArchive
 from myonion.manager import Manager
 from myonion.runtime.base import Runtime
 
@@ -109,7 +110,7 @@ def _sha256_file(path: Path) -> str:
 
 def bundle_images(manager: Manager, deployment: Deployment) -> list[str]:
     """The tags a deployment needs (built when missing): base, tor layer, each template."""
-    runtime = manager.runtime
+    runtime = manager.context.runtime
     tags = {images.base_image(runtime), images.tor_image(runtime, manager.reporter)}
     for template_id in sorted({s.template for s in deployment.expanded()}):
         tags.add(images.template_image(runtime, manager.template(template_id),
@@ -124,7 +125,7 @@ def create_bundle(manager: Manager, deployment: Deployment, output: str | Path) 
     if out.exists():
         raise MyOnionError(f"{output} exists already; it was not overwritten.",
                            hint="Give another file name, or remove that file first.")
-    runtime = manager.runtime
+    runtime = manager.context.runtime
     runtime.ping()
     tags = bundle_images(manager, deployment)
     file = deployment.path.name if FILE_RE.fullmatch(deployment.path.name) else "myonion.yaml"

@@ -16,7 +16,6 @@ import fcntl
 import json
 import logging
 import os
-import re
 import tempfile
 import threading
 import time
@@ -27,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from myonion import paths
-from myonion.errors import OptionError, StateError
+from myonion.errors import StateError
+from myonion.runtime.base import LABEL_MODE, LABEL_NETWORK, LABEL_TEMPLATE
+from myonion.services.request import NAME_RE, Mode, ServiceRequest, check_name
+from myonion.templates import TemplateSpec
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 log = logging.getLogger(__name__)
 #: the last good copy of a record, beside it
 BACKUP = "service.json.bak"
@@ -56,16 +57,6 @@ def _wrong_type(value: Any, types: tuple[type, ...]) -> bool:
     return not isinstance(value, types) or (bool not in types and isinstance(value, bool))
 
 
-def check_name(name: str) -> str:
-    """Return ``name`` if it is a valid service name, else raise OptionError."""
-    if not NAME_RE.match(name):
-        raise OptionError(
-            f"'{name}' is not a valid service name.",
-            hint="Use 1-40 lower-case letters, digits and '-', starting with a letter or digit.",
-        )
-    return name
-
-
 @dataclass
 class ServiceRecord:
     """What the user asked for when the service was created."""
@@ -74,7 +65,7 @@ class ServiceRecord:
     template: str
     options: dict[str, Any]
     network: str  # "tor" or "local"
-    mode: str  # "ephemeral" or "persistent"
+    mode: Mode
     image: str = ""
     created: float = field(default_factory=time.time)
     #: last address seen (persistent services keep it; ephemeral ones change on every start)
@@ -89,7 +80,8 @@ class ServiceRecord:
     private: bool = False
     #: Unix time the service ends at (its time to live), or None
     expires_at: float | None = None
-    #: a backend of an Onionbalance frontend: the master's onion address (see myonion.balance)
+    #: a backend of an Onionbalance frontend: the master's onion address
+    #: (see myonion.deploy.balance)
     balance_master: str | None = None
     #: the deployment (``myonion up -f FILE``) this service belongs to, or None
     deployment: str | None = None
@@ -110,7 +102,40 @@ class ServiceRecord:
                 if allowed is None or _wrong_type(value, allowed):
                     raise ValueError(f"its field '{key}.{name}' has the wrong type")
         known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        record = cls(**{k: v for k, v in data.items() if k in known})
+        record.mode = Mode(record.mode)  # ValueError: neither ephemeral nor persistent
+        return record
+
+    @classmethod
+    def from_request(cls, request: ServiceRequest, name: str, stage: str | None = None,
+                     **kept: Any) -> ServiceRecord:
+        """The record of service ``name`` made from ``request`` (the one place records are
+        made from what a user asked for); ``kept``: what a re-made service carries over
+        from its earlier record (created, address, timings, started_at, balance_master)."""
+        made: dict[str, Any] = dict(
+            name=name, template=request.template.id, options=dict(request.options),
+            network=request.network, mode=request.mode, stage=stage,
+            private=bool(request.clients),
+            expires_at=time.time() + request.ttl if request.ttl else None,
+            deployment=request.deployment, limits=dict(request.limits),
+            balance_master=request.balance_master)
+        return cls(**{**made, **kept})
+
+    @classmethod
+    def from_labels(cls, name: str, labels: dict[str, str], **found: Any) -> ServiceRecord:
+        """The record of a service known only by its container's labels (its template,
+        network and mode; its options unknown); ``found``: what else is known of it."""
+        mode = Mode.PERSISTENT if labels.get(LABEL_MODE) == Mode.PERSISTENT else Mode.EPHEMERAL
+        return cls(name=name, template=labels.get(LABEL_TEMPLATE, "?"), options={},
+                   network=labels.get(LABEL_NETWORK, "?"), mode=mode, **found)
+
+    def request(self, template: TemplateSpec, clients: tuple[str, ...]) -> ServiceRequest:
+        """The request this record was made from (its ``template`` and its clients' names
+        given), to compare with another: what is kept is trusted, not checked again."""
+        return ServiceRequest(template=template, options=self.options, network=self.network,
+                              mode=self.mode, name=self.name, clients=clients,
+                              limits=self.limits, deployment=self.deployment,
+                              balance_master=self.balance_master)
 
 
 class StateStore:

@@ -34,8 +34,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from myonion import fetch
 from myonion.errors import FetchError
+from myonion.tor import fetch
 
 KINDS = ("http", "banner", "line", "mqtt", "tcp")
 #: how long a service that answers wrongly is asked again before it counts as failing (it may

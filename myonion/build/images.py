@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from myonion import render
+from myonion.build import render
 from myonion.errors import MyOnionError, OptionError
 from myonion.events import Event, Reporter, Stage, log_reporter
 from myonion.runtime.base import LABEL, Runtime
