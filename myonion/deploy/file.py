@@ -5,8 +5,9 @@ editors, docs/myonion.schema.json): read and checked before anything happens.
 bad file changes nothing, and checks each service into the :class:`ServiceRequest` that ``up``
 and the exports use as it is. Services carry the deployment's name (their record's
 ``deployment`` and the ``org.myonion.deployment`` label), which is how ``ps`` and ``down`` find
-them. Option values may name another service's address as ``${NAME.address}`` (that service
-must be persistent).
+them. Option values may name what another service of the file has (:mod:`.references`): its
+address as ``${NAME.address}`` (that service must be persistent), its device secrets or a
+client's key line.
 """
 
 from __future__ import annotations

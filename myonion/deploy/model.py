@@ -54,7 +54,7 @@ class ServiceSpec:
 
     name: str
     template: str
-    #: the options as given (paths made absolute; ``${NAME.address}`` references kept)
+    #: the options as given (paths made absolute; ``${…}`` references kept)
     given: dict[str, Any]
     persistent: bool = False
     clients: tuple[str, ...] = ()

@@ -72,12 +72,11 @@ def rendered_files(ctx: ServiceContext, record: ServiceRecord,
     (forward) gets the addresses it must refuse (this machine's, the test network's, asked of
     the runtime on the local network); a gateway with TLS on gets its certificates (made in
     its service folder once, see :mod:`myonion.gateway_tls`)."""
-    runtime = ctx.runtime
     uid = int(hostdirs.service_user(template, record.options).partition(":")[0])
     service = {"name": record.name, "network": record.network, "mode": str(record.mode),
                "uid": uid}
     tor_settings = {"balance_instance": True} if record.balance_master else None
-    guard = targets.GuardAddresses(runtime if record.network == "local" else None)
+    guard = targets.GuardAddresses(ctx.runtime if record.network == "local" else None)
     files = render.render_runtime_files(template, service, record.options, tor_settings, guard)
     files.update(gateway_tls.runtime_files(template, record.name, record.options,
                                            ctx.store.service_dir(record.name)))
