@@ -40,10 +40,9 @@ ONION = "http://" + "a" * 55 + "d.onion/api/v1/readings/kitchen"
 SERVICES: dict[str, tuple[str, dict[str, Any]]] = {
     "probe-site": ("site", {}),
     "probe-ssh": ("ssh", {"authorized_keys": KEY}),
-    "probe-recv": ("iot-receiver", {"devices": "kitchen:bench-token-0123456789"}),
-    "probe-bridge": ("mqtt-bridge", {"routes": f"kitchen {ONION} bench-token-0123456789",
-                                     "lan_users": "sensors:bench-password-1234",
-                                     "onion_broker": True}),
+    "probe-recv": ("iot-receiver", {"devices": "kitchen"}),
+    "probe-bridge": ("mqtt-bridge", {"routes": f"kitchen {ONION} bench-t0k3n-0123456789",
+                                     "devices": "kitchen", "onion_broker": True}),
 }
 
 

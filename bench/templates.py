@@ -47,7 +47,7 @@ def options_for(template: str, work: Path, receiver: str | None) -> dict[str, An
         return {"target_host": container_name("bench-iot-receiver"), "target_port": 8080}
     if template == "mqtt-bridge":
         return {"routes": f"kitchen http://{receiver}/api/v1/readings/kitchen {TOKEN}\n",
-                "lan_users": "sensors:bench-password-123"}
+                "devices": "kitchen:bench-password-123"}
     raise SystemExit(f"no options known for template {template}")
 
 

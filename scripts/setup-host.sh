@@ -5,9 +5,11 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 # docker.io brings the docker command the tests use (Debian's 20.10 is enough; nothing needs a
 # newer one). The tests also run: ip (iproute2), systemd-analyze (systemd), useradd (passwd),
-# mount (mount), curl, nc (netcat-openbsd), ssh/ssh-keygen (openssh-client), docker-compose.
+# mount (mount), curl, nc (netcat-openbsd), ssh/ssh-keygen (openssh-client), docker-compose,
+# mosquitto_pub (mosquitto-clients) and a headless chromium (the IoT gateway's end-to-end test:
+# a device over MQTT/TLS, a screenshot of the dashboard through tor).
 PACKAGES=(docker.io docker-compose debootstrap python3-venv python3-pip curl netcat-openbsd
-          openssh-client iproute2 systemd passwd mount
+          openssh-client iproute2 systemd passwd mount mosquitto-clients chromium
           libgl1 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0)
 # the desktop app's real window: what Qt's xcb platform plugin links (the same list as
 # XCB_LIBRARIES in gui/myonion_gui/preflight.py), and a virtual X server for its tests

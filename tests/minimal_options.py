@@ -18,7 +18,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "iot-receiver": {"devices": f"kitchen:{TOKEN}"},
     # nothing listens there: the forward accepts the onion's connections and fails upstream
     "forward": {"target_host": "hard-nowhere", "target_port": 80},
-    "mqtt-bridge": {"routes": f"kitchen {ONION} {TOKEN}", "lan_users": f"sensors:{PASSWORD}"},
+    "mqtt-bridge": {"routes": f"kitchen {ONION} {TOKEN}", "devices": f"kitchen:{PASSWORD}"},
     # a frontend alone, for backends that are not there: it runs, but its address serves
     # nothing (readiness is not waited for; test_balance.py shows one that serves)
     "onionbalance": {"instances": " ".join(keys.generate_onion_key().address

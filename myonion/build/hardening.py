@@ -26,6 +26,8 @@ from myonion.templates import TemplateSpec
 #: shorter than every secret the built-in templates accept: tokens ≥ 16, passwords ≥ 12)
 MIN_PIECE = 8
 _SPLIT = re.compile(r"[\s:]+")
+#: a rendered file holding a private key (a gateway's TLS key) is secret whatever the options
+PRIVATE_KEY = "PRIVATE KEY-----"
 
 
 def secret_pieces(template: TemplateSpec, values: dict[str, Any]) -> set[str]:
@@ -76,7 +78,7 @@ def write_rendered(conf: Path, template: TemplateSpec, values: dict[str, Any],
     pieces = secret_pieces(template, values)
     secret_files = []
     for filename, text in rendered.items():
-        secret = holds_secret(text, pieces)
+        secret = holds_secret(text, pieces) or PRIVATE_KEY in text
         write_file(conf / filename, text, secret=secret)
         if secret:
             secret_files.append(filename)

@@ -50,6 +50,9 @@ def up(ctx: click.Context, file: str, allow_outside: bool, timeout: float, dry_r
         deployment = deploy.load(file, manager.registry, allow_outside)
         steps = deploy.up(manager, deployment, timeout=timeout, on_step=lambda s: err.print(
             f"{s.service}: {s.action}" + (f" ({s.reason})" if s.reason else "")))
+        from myonion import gateway_health
+
+        gateway_health.snapshot(manager)  # the states a gateway with health=true reports
     if as_json:
         json_out([s.to_dict() for s in steps])
         return

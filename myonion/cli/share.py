@@ -73,10 +73,15 @@ def share(ctx: click.Context, template_id: str, options: tuple[str, ...], name: 
                 raise click.exceptions.Abort() from None
             whole_home = True
     lines = {c: manager.client_line(view.name, c) for c in clients} if view.address else {}
+    from myonion.cli.gateway import public_warnings
+
+    warnings = public_warnings(view)
     if as_json:
-        json_out({**view.to_dict(), "client_lines": lines})
+        json_out({**view.to_dict(), "client_lines": lines, "warnings": warnings})
         return
     show_service(view, False)
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     for client, line in lines.items():
         out.print(f"client {client}: {line}")
     if lines:

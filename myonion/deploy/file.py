@@ -5,8 +5,9 @@ editors, docs/myonion.schema.json): read and checked before anything happens.
 bad file changes nothing, and checks each service into the :class:`ServiceRequest` that ``up``
 and the exports use as it is. Services carry the deployment's name (their record's
 ``deployment`` and the ``org.myonion.deployment`` label), which is how ``ps`` and ``down`` find
-them. Option values may name another service's address as ``${NAME.address}`` (that service
-must be persistent).
+them. Option values may name what another service of the file has (:mod:`.references`): its
+address as ``${NAME.address}`` (that service must be persistent), its device secrets or a
+client's key line.
 """
 
 from __future__ import annotations
@@ -17,12 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from myonion import access, config, keys, onion, safeyaml
-from myonion.deploy import schema
+from myonion.deploy import references, schema
 from myonion.deploy.balance import MAX_BACKENDS, backend_name, check_template
 from myonion.deploy.model import (
-    PLACEHOLDER_ADDRESS,
-    REFERENCE_NAME_RE,
-    REFERENCE_RE,
     Deployment,
     DeploymentError,
     Problem,
@@ -54,6 +52,10 @@ class _Checker:
         self.problems: list[Problem] = []
         #: the fields whose shape the schema refused
         self.shape: set[str] = set()
+        #: service → the ids of its devices as the file gives them (for stand-ins)
+        self.devices: dict[str, list[str]] = {}
+        #: the names of the file's services
+        self.names: set[str] = set()
 
     def line(self, path: str) -> int:
         while path:
@@ -89,8 +91,8 @@ class _Checker:
             name=name if isinstance(name, str) and NAME_RE.match(name) else None,
             network=network, persistent=persistent is True or "balance" in data,
             clients=clients, ttl=ttl, limits=limits, deployment=self.deployment)
-        given, needs, checked = ({}, [], None) if template is None else self._options(
-            template, data.get("options"), f"{path}.options", path, fields)
+        given, needs, uses, checked = ({}, [], [], None) if template is None else \
+            self._options(template, data.get("options"), f"{path}.options", path, fields)
         backends: int = 0
         remote: tuple[str, ...] = ()
         master: str | None = None
@@ -103,7 +105,7 @@ class _Checker:
                            persistent=bool(persistent), clients=tuple(clients), ttl=ttl,
                            network=network, limits=limits, line=self.line(path),
                            needs=tuple(needs), backends=backends, remote=remote,
-                           master=master, checked=checked)
+                           master=master, checked=checked, uses=tuple(dict.fromkeys(uses)))
 
     def _balance(self, name: Any, data: dict[str, Any], template: TemplateSpec | None,
                  path: str) -> tuple[int, tuple[str, ...], str | None]:
@@ -212,17 +214,25 @@ class _Checker:
                 result.update(checked or {})
         return result
 
+    def _stand_in(self, text: str) -> str:
+        """``text`` with each reference replaced by what stands in for it while the file is
+        checked (:func:`references.stand_in`)."""
+        return references.fill(text, lambda ref: references.stand_in(
+            ref, self.devices.get(ref.service, [])))
+
     def _options(self, template: TemplateSpec, value: Any, path: str, service_path: str,
-                 fields: dict[str, Any]) -> tuple[dict[str, Any], list[str],
+                 fields: dict[str, Any]) -> tuple[dict[str, Any], list[str], list[str],
                                                   ServiceRequest | None]:
-        """The options as given, the services whose addresses they name, and the service's
-        request, checked (options naming an address with a stand-in for it)."""
+        """The options as given, the services whose addresses they name, those whose
+        devices or clients they name, and the service's request, checked (options naming
+        something of another service with a stand-in for it)."""
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            return {}, [], None
+            return {}, [], [], None
         given: dict[str, Any] = {}
         needs: list[str] = []
+        uses: list[str] = []
         before = len(self.problems)
         for key, item in value.items():
             spec = template.option(str(key))
@@ -230,22 +240,26 @@ class _Checker:
                 self.add(f"{path}.{key}", f"template '{template.id}' has no option '{key}' "
                          f"(its options: {', '.join(o.name for o in template.options) or 'none'})")
                 continue
-            checked_item = self._option(spec, item, f"{path}.{key}", needs)
+            checked_item = self._option(spec, item, f"{path}.{key}", needs, uses,
+                                        service_path.rpartition(".")[2])
             if checked_item is not _MISSING:
                 given[str(key)] = checked_item
         checked: ServiceRequest | None = None
         if len(self.problems) == before:
-            filled = {k: REFERENCE_RE.sub(PLACEHOLDER_ADDRESS, v) if isinstance(v, str) else v
+            filled = {k: self._stand_in(v) if isinstance(v, str) else v
                       for k, v in given.items()}
             checked = self._checked(path if value else service_path,
                                     lambda: build_request(template, filled, **fields))
-        return given, needs, checked
+        return given, needs, uses, checked
 
 
-    def _option(self, spec: OptionSpec, item: Any, where: str, needs: list[str]) -> Any:
+    def _option(self, spec: OptionSpec, item: Any, where: str, needs: list[str],
+                uses: list[str], own: str) -> Any:
         """One option as given (a path made absolute, beside the file), checked on its own
-        (``${NAME.address}`` with a stand-in); the names it refers to go to ``needs``.
-        ``_MISSING`` for a path that does not exist."""
+        (each reference with a stand-in); the services whose addresses it names go to
+        ``needs``, those whose devices or clients it names to ``uses``. ``_MISSING`` for a
+        path that does not exist, or a value naming what is not there (said by
+        :func:`.model.check_references`)."""
         if spec.type in ("dir", "file") and isinstance(item, str) and item:
             try:
                 path_value = Path(item).expanduser()
@@ -270,24 +284,36 @@ class _Checker:
                          "command again with --allow-outside.")
                 return _MISSING
             item = str(_resolved(absolute))  # what was checked is what is used
-        if isinstance(item, str):
-            for ref in REFERENCE_RE.findall(item):
-                match = REFERENCE_NAME_RE.fullmatch(ref)
-                if match is None:
-                    self.add(where, f"'${{{ref}}}' is no reference myonion knows: write "
-                             "${NAME.address} for the address of service NAME")
-                else:
-                    needs.append(match.group(1))
+        if isinstance(item, str) and not self._references(item, where, needs, uses, own):
+            return _MISSING
         if item not in (None, ""):
-            placeholder = (REFERENCE_RE.sub(PLACEHOLDER_ADDRESS, item)
-                           if isinstance(item, str) else item)
+            placeholder = self._stand_in(item) if isinstance(item, str) else item
             if placeholder != item:
-                note = (" (checked with a stand-in address, 'aaa…ad.onion', for each "
-                        "${NAME.address})")
+                note = (" (checked with a stand-in for each reference: 'aaa…ad.onion' for an "
+                        "address, one for each device secret)")
                 self._checked(where, partial(_noted, partial(spec.coerce, placeholder), note))
             else:
                 self._checked(where, partial(spec.coerce, placeholder))
         return item
+
+
+    def _references(self, item: str, where: str, needs: list[str], uses: list[str],
+                    own: str) -> bool:
+        """Note the services ``item`` names (``needs``: addresses; ``uses``: devices and
+        clients); False when a reference is none or names what is not there."""
+        refs, bad = references.parse(item)
+        for inner in bad:
+            self.add(where, f"'${{{inner}}}' is no reference myonion knows: " + references.HELP)
+        needs += [r.service for r in refs if r.kind == "address"]
+        uses += [r.service for r in refs if r.kind != "address"]
+        if bad or any(r.service not in self.names or r.service == own for r in refs):
+            return False  # named by check_references
+        for ref in refs:
+            if (ref.kind == "token" and ref.service in self.devices
+                    and ref.device not in self.devices[ref.service]):
+                self.add(where, f"names device '{ref.device}' of '{ref.service}', which has no "
+                         "such device")
+        return True
 
 
 def _noted(fn: Callable[[], Any], note: str) -> Any:
@@ -332,6 +358,9 @@ def load(path: str | Path, registry: TemplateRegistry | None = None,
         checker.deployment = name
     services: list[ServiceSpec] = []
     raw_services = data.get("services")
+    if isinstance(raw_services, dict):
+        checker.devices = references.device_lists(raw_services, registry)
+        checker.names = {str(n) for n in raw_services}
     for service_name, raw in (raw_services if isinstance(raw_services, dict) else {}).items():
         spec = checker.service(service_name, raw, registry)
         if spec is not None:

@@ -11,15 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from myonion.deploy import references
 from myonion.deploy.balance import FRONTEND_TEMPLATE, backend_name
 from myonion.errors import MyOnionError, OptionError
 from myonion.services.request import ServiceRequest, build_request
 from myonion.templates import TemplateSpec
 
-REFERENCE_RE = re.compile(r"\$\{([^}]*)\}")
-REFERENCE_NAME_RE = re.compile(r"([a-z0-9][a-z0-9-]{0,39})\.address")
-#: stands in for an address named by ``${NAME.address}`` while the file is checked
-PLACEHOLDER_ADDRESS = "a" * 55 + "d.onion"
+#: service → {device: its secret, None while not made}, as references to its devices name them
+Secrets = dict[str, dict[str, str | None]]
+#: service → {client: its key line}, as ``${NAME.client.CLIENT}`` names them
+ClientLines = dict[str, dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class ServiceSpec:
 
     name: str
     template: str
-    #: the options as given (paths made absolute; ``${NAME.address}`` references kept)
+    #: the options as given (paths made absolute; ``${…}`` references kept)
     given: dict[str, Any]
     persistent: bool = False
     clients: tuple[str, ...] = ()
@@ -77,32 +78,49 @@ class ServiceSpec:
     #: stand-in for it); None for a frontend, whose options are made by ``up``
     checked: ServiceRequest | None = field(default=None, compare=False, repr=False)
 
-    def options(self, addresses: dict[str, str | None]) -> dict[str, Any]:
-        """The given options with each ``${NAME.address}`` replaced from ``addresses``."""
+    #: the services whose device secrets or client keys the options name
+    #: (``${NAME.tokens}``, ``${NAME.client.CLIENT}`` and the like, see :mod:`.references`)
+    uses: tuple[str, ...] = ()
 
-        def fill(match: re.Match[str]) -> str:
-            name = REFERENCE_NAME_RE.fullmatch(match.group(1))
-            assert name is not None  # checked by load()
-            address = addresses.get(name.group(1))
-            if not address:
-                raise MyOnionError(f"Service '{self.name}' needs the address of "
-                                   f"'{name.group(1)}', which has none yet.")
-            return address
+    @property
+    def names_others(self) -> bool:
+        """Its options name what other services have (it is checked again once known)."""
+        return bool(self.needs or self.uses)
 
-        return {k: REFERENCE_RE.sub(fill, v) if isinstance(v, str) else v
-                for k, v in self.given.items()}
+    def options(self, addresses: dict[str, str | None], secrets: Secrets | None = None,
+                clients: ClientLines | None = None) -> dict[str, Any]:
+        """The given options with each reference filled in: ``${NAME.address}`` from
+        ``addresses``, the device references from ``secrets``, the client references from
+        ``clients``; raises MyOnionError for one not known yet."""
+
+        def resolve(ref: references.Reference) -> str | None:
+            if ref.kind == "address":
+                return addresses.get(ref.service) or None
+            if ref.kind == "client":
+                return (clients or {}).get(ref.service, {}).get(ref.device or "")
+            if secrets is None or ref.service not in secrets:
+                return None
+            return references.from_secrets(ref, secrets[ref.service])
+
+        try:
+            return {k: references.fill(v, resolve) if isinstance(v, str) else v
+                    for k, v in self.given.items()}
+        except LookupError as e:
+            raise MyOnionError(f"Service '{self.name}' needs {e.args[0]}, which is not known "
+                               "yet.") from None
 
     def request(self, addresses: dict[str, str | None], template: TemplateSpec,
-                deployment: str) -> ServiceRequest:
-        """What this service asks for, the addresses it names filled in from ``addresses``:
-        the request checked when the file was read, or, if it names addresses (or is a
-        frontend), one checked now that they are known."""
-        if self.checked is not None and not self.needs:
+                deployment: str, secrets: Secrets | None = None,
+                clients: ClientLines | None = None) -> ServiceRequest:
+        """What this service asks for, what it names filled in (see :meth:`options`): the
+        request checked when the file was read, or, if it names what other services have (or
+        is a frontend), one checked now that they are known."""
+        if self.checked is not None and not self.names_others:
             return self.checked
-        return build_request(template, self.options(addresses), name=self.name,
-                             network=self.network, persistent=self.persistent,
-                             clients=self.clients, ttl=self.ttl, limits=self.limits,
-                             deployment=deployment)
+        return build_request(template, self.options(addresses, secrets, clients),
+                             name=self.name, network=self.network,
+                             persistent=self.persistent, clients=self.clients, ttl=self.ttl,
+                             limits=self.limits, deployment=deployment)
 
 
 @dataclass(frozen=True)
@@ -140,13 +158,13 @@ class Deployment:
         return result
 
     def ordered(self) -> list[ServiceSpec]:
-        """The services that run (:meth:`expanded`), each after the ones whose addresses it
-        names (else in file order)."""
+        """The services that run (:meth:`expanded`), each after the ones whose addresses,
+        devices or clients it names (else in file order)."""
         done: list[ServiceSpec] = []
         pending = self.expanded()
         while pending:
             ready = next(s for s in pending
-                         if all(n in {d.name for d in done} for n in s.needs))
+                         if all(n in {d.name for d in done} for n in s.needs + s.uses))
             done.append(ready)
             pending.remove(ready)
         return done
@@ -174,11 +192,23 @@ def check_backend_names(add: Callable[[str, str], None], services: list[ServiceS
 
 
 def check_references(add: Callable[[str, str], None], services: list[ServiceSpec]) -> None:
-    """Each ``${NAME.address}`` names a persistent service of this file, and none in a cycle."""
+    """Each ``${NAME.address}`` names a persistent service of this file, each device or client
+    reference another service of it (a client it has), and none in a cycle."""
     by_name = {s.name: s for s in services}
     for spec in services:
+        where = f"services.{spec.name}.options"
+        for used in spec.uses:
+            if used == spec.name:
+                add(where, "a service cannot name its own devices or clients")
+            elif used not in by_name:
+                add(where, f"names the devices or clients of '{used}', which is no service "
+                    "of this file")
+        for ref in _client_references(spec):
+            other = by_name.get(ref.service)
+            if other is not None and ref.device not in other.clients:
+                add(where, f"names client '{ref.device}' of '{ref.service}', which is none of "
+                    f"its clients: add it to {ref.service}'s clients")
         for needed in spec.needs:
-            where = f"services.{spec.name}.options"
             other = by_name.get(needed)
             if needed == spec.name:
                 add(where, "a service cannot name its own address")
@@ -189,7 +219,7 @@ def check_references(add: Callable[[str, str], None], services: list[ServiceSpec
                 add(where, f"names the address of '{needed}', which is not persistent "
                             f"(its address would change): add 'persistent: true' to {needed}")
     # a cycle: no order in which every service comes after the ones it names
-    pending = {s.name: set(s.needs) & set(by_name) - {s.name} for s in services}
+    pending = {s.name: set(s.needs + s.uses) & set(by_name) - {s.name} for s in services}
     while pending:
         ready = [n for n, needs in pending.items() if not needs & set(pending)]
         if not ready:
@@ -199,3 +229,8 @@ def check_references(add: Callable[[str, str], None], services: list[ServiceSpec
             return
         for n in ready:
             del pending[n]
+
+
+def _client_references(spec: ServiceSpec) -> list[references.Reference]:
+    return [r for v in spec.given.values() if isinstance(v, str)
+            for r in references.parse(v)[0] if r.kind == "client"]

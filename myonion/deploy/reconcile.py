@@ -6,7 +6,8 @@ limits) is what the file asks for, whose image is current and whose rendered con
 unchanged is left alone; a changed one gets a new container through
 :meth:`Manager.reconfigure` (volumes kept, so a persistent one keeps its address). The file's
 requests were checked when it was read; here they are compared with each service's record as
-two values. Services naming another's address (``${NAME.address}``) come up after it.
+two values. Services naming another's address (``${NAME.address}``), device secrets
+(``${NAME.tokens}`` …) or client keys (``${NAME.client.CLIENT}``) come up after it.
 
 Everything goes through the :class:`Manager` and the services' context; nothing here imports
 docker or Qt.
@@ -23,6 +24,7 @@ from typing import Any
 from myonion import keys
 from myonion.build import images
 from myonion.deploy.balance import FRONTEND_TEMPLATE
+from myonion.deploy.known import Known
 from myonion.deploy.model import Deployment, DeploymentError, Problem, ServiceSpec, sentence
 from myonion.deploy.names import deployment_name, file_services
 from myonion.errors import MyOnionError, OptionError
@@ -132,6 +134,8 @@ def changes(ctx: ServiceContext, wanted: ServiceRequest, record: ServiceRecord) 
     the file's request and the record's compared, then its image and rendered files."""
     if record.template != wanted.template.id:
         return [f"template {record.template} → {wanted.template.id}"]
+    # the secrets it made are kept: a device given by its id alone still has its secret
+    wanted = wanted.with_device_secrets(record.options, generate=False)
     names = tuple(client_keys.store(ctx, record.name).names()) if record.private else ()
     found = differences(wanted, record.request(wanted.template, names))
     if record.image != images.template_tag(ctx.runtime, wanted.template):
@@ -147,7 +151,7 @@ def _conf_changed(ctx: ServiceContext, wanted: ServiceRequest, record: ServiceRe
     a ``file`` option's file was edited). Files this user cannot read count as unchanged."""
     conf = ctx.conf_dir(record.name)
     try:
-        files = rendered_files(record, wanted.template, ctx.runtime)
+        files = rendered_files(ctx, record, wanted.template)
     except MyOnionError:
         return True
     for filename, text in files.items():
@@ -170,10 +174,11 @@ def _master_address(manager: Manager, name: str) -> str | None:
 
 
 def _wanted(manager: Manager, deployment: Deployment, spec: ServiceSpec,
-            addresses: dict[str, str | None]) -> ServiceRequest:
-    """The request of ``spec`` with the addresses it names (see :meth:`ServiceSpec.request`)."""
+            known: Known) -> ServiceRequest:
+    """The request of ``spec`` with what it names (see :meth:`ServiceSpec.request`)."""
     template = spec.checked.template if spec.checked else manager.template(spec.template)
-    return spec.request(addresses, template, deployment.name)
+    return spec.request(known.addresses, template, deployment.name, known.secrets,
+                        known.clients)
 
 
 def _decide(manager: Manager, spec: ServiceSpec, wanted: ServiceRequest,
@@ -204,27 +209,32 @@ def _decide(manager: Manager, spec: ServiceSpec, wanted: ServiceRequest,
 
 def plan(manager: Manager, deployment: Deployment) -> list[Step]:
     """What ``up`` would do, in its order, changing nothing (``up --dry-run``). A service
-    naming the address of one that does not exist yet cannot be compared: it is listed as
-    re-created once that one has its address."""
+    naming the address (or device secrets) of one that does not exist yet cannot be
+    compared: it is listed as re-created once that one has them."""
     check_conflicts(manager, deployment)
     store = manager.context.store
-    addresses: dict[str, str | None] = {}
+    known = Known()
     steps: list[Step] = []
     for spec in deployment.ordered():
-        missing = [n for n in spec.needs if not addresses.get(n)]
-        if missing and store.get(spec.name) is not None:
-            step = Step(spec.name, "recreate", f"if the address of {', '.join(missing)} "
-                        "changes (not known before it is created)")
+        missing = known.missing(spec)
+        record = store.get(spec.name)
+        if missing and record is not None:
+            step = Step(spec.name, "recreate", f"if the address or device secrets of "
+                        f"{', '.join(missing)} change (not known before it is made)")
         elif missing:
             step = Step(spec.name, "create")
         else:
             master = _master_address(manager, spec.balance_of) if spec.balance_of else None
-            step = _decide(manager, spec, _wanted(manager, deployment, spec, addresses), master)
-        record = store.get(spec.name)
-        addresses[spec.name] = (record.address if record and record.mode is Mode.PERSISTENT
-                                and step.action != "create" and spec.persistent else None)
+            wanted = _wanted(manager, deployment, spec, known)
+            step = _decide(manager, spec, wanted, master)
+            if record is not None and step.action != "create":
+                known.learn(manager, spec.name, wanted.template, wanted.with_device_secrets(
+                    record.options, generate=False).options)
+        known.addresses[spec.name] = (
+            record.address if record and record.mode is Mode.PERSISTENT
+            and step.action != "create" and spec.persistent else None)
         if spec.master:
-            addresses[spec.name] = spec.master
+            known.addresses[spec.name] = spec.master
         steps.append(step)
     return steps
 
@@ -271,12 +281,12 @@ def up(manager: Manager, deployment: Deployment, timeout: float = 120.0,
     check_conflicts(manager, deployment)
     manager.context.runtime.ping()
     _write_claim(manager, deployment)
-    addresses: dict[str, str | None] = {}
+    known = Known()
     steps: list[Step] = []
     #: balanced service → its master address, and its key when made here
     masters: dict[str, tuple[str, keys.OnionKey | None]] = {}
     for spec in deployment.ordered():
-        wanted = _wanted(manager, deployment, spec, addresses)
+        wanted = _wanted(manager, deployment, spec, known)
         group = spec.balance_of or (spec.name if spec.frontend else None)
         if group and group not in masters:
             masters[group] = _master(manager, group)
@@ -284,9 +294,12 @@ def up(manager: Manager, deployment: Deployment, timeout: float = 120.0,
         if on_step and step.action != "unchanged":
             on_step(step)
         step.view = _apply(manager, spec, step, wanted, masters, wait, timeout)
-        addresses[spec.name] = step.view.address if step.view else None
+        known.addresses[spec.name] = step.view.address if step.view else None
         if spec.master:  # what clients use: the master address
-            addresses[spec.name] = spec.master
+            known.addresses[spec.name] = spec.master
+        record = manager.context.store.get(spec.name)
+        if record is not None:  # the device secrets it has now (generated ones included)
+            known.learn(manager, spec.name, manager.template(record.template), record.options)
         steps.append(step)
     return steps
 

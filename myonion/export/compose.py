@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from myonion import keys
+from myonion import gateway_secrets, keys
 from myonion.access import ClientStore
 from myonion.build import images
 from myonion.deploy.model import Deployment, DeploymentError, Problem
@@ -152,8 +152,9 @@ def export_compose(manager: Manager, deployment: Deployment, output: str | Path,
 
 
 def _refuse_unexportable(ctx: ServiceContext, deployment: Deployment, swarm: bool) -> None:
-    """Refuse what a Compose (or stack) file cannot hold: balanced services, addresses of
-    other services, and (for a swarm) the bridge test network."""
+    """Refuse what a Compose (or stack) file cannot hold: balanced services, addresses or
+    device secrets of other services, devices whose secrets myonion would make, and (for a
+    swarm) the bridge test network."""
     for spec in deployment.services:
         if spec.backends or spec.remote or spec.master:
             raise DeploymentError([Problem(
@@ -161,11 +162,18 @@ def _refuse_unexportable(ctx: ServiceContext, deployment: Deployment, swarm: boo
                 "is not exported: a Compose or stack file cannot hold the master key that "
                 "myonion makes for the frontend. Bring balanced services up with `myonion up` "
                 "(on each machine of a swarm, see docs/deployments.md)")])
-        if spec.needs:
+        if spec.needs or spec.uses:
             raise DeploymentError([Problem(
                 str(deployment.path), spec.line, f"services.{spec.name}.options",
-                "names another service's address (${NAME.address}), which a Compose file "
-                "cannot know before its services first run: write the address itself")])
+                "names another service's address or device secrets (${NAME.address}, "
+                "${NAME.tokens}, …), which a Compose file cannot know before its services "
+                "first run: write them out")])
+        if spec.checked is not None and None in gateway_secrets.secrets_by_device(
+                spec.checked.template, dict(spec.checked.options)).values():
+            raise DeploymentError([Problem(
+                str(deployment.path), spec.line, f"services.{spec.name}.options",
+                "lists devices without their secrets: a Compose file has nowhere to keep the "
+                "ones myonion would make, so write them out (device:secret) to export it")])
         if swarm and spec.network == "local" and \
                 not getattr(ctx.testnet, "swarm", False):
             raise DeploymentError([Problem(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from myonion import targets
+from myonion import gateway_health, gateway_secrets, gateway_tls, targets
 from myonion.build import hardening, render
 from myonion.build.render import TOR_UID
 from myonion.runtime.base import (
@@ -24,7 +24,6 @@ from myonion.runtime.base import (
     LABEL_TEMPLATE,
     ContainerSpec,
     Mount,
-    Runtime,
 )
 from myonion.services import hostdirs
 from myonion.services.context import (
@@ -66,18 +65,33 @@ def service_volumes(record: ServiceRecord, template: TemplateSpec) -> list[Mount
     return volumes
 
 
-def rendered_files(record: ServiceRecord, template: TemplateSpec,
-                   runtime: Runtime) -> dict[str, str]:
+def rendered_files(ctx: ServiceContext, record: ServiceRecord,
+                   template: TemplateSpec) -> dict[str, str]:
     """The runtime files (torrc and the template's) of ``record``, as its container gets
     them; an Onionbalance backend's torrc has its instance line; a template that relays
     (forward) gets the addresses it must refuse (this machine's, the test network's, asked of
-    ``runtime`` on the local network)."""
+    the runtime on the local network); a gateway with TLS on gets its certificates (made in
+    its service folder once, see :mod:`myonion.gateway_tls`)."""
     uid = int(hostdirs.service_user(template, record.options).partition(":")[0])
     service = {"name": record.name, "network": record.network, "mode": str(record.mode),
                "uid": uid}
     tor_settings = {"balance_instance": True} if record.balance_master else None
-    guard = targets.GuardAddresses(runtime if record.network == "local" else None)
-    return render.render_runtime_files(template, service, record.options, tor_settings, guard)
+    guard = targets.GuardAddresses(ctx.runtime if record.network == "local" else None)
+    files = render.render_runtime_files(template, service, record.options, tor_settings, guard)
+    files.update(gateway_tls.runtime_files(template, record.name, record.options,
+                                           ctx.store.service_dir(record.name)))
+    return files
+
+
+def install_onion_auth(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec,
+                       conf: Path, always: bool = True) -> None:
+    """The client keys of the private services this one's tor connects to, in
+    ``conf``/onion_auth as tor's own files (:mod:`myonion.gateway_secrets`); with ``always``
+    also when it has none now (the ones it had are removed)."""
+    auth = gateway_secrets.onion_auth_files(template, record.options)
+    if auth or (always and (conf / gateway_secrets.ONION_AUTH_DIR).exists()):
+        gateway_secrets.install_onion_auth(ctx.runtime, record.image, conf, auth,
+                                           hostdirs.tor_user())
 
 
 def _tmpfs(record: ServiceRecord, template: TemplateSpec) -> dict[str, str]:
@@ -114,6 +128,7 @@ def container_spec(record: ServiceRecord, template: TemplateSpec, directory: Pat
     for m in template.mounts:
         if record.options.get(m.option):
             mounts.append(Mount(str(record.options[m.option]), m.target, read_only=True))
+    mounts += gateway_health.mounts(template, record.options)  # the services' states
     mounts += service_volumes(record, template)
     user = hostdirs.service_user(template, record.options)
     environment = {"MYONION_TOR_USER": hostdirs.tor_user(), "MYONION_SERVICE_USER": user}
@@ -164,12 +179,14 @@ def write_conf(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpe
     """Write the service's runtime files into ``conf``: files that hold a secret option 0600
     (and, with ``hand_over``, the service user's), the others 0644; files no longer rendered
     are removed. Returns the names of the files that hold a secret."""
-    wanted = rendered_files(record, template, ctx.runtime)
+    wanted = rendered_files(ctx, record, template)
     conf.mkdir(parents=True, exist_ok=True)
     for stale in conf.iterdir():
         if stale.is_file() and stale.name not in wanted:
             stale.unlink()
     secret_files = hardening.write_rendered(conf, template, record.options, wanted)
+    if hand_over:
+        install_onion_auth(ctx, record, template, conf, always=False)
     os.chmod(conf, 0o755)
     if hand_over:
         hostdirs.hand_to_service_user(ctx.runtime, conf, secret_files, record.image,
@@ -198,7 +215,8 @@ def create(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec) -
     conf = directory / "conf"
     conf.mkdir(exist_ok=True)
     secret_files = hardening.write_rendered(conf, template, record.options,
-                                            rendered_files(record, template, ctx.runtime))
+                                            rendered_files(ctx, record, template))
+    install_onion_auth(ctx, record, template, conf)
     write_expiry(ctx, record)
     os.chmod(conf, 0o755)
     hostdirs.prepare_control_dir(ctx.runtime, directory / "ctl", record.image, record.name)

@@ -157,6 +157,8 @@ def reconfigure(ctx: ServiceContext, record: ServiceRecord, wanted: ServiceReque
     name = record.name
     info = ctx.runtime.get(container_name(name))
     request.admit(wanted, held=set(info.ports.values()) if info is not None else set())
+    # a device given by its id alone keeps the secret it had (or gets one)
+    wanted = wanted.with_device_secrets(record.options)
     ctx.runtime.ping()
     key = None
     if wanted.persistent and record.mode is Mode.EPHEMERAL and info and info.running:

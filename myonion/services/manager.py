@@ -109,6 +109,7 @@ class Manager:
             persistent=persistent, clients=clients, ttl=ttl, key=key, deployment=deployment,
             limits=limits, balance_master=balance_master, whole_home=whole_home)
         request.admit(wanted)
+        wanted = wanted.with_device_secrets()  # a device given without its secret gets one
         self.runtime.ping()
         with self.store.locked():
             name = wanted.name or lifecycle.free_name(self.context, wanted.template.id)

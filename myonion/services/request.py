@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from myonion import access, config, folders, keys, onion
+from myonion import access, config, folders, gateway_secrets, keys, onion
 from myonion.errors import OptionError
 from myonion.services import hostdirs
 from myonion.templates import TemplateSpec
@@ -102,6 +102,16 @@ class ServiceRequest:
     def with_key(self, key: keys.OnionKey | None) -> ServiceRequest:
         """This request serving ``key`` (which makes it persistent); itself for None."""
         return self if key is None else replace(self, key=key, mode=Mode.PERSISTENT)
+
+    def with_device_secrets(self, previous: Mapping[str, Any] | None = None,
+                            generate: bool = True) -> ServiceRequest:
+        """This request with a secret for every device its options give by id alone (see
+        :mod:`myonion.gateway_secrets`): the one the device had in ``previous`` (the options
+        of the service this request replaces), else a new one unless ``generate`` is False
+        (when only comparing). Itself when no option lists devices."""
+        options = gateway_secrets.complete(self.template, dict(self.options),
+                                           dict(previous or {}), generate=generate)
+        return self if options == dict(self.options) else replace(self, options=options)
 
     def as_backend(self, master: str) -> ServiceRequest:
         """This request as a backend of the Onionbalance frontend at ``master``: with a key

@@ -150,6 +150,9 @@ def _option(manifest: Path, raw: dict[str, Any], field: str, lines: Lines) -> Op
         raise ManifestError(manifest, f"option '{name}' has unknown format "
                             f"'{shown(raw['format'])}'", line=_line(lines, f"{field}.format"),
                             field=f"{field}.format")
+    if raw.get("generate") is not None and (raw.get("type") != "text" or not raw.get("secret")):
+        raise ManifestError(manifest, f"option '{name}': 'generate' needs a secret text option",
+                            line=_line(lines, f"{field}.generate"), field=f"{field}.generate")
     if raw.get("pattern") is not None:
         try:
             re.compile(raw["pattern"])
@@ -163,7 +166,8 @@ def _option(manifest: Path, raw: dict[str, Any], field: str, lines: Lines) -> Op
         choices=tuple(str(c) for c in raw.get("choices") or ()),
         min=whole_number(raw.get("min")), max=whole_number(raw.get("max")),
         pattern=raw.get("pattern"), example=raw.get("example"),
-        secret=raw.get("secret", False), format=raw.get("format"))
+        secret=raw.get("secret", False), format=raw.get("format"),
+        generate=raw.get("generate"))
     if spec.default is not None and spec.type not in ("dir", "file"):
         try:
             spec.coerce(spec.default)

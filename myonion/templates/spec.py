@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from myonion import known_secrets
 from myonion.errors import OptionError
 from myonion.folders import check_shared_folder
 from myonion.templates.formats import FORMATS, PATH_SHOWN, shown, whole_number
@@ -20,6 +21,7 @@ from myonion.tor.probes import ProbeSpec
 
 __all__ = [
     "COMMON_OPTIONS",
+    "GENERATED",
     "HIDDEN",
     "INTRO_DOS_MAX",
     "LAYERS",
@@ -33,6 +35,9 @@ __all__ = [
 ]
 
 OPTION_TYPES = ("string", "text", "int", "bool", "choice", "dir", "file")
+#: what an option can ask myonion to make (``generate:``): a secret for each line that is only
+#: an id (see myonion.gateway_secrets)
+GENERATED = ("line_secrets",)
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off"}
 #: what status and listings show instead of a secret option's value
@@ -61,6 +66,9 @@ class OptionSpec:
     secret: bool = False
     #: a named check of the value (of a file option: of its content), one of FORMATS
     format: str | None = None
+    #: what myonion makes when the value leaves it out, one of GENERATED (see
+    #: :mod:`myonion.gateway_secrets`): ``line_secrets``, a secret for each ``id`` line
+    generate: str | None = None
 
     def coerce(self, raw: Any) -> Any:
         """Turn a raw value (a string from the CLI, or a YAML value) into the option's type."""
@@ -103,6 +111,8 @@ class OptionSpec:
         if self.pattern and not re.fullmatch(self.pattern, text):
             raise OptionError(f"Option '{name}' has an invalid value '{shown(text)}'.",
                               hint=self.help)
+        if self.secret:
+            known_secrets.refuse_known(name, text)
         return text
 
     def file_text(self, path: str) -> str:
@@ -276,7 +286,9 @@ class TemplateSpec:
         for group in self.one_of:
             self._check_one_of(group, present)
         for p in self.publish:
-            if p.address_option in present and p.option not in present:
+            if p.address_option in present and not any(
+                    q.option in present for q in self.publish
+                    if q.address_option == p.address_option):
                 raise OptionError(
                     f"Option '{p.address_option}' only applies when '{p.option}' is given.",
                     hint=f"Add -o {p.option}=PORT to publish port {p.target} on this machine, "

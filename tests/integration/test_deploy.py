@@ -25,7 +25,7 @@ from tests.inside import TOR_USER
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
 DEPLOYMENT = "depint"
-DEVICES = "kitchen:kitchen-token-0123456789"
+DEVICES = "kitchen:kitchen-t0k3n-for-tests"
 
 
 def write_file(folder: Path, title: str = "Readings") -> Path:
@@ -249,20 +249,21 @@ def test_a_bridge_forwards_to_the_address_its_file_names(real_manager: Manager,
             options:
               routes: >-
                 kitchen http://${deprefrecv.address}/api/v1/readings/kitchen
-                kitchen-token-0123456789
-              lan_users: "sensors:correct-horse-battery"
+                kitchen-t0k3n-for-tests
+              devices: "kitchen:broker-pw-for-tests"
           deprefrecv:
             template: iot-receiver
             persistent: true
-            options: {devices: "kitchen:kitchen-token-0123456789"}
+            options: {devices: "kitchen:kitchen-t0k3n-for-tests"}
         """))
     try:
         steps = deploy.up(real_manager, deploy.load(path), timeout=120)
         assert [s.service for s in steps] == ["deprefrecv", "deprefgw"]  # the named one first
         receiver = real_manager.address("deprefrecv")
         code, output = docker_runtime.exec(container_name("deprefgw"), [
-            "mosquitto_pub", "-h", "127.0.0.1", "-p", "1883", "-u", "sensors", "-P",
-            "correct-horse-battery", "-q", "1", "-t", "readings/kitchen", "-m",
+            "mosquitto_pub", "--cafile", "/etc/myonion/tls_ca.crt", "-h", "localhost", "-p",
+            "1883", "-u", "kitchen", "-P", "broker-pw-for-tests", "-q", "1", "-t",
+            "readings/kitchen", "-m",
             '{"temp": 21.5}'])
         assert code == 0, output
         url = f"http://{receiver}/api/v1/readings/kitchen"

@@ -58,7 +58,8 @@ def test_no_reading_lost_when_the_receiver_crashes(real_manager: Manager,
     address = receiver.address
     assert address
     routes = f"kitchen http://{address}/api/v1/readings/kitchen {TOKEN}\n"
-    real_manager.share("mqtt-bridge", {"routes": routes, "lan_users": f"sensors:{PASSWORD}"},
+    real_manager.share("mqtt-bridge", {"routes": routes, "devices": f"kitchen:{PASSWORD}",
+                                        "lan_tls": False},
                        name="fault-br", timeout=150)
     proxy = real_manager.testnet.socks()
     failed: list[tuple[int, str]] = []
@@ -68,7 +69,7 @@ def test_no_reading_lost_when_the_receiver_crashes(real_manager: Manager,
         for seq in range(1, COUNT + 1):
             code, out = docker_runtime.exec(LAN, [
                 "mosquitto_pub", "-h", container_name("fault-br"), "-p", "1883", "-u",
-                "sensors", "-P", PASSWORD, "-q", "1", "-t", "readings/kitchen", "-m",
+                "kitchen", "-P", PASSWORD, "-q", "1", "-t", "readings/kitchen", "-m",
                 json.dumps({"seq": seq})])
             if code != 0:
                 failed.append((seq, out))

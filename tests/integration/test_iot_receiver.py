@@ -18,7 +18,7 @@ from tests.torclient import fresh_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
-TOKEN = "kitchen-token-0123456789"
+TOKEN = "kitchen-t0k3n-for-tests"
 DEVICES = f"kitchen:{TOKEN}\ngarden\n# a comment\n"
 
 

@@ -19,8 +19,8 @@ from tests import lan
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
-TOKEN = "kitchen-token-0123456789"
-PASSWORD = "correct-horse-battery-staple"
+TOKEN = "kitchen-t0k3n-for-tests"
+PASSWORD = "broker-pw-for-tests-only"
 LAN = f"myonion-mqttlan-{os.getpid()}"
 
 
@@ -34,7 +34,7 @@ def lan_device(docker_runtime: DockerRuntime, real_manager: Manager) -> Iterator
 def publish(runtime: DockerRuntime, bridge: str, message: dict, password: str = PASSWORD,
             device: str = "kitchen") -> tuple[int, str]:
     return runtime.exec(LAN, ["mosquitto_pub", "-h", container_name(bridge), "-p", "1883",
-                              "-u", "sensors", "-P", password, "-q", "1",
+                              "-u", "kitchen", "-P", password, "-q", "1",
                               "-t", f"readings/{device}", "-m", json.dumps(message)])
 
 
@@ -64,7 +64,8 @@ def test_lan_to_receiver_through_tor(real_manager: Manager, docker_runtime: Dock
     started = time.monotonic()
     routes = f"kitchen http://{receiver.address}/api/v1/readings/kitchen {TOKEN}\n"
     bridge = real_manager.share("mqtt-bridge", {"routes": routes,
-                                                "lan_users": f"sensors:{PASSWORD}"},
+                                                "devices": f"kitchen:{PASSWORD}",
+                                                "lan_tls": False},
                                 name="mqttbr", timeout=120)
     print(f"mqtt-bridge: share → reachable {time.monotonic() - started:.1f} s, "
           f"timings {bridge.timings}")
@@ -76,8 +77,8 @@ def test_lan_to_receiver_through_tor(real_manager: Manager, docker_runtime: Dock
     assert wait_for(proxy, receiver.address, 1, 120) == [{"seq": 1}]
     print(f"mqtt-bridge: first reading published → stored in {time.monotonic() - first:.1f} s")
 
-    # a wrong password is refused by the broker; so is a device without a route (the ACL names
-    # the routed devices: no one stores retained messages on topics of their own)
+    # a wrong password is refused by the broker; so is a message for another topic than the
+    # device's own (the ACL: no one stores retained messages on topics of their own)
     code, out = publish(docker_runtime, "mqttbr", {"seq": 99}, password="wrong-password-x")
     assert code != 0, out
     publish(docker_runtime, "mqttbr", {"seq": 98}, device="cellar")
@@ -107,11 +108,13 @@ def test_lan_to_receiver_through_tor(real_manager: Manager, docker_runtime: Dock
     assert got == [{"seq": 1}, {"seq": 2}, {"seq": 3}, {"seq": 4}], logs
 
     print("\n".join(line for line in logs.splitlines() if "mqtt-bridge:" in line))
-    assert logs.count("delivered #") >= 4 and "cellar" not in logs
+    assert logs.count("delivered #") >= 4 and "no route for device" not in logs
+    assert "refused a message of 'kitchen' for topic 'readings/cellar'" in logs
     # delivered messages left the queue; the status page counts them (and nothing dropped)
     address = real_manager.address("mqttbr")  # ephemeral: a new one since the restart
     status = json.loads(fetch.http_get_retry(f"http://{address}/", proxy).body)
     assert status["delivered"] >= 4 and status["pending"] == 0 and status["dropped"] == 0
+    assert status["refused"] == 1 and "kitchen" not in json.dumps(status)
     assert status["queue"]["max_messages"] == 10000 and status["queue"]["messages"] == 0
     # after failures the bridge had its tor drop the stale descriptor (through the control port)
     assert "descriptors afresh" in logs

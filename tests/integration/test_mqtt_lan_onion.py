@@ -25,8 +25,8 @@ from myonion.tor import fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
-TOKEN = "kitchen-token-0123456789"
-PASSWORD = "correct-horse-battery-staple"
+TOKEN = "kitchen-t0k3n-for-tests"
+PASSWORD = "broker-pw-for-tests-only"
 
 
 def free_port() -> int:
@@ -37,10 +37,10 @@ def free_port() -> int:
 
 def mqtt_publish(host: str, port: int, password: str, message: dict[str, Any],
                  proxy: tuple[str, int] | None = None, timeout: float = 60) -> str:
-    """Connect as user "sensors" (through tor's SOCKS port when ``proxy``), publish one reading
+    """Connect as device "kitchen" (through tor's SOCKS port when ``proxy``), publish one reading
     on readings/kitchen with QoS 1; returns "ok" or the broker's refusal."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
-    client.username_pw_set("sensors", password)
+    client.username_pw_set("kitchen", password)
     if proxy is not None:
         client.proxy_set(proxy_type=socks.SOCKS5, proxy_addr=proxy[0], proxy_port=proxy[1],
                          proxy_rdns=True)
@@ -87,8 +87,9 @@ def share_pair(manager: Manager, receiver: str, bridge: str,
                          timeout=120)
     assert recv.address
     routes = f"kitchen http://{recv.address}/api/v1/readings/kitchen {TOKEN}\n"
-    view = manager.share("mqtt-bridge", {"routes": routes, "lan_users": f"sensors:{PASSWORD}",
-                                         **options}, name=bridge, timeout=120)
+    view = manager.share("mqtt-bridge", {"routes": routes, "devices": f"kitchen:{PASSWORD}",
+                                         "lan_tls": False, **options}, name=bridge,
+                         timeout=120)
     assert view.address and view.stage == "reachable"
     return recv.address, view.address
 
@@ -132,7 +133,7 @@ def test_broker_on_the_onion(real_manager: Manager, docker_runtime: DockerRuntim
     assert readings(proxy, receiver, 1, 120) == [{"seq": 1}]
     # the broker saw the client arrive from tor, inside the container (not from a network)
     logs = "\n".join(docker_runtime.logs(container_name("obroker")))
-    assert "from 127.0.0.1" in logs and "u'sensors'" in logs, logs[-2000:]
+    assert "from 127.0.0.1" in logs and "u'kitchen'" in logs, logs[-2000:]
     refused = mqtt_publish(bridge, 1883, "wrong-password-x", {"seq": 99}, proxy=proxy)
     assert refused != "ok", refused
     print(f"mqtt onion: wrong password refused with '{refused}'")

@@ -37,7 +37,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 NETWORK = "swnet"
 STACK = f"swstack{os.getpid()}"
 NAMESPACE = "com.docker.stack.namespace"
-TOKEN = "kitchen-token-0123456789"
+TOKEN = "kitchen-t0k3n-for-tests"
 #: the named volumes `docker stack rm` keeps: the persistent key, the receiver's data
 KEPT = [f"{STACK}_myonion-swprivate-tor", f"{STACK}_myonion-swrecv-data"]
 

@@ -19,7 +19,7 @@ import pytest
 
 from myonion import paths
 
-TOKEN = "kitchen-token-0123456789"
+TOKEN = "kitchen-t0k3n-for-tests"
 FILES = paths.builtin_templates_dir() / "iot-receiver" / "files"
 
 

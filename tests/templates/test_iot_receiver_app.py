@@ -96,7 +96,7 @@ def test_page_escapes(served: Served) -> None:
     call(port, "POST", "/api/v1/readings/kitchen", b'{"x": "<b>&\\"</b>"}', TOKEN)
     status, page = call(port, "GET", "/")
     assert status == 200 and b"<b>" not in page and b"&lt;b&gt;&amp;" in page
-    assert b"<td>kitchen</td>" in page and b"<td>1</td>" in page
+    assert b"<h2>kitchen</h2>" in page and b"<th>x</th>" in page
 
 
 def read_response(sock: socket.socket) -> bytes:

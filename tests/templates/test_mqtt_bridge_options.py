@@ -1,4 +1,5 @@
-"""The mqtt-bridge template's routes and broker users are validated before anything runs."""
+"""The mqtt-bridge template's devices, routes and destinations are validated before anything
+runs, and render into one identity per device."""
 
 from __future__ import annotations
 
@@ -11,16 +12,17 @@ from tests.ports import free_port
 
 SPEC = TemplateRegistry().get("mqtt-bridge")
 ONION = "a" * 55 + "d.onion"
-ROUTE = f"kitchen http://{ONION}/api/v1/readings/kitchen kitchen-token-0123456789"
-USERS = "sensors:correct-horse-battery"
+ROUTE = f"kitchen http://{ONION}/api/v1/readings/kitchen kitchen-t0k3n-for-tests"
+DEVICES = "kitchen:broker-pw-for-tests"
+SERVICE = {"name": "b", "network": "local", "mode": "ephemeral"}
 
 
 def valid(**given: str) -> dict:
-    return SPEC.validate({"routes": ROUTE, "lan_users": USERS, **given})
+    return SPEC.validate({"routes": ROUTE, "devices": DEVICES, **given})
 
 
 @pytest.mark.parametrize("routes", [
-    ROUTE, f"# routes\n{ROUTE}\r\ngarden http://{ONION}:8080/x garden-token-0123456789\n",
+    ROUTE, f"# routes\n{ROUTE}\r\ngarden http://{ONION}:8080/x garden-t0k3n-for-tests\n",
 ])
 def test_routes_accepted(routes: str) -> None:
     assert valid(routes=routes)["routes"] == routes
@@ -37,33 +39,66 @@ def test_routes_refused(routes: str) -> None:
         valid(routes=routes)
 
 
-@pytest.mark.parametrize("users", [
-    "_bridge:correct-horse-battery", "sensors:short", "sensors:with space inside",
-    "sensors", ":correct-horse-battery", "Sensors:correct-horse-battery", "# only a comment",
+@pytest.mark.parametrize("devices", [
+    "_bridge:broker-pw-for-tests", "kitchen:short", "kitchen:with space inside",
+    ":broker-pw-for-tests", "Kitchen:broker-pw-for-tests", "kitchen\nuser _bridge",
+    "kitchen:change-me-broker-pw", "kitchen:broker-pw-for-tests extra",
 ])
-def test_lan_users_refused(users: str) -> None:
+def test_devices_refused(devices: str) -> None:
     with pytest.raises(OptionError):
-        valid(lan_users=users)
+        valid(devices=devices)
+
+
+@pytest.mark.parametrize("devices", ["kitchen", "kitchen\ngarden:broker-pw-for-tests\n# c"])
+def test_devices_accepted_without_their_passwords(devices: str) -> None:
+    assert valid(devices=devices)["devices"] == devices
 
 
 def test_secrets_hidden_and_acl() -> None:
     values = valid()
     shown = SPEC.public_options(values)
-    assert shown["routes"] == shown["lan_users"] == "(hidden)"
-    files = render.render_runtime_files(
-        SPEC, {"name": "b", "network": "local", "mode": "ephemeral"}, values)
+    assert shown["routes"] == shown["devices"] == "(hidden)"
+    files = render.render_runtime_files(SPEC, SERVICE, values)
     assert "allow_anonymous false" in files["mosquitto.conf"]
+    assert "listener 1885 127.0.0.1" in files["mosquitto.conf"]  # behind the fronts only
     assert "topic read readings/+" in files["acl"]
-    # LAN users write the topics of routed devices only (no retained messages elsewhere)
-    writes = [line for line in files["acl"].splitlines() if line.startswith("pattern write")]
-    assert writes == ["pattern write readings/kitchen"]
-    routes = f"# a comment\n{ROUTE}\r\n  garden http://{ONION}/x garden-token-0123456789\n"
-    acl = render.render_runtime_files(SPEC, {"name": "b", "network": "local", "mode": "ephemeral"},
-                                      valid(routes=routes, topic_prefix="home"))["acl"]
-    assert [line for line in acl.splitlines() if not line.startswith("#")] == [
-        "user _bridge", "topic read home/+", "", "pattern write home/kitchen",
-        "pattern write home/garden"]
+    # each device writes its own topic only: no shared users, no patterns for everyone
+    acl = [line for line in files["acl"].splitlines() if line and not line.startswith("#")]
+    assert acl == ["user _bridge", "topic read readings/+", "user kitchen",
+                   "topic write readings/kitchen"]
+    assert "pattern" not in files["acl"]
     assert "SocksPort 127.0.0.1:9050" in files["torrc"]
+
+
+def test_a_receiver_and_its_tokens_make_the_routes() -> None:
+    """The deployment file's usual case: every device to one receiver, with its token there;
+    a device with a route of its own goes there instead."""
+    receiver = f"http://{ONION}"
+    other = "http://" + "b" * 55 + "d.onion/api/v1/readings/garden"
+    values = valid(routes=f"garden {other} garden-t0k3n-for-tests",
+                   devices="kitchen\ngarden\nhealth", receiver=receiver,
+                   receiver_tokens="kitchen:kitchen-t0k3n-for-tests\n"
+                   "garden:unused-t0k3n-for-tests\nhealth:health-t0k3n-for-tests",
+                   health="true")
+    routes = render.render_runtime_files(SPEC, SERVICE, values)["routes"]
+    lines = [line for line in routes.splitlines() if line and not line.startswith("#")]
+    assert lines == [
+        f"garden {other} garden-t0k3n-for-tests",
+        f"kitchen {receiver}/api/v1/readings/kitchen kitchen-t0k3n-for-tests",
+        f"health {receiver}/api/v1/readings/health health-t0k3n-for-tests"]
+    acl = render.render_runtime_files(SPEC, SERVICE, values)["acl"]
+    assert "user health" not in acl  # the health reports come from the bridge itself
+
+
+def test_the_options_say_tls_health_and_the_log_bound() -> None:
+    settings = render.render_runtime_files(SPEC, SERVICE, valid(health="true",
+                                                                 delivery_log="500"))
+    import json
+
+    data = json.loads(settings["bridge.json"])
+    assert data["lan_tls"] is True and data["health"] is True and data["delivery_log"] == 500
+    assert json.loads(render.render_runtime_files(SPEC, SERVICE, valid(lan_tls="false"))[
+        "bridge.json"])["lan_tls"] is False
 
 
 def test_onion_serves_the_status_page_and_the_broker_only_when_asked() -> None:
@@ -80,10 +115,13 @@ def test_onion_serves_the_status_page_and_the_broker_only_when_asked() -> None:
 
 def test_lan_port_is_published_only_when_given_and_on_loopback_by_default() -> None:
     assert SPEC.published(valid()) == {}
-    assert SPEC.published(valid(lan_port="1883")) == {"1883/tcp": ("127.0.0.1", 1883)}
+    assert SPEC.published(valid(lan_port="8883")) == {"1883/tcp": ("127.0.0.1", 8883)}
     port = free_port()
     assert SPEC.published(valid(lan_port=str(port), lan_address="192.168.1.20")) == {
         "1883/tcp": ("192.168.1.20", port)}
+    # the HTTP door too, on the same address
+    assert SPEC.published(valid(lan_http_port="8443", lan_address="0.0.0.0")) == {
+        "8088/tcp": ("0.0.0.0", 8443)}
     with pytest.raises(OptionError, match="only applies when 'lan_port' is given"):
         valid(lan_address="0.0.0.0")
     with pytest.raises(OptionError, match="must be an IP address"):

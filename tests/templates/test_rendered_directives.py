@@ -98,7 +98,8 @@ def test_torrc_has_exactly_the_expected_keywords(template_id: str, dos: dict[str
 @pytest.mark.parametrize("prefix", ["readings", "a", "x-y_z"])
 def test_mosquitto_conf_and_acl_have_exactly_the_expected_keys(max_message: int,
                                                                prefix: str) -> None:
-    files = rendered(REGISTRY.get("mqtt-bridge"), max_message=max_message, topic_prefix=prefix)
+    files = rendered(REGISTRY.get("mqtt-bridge"), max_message=max_message, topic_prefix=prefix,
+                     devices="kitchen:kitchen-pw-0001\ngarden\nhealth")
     assert configs.mosquitto(files["mosquitto.conf"]) == [
         ("per_listener_settings", "false"), ("allow_anonymous", "false"),
         ("password_file", "/tmp/mosquitto/passwd"), ("acl_file", "/etc/myonion/acl"),
@@ -106,12 +107,13 @@ def test_mosquitto_conf_and_acl_have_exactly_the_expected_keys(max_message: int,
         ("autosave_interval", "10"), ("log_dest", "stderr"), ("log_type", "error"),
         ("log_type", "warning"), ("log_type", "notice"), ("connection_messages", "true"),
         ("message_size_limit", str(max_message)), ("max_queued_messages", "10000"),
-        ("max_queued_bytes", "33554432"), ("listener", "1883 0.0.0.0"),
-        ("max_connections", "128")]
-    # LAN users write only the topics of routed devices (the example routes one: kitchen)
+        ("max_queued_bytes", "33554432"), ("max_topic_alias", "0"),
+        ("listener", "1885 127.0.0.1"), ("max_connections", "256")]
+    # one identity per device: each writes its own topic only (the health device has no login)
     assert configs.mosquitto(files["acl"]) == [
         ("user", "_bridge"), ("topic", f"read {prefix}/+"),
-        ("pattern", f"write {prefix}/kitchen")]
+        ("user", "kitchen"), ("topic", f"write {prefix}/kitchen"),
+        ("user", "garden"), ("topic", f"write {prefix}/garden")]
 
 
 def test_sshd_config_has_exactly_the_expected_keys_once_each() -> None:

@@ -30,7 +30,7 @@ def write(folder: Path, text: str) -> Path:
     return path
 
 
-TOKEN = "kitchen-token-0123456789"
+TOKEN = "kitchen-t0k3n-for-tests"
 
 
 def balanced(folder: Path, backends: int = 2) -> Path:
@@ -49,7 +49,7 @@ def balanced(folder: Path, backends: int = 2) -> Path:
             template: mqtt-bridge
             options:
               routes: "kitchen http://${{web.address}}/api/v1/readings/kitchen {TOKEN}"
-              lan_users: "sensors:correct-horse-battery"
+              devices: "kitchen:broker-pw-for-tests"
         """)
 
 
@@ -277,7 +277,7 @@ def test_a_backend_of_a_master_elsewhere(manager: Manager, project: Path) -> Non
             template: mqtt-bridge
             options:
               routes: "kitchen http://${{webnode.address}}/api/v1/readings/kitchen {TOKEN}"
-              lan_users: "sensors:correct-horse-battery"
+              devices: "kitchen:broker-pw-for-tests"
         """)
     d = deploy.load(path)
     assert next((s.name, s.master, s.persistent) for s in d.expanded()) == \

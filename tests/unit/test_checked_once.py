@@ -22,7 +22,7 @@ from myonion.manager import Manager
 from myonion.templates import TemplateSpec, registry
 from tests.fakes import FakeTestnet
 
-DEVICES = "kitchen:kitchen-token-0123456789"
+DEVICES = "kitchen:cnt-kitchen-only-in-this-test"
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from myonion.manager import Manager, container_name
 from myonion.runtime.base import LABEL_DEPLOYMENT, LABEL_HOME, LABEL_ROLE, ContainerSpec, Mount
 from myonion.runtime.fake import FakeRuntime
 
-DEVICES = "kitchen:kitchen-token-0123456789"
+DEVICES = "kitchen:kitchen-t0k3n-for-tests"
 
 
 def write(folder: Path, text: str) -> Path:
@@ -137,7 +137,7 @@ def test_every_mistake_is_reported_at_once(project: Path) -> None:
                                                          "services.b.ttl"]
 
 
-ROUTE = "kitchen http://${deprecv.address}/api/v1/readings/kitchen kitchen-token-0123456789"
+ROUTE = "kitchen http://${deprecv.address}/api/v1/readings/kitchen kitchen-t0k3n-for-tests"
 
 
 def gateway(project: Path, receiver_persistent: bool = True, extra: str = "") -> Path:
@@ -148,7 +148,7 @@ def gateway(project: Path, receiver_persistent: bool = True, extra: str = "") ->
             template: mqtt-bridge
             options:
               routes: "{ROUTE}"
-              lan_users: "sensors:correct-horse-battery"
+              devices: "kitchen:broker-pw-for-tests"
           deprecv:
             template: iot-receiver
             persistent: {str(receiver_persistent).lower()}

@@ -60,8 +60,8 @@ INJECTIONS = [
     "index.html; autoindex on",
     "kitchen:AAAAAAAAAAAAAAAAAAAA\nHiddenServicePort 22 127.0.0.1:22",
     "kitchen:AAAAAAAAAAAAAAAAAAAA\n%include /etc/shadow",
-    "sensors:correct-horse-battery\nuser _bridge",
-    "sensors:correct-horse-battery\n\x00",
+    "kitchen:broker-pw-for-tests\nuser _bridge",
+    "kitchen:broker-pw-for-tests\n\x00", "kitchen\ntopic readwrite #", "kitchen\nuser _bridge",
     "readings/#", "readings\ntopic readwrite #", "#", "+",
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDh9f+9Z0RZp5CkXdftX9EP3chMT8hTfhfrXT7e9ff2N a\n"
     "command=\"/bin/sh\" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDh9f+9Z0RZp5CkXdftX9EP3chMT8hTfhfrX",
@@ -109,16 +109,22 @@ def lines(text: str) -> list[str]:
 LINE_GRAMMAR = {
     ("iot-receiver", "devices"): re.compile(r"[ \t]*[a-z0-9_-]{1,64}(:[A-Za-z0-9._~+/=-]{16,256})?"
                                             r"[ \t]*"),
-    ("mqtt-bridge", "lan_users"): re.compile(r"[ \t]*[a-z0-9][a-z0-9_-]{0,63}:[!-~]{12,128}[ \t]*"),
+    ("mqtt-bridge", "devices"): re.compile(r"[ \t]*[a-z0-9][a-z0-9_-]{0,63}(:[!-~]{12,128})?"
+                                           r"[ \t]*"),
     ("mqtt-bridge", "routes"): re.compile(r"[ \t]*[a-z0-9_-]{1,64}[ \t]+http://[a-z2-7]{56}\.onion"
                                           r"(:[0-9]{1,5})?/\S*[ \t]+[A-Za-z0-9._~+/=-]{16,256}"
                                           r"[ \t]*"),
+    # rendered into the routes file too, one route a line (with receiver)
+    ("mqtt-bridge", "receiver_tokens"): re.compile(
+        r"[ \t]*[a-z0-9_-]{1,64}[ \t]+(http://[a-z2-7]{56}\.onion(:[0-9]{1,5})?/\S*|"
+        r"sentinel\d\dx\S*)[ \t]+[A-Za-z0-9._~+/=-]{16,256}[ \t]*"),
     ("ssh", "authorized_keys"): re.compile(r"[ \t]*(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp\d+|"
                                            r"sk-\S+) [A-Za-z0-9+/=]+( [ -~]*)?"),
 }
 #: the runtime file each multi-line option is rendered into
-TEXT_FILE = {("iot-receiver", "devices"): "devices", ("mqtt-bridge", "lan_users"): "lan_users",
-             ("mqtt-bridge", "routes"): "routes", ("ssh", "authorized_keys"): "authorized_keys"}
+TEXT_FILE = {("iot-receiver", "devices"): "devices", ("mqtt-bridge", "devices"): "devices",
+             ("mqtt-bridge", "routes"): "routes", ("mqtt-bridge", "receiver_tokens"): "routes",
+             ("ssh", "authorized_keys"): "authorized_keys"}
 
 
 #: options whose value becomes structure, not one token (checked on their own below)
@@ -256,7 +262,7 @@ def test_option_values(template_id: str, data: st.DataObject) -> None:
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(given_values=st.dictionaries(st.one_of(st.sampled_from(["dir", "index", "devices",
-                                                                "routes", "lan_users",
+                                                                "routes", "receiver_tokens",
                                                                 "target_host", "lan_port",
                                                                 "onion_broker", "pow_defense",
                                                                 "intro_dos_rate",
@@ -345,7 +351,8 @@ OPTION_ARG = st.one_of(
     st.text(max_size=60),
     st.builds(lambda k, v: f"{k}={v}",
               st.sampled_from(["dir", "index", "listing", "devices", "max_body", "title",
-                               "routes", "lan_users", "topic_prefix", "lan_port", "lan_address",
+                               "routes", "receiver_tokens", "topic_prefix", "lan_port",
+                               "lan_address",
                                "onion_broker", "target_host", "target_port", "authorized_keys",
                                "authorized_keys_file", "pow_defense", "intro_dos_rate",
                                "intro_dos_burst", "nope", "", " "]),

@@ -168,19 +168,23 @@ def test_other_homes_are_not_listed_and_orphans_can_be_removed(
 
 
 def test_secret_options_are_hidden_in_views(manager: Manager) -> None:
-    devices = "kitchen:kitchen-token-0123456789\ngarden"
+    devices = "kitchen:kitchen-t0k3n-for-tests\ngarden"
     manager.share("iot-receiver", {"devices": devices}, name="iot", wait=False)
     shown = manager.status("iot").options
     assert shown["devices"] == "(hidden)" and shown["max_body"] == 65536
-    assert "kitchen-token" not in repr([v.to_dict() for v in manager.list()])
-    # the service itself still gets the real value
-    assert manager.store.get("iot").options["devices"] == devices  # type: ignore[union-attr]
+    # the service itself still gets the real value; garden, given without a token, got one
+    kept = manager.store.get("iot").options["devices"]  # type: ignore[union-attr]
+    assert kept.startswith("kitchen:kitchen-t0k3n-for-tests\ngarden:")
+    generated = kept.rpartition(":")[2]
+    assert len(generated) == 32
+    views = repr([v.to_dict() for v in manager.list()]) + repr(manager.status("iot").to_dict())
+    assert "t0k3n" not in views and generated not in views
     rendered = (manager.store.root / "iot" / "conf" / "devices").read_text()
-    assert "kitchen:kitchen-token-0123456789" in rendered
+    assert "kitchen:kitchen-t0k3n-for-tests" in rendered and f"garden:{generated}" in rendered
 
 
 BRIDGE = {"routes": "kitchen http://" + "a" * 55 + "d.onion/api/v1/readings/kitchen "
-          "kitchen-token-0123456789", "lan_users": "sensors:correct-horse-battery"}
+          "kitchen-t0k3n-for-tests", "devices": "kitchen:broker-pw-for-tests"}
 
 
 @pytest.mark.parametrize("network", ["local", "tor"])

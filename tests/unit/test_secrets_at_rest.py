@@ -21,14 +21,17 @@ REGISTRY = TemplateRegistry()
 TOKEN_A = "SecretTokenAlpha0123456789"
 TOKEN_B = "SecretTokenBravo0123456789"
 PASSWORD = "PasswordCharlie-0123"
+CLIENT_KEY = "DELTAKEY" + "Q" * 44
 ONION = "http://" + "a" * 55 + "d.onion/api/v1/readings/kitchen"
 #: a value for every secret option of every template, each holding unique secret words
 SECRETS: dict[tuple[str, str], str] = {
     ("iot-receiver", "devices"): f"kitchen:{TOKEN_A}\n# a comment\ngarden:{TOKEN_B}",
     ("mqtt-bridge", "routes"): f"kitchen {ONION} {TOKEN_A}\ngarden {ONION} {TOKEN_B}",
-    ("mqtt-bridge", "lan_users"): f"sensors:{PASSWORD}",
+    ("mqtt-bridge", "devices"): f"kitchen:{PASSWORD}",
+    ("mqtt-bridge", "receiver_tokens"): f"garden:{TOKEN_B}",
+    ("mqtt-bridge", "receiver_auth"): f"{'a' * 56}:descriptor:x25519:{CLIENT_KEY}",
 }
-WORDS = (TOKEN_A, TOKEN_B, PASSWORD)
+WORDS = (TOKEN_A, TOKEN_B, PASSWORD, CLIENT_KEY)
 
 
 def options_with_secrets(spec: TemplateSpec, tmp_path: Path) -> dict[str, Any]:
@@ -107,8 +110,8 @@ def test_a_non_root_host_user_hands_secret_files_over_through_a_task(
     spec = REGISTRY.get("mqtt-bridge")
     manager.share("mqtt-bridge", options_with_secrets(spec, tmp_path), name="br", wait=False)
     chowns = [t for t in runtime.tasks if t[0] == "chown" and any("/conf/" in a for a in t)]
-    assert chowns == [["chown", f"{render.SERVICE_UID}:{render.SERVICE_UID}", "/conf/lan_users",
-                       "/conf/routes"]]
+    assert chowns == [["chown", f"{render.SERVICE_UID}:{render.SERVICE_UID}", "/conf/devices",
+                       "/conf/routes", "/conf/tls_server.key"]]
 
 
 def test_rendering_again_replaces_a_secret_file(manager: Manager, runtime: FakeRuntime,

@@ -23,7 +23,7 @@ from myonion.runtime.fake import FakeRuntime
 from myonion.templates import TemplateRegistry
 
 REGISTRY = TemplateRegistry()
-DEVICES = "kitchen:kitchen-token-0123456789"
+DEVICES = "kitchen:kitchen-t0k3n-for-tests"
 
 
 def folder(tmp_path: Path, mode: int, uid: int | None = None) -> Path:
@@ -181,8 +181,8 @@ def test_only_a_tor_client_service_gets_tors_newnym_helper(manager: Manager,
     tor's; other services get neither the FIFO nor the helper."""
     manager.share("iot-receiver", {"devices": DEVICES}, name="recv", wait=False)
     bridge = REGISTRY.get("mqtt-bridge")
-    manager.share("mqtt-bridge", {"routes": bridge.option("routes").example,  # type: ignore[union-attr]
-                                  "lan_users": "sensors:correct-horse-battery"},
+    manager.share("mqtt-bridge", {"devices": "kitchen", "receiver": bridge.option(
+        "receiver").example, "receiver_tokens": "kitchen:kitchen-t0k3n-for-tests"},  # type: ignore[union-attr]
                   name="bridge", wait=False)
     recv = runtime.containers[container_name("recv")][0]
     spec = runtime.containers[container_name("bridge")][0]

@@ -177,7 +177,7 @@ def test_files_with_secret_options_become_swarm_secrets(swarm_manager: Manager,
     assert not [t for t in runtime.tasks if "chown" in " ".join(map(str, t))]
 
 
-TOKEN = "kitchen-token-0123456789"
+TOKEN = "kitchen-t0k3n-for-tests"
 
 
 def test_swarm_export_refusals(runtime: FakeRuntime, swarm_manager: Manager,
@@ -205,7 +205,7 @@ def test_swarm_export_refusals(runtime: FakeRuntime, swarm_manager: Manager,
             template: mqtt-bridge
             options:
               routes: "kitchen http://{'a' * 55}d.onion/api/v1/readings/kitchen {TOKEN}"
-              lan_users: "sensors:correct-horse-battery"
+              devices: "kitchen:broker-pw-for-tests"
               lan_port: 1883
         """)
     with pytest.raises(deploy.DeploymentError, match=r"b/myonion.yaml:3: services.swgw: "
@@ -264,7 +264,7 @@ def test_docker_reads_the_stack_file(swarm_manager: Manager, tmp_path: Path) -> 
             limits: {memory: 64m, pids: 32}
           recv:
             template: iot-receiver
-            options: {devices: "kitchen:Ax7oL2q9Vd3mKp8sTw4n"}
+            options: {devices: "kitchen:Stack7export0Token9x"}
         """)
     out = tmp_path / "stack.yaml"
     deploy.export_compose(swarm_manager, deploy.load(path), out, swarm=True)

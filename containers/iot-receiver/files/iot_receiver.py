@@ -8,7 +8,8 @@ Standard library only (asyncio + sqlite3). Listens on 127.0.0.1 only; tor is the
 
 Bounded against hostile visitors and devices: connections and request time by iot_http's
 server, exports streamed in linear time (iot_export) with at most ``max_exports`` at a time,
-storage by iot_store.Store; readings must be JSON objects of finite numbers.
+charts from a bounded sample of their range (iot_dashboard), storage by iot_store.Store;
+readings must be JSON objects of finite numbers.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import html
 import json
 import math
 import os
@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 
 # the modules beside this file (also when it is run through the /usr/local/bin link)
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+import iot_dashboard
 from iot_export import csv_export, iso, json_export
 from iot_http import (
     BoundedServer,
@@ -46,7 +47,12 @@ DB_FILE = os.environ.get("IOT_DB", "/var/lib/myonion-iot/readings.db")
 DEVICE_RE = re.compile(r"[a-z0-9_-]{1,64}")
 TOKEN_RE = re.compile(r"[A-Za-z0-9._~+/=-]{16,256}")
 PATH_RE = re.compile(r"/api/v1/readings/([^/]+)")
+CHART_RE = re.compile(r"/chart/([^/]+)\.svg")
+#: what the dashboard and its charts may load: nothing but their own inline styles
+PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'"
 MAX_LIMIT = 10000
+#: how far back a gateway's ``queued_at`` may date a reading (it waited out an outage)
+MAX_QUEUED = 30 * 86400
 LOG_EVERY = 60.0  # seconds between two "storage full" lines
 
 
@@ -71,6 +77,18 @@ def parse_reading(body: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise HTTPError(400, "a reading is a JSON object")
     return data
+
+
+def queued_at(query: str) -> float | None:
+    """The time a gateway got a reading (``?queued_at=UNIX``), when it is plausible: a reading
+    that waited in the gateway's queue during an outage is stored at that time, not at its
+    late arrival. At most MAX_QUEUED seconds back, not in the future; else None (now)."""
+    try:
+        value = float(parse_qs(query, max_num_fields=5).get("queued_at", [""])[0])
+    except ValueError:
+        return None
+    now = time.time()
+    return value if math.isfinite(value) and now - MAX_QUEUED <= value <= now + 5 else None
 
 
 def log(message: str) -> None:
@@ -107,10 +125,17 @@ class Receiver(BoundedServer):
 
     def get(self, request: Request) -> Response:
         parts = urlsplit(request.target)
+        try:
+            query = parse_qs(parts.query, max_num_fields=10)
+        except ValueError:
+            return error(400, "too many query fields")
         if parts.path == "/":
-            return self.page()
+            return self.page(query)
         if parts.path == "/healthz":
             return Response(200, b"ok\n", "text/plain; charset=utf-8")
+        chart = CHART_RE.fullmatch(parts.path)
+        if chart is not None:
+            return self.chart(chart.group(1), query)
         match = PATH_RE.fullmatch(parts.path)
         if match is None:
             return error(404, "not found")
@@ -118,8 +143,11 @@ class Receiver(BoundedServer):
         if device not in self.devices:
             return error(404, "unknown device")
         try:
-            query = parse_qs(parts.query, max_num_fields=10)
             limit = int(query.get("limit", ["1000"])[0])
+            since = iot_dashboard.parse_time(query["from"][0]) if "from" in query else None
+            until = iot_dashboard.parse_time(query["to"][0]) if "to" in query else None
+        except iot_dashboard.RangeError as e:
+            return error(400, str(e))
         except ValueError:
             return error(400, "limit must be a whole number")
         if not 1 <= limit <= MAX_LIMIT:
@@ -130,14 +158,15 @@ class Receiver(BoundedServer):
         if request.method == "HEAD":
             return Response(200, ctype="application/json" if fmt == "json" else
                             "text/csv; charset=utf-8", stream=iter(()))
-        return self.export(device, limit, fmt)
+        return self.export(device, limit, fmt, since, until)
 
-    def export(self, device: str, limit: int, fmt: str) -> Response:
+    def export(self, device: str, limit: int, fmt: str, since: float | None = None,
+               until: float | None = None) -> Response:
         if self.exporting >= self.limits.max_exports:
             return error(503, "busy with other exports; try again shortly",
                          headers={"Retry-After": "5"})
         self.exporting += 1  # until Response.done, called once the export ends either way
-        span = self.store.window(device, limit)
+        span = self.store.window(device, limit, since, until)
         if fmt == "json":
             return Response(200, ctype="application/json", stream=json_export(
                 self.store, device, span), done=self.export_done)
@@ -151,7 +180,8 @@ class Receiver(BoundedServer):
     async def receive(self, request: Request, reader: asyncio.StreamReader,
                       writer: asyncio.StreamWriter) -> Response:
         # the body is never read unless the device, its token and the size are right
-        match = PATH_RE.fullmatch(urlsplit(request.target).path)
+        parts = urlsplit(request.target)
+        match = PATH_RE.fullmatch(parts.path)
         if match is None:
             raise HTTPError(404, "not found")
         device = match.group(1)
@@ -181,7 +211,8 @@ class Receiver(BoundedServer):
             raise HTTPError(400, "the body is shorter than its Content-Length") from None
         data = parse_reading(body)
         try:
-            ident, ts, dropped = self.store.add(device, json.dumps(data, separators=(",", ":")))
+            ident, ts, dropped = self.store.add(device, json.dumps(data, separators=(",", ":")),
+                                                queued_at(parts.query))
         except StoreFull as e:
             self.note_full(f"refused a reading of {device}: {e} "
                            f"(when_full={self.store.when_full})")
@@ -199,32 +230,29 @@ class Receiver(BoundedServer):
             self._full_logged = now
             self.log(f"storage bound reached ({self.stats['full']} time(s) so far): {message}")
 
-    def page(self) -> Response:
-        e = html.escape
-        rows = []
-        for device in sorted(self.devices):
-            latest = self.store.latest(device)
-            if latest:
-                _, ts, data = latest
-                rows.append(f"<tr><td>{e(device)}</td><td>{e(iso(ts))}</td>"
-                            f"<td>{self.store.count(device)}</td>"
-                            f"<td><code>{e(data)}</code></td></tr>")
-            else:
-                rows.append(f"<tr><td>{e(device)}</td><td>—</td><td>0</td><td></td></tr>")
-        body = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{e(self.title)}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}code{{white-space:pre-wrap}}</style>
-</head><body><h1>{e(self.title)}</h1>
-<table><tr><th>device</th><th>last reading (UTC)</th><th>readings</th><th>data</th></tr>
-{''.join(rows)}
-</table><p>JSON: <code>/api/v1/readings/&lt;device&gt;</code> ·
-CSV: add <code>?format=csv</code></p>
-</body></html>
-"""
-        return Response(200, body.encode(), "text/html; charset=utf-8", headers={
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
+    def page(self, query: dict[str, list[str]]) -> Response:
+        """The dashboard (iot_dashboard): latest values and a chart of every device."""
+        try:
+            body = iot_dashboard.page(self.title, sorted(self.devices), self.store, query,
+                                      time.time())
+        except iot_dashboard.RangeError as e:
+            return error(400, str(e))
+        return Response(200, body, "text/html; charset=utf-8",
+                        headers={"Content-Security-Policy": PAGE_CSP})
+
+    def chart(self, device: str, query: dict[str, list[str]]) -> Response:
+        """A device's readings over the range as an SVG image (no script in it)."""
+        if device not in self.devices:
+            return error(404, "unknown device")
+        try:
+            since, until, _ = iot_dashboard.time_range(query, time.time())
+        except iot_dashboard.RangeError as e:
+            return error(400, str(e))
+        rows = self.store.sample(device, since, until, iot_dashboard.POINTS)
+        return Response(200, iot_dashboard.svg_chart(device, rows, since, until),
+                        "image/svg+xml", headers={
+                            "Content-Security-Policy": "default-src 'none'; "
+                            "style-src 'unsafe-inline'"})
 
 
 def load_settings() -> dict[str, Any]:

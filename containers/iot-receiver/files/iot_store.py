@@ -46,6 +46,8 @@ class Store:
         self.db.execute("CREATE TABLE IF NOT EXISTS readings (id INTEGER PRIMARY KEY, "
                         "device TEXT NOT NULL, received REAL NOT NULL, data TEXT NOT NULL)")
         self.db.execute("CREATE INDEX IF NOT EXISTS readings_device ON readings(device, id)")
+        # time ranges (the dashboard's charts, exports of a range): one index seek each
+        self.db.execute("CREATE INDEX IF NOT EXISTS readings_time ON readings(device, received)")
         self.db.execute("CREATE TABLE IF NOT EXISTS tokens (device TEXT PRIMARY KEY, "
                         "token TEXT NOT NULL)")
         #: device -> [readings, bytes (data + ROW_OVERHEAD each)]
@@ -84,9 +86,10 @@ class Store:
         self.db.execute("INSERT INTO tokens (device, token) VALUES (?, ?)", (device, token))
         return token
 
-    def add(self, device: str, data: str) -> tuple[int, float, int]:
-        """Store one reading (compact JSON text); returns (id, time, readings dropped for it).
-        Raises StoreFull when the bound is reached and the policy refuses."""
+    def add(self, device: str, data: str, at: float | None = None) -> tuple[int, float, int]:
+        """Store one reading (compact JSON text) received at ``at`` (default: now); returns
+        (id, time, readings dropped for it). Raises StoreFull when the bound is reached and the
+        policy refuses."""
         size = len(data) + ROW_OVERHEAD
         if size > self.max_bytes:
             raise StoreFull("the reading alone is larger than the storage bound")
@@ -94,7 +97,7 @@ class Store:
         full = readings + 1 > self.max_readings or held + size > self.max_bytes
         if full and self.when_full == "refuse-newest":
             raise StoreFull("the storage bound is reached")
-        now = time.time()
+        now = time.time() if at is None else at
         self.db.execute("BEGIN IMMEDIATE")
         try:
             dropped = self._make_room(size) if full else 0
@@ -139,16 +142,44 @@ class Store:
             self.dropped += 1
 
     # reads -------------------------------------------------------------------------------------
-    def window(self, device: str, limit: int) -> tuple[int, int] | None:
-        """The id range of a device's last ``limit`` readings, fixed now (readings that arrive
-        during an export are not in it); None when it has none."""
-        last = self.db.execute("SELECT MAX(id) FROM readings WHERE device=?",
-                               (device,)).fetchone()[0]
+    def window(self, device: str, limit: int, since: float | None = None,
+               until: float | None = None) -> tuple[int, int] | None:
+        """The id range of a device's last ``limit`` readings (received between ``since`` and
+        ``until`` when given), fixed now (readings that arrive during an export are not in
+        it); None when it has none."""
+        low, high = -1.0 if since is None else since, 2.0**62 if until is None else until
+        last = self.db.execute("SELECT id FROM readings WHERE device=? AND received>=? AND "
+                               "received<=? ORDER BY received DESC, id DESC LIMIT 1",
+                               (device, low, high)).fetchone()
         if last is None:
             return None
-        first = self.db.execute("SELECT id FROM readings WHERE device=? ORDER BY id DESC "
-                                "LIMIT 1 OFFSET ?", (device, limit - 1)).fetchone()
-        return (int(first[0]) if first else 0), int(last)
+        first = self.db.execute("SELECT id FROM readings WHERE device=? AND received>=? AND "
+                                "received<=? ORDER BY received DESC, id DESC LIMIT 1 OFFSET ?",
+                                (device, low, high, limit - 1)).fetchone()
+        if first is None:
+            first = self.db.execute("SELECT id FROM readings WHERE device=? AND received>=? "
+                                    "ORDER BY received, id LIMIT 1", (device, low)).fetchone()
+        return int(first[0]), int(last[0])
+
+    def sample(self, device: str, since: float, until: float,
+               points: int) -> list[tuple[float, str]]:
+        """At most about ``points`` readings of the range, oldest first: all of them when there
+        are few, else the first of each of ``points`` equal time slices (one index seek each,
+        so the work does not grow with what is stored)."""
+        rows = self.db.execute("SELECT received, data FROM readings WHERE device=? AND "
+                               "received>=? AND received<=? ORDER BY received LIMIT ?",
+                               (device, since, until, 2 * points + 1)).fetchall()
+        if len(rows) <= 2 * points:
+            return [(float(t), str(d)) for t, d in rows]
+        step = (until - since) / points
+        found = []
+        for i in range(points):
+            row = self.db.execute("SELECT received, data FROM readings WHERE device=? AND "
+                                  "received>=? AND received<? ORDER BY received LIMIT 1",
+                                  (device, since + i * step, since + (i + 1) * step)).fetchone()
+            if row is not None:
+                found.append((float(row[0]), str(row[1])))
+        return found
 
     def rows(self, device: str, span: tuple[int, int]) -> Iterator[tuple[int, float, str]]:
         """The readings of ``span`` (from ``window``), oldest first, PAGE_ROWS at a time: no

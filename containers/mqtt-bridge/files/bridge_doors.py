@@ -1,6 +1,12 @@
-"""The bridge's doors on its onion, on one asyncio loop: the status page (onion port 80 →
-127.0.0.1:8080) and, with onion_broker, a front for the broker (onion port 1883 → 127.0.0.1:1884 →
-mosquitto on 127.0.0.1:1883) that throttles failed logins.
+"""The bridge's doors, on one asyncio loop: the status page (onion port 80 → 127.0.0.1:8080),
+the broker's fronts — the LAN front (the container's port 1883, TLS unless lan_tls is off) and,
+with onion_broker, the onion front (onion port 1883 → 127.0.0.1:1884), which throttles failed
+logins — both to mosquitto on 127.0.0.1:1885.
+
+Both fronts read every packet a client sends: the CONNECT's user name (the device's id) and the
+topic of each PUBLISH, which ``guard`` is shown, so a device publishing on another device's topic
+is counted (mosquitto's ACL refuses it; the front passes it on so that the broker answers it as
+MQTT says).
 
 Every visitor comes from 127.0.0.1 through tor, so nothing can be limited per address:
 
@@ -17,12 +23,16 @@ Every visitor comes from 127.0.0.1 through tor, so nothing can be limited per ad
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
 
 MAX_CONNECT = 256 << 10  # the largest CONNECT passed on (a will message included)
+#: what a PUBLISH may hold beyond its payload (topic, packet id, properties)
+PUBLISH_OVERHEAD = 70000
 
 
 class Crowd:
@@ -110,6 +120,51 @@ async def read_packet(reader: asyncio.StreamReader, limit: int) -> tuple[bytes, 
     return raw + await reader.readexactly(length), start
 
 
+def _u16(data: bytes, at: int) -> int:
+    if at + 2 > len(data):
+        raise ValueError("a truncated MQTT packet")
+    return int.from_bytes(data[at:at + 2], "big")
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    """An MQTT variable byte integer at ``at``: (its value, its length in bytes)."""
+    value = 0
+    for n in range(4):
+        if at + n >= len(data):
+            raise ValueError("a truncated MQTT packet")
+        value |= (data[at + n] & 0x7F) << (7 * n)
+        if not data[at + n] & 0x80:
+            return value, n + 1
+    raise ValueError("a malformed MQTT length")
+
+
+def connect_user(packet: bytes, start: int) -> str | None:
+    """The user name of an MQTT 3.1, 3.1.1 or 5 CONNECT (None when it has none)."""
+    at = start + 2 + _u16(packet, start)  # the protocol name
+    if at + 4 > len(packet):
+        raise ValueError("a truncated MQTT CONNECT")
+    level, flags = packet[at], packet[at + 1]
+    at += 4  # level, flags, keep-alive
+    if level == 5:
+        length, size = _varint(packet, at)
+        at += size + length
+    at += 2 + _u16(packet, at)  # the client id
+    if flags & 0x04:  # a will: (its properties,) its topic and its message
+        if level == 5:
+            length, size = _varint(packet, at)
+            at += size + length
+        at += 2 + _u16(packet, at)
+        at += 2 + _u16(packet, at)
+    if not flags & 0x80:
+        return None
+    return packet[at + 2:at + 2 + _u16(packet, at)].decode("utf-8", "replace")
+
+
+def publish_topic(packet: bytes, start: int) -> str:
+    """The topic of an MQTT PUBLISH (its variable header starts at ``start``)."""
+    return packet[start + 2:start + 2 + _u16(packet, start)].decode("utf-8", "replace")
+
+
 async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
     while data := await src.read(65536):
         dst.write(data)
@@ -121,21 +176,37 @@ class Doors:
 
     def __init__(self, status: Callable[[], dict[str, Any]], log: Callable[[str], None],
                  max_connections: int = 32, timeout: float = 10.0,
-                 throttle: LoginThrottle | None = None) -> None:
+                 throttle: LoginThrottle | None = None,
+                 guard: Callable[[str | None, str], None] | None = None,
+                 max_message: int = 65536) -> None:
         self.status, self.log, self.timeout = status, log, timeout
         self.page_crowd, self.front_crowd = Crowd(max_connections), Crowd(max_connections)
+        self.lan_crowd = Crowd(max_connections * 4)
         self.throttle = throttle or LoginThrottle()
-        self.broker = ("127.0.0.1", 1883)
+        self.guard = guard
+        self.max_packet = max_message + PUBLISH_OVERHEAD
+        self.lan_failed = 0
+        self.broker = ("127.0.0.1", 1885)
         self._logged_failures = 0
         self._logged_at = 0.0
+        self._lan_logged_at = -60.0
 
     async def start_page(self, host: str, port: int) -> asyncio.Server:
         return await asyncio.start_server(self.page, host, port, limit=4096)
 
     async def start_front(self, host: str, port: int,
                           broker: tuple[str, int]) -> asyncio.Server:
+        """The onion front: failed logins throttled."""
         self.broker = broker
         return await asyncio.start_server(self.front, host, port)
+
+    async def start_lan(self, host: str, port: int, broker: tuple[str, int],
+                        context: ssl.SSLContext | None) -> asyncio.Server:
+        """The LAN front: TLS with ``context`` (None: plaintext), failed logins counted."""
+        self.broker = broker
+        handler = functools.partial(self.front, crowd=self.lan_crowd, throttled=False)
+        return await asyncio.start_server(handler, host, port, ssl=context,
+                                          ssl_handshake_timeout=self.timeout if context else None)
 
     # the status page -------------------------------------------------------------------------
     async def page(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -170,30 +241,36 @@ class Doors:
             writer.transport.abort()
 
     # the broker front ------------------------------------------------------------------------
-    async def front(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self.front_crowd.admit(writer):
+    async def front(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    crowd: Crowd | None = None, throttled: bool = True) -> None:
+        crowd = crowd or self.front_crowd
+        if not crowd.admit(writer):
             writer.transport.abort()
             return
         upstream: asyncio.StreamWriter | None = None
         try:
             async with asyncio.timeout(self.timeout):
-                connect, _ = await read_packet(reader, MAX_CONNECT)
-            if connect[0] & 0xF0 != 0x10 or not await self.throttle.take():
+                connect, begin = await read_packet(reader, MAX_CONNECT)
+            if connect[0] & 0xF0 != 0x10 or (throttled and not await self.throttle.take()):
                 return
+            user = connect_user(connect, begin)
             async with asyncio.timeout(self.timeout):
                 up_reader, upstream = await asyncio.open_connection(*self.broker)
                 upstream.write(connect)
                 connack, start = await read_packet(up_reader, 256)
             accepted = connack[0] == 0x20 and len(connack) >= start + 2 and connack[start + 1] == 0
-            if not accepted:  # counted before the client hears of it
+            if not accepted and throttled:  # counted before the client hears of it
                 self.failed_login()
+            elif not accepted:
+                self.lan_login_failed()
             writer.write(connack)
             if not accepted:
                 await writer.drain()
                 return
-            self.throttle.give_back()
-            self.front_crowd.settle()
-            pipes = [asyncio.ensure_future(pipe(reader, upstream)),
+            if throttled:
+                self.throttle.give_back()
+            crowd.settle()
+            pipes = [asyncio.ensure_future(self.guarded(reader, upstream, user)),
                      asyncio.ensure_future(pipe(up_reader, writer))]
             try:
                 await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
@@ -203,10 +280,29 @@ class Doors:
         except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass
         finally:
-            self.front_crowd.leave()
+            crowd.leave()
             writer.transport.abort()
             if upstream is not None:
                 upstream.transport.abort()
+
+    async def guarded(self, reader: asyncio.StreamReader, upstream: asyncio.StreamWriter,
+                      user: str | None) -> None:
+        """The client's packets to the broker, one at a time; each PUBLISH's topic is shown to
+        ``guard`` with the user who sent it."""
+        while True:
+            packet, start = await read_packet(reader, self.max_packet)
+            if packet[0] & 0xF0 == 0x30 and self.guard is not None:
+                self.guard(user, publish_topic(packet, start))
+            upstream.write(packet)
+            await upstream.drain()
+
+    def lan_login_failed(self) -> None:
+        """Count a refused login on the LAN side; log at most once a minute."""
+        self.lan_failed += 1
+        now = time.monotonic()
+        if now - self._lan_logged_at >= 60:
+            self.log(f"{self.lan_failed} failed broker login(s) on the LAN side so far")
+            self._lan_logged_at = now
 
     def failed_login(self) -> None:
         """Count a refused login (a token is gone); log at most once a minute."""

@@ -6,7 +6,10 @@
   message, ``refuse-newest`` drops the new one. Either way the ``dropped`` counter grows.
 - Fairness: senders take the devices in turn (round robin), one message of a device at a time, so
   a device's backlog delays another device's reading by at most one delivery, not by the backlog.
-- Delivered and rejected messages leave the queue at once; only their counts are kept.
+- Delivered and rejected messages leave the queue at once; their counts are kept, and a line in
+  the delivery log (device, received, done, attempts, result), which keeps the last ``log_max``
+  lines. Dropped messages and refused ones (a device publishing on another device's topic) are
+  logged and counted the same way.
 
 Thread-safe: the MQTT thread adds, sender threads ``claim`` and ``finish``, the status page reads
 ``status`` (kept in memory: no table scan).
@@ -24,7 +27,9 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 POLICIES = ("drop-oldest", "refuse-newest")
-COUNTERS = ("delivered", "rejected", "dropped")
+COUNTERS = ("delivered", "rejected", "dropped", "refused")
+#: the results a delivery log line can have
+RESULTS = ("delivered", "rejected", "dropped", "refused")
 #: a database left by an older version is compacted at the start when its live data is smaller
 COMPACT_BELOW = 8 << 20
 
@@ -34,15 +39,18 @@ class Item(NamedTuple):
     device: str
     payload: bytes
     attempts: int
+    received: float = 0.0
 
 
 class Queue:
     def __init__(self, path: str, devices: list[str], max_messages: int = 10000,
-                 max_bytes: int = 64 << 20, when_full: str = "drop-oldest") -> None:
+                 max_bytes: int = 64 << 20, when_full: str = "drop-oldest",
+                 log_max: int = 10000) -> None:
         if when_full not in POLICIES:
             raise ValueError(f"when_full must be one of {', '.join(POLICIES)}")
         self.lock = threading.Condition()
         self.when_full = when_full
+        self.log_max = log_max
         self.max_messages, self.max_bytes = max_messages, max_bytes
         share = max(1, len(devices))
         self.quota = (max(1, max_messages // share), max(1, max_bytes // share))
@@ -55,8 +63,13 @@ class Queue:
         #: device -> [messages, payload bytes] queued
         self.held: dict[str, list[int]] = {d: [n, b] for d, n, b in self.db.execute(
             "SELECT device, COUNT(*), SUM(LENGTH(payload)) FROM queue GROUP BY device")}
+        self.log_last = self.db.execute("SELECT MAX(id) FROM deliveries").fetchone()[0] or 0
         self.unrouted = sum(n for d, (n, _) in self.held.items() if d not in devices)
         for device in [d for d in self.held if d not in devices]:  # routes removed since
+            for ident, received, attempts in self.db.execute(
+                    "SELECT id, received, attempts FROM queue WHERE device=?", (device,)
+                    ).fetchall():
+                self._log(ident, device, received, attempts, "dropped", "its route is gone")
             self.db.execute("DELETE FROM queue WHERE device=?", (device,))
             del self.held[device]
         self._count("dropped", self.unrouted)
@@ -92,7 +105,9 @@ class Queue:
                         "ORDER BY id LIMIT 1", (device, self.busy.get(device, 0))).fetchone()
                 if oldest is None:
                     self._count("dropped", 1 + dropped)
+                    self._log(None, device, time.time(), 0, "dropped", "its share was full")
                     return None, dropped
+                self._log_row(oldest[0], "dropped", "its share was full")
                 self.db.execute("DELETE FROM queue WHERE id=?", (oldest[0],))
                 entry[0] -= 1
                 entry[1] -= oldest[1]
@@ -127,13 +142,13 @@ class Queue:
                     if (self.held.get(device, [0])[0] and device not in self.busy
                             and self.next_try.get(device, 0) <= now):
                         row = self.db.execute(
-                            "SELECT id, payload, attempts FROM queue WHERE device=? "
+                            "SELECT id, payload, attempts, received FROM queue WHERE device=? "
                             "ORDER BY id LIMIT 1", (device,)).fetchone()
                         if row is None:
                             self.held.pop(device, None)
                             continue
                         self.busy[device] = row[0]
-                        return Item(row[0], device, bytes(row[1]), row[2])
+                        return Item(row[0], device, bytes(row[1]), row[2], row[3] or 0.0)
                 waits = [t - now for d, t in self.next_try.items()
                          if t > now and d not in self.busy and self.held.get(d, [0])[0]]
                 left = deadline - now
@@ -141,12 +156,16 @@ class Queue:
                     return None
                 self.lock.wait(min([left, *waits]))
 
-    def finish(self, item: Item, outcome: str, retry_in: float = 0.0) -> None:
-        """``delivered`` or ``rejected``: the message leaves the queue and is counted; ``retry``:
-        it stays, and its device waits ``retry_in`` seconds."""
+    def finish(self, item: Item, outcome: str, retry_in: float = 0.0, detail: str = "") -> None:
+        """``delivered`` or ``rejected``: the message leaves the queue, is counted and logged
+        (``detail``: e.g. the HTTP status); ``retry``: it stays, and its device waits
+        ``retry_in`` seconds."""
         with self.lock:
             with self._transaction():
                 self._finish(item, outcome, retry_in)
+                if outcome != "retry":
+                    self._log(item.ident, item.device, item.received, item.attempts + 1,
+                              outcome, detail)
             self._deleted += outcome != "retry"
             if outcome != "retry" and self._deleted % 64 == 0:
                 self.db.execute("PRAGMA incremental_vacuum(256)").fetchall()  # a page a step
@@ -166,6 +185,33 @@ class Queue:
                 if entry[0] < self.quota[0] and entry[1] < self.quota[1]:
                     self.full.discard(item.device)
             self._count(outcome, 1)
+
+    def refuse(self, device: str, claimed: str) -> None:
+        """A message ``device`` sent for another device's topic or path (``claimed``): refused
+        (it is never queued), counted and logged."""
+        with self.lock, self._transaction():
+            self._count("refused", 1)
+            self._log(None, device, time.time(), 0, "refused", f"sent as {claimed[:80]}")
+
+    # the delivery log ----------------------------------------------------------------------------
+    def _log(self, message: int | None, device: str, received: float, attempts: int,
+             result: str, detail: str = "") -> None:
+        """One line of the delivery log (inside the caller's transaction); the oldest lines
+        beyond ``log_max`` go."""
+        self.log_last += 1
+        self.db.execute("INSERT INTO deliveries (id, message, device, received, done, attempts, "
+                        "result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (self.log_last, message, device, received, time.time(), attempts,
+                         result, detail))
+        if self.log_last > self.log_max:
+            self.db.execute("DELETE FROM deliveries WHERE id<=?",
+                            (self.log_last - self.log_max,))
+
+    def _log_row(self, ident: int, result: str, detail: str) -> None:
+        row = self.db.execute("SELECT device, received, attempts FROM queue WHERE id=?",
+                              (ident,)).fetchone()
+        if row is not None:
+            self._log(ident, row[0], row[1] or 0.0, row[2], result, detail)
 
     # status ------------------------------------------------------------------------------------
     def status(self) -> dict[str, object]:
@@ -200,6 +246,9 @@ def _open(path: str) -> sqlite3.Connection:
                "state TEXT DEFAULT 'pending', status INTEGER, done REAL)")
     db.execute("CREATE INDEX IF NOT EXISTS queue_device ON queue(device, id)")
     db.execute("CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER)")
+    db.execute("CREATE TABLE IF NOT EXISTS deliveries (id INTEGER PRIMARY KEY, message INTEGER, "
+               "device TEXT, received REAL, done REAL, attempts INTEGER, result TEXT, "
+               "detail TEXT)")
     done = db.execute("SELECT state, COUNT(*) FROM queue WHERE state!='pending' "
                       "GROUP BY state").fetchall()
     if done:
@@ -216,3 +265,23 @@ def _open(path: str) -> sqlite3.Connection:
             db.execute("VACUUM")
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return db
+
+
+def read_log(path: str, limit: int = 100) -> dict[str, list[dict[str, object]]]:
+    """The last ``limit`` lines of the delivery log (oldest first) and the messages waiting
+    (oldest first, at most ``limit``), read without changing the queue (for
+    ``myonion deliveries``, while the bridge runs)."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        log = db.execute("SELECT message, device, received, done, attempts, result, detail "
+                         "FROM deliveries ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        pending = db.execute("SELECT id, device, received, attempts FROM queue "
+                             "WHERE state='pending' ORDER BY id LIMIT ?", (limit,)).fetchall()
+    except sqlite3.OperationalError:  # an empty queue of an older version: no log yet
+        log, pending = [], []
+    finally:
+        db.close()
+    keys = ("message", "device", "received", "done", "attempts", "result", "detail")
+    return {"deliveries": [dict(zip(keys, row, strict=True)) for row in reversed(log)],
+            "pending": [{"message": i, "device": d, "received": r, "attempts": a,
+                         "result": "pending"} for i, d, r, a in pending]}
