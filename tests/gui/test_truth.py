@@ -159,7 +159,7 @@ def test_a_receivers_device_tokens_are_shown(qtbot: QtBot, window: MainWindow,
                                              manager: Manager, runtime: FakeRuntime,
                                              idle: Idle,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    token = "Ax7oL2q9Vd3mKp8sTw4n"
+    token = "Tq5kWz8RmN2vLx7cPb4H"  # unique to this test, never published
     manager.share("iot-receiver", {"devices": f"kitchen:{token}\ngarden"}, name="iot",
                   wait=False)
     asked: list[str] = []

@@ -259,7 +259,7 @@ def test_an_ephemeral_services_new_address_after_a_restart_is_said(
 
 def test_device_tokens_are_read_by_the_running_receiver_as_its_user(
         manager: Manager, runtime: FakeRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
-    token = "Ax7oL2q9Vd3mKp8sTw4n"
+    token = "Tq5kWz8RmN2vLx7cPb4H"  # unique to this test, never published
     manager.share("iot-receiver", {"devices": f"kitchen:{token}\ngarden"}, name="iot", wait=False)
     printed = f"garden:GeneratedToken0123456789\nkitchen:{token}\n"
     calls: list[tuple[str, list[str], str | None]] = []
