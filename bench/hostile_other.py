@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import secrets
+import shlex
 import subprocess
 import sys
 import threading
@@ -71,8 +72,9 @@ def _flood_command(bridge: str, password: str, count: int, size: int) -> list[st
     as one user with QoS 1 (mosquitto_pub -l: one message a line)."""
     script = (f"import sys; line = '{{\"junk\": \"' + 'x' * {size - 12} + '\"}}\\n'; "
               f"sys.stdout.write(line * {count})")
-    return ["sh", "-c", f"python3 -c '{script}' | mosquitto_pub -h {container_name(bridge)} "
-            f"-p 1883 -u sensors -P {password} -q 1 -t readings/flood -l"]
+    return ["sh", "-c", f"python3 -c {shlex.quote(script)} | mosquitto_pub -h "
+            f"{container_name(bridge)} -p 1883 -u sensors -P {shlex.quote(password)} -q 1 "
+            "-t readings/flood -l"]
 
 
 def attack_flood(bench: Bench, count: int = 1500, size: int = 59 * 1024,
