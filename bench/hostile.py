@@ -65,6 +65,7 @@ def arguments() -> argparse.Namespace:
                         help="run only this attack (repeatable); default: all")
     parser.add_argument("--output", help="results name in bench/results (default: hostile, or "
                         "hostile-ATTACK for one attack)")
+    parser.add_argument("--code", help="what code is measured (default: git's HEAD here)")
     parser.add_argument("--window", type=float, default=40.0,
                         help="seconds of attack in which the real client tries")
     parser.add_argument("--arrive", type=float, default=10.0,
@@ -163,7 +164,7 @@ def main() -> int:
                              "HEAD"], capture_output=True, text=True).stdout
     result: dict[str, Any] = {
         "measured": benchlib.stamp(), "machine": benchlib.machine(), "output": output,
-        "commit": commit.strip(), "window_s": args.window, "arrive_s": args.arrive,
+        "commit": args.code or commit.strip() or "unknown", "window_s": args.window, "arrive_s": args.arrive,
         "after_s": args.after, "every_s": args.every, "settings": vars(args), "attacks": []}
     for attack in chosen:
         result["attacks"].append(run(bench, args, attack))
