@@ -247,6 +247,11 @@ class OptionSpec:
 
 #: tor's largest value of HiddenServiceEnableIntroDoS{Rate,Burst}PerSec
 INTRO_DOS_MAX = 0x7FFFFFFF
+#: tor's largest HiddenServiceMaxStreams (0, tor's "unlimited", is not offered)
+MAX_STREAMS_MAX = 65535
+#: streams one circuit may hold open at once, for a template whose manifest names no
+#: ``max_streams``: more than a browser opens to one site (6) with room for several tabs
+DEFAULT_MAX_STREAMS = 32
 #: the shared layers a template's image can build on (``layer:`` in its manifest)
 LAYERS = ("tor", "python")
 #: options every template has: the onion-service DoS defences tor offers (rendered into the
@@ -262,6 +267,10 @@ COMMON_OPTIONS = (
     OptionSpec("intro_dos_burst", "int", min=1, max=INTRO_DOS_MAX,
                help="the burst those introduction points allow (at least intro_dos_rate; "
                "default 8 times intro_dos_rate)"),
+    OptionSpec("max_streams", "int", min=1, max=MAX_STREAMS_MAX,
+               help="the most connections one visitor's circuit may hold open at once "
+               "(HiddenServiceMaxStreams); a circuit that opens more is closed "
+               "(default: the template's max_streams, see `myonion templates show`)"),
 )
 
 
@@ -335,6 +344,8 @@ class TemplateSpec:
     #: the shared layer the image builds on: "tor" (the tor layer, as ``tor_image`` in the
     #: Dockerfile) or "python" (tor + Debian's python3, as ``python_image``)
     layer: str = "tor"
+    #: tor's HiddenServiceMaxStreams unless the service's ``max_streams`` option says otherwise
+    max_streams: int = DEFAULT_MAX_STREAMS
 
     def option(self, name: str) -> OptionSpec | None:
         return next((o for o in self.options if o.name == name), None)
@@ -428,6 +439,7 @@ class TemplateSpec:
         return {
             "id": self.id,
             "title": self.title,
+            "max_streams": self.max_streams,
             "description": self.description,
             "builtin": self.builtin,
             "ports": [{"virtual": p.virtual, "target": p.target,
@@ -556,6 +568,9 @@ def load_template(folder: Path, builtin: bool = True) -> TemplateSpec:
     layer = raw.get("layer", "tor")
     if layer not in LAYERS:
         raise _fail(manifest, f"'layer' must be one of {', '.join(LAYERS)}")
+    max_streams = whole_number(raw.get("max_streams", DEFAULT_MAX_STREAMS))
+    if max_streams is None or not 1 <= max_streams <= MAX_STREAMS_MAX:
+        raise _fail(manifest, f"'max_streams' must be a whole number from 1 to {MAX_STREAMS_MAX}")
     if not isinstance(healthcheck, dict) or (healthcheck and not isinstance(
             healthcheck.get("test"), list)):
         raise _fail(manifest, "'healthcheck' must be a mapping with a 'test' list")
@@ -585,6 +600,7 @@ def load_template(folder: Path, builtin: bool = True) -> TemplateSpec:
         one_of=one_of,
         publish=publish,
         layer=layer,
+        max_streams=max_streams,
     )
 
 
