@@ -9,7 +9,7 @@ once a second from its cgroup files (CPU, memory, pids, OOM kills), the engine (
 volumes' directories (bytes on disk), during each wave and for a while after it.
 
   csv     the receiver's CSV export: a device posts 20 readings of ~60 KB with 5,000 distinct
-          keys each; 12 anonymous ?format=csv requests, 8 of them abandoned after 3 s; a device's
+          keys each; 24 anonymous ?format=csv requests, 20 of them abandoned after 3 s; a device's
           POST and the page meanwhile (and whether the ephemeral address changed)
   idle    140 dripping connections (a request that never ends) to the receiver, then to the
           bridge's status page, over 10 circuits; a device's POST / a status GET meanwhile
@@ -73,8 +73,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--after", type=float, default=10.0, help="seconds watched after")
     parser.add_argument("--every", type=float, default=8.0,
                         help="seconds between the starts of the real client's tries")
-    parser.add_argument("--csv-requests", type=int, default=12)
-    parser.add_argument("--csv-abandon", type=int, default=8)
+    parser.add_argument("--csv-requests", type=int, default=24)
+    parser.add_argument("--csv-abandon", type=int, default=20)
     parser.add_argument("--idle", type=int, default=140)
     parser.add_argument("--ssh", type=int, default=70)
     parser.add_argument("--ssh-per-circuit", type=int, default=10)
@@ -98,7 +98,8 @@ def run(bench: Bench, args: argparse.Namespace, attack: str) -> dict[str, Any]:
                   "traceback": traceback.format_exc()[-2000:], "waves": []}
         say(f"attack {attack} failed: {e}")
     finally:
-        bench.remove_all()
+        signs = bench.remove_all()
+    result["log_signs"] = signs
     result["seconds"] = round(time.monotonic() - started, 1)
     return result
 
@@ -140,6 +141,11 @@ def markdown(result: dict[str, Any]) -> str:
                 f"{d['oom_kills']}{' (OOMKilled)' if d['oom_killed'] else ''} / "
                 f"{d['restarts']} | {_cell(w['after'].get('disk_mb') or d.get('disk_mb'))} | "
                 f"{_cell(w['after']['cpu_pct_mean'])} |")
+        seen = {k: v for k, v in attack.get("log_signs", {}).items() if v}
+        if seen:
+            lines.append(f"| {attack['attack']} | logs: " + "; ".join(
+                f"{service}: " + ", ".join(f"'{sign}' x{n}" for sign, n in found.items())
+                for service, found in seen.items()) + " |" + " |" * 10)
         if "address_changed" in attack:
             lines.append(f"| {attack['attack']} | ephemeral address changed: "
                          f"{attack['address_changed']} |" + " |" * 10)
@@ -164,8 +170,9 @@ def main() -> int:
                              "HEAD"], capture_output=True, text=True).stdout
     result: dict[str, Any] = {
         "measured": benchlib.stamp(), "machine": benchlib.machine(), "output": output,
-        "commit": args.code or commit.strip() or "unknown", "window_s": args.window, "arrive_s": args.arrive,
-        "after_s": args.after, "every_s": args.every, "settings": vars(args), "attacks": []}
+        "commit": args.code or commit.strip() or "unknown", "window_s": args.window,
+        "arrive_s": args.arrive, "after_s": args.after, "every_s": args.every,
+        "settings": vars(args), "attacks": []}
     for attack in chosen:
         result["attacks"].append(run(bench, args, attack))
     benchlib.write_results(output, result, markdown(result))

@@ -52,13 +52,16 @@ class Bench:
             raise RuntimeError(f"{name} did not become reachable: {view.stage} {view.reason}")
         return view
 
-    def remove_all(self) -> None:
+    def remove_all(self) -> dict[str, dict[str, int]]:
+        """Remove every service made; returns what their logs said (see LOG_SIGNS)."""
+        signs = {name: log_signs(self, name) for name in self.made}
         for name in reversed(self.made):
             try:
                 self.manager.remove(name)
             except Exception as e:  # a benchmark cleans up what it can
                 say(f"could not remove {name}: {e}")
         self.made.clear()
+        return signs
 
     def watch(self, service: str, volumes: tuple[str, ...] = ()) -> Watch:
         return Watch(self.runtime, container_name(service),
@@ -75,6 +78,23 @@ class Bench:
             if address or time.monotonic() > deadline:
                 return address
             time.sleep(2)
+
+
+#: log lines that tell why a service stopped answering (counted per attack)
+LOG_SIGNS = ("worker_connections are not enough", "can't start new thread", "past MaxStartups",
+             "Timeout before authentication", "MemoryError", "Traceback", "Killed",
+             "Resource temporarily unavailable", "Too many open files",
+             "Maximum streams per circuit limit reached")
+
+
+def log_signs(bench: Bench, service: str) -> dict[str, int]:
+    """How often each of LOG_SIGNS is in the container's log (those seen at all)."""
+    try:
+        lines = bench.runtime.logs(container_name(service))
+    except Exception:  # the container is gone
+        return {}
+    counts = {sign: sum(sign in line for line in lines) for sign in LOG_SIGNS}
+    return {sign: n for sign, n in counts.items() if n}
 
 
 def baseline(watch: Watch, attempt: Callable[[], Try], tries: int = 2) -> dict[str, Any]:

@@ -98,6 +98,8 @@ class Crowd:
     - ``drip``: one byte of ``drip_bytes`` every ``interval`` seconds (a request that never
       ends); re-opened when closed;
     - ``stall``: nothing is read ever again (a stalled download); held until the end.
+
+    A member opens at most one connection a second.
     """
 
     def __init__(self, proxy: Proxy, host: str, port: int, count: int, circuits: int,
@@ -147,12 +149,17 @@ class Crowd:
 
     def _member(self, i: int) -> None:
         user = f"{self.tag}-{i % self.circuits}"
+        last = 0.0
         while not self._stop.is_set():
+            # bounded: a member opens at most one connection a second, however fast the
+            # service closes them
+            if self._stop.wait(max(0.0, last + 1.0 - time.monotonic())):
+                return
+            last = time.monotonic()
             try:
                 sock = socks_open(self.proxy, self.host, self.port, 30, user)
             except OSError as e:
                 self._error(e)
-                self._stop.wait(1.0)  # bounded: at most one attempt a second per member
                 continue
             self._count("opened")
             self._count("open_now")
@@ -236,7 +243,7 @@ def http_try(proxy: Proxy, address: str, method: str, path: str, expect: int,
 
 
 def ssh_try(proxy: Proxy, address: str, key: Path, known_hosts: Path,
-            timeout: float = 45.0) -> Try:
+            timeout: float = 30.0) -> Try:
     """One real login with OpenSSH's client (key auth, ProxyCommand nc through SOCKS)."""
     start = time.monotonic()
     command = ["ssh", "-F", "/dev/null", "-i", str(key), "-o", "IdentitiesOnly=yes",
