@@ -17,6 +17,7 @@ import socket
 import statistics
 import struct
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -24,57 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-Proxy = tuple[str, int]
+# SOCKS with circuits by user name is tests/crowd.py's, found from the repository root
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.crowd import Proxy, SocksRefused, recv_exactly, socks_open
 
-
-class SocksRefused(OSError):
-    """tor's SOCKS port answered a CONNECT with an error (e.g. 1: general failure)."""
-
-    def __init__(self, code: int) -> None:
-        super().__init__(f"SOCKS reply {code}")
-        self.code = code
-
-
-def _recv(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise ConnectionError("the SOCKS port closed the connection")
-        data += chunk
-    return data
-
-
-def socks_open(proxy: Proxy, host: str, port: int, timeout: float,
-               user: str | None = None) -> socket.socket:
-    """A socket to ``host:port`` through tor's SOCKS5 port; ``user`` picks the circuit
-    (isolation by SOCKS user name), None asks without one."""
-    sock = socket.create_connection(proxy, timeout=timeout)
-    try:
-        if user is None:
-            sock.sendall(b"\x05\x01\x00")
-            if _recv(sock, 2) != b"\x05\x00":
-                raise ConnectionError("not a SOCKS5 port without authentication")
-        else:
-            sock.sendall(b"\x05\x01\x02")
-            if _recv(sock, 2) != b"\x05\x02":
-                raise ConnectionError("the SOCKS port refused user name authentication")
-            name = user.encode()
-            sock.sendall(b"\x01" + bytes([len(name)]) + name + b"\x01x")
-            if _recv(sock, 2)[1] != 0:
-                raise ConnectionError("the SOCKS port refused the user name")
-        target = host.encode()
-        sock.sendall(b"\x05\x01\x00\x03" + bytes([len(target)]) + target
-                     + struct.pack(">H", port))
-        head = _recv(sock, 4)
-        if head[1] != 0:
-            raise SocksRefused(head[1])
-        _recv(sock, {1: 4, 4: 16}.get(head[3], 0) or _recv(sock, 1)[0])
-        _recv(sock, 2)
-        return sock
-    except BaseException:
-        sock.close()
-        raise
+__all__ = ["Proxy", "SocksRefused", "socks_open"]
 
 
 # --- the attacking crowd ------------------------------------------------------------------
@@ -287,7 +242,7 @@ def mqtt_login(proxy: Proxy, address: str, user: str, password: str, timeout: fl
     try:
         sock.settimeout(timeout)
         sock.sendall(mqtt_connect_packet(user, password, f"bench{time.monotonic_ns() % 10**9}"))
-        ack = _recv(sock, 4)
+        ack = recv_exactly(sock, 4)
         if ack[0] != 0x20:
             raise ConnectionError(f"no CONNACK ({ack.hex()})")
         if ack[3] == 0:

@@ -8,10 +8,8 @@ import json
 import secrets
 import shlex
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from hostile_core import PREFIX, Bench, baseline, say, wave
@@ -29,8 +27,7 @@ from hostile_net import (
 
 from myonion.manager import container_name
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-# the repository's LAN device helper (tests/lan.py), found from the repository root
+# the repository's LAN device helper (tests/lan.py; hostile_net put the root on the path)
 from tests import lan
 
 PASSWORD = "bench-" + secrets.token_hex(10)

@@ -46,7 +46,7 @@ from myonion.runtime.base import (
     Runtime,
 )
 from myonion.state import ServiceRecord, StateError, StateStore, check_name
-from myonion.templates import TemplateRegistry, TemplateSpec
+from myonion.templates import MAX_PIDS, MIN_PIDS, TemplateRegistry, TemplateSpec
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -76,14 +76,14 @@ LOG_TAIL = 20
 TOR_DIR = "/var/lib/tor"
 #: what a service's tor and entry script leave in its control directory
 CONTROL_LEFTOVERS = ("control.sock", "control.authcookie", "hostname", "hold")
-#: resource limits of a service's container unless it asks for others (sized for a Pi)
+#: resource limits of a service's container unless it (or its template's ``pids_limit``)
+#: asks for others (sized for a Pi)
 DEFAULT_MEMORY = "256m"
 DEFAULT_PIDS = 128
 _MEMORY_RE = re.compile(r"([1-9][0-9]{0,12})([kmg]?)")
 _MEMORY_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 #: below these tor and a small service do not start
 MIN_MEMORY = 32 * 1024**2
-MIN_PIDS, MAX_PIDS = 16, 32768
 HS_DIR = f"{TOR_DIR}/hs"
 SECRET_KEY_FILE = f"{HS_DIR}/hs_ed25519_secret_key"
 
@@ -458,7 +458,7 @@ class Manager:
             else "on-failure",
             healthcheck=template.healthcheck or None,
             mem_limit=str(record.limits.get("memory", DEFAULT_MEMORY)),
-            pids_limit=int(record.limits.get("pids", DEFAULT_PIDS)),
+            pids_limit=int(record.limits.get("pids", template.pids_limit or DEFAULT_PIDS)),
             hostname=record.name,
         )
 

@@ -249,6 +249,8 @@ class OptionSpec:
 INTRO_DOS_MAX = 0x7FFFFFFF
 #: tor's largest HiddenServiceMaxStreams (0, tor's "unlimited", is not offered)
 MAX_STREAMS_MAX = 65535
+#: the pids limits a container may have (a service's ``limits`` or a manifest's ``pids_limit``)
+MIN_PIDS, MAX_PIDS = 16, 32768
 #: streams one circuit may hold open at once, for a template whose manifest names no
 #: ``max_streams``: more than a browser opens to one site (6) with room for several tabs
 DEFAULT_MAX_STREAMS = 32
@@ -346,6 +348,8 @@ class TemplateSpec:
     layer: str = "tor"
     #: tor's HiddenServiceMaxStreams unless the service's ``max_streams`` option says otherwise
     max_streams: int = DEFAULT_MAX_STREAMS
+    #: the container's pids limit unless the service gives its own (None: myonion's default)
+    pids_limit: int | None = None
 
     def option(self, name: str) -> OptionSpec | None:
         return next((o for o in self.options if o.name == name), None)
@@ -571,6 +575,10 @@ def load_template(folder: Path, builtin: bool = True) -> TemplateSpec:
     max_streams = whole_number(raw.get("max_streams", DEFAULT_MAX_STREAMS))
     if max_streams is None or not 1 <= max_streams <= MAX_STREAMS_MAX:
         raise _fail(manifest, f"'max_streams' must be a whole number from 1 to {MAX_STREAMS_MAX}")
+    pids_limit = None if raw.get("pids_limit") is None else whole_number(raw["pids_limit"])
+    if raw.get("pids_limit") is not None and (
+            pids_limit is None or not MIN_PIDS <= pids_limit <= MAX_PIDS):
+        raise _fail(manifest, f"'pids_limit' must be a whole number from {MIN_PIDS} to {MAX_PIDS}")
     if not isinstance(healthcheck, dict) or (healthcheck and not isinstance(
             healthcheck.get("test"), list)):
         raise _fail(manifest, "'healthcheck' must be a mapping with a 'test' list")
@@ -601,6 +609,7 @@ def load_template(folder: Path, builtin: bool = True) -> TemplateSpec:
         publish=publish,
         layer=layer,
         max_streams=max_streams,
+        pids_limit=pids_limit,
     )
 
 
