@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hostile_net import Crowd, Proxy, Try, tries_during, tries_summary
-from hostile_watch import Watch
+from hostile_watch import NetGuard, Watch
 
 from myonion.manager import Manager, ServiceView, container_name
 from myonion.runtime.docker import DockerRuntime
@@ -109,6 +109,13 @@ def wave(bench: Bench, watch: Watch, name: str, crowds: list[Crowd],
     ``bench.window`` seconds, stop the crowds and watch ``bench.after`` seconds more."""
     say(f"wave '{name}': {sum(c.count for c in crowds)} attacker connections")
     watch.phase = name
+
+    def trip(reason: str) -> None:
+        say(f"wave '{name}': the test network is short of memory ({reason}): attack stopped")
+        for crowd in crowds:
+            crowd.abort(reason)
+
+    guard = NetGuard(bench.runtime, trip).start()
     for crowd in crowds:
         crowd.start()
     time.sleep(bench.arrive)
@@ -116,8 +123,9 @@ def wave(bench: Bench, watch: Watch, name: str, crowds: list[Crowd],
     attackers = [crowd.stop() for crowd in crowds]
     watch.phase = f"{name}: after"
     time.sleep(bench.after)
+    network = guard.stop()
     client = tries_summary(tries)
     say(f"wave '{name}': client ok {client['ok']}/{client['n']}, "
-        f"median {client['all_median_s']} s, attackers {attackers}")
-    return {"wave": name, "attackers": attackers, "client": client,
+        f"median {client['all_median_s']} s, attackers {attackers}, test network {network}")
+    return {"wave": name, "attackers": attackers, "client": client, "testnet": network,
             "during": watch.summary(name), "after": watch.summary(f"{name}: after")}

@@ -68,6 +68,7 @@ class Crowd:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._open: set[socket.socket] = set()
+        self.aborted: str | None = None
 
     def start(self) -> Crowd:
         for i in range(self.count):
@@ -75,6 +76,15 @@ class Crowd:
             thread.start()
             self._threads.append(thread)
         return self
+
+    def abort(self, reason: str = "") -> None:
+        """Close every connection now and open no more (from any thread)."""
+        self.aborted = reason or "aborted"
+        self._stop.set()
+        with self._lock:
+            for sock in self._open:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
     def stop(self) -> dict[str, Any]:
         self._stop.set()
@@ -88,7 +98,8 @@ class Crowd:
         return {"connections": self.count, "circuits": self.circuits, "mode": self.mode,
                 "opened": s.opened, "refused": s.refused,
                 "closed_by_service": s.closed_by_service, "answered": s.answers,
-                "peak_open": s.peak_open, "errors": dict(s.errors)}
+                "peak_open": s.peak_open, "errors": dict(s.errors),
+                **({"aborted": self.aborted} if self.aborted else {})}
 
     def _count(self, what: str, delta: int = 1) -> None:
         with self._lock:

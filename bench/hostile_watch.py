@@ -1,6 +1,7 @@
 """What a service's container costs while it is attacked, for bench/hostile.py: CPU, memory,
 pids and OOM kills from the container's cgroup files on this host (v1 or v2), restarts from the
-engine, and the bytes in its volumes (read from the volume's directory on this host)."""
+engine, and the bytes in its volumes (read from the volume's directory on this host); and a
+guard that stops an attack before it costs the shared test network a relay."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +162,44 @@ class Watch:
                     self.restarts0, 0),
                 "status_seen": sorted({r["status"] for r in rows}),
                 "disk_mb": disk[-1] if disk else None}
+
+
+class NetGuard:
+    """Watches the memory of the test network's containers (their cgroups, twice a second) while
+    a wave runs, and calls ``on_trip`` once if one of them passes ``share`` of its limit: the
+    test network is shared, and an attack through it must not get a relay OOM-killed."""
+
+    def __init__(self, runtime: DockerRuntime, on_trip: Callable[[str], None],
+                 share: float = 0.9) -> None:
+        self.on_trip, self.share = on_trip, share
+        self.nodes: dict[str, tuple[Cgroup, int]] = {}
+        for container in runtime.client.containers.list(filters={"name": "myonion-testnet-"}):
+            limit = int(container.attrs["HostConfig"].get("Memory") or 0)
+            self.nodes[container.name] = (Cgroup(container.id), limit)
+        self.peak_mb: dict[str, float] = {}
+        self.tripped: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> NetGuard:
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        top = sorted(self.peak_mb.items(), key=lambda kv: -kv[1])[:3]
+        return {"peak_mb": dict(top), "tripped": self.tripped}
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for name, (cgroup, limit) in self.nodes.items():
+                sample = cgroup.sample()
+                if sample is None:
+                    continue
+                mb = round(sample["mem_bytes"] / 2**20, 1)
+                self.peak_mb[name] = max(self.peak_mb.get(name, 0.0), mb)
+                if limit and sample["mem_bytes"] > self.share * limit and not self.tripped:
+                    self.tripped = f"{name} at {mb} MiB of {limit // 2**20}"
+                    self.on_trip(self.tripped)
+            self._stop.wait(0.5)
