@@ -171,7 +171,7 @@ def attack_idle(bench: Bench, count: int = 140) -> dict[str, Any]:
     return {"attack": "idle", "service": "iot-receiver, mqtt-bridge", "waves": waves}
 
 
-def attack_nginx(bench: Bench, half_sent: int = 300, stalled: int = 100) -> dict[str, Any]:
+def attack_nginx(bench: Bench, half_sent: int = 300, stalled: int = 30) -> dict[str, Any]:
     """6. nginx: half-sent requests, then stalled downloads of a big file; a page GET
     meanwhile."""
     name = f"{PREFIX}-nginx"
