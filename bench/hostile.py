@@ -114,6 +114,8 @@ def run(bench: Bench, args: argparse.Namespace, attack: str) -> dict[str, Any]:
 
 
 def _cell(value: Any) -> str:
+    if isinstance(value, dict):  # MiB by volume: its last name part (data, queue)
+        return ", ".join(f"{k.rsplit('-', 1)[-1]} {v}" for k, v in value.items())
     return "-" if value is None else str(value)
 
 
