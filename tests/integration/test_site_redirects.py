@@ -1,6 +1,6 @@
 """The site template's folder redirects (GET /sub → /sub/), through the onion: the Location says
 only the path, so it leaks neither the port nginx listens on inside the container (8080) nor a
-Host header a visitor made up."""
+Host header a visitor made up. And nginx runs with the connection and file limits it asks for."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 
 from myonion import fetch
 from myonion.events import Stage
-from myonion.manager import Manager
+from myonion.manager import Manager, container_name
+from myonion.runtime.docker import DockerRuntime
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
@@ -37,7 +38,8 @@ def raw_get(proxy: tuple[str, int], address: str, request: str) -> tuple[str, di
     return head[0], headers
 
 
-def test_folder_redirects_are_relative(real_manager: Manager, site_dir: Path) -> None:
+def test_folder_redirects_are_relative(real_manager: Manager, docker_runtime: DockerRuntime,
+                                        site_dir: Path) -> None:
     (site_dir / "sub").mkdir()
     (site_dir / "sub" / "index.html").write_text("<p>sub</p>\n")
     view = real_manager.share("site", {"dir": str(site_dir)}, name="redir", timeout=120)
@@ -54,4 +56,7 @@ def test_folder_redirects_are_relative(real_manager: Manager, site_dir: Path) ->
     # the folder itself is served at the path the redirect names
     page = fetch.http_get(f"http://{view.address}/sub/", proxy)
     assert page.status == 200 and page.body == b"<p>sub</p>\n"
+    # nginx got the file limit for its 1024 connections (it says so when it cannot)
+    logs = "\n".join(docker_runtime.logs(container_name("redir")))
+    assert "setrlimit" not in logs and "exceed open file resource limit" not in logs, logs
     real_manager.remove("redir")
