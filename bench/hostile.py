@@ -53,7 +53,7 @@ from hostile_other import attack_broker, attack_flood, attack_ssh
 
 from myonion.manager import Manager
 from myonion.runtime.docker import DockerRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 
 ATTACKS: dict[str, Callable[[Bench, argparse.Namespace], dict[str, Any]]] = {
     "csv": lambda b, a: attack_csv(b, a.csv_requests, a.csv_abandon),

@@ -26,13 +26,15 @@ from typing import Any
 
 from benchlib import summary
 
-from myonion import fetch, images, paths, render
+from myonion import paths
+from myonion.build import images, render
 from myonion.manager import Manager
 from myonion.runtime.base import ContainerSpec, Mount
 from myonion.runtime.docker import DockerRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 from myonion.templates import TemplateRegistry
 from myonion.testnet import INCLUDE_VOLUME, NETWORK, Testnet
+from myonion.tor import fetch
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -43,7 +45,7 @@ def run_myonion(manager: Manager, site: Path, i: int) -> dict[str, float]:
     view = manager.share("site", {"dir": str(site)}, name=name, timeout=120)
     call = time.monotonic() - start
     timings = dict(view.timings)
-    manager.remove(name)
+    manager.remove(name, purge=True)
     return {"bootstrapped": timings["bootstrapped"], "uploaded": timings["published"],
             "fetched": timings["reachable"], "share_call": round(call, 3)}
 
@@ -73,7 +75,7 @@ def run_cold(manager: Manager, runtime: DockerRuntime, site: Path, i: int) -> di
         call = time.monotonic() - start
         timings = dict(view.timings)
         image = manager.store.get(f"bench-cold-{i}").image  # type: ignore[union-attr]
-        manager.remove(view.name)
+        manager.remove(view.name, purge=True)
     finally:
         manager.reporter = lambda event: None
     runtime.client.images.remove(image)

@@ -33,7 +33,7 @@ from benchlib import fmt, summary
 
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 
 PREFIX = "bench-scale"
 MYONION = Path(sys.executable).with_name("myonion")
@@ -132,7 +132,7 @@ def main() -> int:
             row = share_one(manager, site, f"{PREFIX}-single-{i}", time.monotonic(), args.timeout)
             singles.append(row)
             print(f"single {i}: {row['share_s']} s ok={row['ok']}", file=sys.stderr)
-            manager.remove(row["name"])
+            manager.remove(row["name"], purge=True)
 
         # 3. --count shares at once
         names = [f"{PREFIX}-{i:02d}" for i in range(args.count)]
@@ -173,7 +173,7 @@ def main() -> int:
             if step > len(running):
                 continue
             for name in running[step:]:
-                manager.remove(name)
+                manager.remove(name, purge=True)
                 made.remove(name)
             running = running[:step]
             if memory:
@@ -203,7 +203,7 @@ def main() -> int:
     finally:
         for name in list(made):
             try:
-                manager.remove(name)
+                manager.remove(name, purge=True)
             except Exception as e:  # keep removing the others
                 print(f"could not remove {name}: {e}", file=sys.stderr)
     benchlib.write_results(args.output, result, markdown(result))

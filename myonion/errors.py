@@ -5,12 +5,14 @@ Every error's ``str()`` is a complete sentence a user can read; ``hint`` says wh
     MyOnionError
     ├── DockerUnavailable        the engine does not answer
     ├── RuntimeFailure           the engine refused an operation
-    │   └── BuildFailed          an image build failed (carries the log tail)
+    │   ├── BuildFailed          an image build failed (carries the log tail)
+    │   └── NoSuchObject         the engine has no such container, image, network or volume
     ├── TemplateError            unknown template, broken manifest
     ├── OptionError              a bad option value (nothing was built)
     ├── ServiceNotFound / NameInUse
     ├── StateError               the state directory is unusable
     ├── TorError                 tor did not become ready (carries the log tail)
+    │   └── ServiceFailing       the onion answers but the service does not work
     ├── TestnetError             the private test network is down or broken
     └── FetchError               a fetch through tor failed
 """
@@ -44,6 +46,10 @@ class BuildFailed(RuntimeFailure):
     pass
 
 
+class NoSuchObject(RuntimeFailure):
+    """The engine has no container, image, network or volume of that name."""
+
+
 class TemplateError(MyOnionError):
     hint = "Run `myonion templates` to see the templates that exist."
 
@@ -66,6 +72,10 @@ class StateError(MyOnionError):
 
 class TorError(MyOnionError):
     pass
+
+
+class ServiceFailing(TorError):
+    """The onion service is up, but the service behind it does not answer as it should."""
 
 
 class TestnetError(MyOnionError):

@@ -18,6 +18,8 @@ class Stage(StrEnum):
     BOOTSTRAPPING = "bootstrapping"
     PUBLISHED = "published"
     REACHABLE = "reachable"
+    #: the onion answers, but the service behind it does not work (the reason says why)
+    FAILING = "failing"
     STOPPED = "stopped"
     FAILED = "failed"
     #: taken down by ``myonion down``: no container, record, keys and data kept

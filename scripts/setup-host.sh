@@ -3,8 +3,12 @@
 # Idempotent; needs root. Prints the PID of a dockerd it started to $MYONION_DOCKERD_PIDFILE.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
+# docker.io brings the docker command the tests use (Debian's 20.10 is enough; nothing needs a
+# newer one). The tests also run: ip (iproute2), systemd-analyze (systemd), useradd (passwd),
+# mount (mount), curl, nc (netcat-openbsd), ssh/ssh-keygen (openssh-client), docker-compose.
 PACKAGES=(docker.io docker-compose debootstrap python3-venv python3-pip curl netcat-openbsd
-          openssh-client libgl1 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0)
+          openssh-client iproute2 systemd passwd mount
+          libgl1 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "setup-host: run as root (e.g. sudo $0)" >&2

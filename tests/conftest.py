@@ -34,3 +34,13 @@ def runtime() -> FakeRuntime:
 @pytest.fixture
 def testnet() -> FakeTestnet:
     return FakeTestnet()
+
+
+# run-wide rules: nothing skips under CI, no test writes into committed files
+from tests.suite_rules import (  # noqa: E402, F401
+    pytest_make_collect_report,
+    pytest_runtest_makereport,
+    pytest_sessionfinish,
+    pytest_sessionstart,
+    pytest_terminal_summary,
+)

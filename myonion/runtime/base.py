@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Protocol
 
@@ -27,6 +27,12 @@ class Mount:
     target: str
     read_only: bool = False
     volume: bool = False
+
+
+#: environment variables by which a service container's entry script learns the two users it
+#: starts tor and the service as ("uid:gid" each; see containers/_runtime/myonion-entry)
+ENV_TOR_USER = "MYONION_TOR_USER"
+ENV_SERVICE_USER = "MYONION_SERVICE_USER"
 
 
 @dataclass
@@ -57,6 +63,12 @@ class ContainerSpec:
     healthcheck: dict[str, object] | None = None
     hostname: str | None = None
 
+    def side_user(self, side: str) -> str:
+        """The "uid:gid" that ``side`` ("tor" or "service") of a service container runs as
+        (set for its entry script), else the container's user."""
+        key = ENV_TOR_USER if side == "tor" else ENV_SERVICE_USER
+        return self.environment.get(key) or self.user or "0:0"
+
 
 @dataclass
 class ContainerInfo:
@@ -78,11 +90,19 @@ class ContainerInfo:
         return self.status == "running"
 
 
-class Runtime(Protocol):
-    """The container engine as myonion uses it. Errors are MyOnionError subclasses."""
+class EngineAPI(Protocol):
+    """The engine itself."""
 
     def ping(self) -> None:
         """Raise DockerUnavailable if the engine does not answer."""
+
+    def free_space(self) -> int | None:
+        """Bytes free on the disk the engine keeps its images on; None if that is unknown (an
+        engine on another machine)."""
+
+
+class ImagesAPI(Protocol):
+    """Images: build, import, tag, save, load, list and remove."""
 
     def image_exists(self, tag: str) -> bool: ...
 
@@ -106,10 +126,22 @@ class Runtime(Protocol):
         """Write the images ``tags`` (with every layer they need, shared ones once) to a tar
         file at ``path``, as ``docker save`` does."""
 
-    def load_images(self, path: str) -> list[str]:
-        """Load the images of a ``docker save`` tar file; returns the tags loaded."""
+    def load_images(self, archive: Iterable[bytes]) -> list[str]:
+        """Load the images of a ``docker save`` tar stream, as the engine reads it (tags
+        included); returns what it reports loaded: tags, or image IDs of untagged images."""
+
+    def image_id(self, tag: str) -> str | None:
+        """The ID (``sha256:…``) of the image a tag points to; None if there is no such tag."""
+
+    def tag_image(self, image_id: str, tag: str) -> None:
+        """Point ``tag`` ("repository:tag") at the image ``image_id`` (moving it if it
+        pointed elsewhere)."""
 
     def image_size(self, tag: str) -> int: ...
+
+
+class ContainersAPI(Protocol):
+    """Containers and one-off task containers."""
 
     def create(self, spec: ContainerSpec) -> ContainerInfo: ...
 
@@ -129,11 +161,33 @@ class Runtime(Protocol):
 
     def logs(self, name: str, tail: int | None = None, follow: bool = False) -> Iterator[str]: ...
 
-    def exec(self, name: str, command: list[str]) -> tuple[int, str]: ...
+    def exec(self, name: str, command: list[str], user: str | None = None) -> tuple[int, str]:
+        """Run ``command`` in a running container (as ``user``, "uid:gid"; by default the
+        container's user) and return (exit status, output)."""
 
     def put_files(self, name: str, files: dict[str, tuple[bytes, int]], user: str) -> None:
         """Copy ``files`` (absolute path -> (content, mode); a path ending in "/" is a
         directory) into a running or stopped container, owned by ``user`` ("uid:gid")."""
+
+    def run_task(
+        self,
+        image: str,
+        command: list[str],
+        mounts: list[Mount],
+        files: dict[str, tuple[bytes, int]] | None = None,
+        user: str | None = None,
+        cap_add: list[str] | None = None,
+        timeout: float = 300,
+    ) -> tuple[int, str]:
+        """Run a one-off container with no network and return (exit status, output).
+
+        ``files`` maps absolute paths to (content, mode) put into the container (owned by
+        ``user``) before it starts, e.g. into its mounted volumes. The container is removed.
+        """
+
+
+class NetworksAPI(Protocol):
+    """Networks and named volumes."""
 
     def create_network(
         self,
@@ -162,18 +216,9 @@ class Runtime(Protocol):
 
     def used_subnets(self) -> list[str]: ...
 
-    def run_task(
-        self,
-        image: str,
-        command: list[str],
-        mounts: list[Mount],
-        files: dict[str, tuple[bytes, int]] | None = None,
-        user: str | None = None,
-        cap_add: list[str] | None = None,
-        timeout: float = 300,
-    ) -> tuple[int, str]:
-        """Run a one-off container with no network and return (exit status, output).
 
-        ``files`` maps absolute paths to (content, mode) put into the container (owned by
-        ``user``) before it starts, e.g. into its mounted volumes. The container is removed.
-        """
+class Runtime(EngineAPI, ImagesAPI, ContainersAPI, NetworksAPI, Protocol):
+    """The container engine as myonion uses it, in parts grouped by resource (as docker-py's
+    client is). Errors are MyOnionError subclasses: NoSuchObject for a container, image,
+    network or volume that does not exist (see tests/contract, which holds both runtimes to
+    this)."""

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from myonion import deploy, fetch, tor
+from myonion import deploy, onion
 from myonion.cli import main
 from myonion.manager import Manager, container_name
 from myonion.runtime.base import LABEL_DEPLOYMENT
 from myonion.runtime.docker import DockerRuntime
+from myonion.tor import fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
@@ -175,7 +176,7 @@ def test_exported_compose_file_runs_and_serves(real_manager: Manager, site_dir: 
                                      "/var/lib/tor/hs/hostname"], capture_output=True,
                                     text=True)
             text = result.stdout.strip()
-            address = text if result.returncode == 0 and tor.is_valid_onion(text) else None
+            address = text if result.returncode == 0 and onion.is_valid(text) else None
             if address is None:
                 time.sleep(0.5)
         assert address, subprocess.run(["docker", "logs", container], capture_output=True,
@@ -205,8 +206,8 @@ def test_exported_compose_file_runs_and_serves(real_manager: Manager, site_dir: 
 def test_bundle_loads_and_up_builds_nothing(real_manager: Manager, docker_runtime: DockerRuntime,
                                             site_dir: Path, tmp_path: Path,
                                             events: list) -> None:
-    from myonion import bundle
     from myonion.events import Stage
+    from myonion.export import bundle
 
     path = site_dir.parent / "myonion.yaml"
     path.write_text("version: 1\nname: depbundle\nservices:\n  depbundle:\n"
@@ -279,8 +280,8 @@ def test_a_bridge_forwards_to_the_address_its_file_names(real_manager: Manager,
 def test_clients_in_the_file_decide_who_connects(real_manager: Manager,
                                                  docker_runtime: DockerRuntime,
                                                  site_dir: Path) -> None:
-    from tests.integration.test_access import get, refused
-    from tests.torclient import fresh_client
+    from tests.integration.test_access import get
+    from tests.torclient import WRONG_KEY, fresh_client, refused
 
     path = site_dir.parent / "myonion.yaml"
     text = ("version: 1\nname: depacc\nservices:\n  depacc:\n    template: site\n"
@@ -296,7 +297,7 @@ def test_clients_in_the_file_decide_who_connects(real_manager: Manager,
         assert real_manager.address("depacc") == address
         bob = real_manager.client_line("depacc", "bob")
         with fresh_client(docker_runtime, real_manager.testnet, {"alice": alice}) as revoked:
-            refused(address, revoked.socks)
+            refused(address, revoked.socks, WRONG_KEY)  # tor: wrong client authorization
         with fresh_client(docker_runtime, real_manager.testnet, {"bob": bob}) as admitted:
             assert "integration" in get(address, admitted.socks)
     finally:

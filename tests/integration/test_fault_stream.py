@@ -4,7 +4,7 @@ A device on the LAN side publishes a numbered reading every half second; in the 
 stream the receiver's container is killed (SIGKILL of its init from the host, as a crash or the
 OOM killer would). Docker's restart policy brings it back at the same address; the bridge keeps
 what it could not deliver on disk and retries. Every reading must arrive, in order; the counts
-go to ``bench/results/fault-stream.md``.
+are printed (``bench/suite_tables.py`` keeps them in ``bench/results/fault-stream.md``).
 """
 
 from __future__ import annotations
@@ -16,19 +16,17 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from myonion import fetch
 from myonion.errors import MyOnionError
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
-from tests import lan
+from myonion.tor import fetch
+from tests import lan, tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
-RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "fault-stream.md"
 TOKEN = "faultstream-token-0123456789"
 PASSWORD = "faultstream-password-01"
 LAN = f"myonion-faultlan-{os.getpid()}"
@@ -113,10 +111,9 @@ def test_no_reading_lost_when_the_receiver_crashes(real_manager: Manager,
     line = (f"| {COUNT} | {len(set(got))} | {len(missing)} | {duplicates} | "
             f"{'yes' if got == sorted(got) else 'no'} | {back:.1f} | {retried} | "
             f"{all_in:.1f} | {time.monotonic() - started:.1f} |")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
+    tables.publish("fault-stream.md",
         "# The iot-receiver crashes while the mqtt-bridge keeps sending\n\n"
-        f"Measured by `tests/integration/test_fault_stream.py` on "
+        f"Measured by `tests/integration/test_fault_stream.py` (run by `bench/suite_tables.py`) on "
         f"{time.strftime('%Y-%m-%d %H:%M')} UTC (local test network): a LAN device publishes "
         f"{COUNT} numbered readings (QoS 1, one every 0.5 s); after the first readings arrive "
         "the receiver's container is killed (SIGKILL of its init) and Docker's restart policy "
@@ -127,5 +124,5 @@ def test_no_reading_lost_when_the_receiver_crashes(real_manager: Manager,
     print("\n" + line)
     assert missing == [], (missing, logs[-3000:])
     assert got == sorted(got), got
-    real_manager.remove("fault-br")
-    real_manager.remove("fault-recv")
+    real_manager.remove("fault-br", purge=True)
+    real_manager.remove("fault-recv", purge=True)

@@ -3,7 +3,7 @@
 Each template is shared on the local test network with minimal options, then checked from three
 sides: what ``docker inspect`` says of the container, what the processes inside look like
 (/proc), and what tor itself says its configuration is (GETCONF over the control socket). One row
-a template goes into ``bench/results/hardening.md``.
+a template is printed (``bench/suite_tables.py`` keeps the table in ``bench/results/hardening.md``).
 """
 
 from __future__ import annotations
@@ -12,38 +12,18 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from myonion import keys, tor
-from myonion.manager import Manager, container_name
+from myonion.manager import ENTRY_CAPS, Manager, container_name
 from myonion.runtime.docker import DockerRuntime
 from myonion.templates import TemplateSpec
+from tests import tables
+from tests.minimal_options import OPTIONS, SECRETS
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
-
-RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "hardening.md"
-TOKEN = "HardeningToken0123456789"
-PASSWORD = "HardeningPass-0123"
-SSH_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDh9f+9Z0RZp5CkXdftX9EP3chMT8hTfhfrXT7e9ff2N "
-           "me@laptop")
-ONION = "http://" + "a" * 55 + "d.onion/api/v1/readings/kitchen"
-#: minimal valid options of every template (the secret words must not show anywhere)
-OPTIONS: dict[str, dict[str, Any]] = {
-    "site": {},
-    "ssh": {"authorized_keys": SSH_KEY},
-    "iot-receiver": {"devices": f"kitchen:{TOKEN}"},
-    # nothing listens there: socat accepts the onion's connections and fails them upstream
-    "forward": {"target_host": "hard-nowhere", "target_port": 80},
-    "mqtt-bridge": {"routes": f"kitchen {ONION} {TOKEN}", "lan_users": f"sensors:{PASSWORD}"},
-    # a frontend alone, for backends that are not there: it runs, but its address serves
-    # nothing (readiness is not waited for; test_balance.py shows one that serves)
-    "onionbalance": {"instances": " ".join(keys.generate_onion_key().address
-                                           for _ in range(2))},
-}
-SECRETS = (TOKEN, PASSWORD)
 #: what the processes and sockets inside look like, from inside (run as the container's user)
 PROBE = r"""
 for d in /proc/[0-9]*; do
@@ -52,15 +32,20 @@ for d in /proc/[0-9]*; do
   name=$(awk '/^Name:/ {print $2}' "$d/status")
   uid=$(awk '/^Uid:/ {print $2","$3","$4","$5}' "$d/status")
   cap=$(awk '/^CapEff:/ {print $2}' "$d/status")
+  bnd=$(awk '/^CapBnd:/ {print $2}' "$d/status")
   socks=$(ls -l "$d/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\]/\1/p' | tr '\n' ',')
-  echo "proc $pid $name $uid $cap $socks"
+  echo "proc $pid $name $uid $cap $bnd $socks"
 done
 for f in /proc/net/tcp /proc/net/tcp6; do
   awk 'NR>1 && $4=="0A" {print "listen", $2, $10}' "$f"
 done
-test -S /run/myonion/ctl/control.sock && echo "control unix-socket"
+
 """
 TABLE: dict[str, str] = {}
+#: capability numbers (linux/capability.h) of what the supervisor keeps
+CAPS = {"KILL": 5, "SETGID": 6, "SETUID": 7, "SETPCAP": 8}
+#: processes of tor's side (tor's user)
+TOR_SIDE = {"tor", "myonion-tor", "myonion-newnym"}
 #: Docker's embedded DNS server listens in every container on a user-defined network (its socket
 #: belongs to dockerd, in the container's network namespace; loopback only)
 DOCKER_DNS = "127.0.0.11"
@@ -78,19 +63,22 @@ def decode_address(hexaddr: str) -> tuple[str, int]:
     return ip, int(port, 16)
 
 
-def probe(runtime: DockerRuntime, name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
-                                                       bool]:
-    code, out = runtime.exec(container_name(name), ["bash", "-c", PROBE])
+def probe(runtime: DockerRuntime, name: str, user: str
+          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+    """Processes, listeners and the control socket as ``user`` (the service's: it reads its own
+    processes' descriptors; tor's stay closed to it, so tor's sockets show as "tor?")."""
+    code, out = runtime.exec(container_name(name), ["bash", "-c", PROBE], user=user)
     assert code == 0, out
     procs, listeners, control = [], [], False
     for line in out.splitlines():
         parts = line.split()
         if parts[:1] == ["proc"] and len(parts) >= 5:
-            if parts[2] in ("bash", "awk", "ls", "sed", "tr"):  # the probe itself
+            if parts[2] in ("bash", "awk", "ls", "sed", "tr", "test"):  # the probe itself
                 continue
             procs.append({"pid": parts[1], "name": parts[2],
                           "uids": [int(u) for u in parts[3].split(",")], "capeff": parts[4],
-                          "sockets": set(filter(None, (parts[5] if len(parts) > 5
+                          "capbnd": parts[5],
+                          "sockets": set(filter(None, (parts[6] if len(parts) > 6
                                                        else "").split(",")))})
         elif parts[:1] == ["listen"]:
             ip, port = decode_address(parts[1])
@@ -108,7 +96,7 @@ def probe(runtime: DockerRuntime, name: str) -> tuple[list[dict[str, Any]], list
 
 
 def tor_conf(manager: Manager, name: str) -> dict[str, list[str]]:
-    controller = tor.connect(manager._control_dir(name))
+    controller = tor.connect(manager.context.control_dir(name))
     try:
         keys = ("ControlPort", "SocksPort", "ORPort", "DirPort", "SafeLogging",
                 "HiddenServiceNonAnonymousMode", "HiddenServiceSingleHopMode", "ExitRelay",
@@ -126,8 +114,9 @@ def table() -> Iterator[dict[str, str]]:
     lines = [
         "# Hardening evidence (docker inspect, /proc inside, tor's GETCONF)",
         "",
-        f"Measured by `tests/integration/test_hardening.py` on {time.strftime('%Y-%m-%d %H:%M')} "
-        "UTC, every template shared on the local test network with minimal options.",
+        "Measured by `tests/integration/test_hardening.py` (run by `bench/suite_tables.py`) "
+        f"on {time.strftime('%Y-%m-%d %H:%M')} UTC, every template shared on the local test "
+        "network with minimal options.",
         "",
         "| template | user | caps | no-new-privs | ro root | mem / pids | host ports | "
         "process uids (CapEff) | listeners (owner) | control | torrc / GETCONF | "
@@ -136,9 +125,7 @@ def table() -> Iterator[dict[str, str]]:
         *(TABLE[t] for t in sorted(TABLE)),
         "",
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines))
-    print("\n" + "\n".join(lines))
+    tables.publish("hardening.md", "\n".join(lines))
 
 
 @pytest.mark.parametrize("template_id", sorted(OPTIONS))
@@ -146,11 +133,15 @@ def test_every_template_is_hardened(real_manager: Manager, docker_runtime: Docke
                                     template_id: str) -> None:
     template: TemplateSpec = real_manager.template(template_id)
     name = f"hard-{template_id}"[:40]
-    serves = not template.balance_frontend
+    # a frontend alone serves nothing, and the forward's target is nowhere on purpose (share
+    # would refuse it, its probe finding the target gone): both are started without waiting
+    serves = not template.balance_frontend and template_id != "forward"
     # a frontend's address is its master key's (balance share makes and installs it)
     view = real_manager.share(template_id, OPTIONS[template_id], name=name, timeout=150,
-                              wait=serves, key=None if serves else keys.generate_onion_key())
-    assert view.state == "running" and view.address
+                              wait=serves,
+                              key=keys.generate_onion_key() if template.balance_frontend
+                              else None)
+    assert view.state == "running"
     if not serves:  # its tor is up once the control socket answers GETCONF
         deadline = time.monotonic() + 90
         while True:
@@ -158,15 +149,20 @@ def test_every_template_is_hardened(real_manager: Manager, docker_runtime: Docke
                 tor_conf(real_manager, name)
                 break
             except Exception:
-                assert time.monotonic() < deadline, "the frontend's tor did not come up"
+                assert time.monotonic() < deadline, f"{name}'s tor did not come up"
                 time.sleep(1)
+    assert real_manager.status(name, live=False).address
 
     attrs = docker_runtime.client.api.inspect_container(container_name(name))
     host, config = attrs["HostConfig"], attrs["Config"]
-    user = config["User"]
-    assert user and user.split(":")[0] not in ("", "0", "root"), user
+    # root with the supervisor's four capabilities only; tor and the service are two users
+    assert config["User"] == "0:0"
+    env = dict(e.split("=", 1) for e in config["Env"])
+    tor_user, user = env["MYONION_TOR_USER"], env["MYONION_SERVICE_USER"]
+    tor_uid, service_uid = int(tor_user.split(":")[0]), int(user.split(":")[0])
+    assert (tor_uid == 10001 and service_uid not in (0, tor_uid)) or template.service_is_tor
     assert host["CapDrop"] == ["ALL"]
-    assert sorted(host["CapAdd"] or []) == sorted(template.cap_add)
+    assert sorted(host["CapAdd"] or []) == sorted([*ENTRY_CAPS, *template.cap_add])
     assert "no-new-privileges:true" in (host["SecurityOpt"] or [])
     assert host["ReadonlyRootfs"] is True
     assert host["Memory"] > 0 and host["PidsLimit"] and host["PidsLimit"] > 0
@@ -180,19 +176,31 @@ def test_every_template_is_hardened(real_manager: Manager, docker_runtime: Docke
     for path in (real_manager.store.service_dir(name) / "conf").iterdir():
         if path.is_file() and any(s in path.read_text() for s in SECRETS):
             assert path.stat().st_mode & 0o077 == 0, path
-            # ... and the container's user (tor's and the service's) can read them
+            # ... and the service's user can read them (tor needs none of them)
             inside = f"/etc/myonion/{path.name}"
             code, out = docker_runtime.exec(container_name(name), [
-                "bash", "-c", f"stat -c '%a %u' {inside} && test -r {inside}"])
+                "bash", "-c", f"stat -c '%a %u' {inside} && test -r {inside}"], user=user)
             assert code == 0 and out.split() == ["600", user.split(":")[0]], out
             secret_files.append(path.name)
     assert bool(secret_files) == any(o.secret for o in template.options), secret_files
 
-    procs, listeners, control = probe(docker_runtime, name)
+    procs, listeners, _ = probe(docker_runtime, name, user)
     names = {p["name"] for p in procs}
     assert "tor" in names and "tini" in names, names
-    assert all(0 not in p["uids"] for p in procs), procs
-    assert all(int(p["capeff"], 16) == 0 for p in procs), procs
+    # only the supervisor is root, with only its capabilities; no other process has any (not
+    # even in its bounding set); tor runs as tor's user, everything else as the service's
+    supervisor = {"tini", "myonion-entry"}
+    entry_mask = sum(1 << CAPS[c] for c in ENTRY_CAPS)
+    for p in procs:
+        if p["name"] in supervisor:
+            assert p["uids"] == [0, 0, 0, 0] and int(p["capeff"], 16) & ~entry_mask == 0, p
+            continue
+        assert int(p["capeff"], 16) == 0 and int(p["capbnd"], 16) == 0, p
+        owner = tor_uid if p["name"] in TOR_SIDE or template.service_is_tor else service_uid
+        assert p["uids"] == [owner] * 4, p
+    code, out = docker_runtime.exec(container_name(name), [
+        "test", "-S", "/run/myonion/ctl/control.sock"], user=tor_user)
+    control = code == 0
     # the service's ports and (for a tor client) the SOCKS port, on loopback; the only
     # other listener is what the template publishes on request (mosquitto's LAN side)
     allowed = {p.target for p in template.ports} | ({9050} if template.tor_client else set())
@@ -221,10 +229,11 @@ def test_every_template_is_hardened(real_manager: Manager, docker_runtime: Docke
     assert not re.search(r"^\s*ControlPort", torrc, re.M)
 
     listen = ", ".join(sorted(f"{s['ip']}:{s['port']} ({s['owner']})" for s in listeners))
-    uids = ", ".join(sorted({f"{p['name']} {p['uids'][1]} ({int(p['capeff'], 16)})"
+    uids = ", ".join(sorted({f"{p['name']} {p['uids'][1]} ({int(p['capeff'], 16):#x})"
                              for p in procs}))
     TABLE[template_id] = (
-        f"| {template_id} | {user} | drop {','.join(host['CapDrop'])}, add "
+        f"| {template_id} | root → tor {tor_user}, service {user} | drop "
+        f"{','.join(host['CapDrop'])}, add "
         f"{','.join(host['CapAdd'] or []) or '-'} | "
         f"{'yes' if 'no-new-privileges:true' in host['SecurityOpt'] else 'NO'} | "
         f"{host['ReadonlyRootfs']} | {host['Memory'] // 2**20} MiB / {host['PidsLimit']} | "
@@ -235,7 +244,7 @@ def test_every_template_is_hardened(real_manager: Manager, docker_runtime: Docke
         f"{', '.join(secret_files) or 'no secret files'}"
         f"{' 0600 uid ' + user.split(':')[0] if secret_files else ''} |")
     print(TABLE[template_id])
-    real_manager.remove(name)
+    real_manager.remove(name, purge=True)
 
 
 def test_dos_defences_reach_tor(real_manager: Manager) -> None:
@@ -245,7 +254,7 @@ def test_dos_defences_reach_tor(real_manager: Manager) -> None:
     view = real_manager.share("site", {"pow_defense": "true", "intro_dos_rate": "25",
                                        "intro_dos_burst": "200"}, name=name, timeout=150)
     assert view.state == "running" and view.stage == "reachable", view
-    controller = tor.connect(real_manager._control_dir(name))
+    controller = tor.connect(real_manager.context.control_dir(name))
     try:
         reply = str(controller.msg("GETCONF HiddenServiceOptions"))
     finally:
@@ -255,4 +264,4 @@ def test_dos_defences_reach_tor(real_manager: Manager) -> None:
                  "HiddenServiceEnableIntroDoSBurstPerSec=200"):
         assert line in reply, reply
     print(f"tor runs with: {', '.join(x for x in reply.splitlines() if 'DoS' in x or 'PoW' in x)}")
-    real_manager.remove(name)
+    real_manager.remove(name, purge=True)

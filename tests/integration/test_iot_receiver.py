@@ -9,10 +9,12 @@ import time
 
 import pytest
 
-from myonion import fetch
 from myonion.events import Stage
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
+from myonion.tor import fetch
+from tests.crowd import idle_crowd
+from tests.torclient import fresh_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
@@ -66,7 +68,10 @@ def test_readings_in_and_out(real_manager: Manager, docker_runtime: DockerRuntim
     proxy = real_manager.testnet.socks()
     base = f"http://{view.address}/api/v1/readings"
     # a generated token for the device given without one, printed by the tokens command
-    code, out = docker_runtime.exec(container_name("iottest"), ["iot-receiver", "tokens"])
+    # as the service's user: the readings and tokens are its own (root in the container has no
+    # capability to read them)
+    code, out = docker_runtime.exec(container_name("iottest"), ["iot-receiver", "tokens"],
+                                    user="10002:10002")
     assert code == 0, out
     tokens = dict(line.split(":", 1) for line in out.split())
     assert tokens["kitchen"] == TOKEN and len(tokens["garden"]) >= 16
@@ -142,5 +147,52 @@ def test_readings_in_and_out(real_manager: Manager, docker_runtime: DockerRuntim
     code, out = docker_runtime.exec(container_name("iottest"), check[1:])
     assert code == 0, out
 
-    real_manager.remove("iottest")
+    real_manager.remove("iottest", purge=True)
     assert not any(v.startswith("myonion-iottest") for v in docker_runtime.list_volumes({}))
+
+
+def service_threads(runtime: DockerRuntime, name: str) -> int:
+    """The threads of every process in the container (pids count threads)."""
+    code, out = runtime.exec(container_name(name), [
+        "bash", "-c", "n=0; for s in /proc/[0-9]*/status; do "
+        "t=$(sed -n 's/^Threads:[[:space:]]*//p' \"$s\" 2>/dev/null); n=$((n + ${t:-0})); done; "
+        "echo $n"])
+    assert code == 0, out
+    return int(out.strip())
+
+
+def test_a_device_posts_while_an_idle_crowd_holds_140_connections(
+        real_manager: Manager, docker_runtime: DockerRuntime) -> None:
+    """Issue 16: 140 idle connections (a thread each) took the receiver to its pid limit and the
+    device's POST got no answer. The crowd comes through a tor client of its own."""
+    view = real_manager.share("iot-receiver", {"devices": DEVICES}, name="iotcrowd", timeout=120)
+    assert view.address
+    proxy = real_manager.testnet.socks()
+    before = service_threads(docker_runtime, "iotcrowd")
+    with fresh_client(docker_runtime, real_manager.testnet) as attacker, \
+            idle_crowd(attacker.socks, view.address, 80, 140) as crowd:
+        # the service closed the oldest idle ones to stay within max_connections (64), and the
+        # crowd opened them again: the pressure is on
+        deadline = time.monotonic() + 60
+        while crowd.closed_by_service < 140 - 64 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        during = service_threads(docker_runtime, "iotcrowd")
+        latencies = []
+        for n in range(3):
+            started = time.monotonic()
+            status, body, _ = request(proxy, view.address, "POST", "/api/v1/readings/kitchen",
+                                      json.dumps({"seq": n}).encode(), TOKEN)
+            latencies.append(time.monotonic() - started)
+            assert status == 201, body
+        page = fetch.http_get(f"http://{view.address}/", proxy, timeout=60)
+        print(f"\niot-receiver: with a crowd of 140 idle connections through the onion "
+              f"({crowd.opened} opened, {crowd.closed_by_service} closed by the service and "
+              f"opened again, {crowd.held()} open now): POST 201 in "
+              f"{', '.join(f'{t:.2f}' for t in latencies)} s; page {page.status}; threads in "
+              f"the container {before} → {during}")
+        assert page.status == 200 and max(latencies) < 30
+        assert crowd.closed_by_service >= 140 - 64
+        assert during < 64  # far from the pids limit (128): no thread per connection
+    logs = "\n".join(docker_runtime.logs(container_name("iotcrowd")))
+    assert "Traceback" not in logs and TOKEN not in logs
+    real_manager.remove("iotcrowd")

@@ -18,10 +18,10 @@ import paho.mqtt.client as mqtt
 import pytest
 import socks
 
-from myonion import fetch
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
 from myonion.testnet import NETWORK
+from myonion.tor import fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
@@ -137,3 +137,15 @@ def test_broker_on_the_onion(real_manager: Manager, docker_runtime: DockerRuntim
     assert refused != "ok", refused
     print(f"mqtt onion: wrong password refused with '{refused}'")
     assert readings(proxy, receiver, 2, 3) == [{"seq": 1}]
+    # guessing is throttled (issue 16: 60 tries in 13 s): 5 failures at once, then one each 10 s
+    started = time.monotonic()
+    for n in range(6):
+        assert mqtt_publish(bridge, 1883, f"wrong-guess-{n:04d}", {"seq": 99}, proxy=proxy) != "ok"
+    guessing = time.monotonic() - started
+    started = time.monotonic()
+    assert mqtt_publish(bridge, 1883, PASSWORD, {"seq": 2}, proxy=proxy) == "ok"
+    print(f"mqtt onion: 6 more wrong passwords took {guessing:.1f} s; the right one then "
+          f"{time.monotonic() - started:.1f} s")
+    assert guessing >= 15
+    logs = "\n".join(docker_runtime.logs(container_name("obroker")))
+    assert "failed broker login(s) through the onion" in logs

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from myonion import fetch
 from myonion.errors import FetchError, NameInUse
 from myonion.events import Stage
 from myonion.manager import Manager, container_name
+from myonion.onion import is_valid as is_valid_onion
 from myonion.runtime.docker import DockerRuntime
-from myonion.tor import is_valid_onion
+from myonion.tor import fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
@@ -62,7 +62,7 @@ def test_share_fetch_stop_start_rm(real_manager: Manager, docker_runtime: Docker
     assert again.state == "running" and again.address and again.address != first
     assert fetch.http_get(f"http://{again.address}/", proxy).body.decode() == expected
 
-    real_manager.remove("blog")
+    real_manager.remove("blog", purge=True)
     assert docker_runtime.get(container_name("blog")) is None
     assert docker_runtime.list_volumes({"org.myonion.service": "blog"}) == []
     assert not any(v.startswith("myonion-blog") for v in
@@ -78,7 +78,7 @@ def test_persistent_keeps_its_address(real_manager: Manager, docker_runtime: Doc
     again = real_manager.start("keep", timeout=90)
     assert again.address == view.address
     assert real_manager.check("keep").reachable
-    real_manager.remove("keep")
+    real_manager.remove("keep", purge=True)
     assert not any(v.startswith("myonion-keep") for v in docker_runtime.list_volumes({}))
 
 

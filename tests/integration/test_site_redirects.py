@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from myonion import fetch
 from myonion.events import Stage
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
+from myonion.tor import fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 

@@ -73,13 +73,17 @@ def test_ssh_login_with_key_only(real_manager: Manager, docker_runtime: DockerRu
     assert fwd.returncode != 0 and "administratively prohibited" in fwd.stderr
 
     # the service listens on loopback only, as the unprivileged user
-    code, out = docker_runtime.exec(container_name("sshtest"), ["bash", "-c",
-                                    "cat /proc/net/tcp | awk 'NR>1 {print $2, $4}'; id -u"])
+    code, out = docker_runtime.exec(container_name("sshtest"), ["bash", "-c", (
+        "cat /proc/net/tcp | awk 'NR>1 {print $2, $4}'; for d in /proc/[0-9]*; do "
+        "[ \"$(cat $d/comm)\" = sshd ] && awk '/^Uid:/ {print \"sshd\", $2}' $d/status; done")])
     assert code == 0
     listening = [line.split()[0] for line in out.splitlines() if line.endswith(" 0A")]
     # (127.0.0.11 is Docker's embedded DNS resolver; everything is on 127/8)
     assert "0100007F:08AE" in listening and all(a[6:8] == "7F" for a in listening), out
-    assert out.splitlines()[-1] == "10001"
+    # sshd and the logged-in user are the service's user (10002), not tor's (10001)
+    assert {line for line in out.splitlines() if line.startswith("sshd")} == {"sshd 10002"}, out
+    whoami = ssh(proxy, view.address, keys["good"], known, "id", "-u")
+    assert whoami.stdout == "10002\n", whoami.stderr
 
     # persistent: the same address and the same host key after a restart
     pinned = known.read_text()
@@ -97,5 +101,5 @@ def test_ssh_login_with_key_only(real_manager: Manager, docker_runtime: DockerRu
     code, out = docker_runtime.exec(container_name("sshtest"), check[1:])
     assert code == 0, out
 
-    real_manager.remove("sshtest")
+    real_manager.remove("sshtest", purge=True)
     assert not any(v.startswith("myonion-sshtest") for v in docker_runtime.list_volumes({}))

@@ -37,7 +37,7 @@ def test_a_login_gets_in_while_a_crowd_waits(real_manager: Manager, key: Path,
     public = key.with_suffix(".pub").read_text()
     view = real_manager.share("ssh", {"authorized_keys": public}, name="sshcrowd", timeout=120)
     assert view.stage == "reachable" and view.address
-    controller = tor.connect(real_manager._control_dir("sshcrowd"))
+    controller = tor.connect(real_manager.context.control_dir("sshcrowd"))
     try:
         options = str(controller.msg("GETCONF HiddenServiceOptions"))
     finally:

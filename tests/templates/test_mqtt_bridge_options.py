@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from myonion import render
+from myonion.build import render
 from myonion.errors import OptionError
 from myonion.templates import TemplateRegistry
+from tests.ports import free_port
 
 SPEC = TemplateRegistry().get("mqtt-bridge")
 ONION = "a" * 55 + "d.onion"
@@ -52,7 +53,16 @@ def test_secrets_hidden_and_acl() -> None:
     files = render.render_runtime_files(
         SPEC, {"name": "b", "network": "local", "mode": "ephemeral"}, values)
     assert "allow_anonymous false" in files["mosquitto.conf"]
-    assert "topic read readings/+" in files["acl"] and "pattern write readings/+" in files["acl"]
+    assert "topic read readings/+" in files["acl"]
+    # LAN users write the topics of routed devices only (no retained messages elsewhere)
+    writes = [line for line in files["acl"].splitlines() if line.startswith("pattern write")]
+    assert writes == ["pattern write readings/kitchen"]
+    routes = f"# a comment\n{ROUTE}\r\n  garden http://{ONION}/x garden-token-0123456789\n"
+    acl = render.render_runtime_files(SPEC, {"name": "b", "network": "local", "mode": "ephemeral"},
+                                      valid(routes=routes, topic_prefix="home"))["acl"]
+    assert [line for line in acl.splitlines() if not line.startswith("#")] == [
+        "user _bridge", "topic read home/+", "", "pattern write home/kitchen",
+        "pattern write home/garden"]
     assert "SocksPort 127.0.0.1:9050" in files["torrc"]
 
 
@@ -62,7 +72,8 @@ def test_onion_serves_the_status_page_and_the_broker_only_when_asked() -> None:
     assert "HiddenServicePort 80 127.0.0.1:8080" in torrc
     assert "HiddenServicePort 1883" not in torrc
     torrc = render.render_runtime_files(SPEC, service, valid(onion_broker="true"))["torrc"]
-    assert "HiddenServicePort 80 127.0.0.1:8080\nHiddenServicePort 1883 127.0.0.1:1883" in torrc
+    # through the bridge's front (port 1884), which throttles failed logins
+    assert "HiddenServicePort 80 127.0.0.1:8080\nHiddenServicePort 1883 127.0.0.1:1884" in torrc
     # check and readiness use the first port: always the status page, over HTTP
     assert SPEC.ports[0].virtual == 80 and SPEC.ports[0].protocol == "http"
 
@@ -70,8 +81,9 @@ def test_onion_serves_the_status_page_and_the_broker_only_when_asked() -> None:
 def test_lan_port_is_published_only_when_given_and_on_loopback_by_default() -> None:
     assert SPEC.published(valid()) == {}
     assert SPEC.published(valid(lan_port="1883")) == {"1883/tcp": ("127.0.0.1", 1883)}
-    assert SPEC.published(valid(lan_port="18830", lan_address="192.168.1.20")) == {
-        "1883/tcp": ("192.168.1.20", 18830)}
+    port = free_port()
+    assert SPEC.published(valid(lan_port=str(port), lan_address="192.168.1.20")) == {
+        "1883/tcp": ("192.168.1.20", port)}
     with pytest.raises(OptionError, match="only applies when 'lan_port' is given"):
         valid(lan_address="0.0.0.0")
     with pytest.raises(OptionError, match="must be an IP address"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from myonion import render
+from myonion.build import render
 from myonion.templates import TemplateRegistry
 
 SPEC = TemplateRegistry().get("site")

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from myonion import render
+from myonion.build import render
 from myonion.errors import OptionError, TemplateError
-from myonion.manager import DEFAULT_PIDS, Manager, container_name
+from myonion.manager import Manager, container_name
 from myonion.runtime.fake import FakeRuntime
-from myonion.state import StateStore
+from myonion.services.request import DEFAULT_PIDS
+from myonion.services.store import StateStore
 from myonion.templates import TemplateRegistry, load_template
 from tests.fakes import FakeTestnet
 
@@ -85,5 +86,5 @@ def test_a_manifest_pids_limit_is_checked(tmp_path: Path, bad: object) -> None:
     assert load_template(folder).pids_limit == 512
     manifest["pids_limit"] = bad
     (folder / "template.yaml").write_text(yaml.safe_dump(manifest))
-    with pytest.raises(TemplateError, match="'pids_limit' must be a whole number"):
+    with pytest.raises(TemplateError, match="pids_limit must be a whole number"):
         load_template(folder)

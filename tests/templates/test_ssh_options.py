@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from myonion import render
+from myonion.build import render
 from myonion.errors import OptionError
 from myonion.templates import TemplateRegistry
+from tests import configs
 
 SPEC = TemplateRegistry().get("ssh")
 ED = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDh9f+9Z0RZp5CkXdftX9EP3chMT8hTfhfrXT7e9ff2N"
@@ -118,14 +119,16 @@ def test_rendered_config_is_locked_down() -> None:
         SPEC.validate({"authorized_keys": keys}))
     assert "\r" not in files["authorized_keys"]
     assert f"{ED} me\n{RSA} pi\n" in files["authorized_keys"]
-    config = {line.split()[0]: " ".join(line.split()[1:])
-              for line in files["sshd_config"].splitlines() if line and not line.startswith("#")}
-    assert config["ListenAddress"] == "127.0.0.1" and config["Port"] == "2222"
+    entries = configs.sshd(files["sshd_config"])
+    # sshd takes the first value of a keyword: each one once, or a later line would be ignored
+    assert len({k for k, _ in entries}) == len(entries)
+    config = dict(entries)
+    assert config["listenaddress"] == "127.0.0.1" and config["port"] == "2222"
     for key, value in {"PasswordAuthentication": "no", "KbdInteractiveAuthentication": "no",
                        "PermitRootLogin": "no", "UsePAM": "no", "DisableForwarding": "yes",
                        "AllowTcpForwarding": "no", "X11Forwarding": "no",
                        "AllowAgentForwarding": "no", "PermitTunnel": "no",
                        "AllowUsers": "myonion",
                        "AuthorizedKeysFile": "/etc/myonion/authorized_keys"}.items():
-        assert config[key] == value, key
+        assert config[key.lower()] == value, key
     assert [p.virtual for p in SPEC.ports] == [22] and SPEC.ports[0].protocol == "tcp"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from myonion import render
+from myonion.build import render
 from myonion.errors import OptionError, TemplateError
 from myonion.templates import (
     DEFAULT_MAX_STREAMS,
@@ -114,7 +114,7 @@ def test_a_manifest_value_is_checked(tmp_path: Path, bad: object) -> None:
     assert load_template(folder).max_streams == 7
     manifest["max_streams"] = bad
     (folder / "template.yaml").write_text(yaml.safe_dump(manifest))
-    with pytest.raises(TemplateError, match="'max_streams' must be a whole number"):
+    with pytest.raises(TemplateError, match="max_streams must be a whole number"):
         load_template(folder)
 
 

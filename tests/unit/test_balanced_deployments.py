@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from myonion import balance, deploy, keys
+from myonion import cli, deploy, keys
 from myonion.cli import main
+from myonion.deploy import balance
 from myonion.manager import Manager, container_name
 from myonion.runtime.fake import FakeRuntime
 
@@ -126,7 +127,8 @@ def test_balance_needs_a_web_template_and_free_backend_names(project: Path) -> N
 
 def test_up_makes_backends_and_a_frontend_and_is_idempotent(
         manager: Manager, runtime: FakeRuntime, project: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
     path = balanced(project)
     steps = deploy.up(manager, deploy.load(path), wait=False)
     assert [(s.service, s.action) for s in steps] == [
@@ -190,7 +192,7 @@ def test_a_backend_of_another_master_is_made_anew(manager: Manager, project: Pat
     path = balanced(project)
     deploy.up(manager, deploy.load(path), wait=False)
     old_b1 = manager.address("web-b1")
-    manager.remove("web")  # the frontend and its master key are gone
+    manager.remove("web", purge=True)  # the frontend and its master key are gone
     steps = deploy.plan(manager, deploy.load(path))
     assert [(s.service, s.action) for s in steps][:3] == [
         ("web-b1", "recreate"), ("web-b2", "recreate"), ("web", "create")]

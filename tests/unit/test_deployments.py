@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from myonion import deploy, render
+from myonion import cli, deploy
+from myonion.build import render
 from myonion.cli import main
 from myonion.errors import MyOnionError
 from myonion.manager import Manager, container_name
@@ -391,7 +392,7 @@ def test_export_compose_matches_what_the_manager_creates(manager: Manager, runti
     assert [f.name for f in secret] == ["devices"]
     assert stat.S_IMODE(secret[0].stat().st_mode) == 0o600
     if os.geteuid() == 0:
-        assert secret[0].stat().st_uid == render.CONTAINER_UID
+        assert secret[0].stat().st_uid == render.SERVICE_UID
     assert stat.S_IMODE((conf / "torrc").stat().st_mode) == 0o644
     assert (conf / "authorized_clients" / "alice.auth").read_text().startswith(
         "descriptor:x25519:")
@@ -445,6 +446,29 @@ def test_systemd_analyze_verifies_the_unit(good: Path, tmp_path: Path) -> None:
     assert "bogus" in result.stderr
 
 
+@pytest.mark.parametrize(("text", "line", "words"), [
+    ("version: 1\nservices:\n  a:\n    template: site: x\n    options: {}\n", 4,
+     "mapping values are not allowed here"),
+    ("version: 1\nservices:\n  a:\n\ttemplate: site\n", 4, "'\\t' that cannot start"),
+    ("version: 1\nservices:\n  a:\n    template: site\n   options: {}\n", 5,
+     "expected <block end>"),
+    ("version: 1\nservices:\n  a:\n    template: site\n    - x\n", 5, "expected <block end>"),
+    # found at the end of the file; where the quote was opened is named too
+    ('version: 1\nservices:\n  a:\n    template: "site\n    options: {}\n', 6,
+     "quoted scalar from line 4"),
+], ids=["mapping-in-a-value", "tab", "indent", "list-in-a-mapping", "unclosed-quote"])
+def test_cli_names_the_line_of_a_yaml_syntax_error(
+        capsys: pytest.CaptureFixture[str], project: Path, monkeypatch: pytest.MonkeyPatch,
+        manager: Manager, text: str, line: int, words: str) -> None:
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
+    monkeypatch.chdir(project)
+    (project / "bad.yaml").write_text(text)
+    assert main(["up", "-f", "bad.yaml", "--dry-run"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.startswith(f"error: bad.yaml:{line}: this is not valid YAML: "), err
+    assert words in err and "Traceback" not in err
+
+
 def test_cli_bad_file_and_dry_run(capsys: pytest.CaptureFixture[str], project: Path,
                                   good: Path) -> None:
     bad = project / "bad.yaml"
@@ -490,7 +514,7 @@ def test_a_container_removed_behind_our_back_is_made_again(
 # --- bundles --------------------------------------------------------------------------------
 def test_bundle_round_trip(manager: Manager, runtime: FakeRuntime, good: Path,
                            tmp_path: Path) -> None:
-    from myonion import bundle
+    from myonion.export import bundle
 
     made = bundle.create_bundle(manager, deploy.load(good), tmp_path / "gw.tar")
     assert made.file == "myonion.yaml" and "myonion/base:bookworm" in made.images
@@ -513,13 +537,13 @@ def test_a_damaged_bundle_loads_nothing(manager: Manager, runtime: FakeRuntime, 
                                         tmp_path: Path) -> None:
     import tarfile
 
-    from myonion import bundle
+    from myonion.export import bundle
 
     made = bundle.create_bundle(manager, deploy.load(good), tmp_path / "gw.tar")
     work = tmp_path / "unpacked"
     with tarfile.open(made.path) as tar:
         tar.extractall(work, filter="data")
-    (work / "images.tar").write_text((work / "images.tar").read_text() + "evil:latest\n")
+    (work / "images.tar").write_bytes((work / "images.tar").read_bytes() + b"evil:latest\n")
     damaged = tmp_path / "damaged.tar"
     with tarfile.open(damaged, "w") as tar:
         for name in ("SHA256SUMS", "manifest.json", "myonion.yaml", "images.tar"):
@@ -533,7 +557,7 @@ def test_a_damaged_bundle_loads_nothing(manager: Manager, runtime: FakeRuntime, 
     with tarfile.open(damaged, "w") as tar:
         for name in ("SHA256SUMS", "manifest.json", "myonion.yaml", "images.tar", "extra.sh"):
             tar.add(work / name, arcname=name)
-    with pytest.raises(bundle.BundleError, match=r"not listed: extra\.sh"):
+    with pytest.raises(bundle.BundleError, match=r"more than four files"):
         bundle.load_bundle(other, damaged, tmp_path / "target")
     assert other.images == set()
 
@@ -646,7 +670,7 @@ def test_cli_up_dry_run(capsys: pytest.CaptureFixture[str], good: Path,
                         monkeypatch: pytest.MonkeyPatch, manager: Manager) -> None:
     from myonion import cli
 
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
     assert main(["up", "-f", str(good), "--dry-run"]) == 0
     assert capsys.readouterr().out.splitlines() == ["depsite: create", "deprecv: create"]
     assert manager.store.all() == []
@@ -654,7 +678,7 @@ def test_cli_up_dry_run(capsys: pytest.CaptureFixture[str], good: Path,
 
 def test_base_image_per_architecture(runtime: FakeRuntime,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from myonion import images
+    from myonion.build import images
 
     monkeypatch.setattr(images.platform, "machine", lambda: "aarch64")
     assert images.architecture() == "arm64"
@@ -669,7 +693,8 @@ def test_base_image_per_architecture(runtime: FakeRuntime,
 def test_a_bundle_of_another_architecture_is_refused(
         manager: Manager, runtime: FakeRuntime, good: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from myonion import bundle, images
+    from myonion.build import images
+    from myonion.export import bundle
 
     made = bundle.create_bundle(manager, deploy.load(good), tmp_path / "gw.tar")
     monkeypatch.setattr(images, "architecture", lambda: "riscv64")

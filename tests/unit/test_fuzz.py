@@ -9,7 +9,8 @@
   status 0, 1 or 2, ``error:`` first on stderr for 1, never a traceback, and a refused share
   leaves nothing behind.
 
-The number of inputs tried is counted and written to ``bench/results/fuzz.md``.
+The number of inputs tried is counted and printed (``bench/suite_tables.py`` keeps it in
+``bench/results/fuzz.md``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from myonion import cli, render
+from myonion import cli
+from myonion.build import render
 from myonion.errors import MyOnionError, TemplateError
 from myonion.manager import Manager
 from myonion.runtime.fake import FakeRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 from myonion.templates import (
     COMMON_OPTIONS,
     TemplateRegistry,
@@ -42,12 +44,12 @@ from myonion.templates import (
     load_template,
     parse_option_args,
 )
+from tests import configs, tables
 from tests.fakes import FakeTestnet
 from tests.templates.test_every_template import minimal
 
 REGISTRY = TemplateRegistry()
 TEMPLATES = {t.id: t for t in REGISTRY.all()}
-RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "fuzz.md"
 COUNTS: collections.Counter[str] = collections.Counter()
 SERVICE = {"name": "fuzz", "network": "local", "mode": "ephemeral"}
 
@@ -88,13 +90,13 @@ def summary() -> Iterator[None]:
     if not COUNTS:
         return
     rows = "\n".join(f"| {k} | {v} |" for k, v in sorted(COUNTS.items()))
-    text = ("# Fuzzing (hypothesis): inputs tried\n\nWritten by `tests/unit/test_fuzz.py`; every "
-            "input got either success or a MyOnionError (CLI: exit status 0/1/2, `error:` "
-            "first, no traceback).\n\n| what | inputs |\n|---|---|\n" + rows
+    text = ("# Fuzzing (hypothesis): inputs tried\n\nCounted by `tests/unit/test_fuzz.py` (kept "
+            "here by `bench/suite_tables.py`); every input got either a MyOnionError (CLI: "
+            "exit status 0/1/2, `error:` first, no traceback) or success, and then every "
+            "rendered file parsed (nginx, torrc, mosquitto, sshd, shell, YAML, JSON) to exactly "
+            "the directives expected with that value.\n\n| what | inputs |\n|---|---|\n" + rows
             + f"\n| **total** | **{sum(COUNTS.values())}** |\n")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
-    print("\n" + text)
+    tables.publish("fuzz.md", text)
 
 
 # template options ---------------------------------------------------------------------------
@@ -119,34 +121,107 @@ TEXT_FILE = {("iot-receiver", "devices"): "devices", ("mqtt-bridge", "lan_users"
              ("mqtt-bridge", "routes"): "routes", ("ssh", "authorized_keys"): "authorized_keys"}
 
 
+#: options whose value becomes structure, not one token (checked on their own below)
+STRUCTURAL = {("onionbalance", "instances")}
+#: how each rendered file is read by the program that reads it (a text option's own file is
+#: checked line by line against the option's grammar instead)
+PARSERS: dict[str, Callable[[str], Any]] = {
+    "torrc": configs.torrc,
+    "nginx.conf": lambda text: configs.nginx_flat(configs.nginx(text)),
+    "mosquitto.conf": configs.mosquitto,
+    "acl": configs.mosquitto,
+    "sshd_config": configs.sshd,
+    "forward.env": configs.env_file,
+    "healthcheck.sh": configs.shell_words,
+    "onionbalance.yaml": yaml.safe_load,
+}
+
+
+def parse(filename: str, text: str) -> Any:
+    if filename.endswith(".json"):
+        return json.loads(text)
+    assert filename in PARSERS, f"no parser for the rendered file {filename}: add one"
+    return PARSERS[filename](text)
+
+
+def with_sentinels(spec: TemplateSpec, values: dict[str, Any]) -> tuple[dict[str, Any],
+                                                                          dict[str, str]]:
+    """The same values with every one-token option (string, int) replaced by a sentinel that
+    is a plain word in every configuration syntax, and what each sentinel stands for."""
+    base = dict(values)
+    table: dict[str, str] = {}
+    for i, option in enumerate(spec.options):
+        value = values.get(option.name)
+        if value is None or (spec.id, option.name) in STRUCTURAL:
+            continue
+        if option.type == "string":
+            base[option.name] = f"sentinel{i:02d}x"
+        elif option.type == "int":
+            base[option.name] = 900000001 + i
+        else:
+            continue
+        table[str(base[option.name])] = str(value)
+    return base, table
+
+
+def substitute(parsed: Any, table: dict[str, str]) -> Any:
+    """``parsed`` with every sentinel replaced by the value it stands for (in strings, and
+    as whole numbers where a sentinel number was rendered as a JSON/YAML number)."""
+    if isinstance(parsed, str):
+        if not table:
+            return parsed
+        pattern = re.compile("|".join(re.escape(k) for k in sorted(table, key=len,
+                                                                         reverse=True)))
+        return pattern.sub(lambda m: table[m.group(0)], parsed)
+    if isinstance(parsed, int) and not isinstance(parsed, bool) and str(parsed) in table:
+        return int(table[str(parsed)])
+    if isinstance(parsed, list | tuple):
+        return type(parsed)(substitute(x, table) for x in parsed)
+    if isinstance(parsed, dict):
+        return {substitute(k, table): substitute(v, table) for k, v in parsed.items()}
+    return parsed
+
+
 def check_rendered(spec: TemplateSpec, values: dict[str, Any]) -> None:
-    """The rendered files of accepted values: nothing injected."""
+    """The rendered files of accepted values read (to nginx, tor, mosquitto, sshd, the shell)
+    as exactly the same directives as with a harmless word in place of each one-token option,
+    with the value given where that word was: nothing added, nothing split, nothing lost."""
     files = render.render_runtime_files(spec, SERVICE, values)
-    base_values = spec.validate(minimal(spec))
-    base_values.update({o.name: values[o.name] for o in spec.options if o.type == "bool"})
-    # the DoS defences every template has change the torrc on purpose: compare like with like
-    base_values.update({c.name: values[c.name] for c in COMMON_OPTIONS if c.name in values})
+    base_values, table = with_sentinels(spec, values)
     base = render.render_runtime_files(spec, SERVICE, base_values)
-    torrc = files["torrc"]
-    expected = [f"HiddenServicePort {p.virtual} 127.0.0.1:{p.target}"
-                for p in spec.onion_ports(values)]
-    if "HiddenServicePort" not in base["torrc"]:
-        expected = []  # a template without an onion service of its own (a balancing frontend)
-    assert [x for x in torrc.splitlines() if x.startswith("HiddenServicePort")] == expected
-    assert lines(torrc) == lines(base["torrc"]), "the torrc changed with an option's value"
+    assert set(files) == set(base)
     text_files = {TEXT_FILE[(spec.id, o.name)]: o.name for o in spec.options
                   if (spec.id, o.name) in TEXT_FILE}
     for filename, text in files.items():
+        assert "\x00" not in text
         if filename in text_files:
             grammar = LINE_GRAMMAR[(spec.id, text_files[filename])]
             for line in lines(text):
                 assert grammar.fullmatch(line.rstrip("\r")), (filename, line)
-        elif filename.endswith(".json"):
-            json.loads(text)
-        else:
-            # one-line options cannot add lines (directives) to any other file
-            assert len(text.split("\n")) == len(base[filename].split("\n")), (filename, text)
-        assert "\x00" not in text
+            continue
+        assert parse(filename, text) == substitute(parse(filename, base[filename]), table), (
+            filename, text)
+    check_what_options_say(spec, values, files)
+
+
+def check_what_options_say(spec: TemplateSpec, values: dict[str, Any],
+                           files: dict[str, str]) -> None:
+    """What some options must come out as, whatever else the files hold."""
+    torrc = configs.torrc(files["torrc"])
+    expected = [f"{p.virtual} 127.0.0.1:{p.target}" for p in spec.onion_ports(values)]
+    if spec.balance_frontend:
+        expected = []  # no onion service of its own: onionbalance publishes the master's
+    assert configs.torrc_values(torrc, "HiddenServicePort") == expected
+    if spec.id == "site":
+        server = configs.nginx(files["nginx.conf"])
+        assert [d.args for d in configs.nginx_find(server, "http/server/index")] == [
+            (values["index"],)]
+        assert [d.args for d in configs.nginx_find(server, "http/server/autoindex")] == [
+            ("on",) if values["listing"] else ("off",)]
+    if spec.id == "onionbalance":
+        doc = yaml.safe_load(files["onionbalance.yaml"])
+        assert [i["address"] for i in doc["services"][0]["instances"]] == values[
+            "instances"].replace(",", " ").split()
 
 
 def fuzz_one_option(spec: TemplateSpec, option: str, value: Any) -> None:
@@ -292,7 +367,7 @@ def test_cli_share_options(template: str, args: list[str], name: str | None, ttl
         os.environ["MYONION_HOME"] = home
         runtime = FakeRuntime(images={"myonion/base:bookworm"})
         manager = Manager(runtime=runtime, store=StateStore(), testnet=FakeTestnet())
-        monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+        monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
         argv = ["share", template, "--no-wait"]
         for arg in args:
             argv += ["-o", arg]
@@ -333,7 +408,7 @@ def test_cli_random_arguments(argv: list[str], monkeypatch: pytest.MonkeyPatch,
         return
     runtime = FakeRuntime(images={"myonion/base:bookworm"})
     manager = Manager(runtime=runtime, store=StateStore(), testnet=FakeTestnet())
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
     capsys.readouterr()
     code = cli.main([*argv, "--no-wait"] if argv[:1] == ["share"] else argv)
     captured = capsys.readouterr()

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from myonion import keys
 from myonion.errors import BuildFailed, DockerUnavailable, NameInUse, OptionError, ServiceNotFound
 from myonion.manager import Manager, container_name
 from myonion.runtime.base import LABEL_SERVICE
 from myonion.runtime.fake import FakeRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
+from tests.ports import free_port
 
 
 def share(manager: Manager, site: Path, **kw: object) -> str:
@@ -23,6 +25,7 @@ def share(manager: Manager, site: Path, **kw: object) -> str:
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
     (tmp_path / "index.html").write_text("hello")
+    os.chmod(tmp_path, 0o755)  # a folder everyone may read: the ordinary service user serves it
     return tmp_path
 
 
@@ -31,7 +34,14 @@ def test_share_creates_a_hardened_container(manager: Manager, runtime: FakeRunti
     name = share(manager, site, name="blog")
     spec, info = runtime.containers[container_name(name)]
     assert info.status == "running"
-    assert spec.read_only and spec.user and not spec.user.startswith("0")
+    assert spec.read_only
+    # the container starts as root with four capabilities only, to start tor and the service
+    # as two different unprivileged users (the service can never read the onion key)
+    assert spec.user == "0:0" and sorted(spec.cap_add) == ["KILL", "SETGID", "SETPCAP", "SETUID"]
+    tor_uid = spec.environment["MYONION_TOR_USER"].split(":")[0]
+    service_uid = spec.environment["MYONION_SERVICE_USER"].split(":")[0]
+    assert tor_uid == "10001" and service_uid not in ("0", tor_uid)
+    assert "MYONION_SERVICE_IS_TOR" not in spec.environment
     assert spec.ports == {}  # nothing published on the host
     assert spec.labels[LABEL_SERVICE] == "blog"
     assert spec.mem_limit and spec.pids_limit
@@ -115,7 +125,7 @@ def test_stop_start_rm(manager: Manager, runtime: FakeRuntime, site: Path) -> No
     name = share(manager, site, name="blog", persistent=True)
     assert manager.stop(name).state == "stopped"
     assert manager.start(name, wait=False).state == "running"
-    manager.remove(name)
+    manager.remove(name, purge=True)
     assert runtime.containers == {}
     assert not any(v.startswith("myonion-blog") for v in runtime.volumes)
     assert manager.store.all() == []
@@ -146,7 +156,7 @@ def test_other_homes_are_not_listed_and_orphans_can_be_removed(
     with pytest.raises(ServiceNotFound):
         other.remove("mine")
     monkeypatch.setenv("MYONION_HOME", home)
-    manager.remove("mine")
+    manager.remove("mine", purge=True)
     assert runtime.containers == {}
 
 
@@ -174,18 +184,20 @@ def test_a_port_is_published_only_when_the_template_option_asks(
     manager.share("mqtt-bridge", BRIDGE, name="quiet", network=network, wait=False)
     spec, _ = runtime.containers[container_name("quiet")]
     assert spec.ports == {} and spec.extra_networks == []
-    manager.share("mqtt-bridge", {**BRIDGE, "lan_port": "18830"}, name="lan", network=network,
-                  wait=False)
+    port = free_port()
+    manager.share("mqtt-bridge", {**BRIDGE, "lan_port": str(port)}, name="lan",
+                  network=network, wait=False)
     spec, _ = runtime.containers[container_name("lan")]
     # loopback unless an address is asked for
-    assert spec.ports == {"1883/tcp": ("127.0.0.1", 18830)}
+    assert spec.ports == {"1883/tcp": ("127.0.0.1", port)}
     # the internal test network cannot publish: the test network's access bridge can
     assert spec.extra_networks == (["myonion-testnet-access"] if network == "local" else [])
     assert spec.network == ("myonion-testnet" if network == "local" else None)
-    manager.share("mqtt-bridge", {**BRIDGE, "lan_port": 18831, "lan_address": "0.0.0.0"},
+    wide = free_port("0.0.0.0")
+    manager.share("mqtt-bridge", {**BRIDGE, "lan_port": wide, "lan_address": "0.0.0.0"},
                   name="wide", network=network, wait=False)
     assert runtime.containers[container_name("wide")][0].ports == {
-        "1883/tcp": ("0.0.0.0", 18831)}
+        "1883/tcp": ("0.0.0.0", wide)}
 
 
 def test_a_bad_lan_address_changes_nothing(manager: Manager, runtime: FakeRuntime) -> None:
@@ -211,7 +223,24 @@ def test_a_host_port_in_use_is_refused_before_anything_is_made(
 
 
 def test_published_ports_are_shown(manager: Manager, runtime: FakeRuntime) -> None:
-    manager.share("mqtt-bridge", {**BRIDGE, "lan_port": "18832"}, name="lan", wait=False)
+    port = free_port()
+    manager.share("mqtt-bridge", {**BRIDGE, "lan_port": str(port)}, name="lan", wait=False)
     spec, info = runtime.containers[container_name("lan")]
     info.ports = dict(spec.ports)  # what Docker reports once it has published them
-    assert manager.status("lan").published == {"1883/tcp": "127.0.0.1:18832"}
+    assert manager.status("lan").published == {"1883/tcp": f"127.0.0.1:{port}"}
+
+
+def test_an_ephemeral_services_new_address_after_a_restart_is_said(
+        manager: Manager, runtime: FakeRuntime, site: Path) -> None:
+    """A container made anew (a crash loop, the engine) gives an ephemeral service a new key:
+    the view says so, with the old address, until the service is checked again."""
+    name = share(manager, site, name="eph")
+    old, new = keys.generate_onion_key().address, keys.generate_onion_key().address
+    manager.store.update(name, address=old, started_at="before")
+    (manager.store.service_dir(name) / "ctl" / "hostname").write_text(new + "\n")
+    view = manager.status(name, live=False)
+    assert view.address == new and view.previous_address == old
+    assert view.reason and "gone for good" in view.reason and old in view.reason
+    # the same address as recorded: nothing to say
+    manager.store.update(name, address=new)
+    assert manager.status(name, live=False).previous_address is None

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from myonion import hardening, render
+from myonion.build import hardening, render
 from myonion.manager import Manager, container_name
 from myonion.runtime.fake import FakeRuntime
 from myonion.templates import TemplateRegistry, TemplateSpec
@@ -76,8 +76,11 @@ def test_no_secret_in_a_file_wider_than_0600(manager: Manager, runtime: FakeRunt
     for path in holding:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode & 0o077 == 0, f"{path} holds a secret and has mode {mode:o}"
-    # the container's user (tor and the service) owns the rendered ones, so it can read them
-    uid, _, gid = (runtime.containers[container_name("svc")][0].user or "").partition(":")
+    # the service's user owns the rendered ones, so it alone can read them (tor needs none)
+    spec_ = runtime.containers[container_name("svc")][0]
+    uid, _, gid = spec_.environment["MYONION_SERVICE_USER"].partition(":")
+    if not spec.service_is_tor:
+        assert uid != spec_.environment["MYONION_TOR_USER"].partition(":")[0]
     for path in holding:
         if path.parent == conf and os.geteuid() == 0:
             assert (path.stat().st_uid, path.stat().st_gid) == (int(uid), int(gid))
@@ -104,7 +107,7 @@ def test_a_non_root_host_user_hands_secret_files_over_through_a_task(
     spec = REGISTRY.get("mqtt-bridge")
     manager.share("mqtt-bridge", options_with_secrets(spec, tmp_path), name="br", wait=False)
     chowns = [t for t in runtime.tasks if t[0] == "chown" and any("/conf/" in a for a in t)]
-    assert chowns == [["chown", f"{render.CONTAINER_UID}:1000", "/conf/lan_users",
+    assert chowns == [["chown", f"{render.SERVICE_UID}:{render.SERVICE_UID}", "/conf/lan_users",
                        "/conf/routes"]]
 
 

@@ -21,7 +21,7 @@ from myonion import cli
 from myonion.errors import StateError
 from myonion.manager import Manager, container_name
 from myonion.runtime.fake import FakeRuntime
-from myonion.state import BACKUP, ServiceRecord, StateStore
+from myonion.services.store import BACKUP, ServiceRecord, StateStore
 from tests.fakes import FakeTestnet
 
 CORRUPTIONS = {
@@ -32,6 +32,18 @@ CORRUPTIONS = {
     "wrong types": lambda text: json.dumps({**json.loads(text), "options": "x"}),
     "missing fields": lambda text: json.dumps({"name": "blog"}),
     "another name": lambda text: json.dumps({**json.loads(text), "name": "other"}),
+    # JSON's true is a Python int: a number field must refuse it as it refuses "x"
+    "true for a number": lambda text: json.dumps({**json.loads(text), "created": True}),
+    "true for a time to live": lambda text: json.dumps({**json.loads(text), "expires_at": True}),
+    "true for a timing": lambda text: json.dumps({**json.loads(text),
+                                                  "timings": {"bootstrapped": True}}),
+    "true for a pids limit": lambda text: json.dumps({**json.loads(text),
+                                                      "limits": {"pids": True}}),
+    "a number for a memory limit": lambda text: json.dumps({**json.loads(text),
+                                                            "limits": {"memory": 64}}),
+    "limits not an object": lambda text: json.dumps({**json.loads(text), "limits": "64m"}),
+    "a number for a deployment": lambda text: json.dumps({**json.loads(text),
+                                                          "deployment": 1}),
 }
 
 
@@ -107,14 +119,18 @@ def test_nothing_to_rebuild_from_is_a_clear_error(two: Manager, runtime: FakeRun
     runtime.containers.pop(container_name("blog"))
     with pytest.raises(StateError, match="cannot be made again"):
         two.repair("blog")
-    # the service can still be removed on purpose
-    two.remove("blog")
+    # what to keep of it is unknown: a plain remove refuses and says what to do ...
+    with pytest.raises(StateError, match="what to keep of it is unknown") as refused:
+        two.remove("blog")
+    assert "--purge" in str(refused.value.hint) and "repair" in str(refused.value.hint)
+    # ... and it can still be removed on purpose
+    two.remove("blog", purge=True)
     assert [v.name for v in two.list()] == ["shop"]
 
 
 def test_cli_ls_status_and_repair(two: Manager, monkeypatch: pytest.MonkeyPatch,
                                   capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: two)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: two)
     path = corrupt(two, "truncated")
     assert cli.main(["ls"]) == 0
     captured = capsys.readouterr()
