@@ -42,7 +42,7 @@ def test_folder_redirects_are_relative(real_manager: Manager, docker_runtime: Do
                                         site_dir: Path) -> None:
     (site_dir / "sub").mkdir()
     (site_dir / "sub" / "index.html").write_text("<p>sub</p>\n")
-    view = real_manager.share("site", {"dir": str(site_dir)}, name="redir", timeout=120)
+    view = real_manager.share("site", {"dir": str(site_dir)}, name="hl-redir", timeout=120)
     assert view.stage == Stage.REACHABLE and view.address
     proxy = real_manager.testnet.socks()
     for host in (view.address, f"{view.address}:80", "evil.example", "evil.example:8080",
@@ -57,6 +57,6 @@ def test_folder_redirects_are_relative(real_manager: Manager, docker_runtime: Do
     page = fetch.http_get(f"http://{view.address}/sub/", proxy)
     assert page.status == 200 and page.body == b"<p>sub</p>\n"
     # nginx got the file limit for its 1024 connections (it says so when it cannot)
-    logs = "\n".join(docker_runtime.logs(container_name("redir")))
+    logs = "\n".join(docker_runtime.logs(container_name("hl-redir")))
     assert "setrlimit" not in logs and "exceed open file resource limit" not in logs, logs
-    real_manager.remove("redir")
+    real_manager.remove("hl-redir")

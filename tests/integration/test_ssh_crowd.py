@@ -35,9 +35,9 @@ def key(tmp_path: Path) -> Path:
 def test_a_login_gets_in_while_a_crowd_waits(real_manager: Manager, key: Path,
                                              tmp_path: Path) -> None:
     public = key.with_suffix(".pub").read_text()
-    view = real_manager.share("ssh", {"authorized_keys": public}, name="sshcrowd", timeout=120)
+    view = real_manager.share("ssh", {"authorized_keys": public}, name="hl-sshcrowd", timeout=120)
     assert view.stage == "reachable" and view.address
-    controller = tor.connect(real_manager.context.control_dir("sshcrowd"))
+    controller = tor.connect(real_manager.context.control_dir("hl-sshcrowd"))
     try:
         options = str(controller.msg("GETCONF HiddenServiceOptions"))
     finally:
@@ -72,4 +72,4 @@ def test_a_login_gets_in_while_a_crowd_waits(real_manager: Manager, key: Path,
         assert len(crowd) == held == CROWD, f"{held} of {CROWD} held after {opened:.1f} s"
     print(f"ssh crowd: {CROWD} silent opened in {opened:.1f} s; login took {took:.1f} s while "
           f"{held} of them were held")
-    real_manager.remove("sshcrowd")
+    real_manager.remove("hl-sshcrowd")
