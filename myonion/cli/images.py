@@ -103,4 +103,5 @@ def templates_show(template_id: str, as_json: bool) -> None:
     for group in t.one_of:
         out.print("give exactly one of: " + ", ".join(group))
     out.print("every template also takes tor's DoS defences: " + ", ".join(
-        f"{o.name} ({o.type})" for o in COMMON_OPTIONS) + " (see docs/SECURITY.md)")
+        f"{o.name} ({o.type})" for o in COMMON_OPTIONS) + " (see docs/SECURITY.md); "
+        f"max_streams is {t.max_streams} unless given")

@@ -169,7 +169,7 @@ def container_spec(record: ServiceRecord, template: TemplateSpec, directory: Pat
         else "on-failure",
         healthcheck=template.healthcheck or None,
         mem_limit=str(record.limits.get("memory", DEFAULT_MEMORY)),
-        pids_limit=int(record.limits.get("pids", DEFAULT_PIDS)),
+        pids_limit=int(record.limits.get("pids", template.pids_limit or DEFAULT_PIDS)),
         hostname=record.name,
     )
 

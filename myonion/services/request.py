@@ -26,7 +26,7 @@ from typing import Any
 from myonion import access, config, folders, gateway_secrets, keys, onion
 from myonion.errors import OptionError
 from myonion.services import hostdirs
-from myonion.templates import TemplateSpec
+from myonion.templates import MAX_PIDS, MIN_PIDS, TemplateSpec
 
 #: resource limits of a service's container unless it asks for others (sized for a Pi)
 DEFAULT_MEMORY = "256m"
@@ -35,7 +35,6 @@ _MEMORY_RE = re.compile(r"([1-9][0-9]{0,12})([kmg]?)")
 _MEMORY_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 #: below these tor and a small service do not start
 MIN_MEMORY = 32 * 1024**2
-MIN_PIDS, MAX_PIDS = 16, 32768
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 #: a service's resource limits: "memory" ("128m") and "pids" (64); the rest take the defaults

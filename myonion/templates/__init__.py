@@ -15,9 +15,13 @@ from myonion.templates.manifest import ManifestError, load_template
 from myonion.templates.registry import TemplateRegistry, parse_option_args
 from myonion.templates.spec import (
     COMMON_OPTIONS,
+    DEFAULT_MAX_STREAMS,
     HIDDEN,
     INTRO_DOS_MAX,
     LAYERS,
+    MAX_PIDS,
+    MAX_STREAMS_MAX,
+    MIN_PIDS,
     OPTION_TYPES,
     MountSpec,
     OptionSpec,
@@ -29,10 +33,14 @@ from myonion.templates.spec import (
 
 __all__ = [
     "COMMON_OPTIONS",
+    "DEFAULT_MAX_STREAMS",
     "FORMATS",
     "HIDDEN",
     "INTRO_DOS_MAX",
     "LAYERS",
+    "MAX_PIDS",
+    "MAX_STREAMS_MAX",
+    "MIN_PIDS",
     "OPTION_TYPES",
     "ManifestError",
     "MountSpec",

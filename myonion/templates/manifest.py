@@ -28,6 +28,7 @@ from myonion.errors import OptionError, TemplateError
 from myonion.templates.formats import FORMATS, shown, whole_number
 from myonion.templates.spec import (
     COMMON_OPTIONS,
+    DEFAULT_MAX_STREAMS,
     MountSpec,
     OptionSpec,
     PortSpec,
@@ -288,5 +289,7 @@ def load_template(folder: Path, builtin: bool = True) -> TemplateSpec:
         publish=tuple(PublishSpec(p["option"], int(p["target"]), p.get("address_option"),
                                   p.get("protocol", "tcp")) for p in raw.get("publish") or ()),
         layer=raw.get("layer", "tor"),
+        max_streams=raw.get("max_streams", DEFAULT_MAX_STREAMS),
+        pids_limit=raw.get("pids_limit"),
         probes=_probes(manifest, raw, ports, options, lines),
     )

@@ -21,10 +21,14 @@ from myonion.tor.probes import ProbeSpec
 
 __all__ = [
     "COMMON_OPTIONS",
+    "DEFAULT_MAX_STREAMS",
     "GENERATED",
     "HIDDEN",
     "INTRO_DOS_MAX",
     "LAYERS",
+    "MAX_PIDS",
+    "MAX_STREAMS_MAX",
+    "MIN_PIDS",
     "OPTION_TYPES",
     "MountSpec",
     "OptionSpec",
@@ -154,6 +158,13 @@ class OptionSpec:
 
 #: tor's largest value of HiddenServiceEnableIntroDoS{Rate,Burst}PerSec
 INTRO_DOS_MAX = 0x7FFFFFFF
+#: tor's largest HiddenServiceMaxStreams (0, tor's "unlimited", is not offered)
+MAX_STREAMS_MAX = 65535
+#: streams one circuit may hold open at once, for a template whose manifest names no
+#: ``max_streams``: more than a browser opens to one site (6) with room for several tabs
+DEFAULT_MAX_STREAMS = 32
+#: the pids limits a container may have (a service's ``limits`` or a manifest's ``pids_limit``)
+MIN_PIDS, MAX_PIDS = 16, 32768
 #: the shared layers a template's image can build on (``layer:`` in its manifest)
 LAYERS = ("tor", "python")
 #: options every template has: the onion-service DoS defences tor offers (rendered into the
@@ -169,6 +180,10 @@ COMMON_OPTIONS = (
     OptionSpec("intro_dos_burst", "int", min=1, max=INTRO_DOS_MAX,
                help="the burst those introduction points allow (at least intro_dos_rate; "
                "default 8 times intro_dos_rate)"),
+    OptionSpec("max_streams", "int", min=1, max=MAX_STREAMS_MAX,
+               help="the most connections one visitor's circuit may hold open at once "
+               "(HiddenServiceMaxStreams); a circuit that opens more is closed "
+               "(default: the template's max_streams, see `myonion templates show`)"),
 )
 
 
@@ -246,6 +261,10 @@ class TemplateSpec:
     #: the shared layer the image builds on: "tor" (the tor layer, as ``tor_image`` in the
     #: Dockerfile) or "python" (tor + Debian's python3, as ``python_image``)
     layer: str = "tor"
+    #: tor's HiddenServiceMaxStreams unless the service's ``max_streams`` option says otherwise
+    max_streams: int = DEFAULT_MAX_STREAMS
+    #: the container's pids limit unless the service gives its own (None: myonion's default)
+    pids_limit: int | None = None
     #: how the service proves it works through its onion (``probes:``; see myonion.probes)
     probes: tuple[ProbeSpec, ...] = ()
 
@@ -343,6 +362,7 @@ class TemplateSpec:
         return {
             "id": self.id,
             "title": self.title,
+            "max_streams": self.max_streams,
             "description": self.description,
             "builtin": self.builtin,
             "ports": [{"virtual": p.virtual, "target": p.target,

@@ -41,17 +41,26 @@ def test_site_nginx_has_exactly_the_directives_asked_for(index: str, listing: bo
         ("disable_symlinks", ("on", "from=$document_root")),
         ("index", (index,)),
         ("autoindex", ("on" if listing else "off",)),
+        # a folder's redirect names only the path: no internal port, no Host made up
+        ("absolute_redirect", ("off",)),
         ("add_header", ("Referrer-Policy", "no-referrer", "always")),
         ("add_header", ("X-Content-Type-Options", "nosniff", "always")),
         ("location", ("~", "/\\.")),
     ]
     assert [d.args for d in configs.nginx_find(conf, "http/server/location/deny")] == [("all",)]
-    assert [d.name for d in conf] == ["daemon", "worker_processes", "pid", "error_log", "events",
-                                      "http"]
+    assert [d.name for d in conf] == ["daemon", "worker_processes", "pid", "error_log",
+                                      "worker_rlimit_nofile", "events", "http"]
+    assert [d.args for d in conf if d.name == "worker_rlimit_nofile"] == [("2048",)]
+    assert [d.args for d in configs.nginx_find(conf, "events/worker_connections")] == [
+        ("1024",)]
     # the ordinary service user: nginx as usual (its master switches no users)
     assert not configs.nginx_find(conf, "user") and not configs.nginx_find(conf, "master_process")
     http = configs.nginx_find(conf, "http")[0].block or []
     assert [d.args for d in http if d.name == "server_tokens"] == [("off",)]
+    # a request that never ends, a visitor that stops reading, an idle keep-alive: closed
+    assert [(d.name, d.args) for d in http if d.name.endswith("_timeout")] == [
+        ("client_header_timeout", ("10s",)), ("client_body_timeout", ("10s",)),
+        ("send_timeout", ("30s",)), ("keepalive_timeout", ("15s",))]
     assert [d.name for d in http].count("server") == 1
 
 
@@ -76,7 +85,9 @@ def test_torrc_has_exactly_the_expected_keywords(template_id: str, dos: dict[str
         ports = [f"{p.virtual} 127.0.0.1:{p.target}" for p in spec.onion_ports(values)]
         expected = list(TORRC_KEYWORDS)
         if not spec.balance_frontend:
-            expected += ["HiddenServiceDir"] + ["HiddenServicePort"] * len(ports)
+            expected += ["HiddenServiceDir", "HiddenServiceMaxStreams",
+                         "HiddenServiceMaxStreamsCloseCircuit"]
+            expected += ["HiddenServicePort"] * len(ports)
             if dos:  # what the options ask for, nothing else
                 expected += ["HiddenServicePoWDefensesEnabled",
                              "HiddenServiceEnableIntroDoSDefense",
@@ -86,6 +97,9 @@ def test_torrc_has_exactly_the_expected_keywords(template_id: str, dos: dict[str
         assert [k for k, _ in torrc] == expected
         if not spec.balance_frontend:
             assert configs.torrc_values(torrc, "HiddenServicePort") == ports
+            assert configs.torrc_values(torrc, "HiddenServiceMaxStreams") == [
+                str(spec.max_streams)]
+            assert configs.torrc_values(torrc, "HiddenServiceMaxStreamsCloseCircuit") == ["1"]
         if dos:
             assert configs.torrc_values(torrc, "HiddenServiceEnableIntroDoSRatePerSec") == ["20"]
             assert configs.torrc_values(torrc, "HiddenServiceEnableIntroDoSBurstPerSec") == [
@@ -136,7 +150,7 @@ def test_sshd_config_has_exactly_the_expected_keys_once_each() -> None:
         "x11forwarding": "no", "permittunnel": "no", "gatewayports": "no",
         "permituserenvironment": "no", "permituserrc": "no", "usedns": "no",
         "printmotd": "no", "printlastlog": "no", "maxauthtries": "3",
-        "logingracetime": "30", "maxstartups": "10:30:60", "maxsessions": "4",
+        "logingracetime": "20", "maxstartups": "80:30:100", "maxsessions": "4",
         "clientaliveinterval": "60", "loglevel": "INFO", "subsystem": "sftp internal-sftp"}
 
 
