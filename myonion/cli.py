@@ -36,6 +36,21 @@ def _manager(reporter: TerminalReporter | None = None) -> Manager:
     return Manager(reporter=reporter) if reporter else Manager()
 
 
+def _arch_manager(reporter: TerminalReporter | None, arch: str | None) -> Manager:
+    """A manager whose new services (and images) are for ``arch`` when given."""
+    manager = _manager(reporter)
+    if arch is not None:
+        manager.arch = arch
+    return manager
+
+
+def _arch_option(what: str) -> Any:
+    return click.option("--arch", "arch_name", metavar="ARCH",
+                        help=f"{what} for amd64, arm64 (64-bit Raspberry Pi OS) or armhf (its "
+                             "32-bit one); default $MYONION_ARCH, else this machine's. Another "
+                             "architecture than this machine's runs through emulation.")
+
+
 def _json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
@@ -64,16 +79,21 @@ def base() -> None:
 
 @base.command("build")
 @click.option("--mirror", help="Debian mirror URL (default: the one this host's apt uses).")
-@click.option("--tag", default=images.LOCAL_BASE, show_default=True)
+@click.option("--arch", "arch_name", metavar="ARCH",
+              help="amd64, arm64 or armhf (default: this machine's); another architecture "
+                   "is made through emulation (qemu-user-static).")
+@click.option("--tag", help=f"The image's tag (default: {images.LOCAL_BASE}, with -ARCH for "
+                            "another architecture than amd64).")
 @click.option("--force", is_flag=True, help="Rebuild even if the image exists.")
 @click.pass_context
-def base_build(ctx: click.Context, mirror: str | None, tag: str, force: bool) -> None:
+def base_build(ctx: click.Context, mirror: str | None, arch_name: str | None,
+               tag: str | None, force: bool) -> None:
     """Make the base image locally with debootstrap and docker import (no registry needed)."""
     from myonion.runtime import default_runtime
 
     with _progress(ctx) as reporter:
         result = images.build_base(default_runtime(), mirror=mirror, tag=tag, reporter=reporter,
-                                   force=force)
+                                   force=force, arch=arch_name)
     out.print(result)
 
 
@@ -159,7 +179,7 @@ def _show_service(view: ServiceView, as_json: bool) -> None:
         out.print(f"reason:   {view.reason}")
     if view.health:
         out.print(f"health:   {view.health} (the container's own healthcheck)")
-    out.print(f"network:  {view.network}    mode: {view.mode}")
+    out.print(f"network:  {view.network}    mode: {view.mode}    arch: {view.arch}")
     out.print(f"address:  {view.address or '-'}")
     if view.private:
         out.print(f"access:   private, {view.clients} authorized client(s)")
@@ -192,12 +212,13 @@ def _show_service(view: ServiceView, as_json: bool) -> None:
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for readiness.")
 @click.option("--yes", "whole_home", is_flag=True,
               help="Yes, share a whole home folder (asked otherwise).")
+@_arch_option("Build and run it")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def share(ctx: click.Context, template_id: str, options: tuple[str, ...], name: str | None,
           network: str | None, persistent: bool, clients: tuple[str, ...], ttl: str | None,
           key_file: str | None, no_wait: bool, timeout: float, whole_home: bool,
-          as_json: bool) -> None:
+          arch_name: str | None, as_json: bool) -> None:
     """Build TEMPLATE, run it with its own tor and print its .onion address."""
     values = parse_option_args(options)
     seconds = access.parse_duration(ttl) if ttl is not None else None
@@ -209,7 +230,7 @@ def share(ctx: click.Context, template_id: str, options: tuple[str, ...], name: 
                 view = manager.share(template_id, values, name=name, network=network,
                                      persistent=persistent, wait=not no_wait, timeout=timeout,
                                      clients=list(clients), ttl=seconds, key=key,
-                                     whole_home=whole_home)
+                                     whole_home=whole_home, arch=arch_name)
             break
         except WholeHomeFolder as e:
             # refused before anything was built: ask on a terminal, else say what to do
@@ -243,10 +264,11 @@ def ls(as_json: bool) -> None:
         err.print("No services. Share one with `myonion share site`.")
         return
     table = Table("name", "template", "state", "stage", "health", "address", "network", "mode",
-                  "access", "ends in", box=None)
+                  "arch", "access", "ends in", box=None)
     for v in views:
         table.add_row(v.name, v.template, v.state, v.stage, v.health or "-", v.address or "-",
-                      v.network, v.mode, f"private ({v.clients})" if v.private else "public",
+                      v.network, v.mode, v.arch,
+                      f"private ({v.clients})" if v.private else "public",
                       access.format_duration(v.remaining) if v.remaining is not None else "-")
     out.print(table)
     for v in views:
@@ -571,14 +593,16 @@ def _deployment_file() -> Any:
 @click.option("--timeout", default=120.0, show_default=True,
               help="Seconds to wait for each service's readiness.")
 @click.option("--dry-run", is_flag=True, help="Only print what would be done.")
+@_arch_option("Build and run its services")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def up(ctx: click.Context, file: str, timeout: float, dry_run: bool, as_json: bool) -> None:
+def up(ctx: click.Context, file: str, timeout: float, dry_run: bool, arch_name: str | None,
+       as_json: bool) -> None:
     """Create or update every service of a deployment file; unchanged ones are left alone."""
     from myonion import deploy
 
     if dry_run:
-        manager = _manager()
+        manager = _arch_manager(None, arch_name)
         planned = deploy.plan(manager, deploy.load(file, manager.registry))
         if as_json:
             _json([s.to_dict() for s in planned])
@@ -586,7 +610,7 @@ def up(ctx: click.Context, file: str, timeout: float, dry_run: bool, as_json: bo
             out.print(f"{s.service}: {s.action}" + (f" ({s.reason})" if s.reason else ""))
         return
     with _progress(ctx) as reporter:
-        manager = _manager(reporter)
+        manager = _arch_manager(reporter, arch_name)
         deployment = deploy.load(file, manager.registry)
         steps = deploy.up(manager, deployment, timeout=timeout, on_step=lambda s: err.print(
             f"{s.service}: {s.action}" + (f" ({s.reason})" if s.reason else "")))
@@ -688,8 +712,10 @@ def export_compose(ctx: click.Context, file: str, output: str, swarm: bool,
               type=click.Path(dir_okay=False), help="The deployment file.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="The bundle to write (a tar file).")
+@_arch_option("Make its images")
 @click.pass_context
-def bundle_group(ctx: click.Context, file: str, output: str | None) -> None:
+def bundle_group(ctx: click.Context, file: str, output: str | None,
+                 arch_name: str | None) -> None:
     """Images + deployment file + checksums in one tar, for a machine with no registry
     (`myonion bundle -f FILE -o OUT.tar`; on the target `myonion bundle load OUT.tar`)."""
     if ctx.invoked_subcommand:
@@ -699,10 +725,10 @@ def bundle_group(ctx: click.Context, file: str, output: str | None) -> None:
     from myonion import bundle, deploy
 
     with _progress(ctx) as reporter:
-        manager = _manager(reporter)
+        manager = _arch_manager(reporter, arch_name)
         result = bundle.create_bundle(manager, deploy.load(file, manager.registry), output)
-    err.print(f"wrote {result.path}: {result.file} and {len(result.images)} images "
-              f"({', '.join(result.images)})")
+    err.print(f"wrote {result.path}: {result.file} and {len(result.images)} {result.arch} "
+              f"images ({', '.join(result.images)})")
 
 
 @bundle_group.command("load")
@@ -718,7 +744,8 @@ def bundle_load(path: str, to: str) -> None:
     result = bundle.load_bundle(default_runtime(), path, to)
     for tag in result.replaced:
         err.print(f"note: {tag} now names the bundle's image (it named another before)")
-    err.print(f"loaded {len(result.images)} images; deployment '{result.deployment}' is in "
+    err.print(f"loaded {len(result.images)} {result.arch} images; deployment "
+              f"'{result.deployment}' is in "
               f"{result.path}: run `myonion up -f {result.path}`")
 
 

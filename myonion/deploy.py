@@ -724,7 +724,9 @@ def differences(manager: Manager, spec: ServiceSpec, options: dict[str, Any],
         found.append("limits")
     if record.deployment != deployment.name:
         found.append("deployment")
-    if record.image != images.template_tag(manager.runtime, template):
+    if manager.record_arch(record) != manager.arch:
+        found.append(f"architecture {manager.record_arch(record)} → {manager.arch}")
+    elif record.image != images.template_tag(manager.runtime, template, arch=manager.arch):
         found.append("the template's image")
     if not changed and _conf_changed(manager, template, record):
         found.append("the files its options name")
@@ -1051,13 +1053,14 @@ def export_compose(manager: Manager, deployment: Deployment, output: str | Path,
     for spec in deployment.ordered():
         template = manager.template(spec.template)
         values = template.validate(spec.options({}))
-        image = images.template_image(manager.runtime, template, manager.reporter)
+        image = images.template_image(manager.runtime, template, manager.reporter,
+                                      arch=manager.arch)
         result.images[spec.name] = image
         record = ServiceRecord(name=spec.name, template=template.id, options=values,
                                network=spec.network,
                                mode="persistent" if spec.persistent else "ephemeral",
                                image=image, private=bool(spec.clients), limits=spec.limits,
-                               deployment=deployment.name)
+                               deployment=deployment.name, arch=manager.arch)
         directory = config_dir / spec.name
         secret_files[spec.name] = _write_conf(manager, directory, template, record,
                                               hand_to_container=not swarm)

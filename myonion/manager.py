@@ -35,6 +35,7 @@ from myonion import (
     render,
     tor,
 )
+from myonion import arch as arches
 from myonion.access import ClientInfo, ClientStore
 from myonion.errors import (
     MyOnionError,
@@ -127,6 +128,8 @@ class ServiceView:
     remaining: float | None = None
     #: container port ("1883/tcp") → "host address:port", for what the template published
     published: dict[str, str] = field(default_factory=dict)
+    #: the architecture its image is built for (amd64, arm64, armhf)
+    arch: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -303,7 +306,10 @@ class Manager:
         registry: TemplateRegistry | None = None,
         reporter: Reporter = log_reporter,
         testnet: Any | None = None,
+        arch: str | None = None,
     ) -> None:
+        """``arch``: the architecture of the services this manager makes (default:
+        ``$MYONION_ARCH``, else this machine's); a service keeps the one it was made with."""
         if runtime is None:
             from myonion.runtime import default_runtime
 
@@ -313,6 +319,22 @@ class Manager:
         self.registry = registry or TemplateRegistry()
         self.reporter = reporter
         self._testnet = testnet
+        self._arch = arch
+
+    @property
+    def arch(self) -> str:
+        """The architecture new services are made for (see :meth:`__init__`)."""
+        return arches.resolve(self._arch)
+
+    @arch.setter
+    def arch(self, value: str | None) -> None:
+        self._arch = arches.check(value) if value else None
+
+    @staticmethod
+    def record_arch(record: ServiceRecord) -> str:
+        """The architecture of a service's image (records made before myonion built for other
+        architectures hold none: they are this machine's)."""
+        return record.arch or arches.host()
 
     # templates ----------------------------------------------------------------------------
     def templates(self) -> list[TemplateSpec]:
@@ -346,6 +368,7 @@ class Manager:
         limits: dict[str, Any] | None = None,
         balance_master: str | None = None,
         whole_home: bool = False,
+        arch: str | None = None,
     ) -> ServiceView:
         """Validate, build, run and (unless ``wait`` is False) wait until the onion serves.
 
@@ -354,9 +377,12 @@ class Manager:
         an existing onion key (an imported or vanity key), which makes it persistent.
         ``balance_master`` (an onion address) makes it a backend of that Onionbalance frontend
         (persistent; a key is made unless given; see :mod:`myonion.balance`).
-        ``whole_home``: the user said yes to sharing a whole home folder.
+        ``whole_home``: the user said yes to sharing a whole home folder. ``arch``: the
+        architecture to build and run it for (default :attr:`arch`; another than this
+        machine's runs through emulation, see :mod:`myonion.arch`).
         """
         template = self.registry.get(template_id)
+        arch = arches.check(arch) if arch else self.arch
         values = template.validate(options or {})
         check_folders(template, values, whole_home)
         check_host_ports(template.published(values))
@@ -380,7 +406,7 @@ class Manager:
                                    stage=Stage.BUILDING, private=bool(client_names),
                                    expires_at=time.time() + ttl if ttl else None,
                                    deployment=deployment, limits=limits,
-                                   balance_master=balance_master)
+                                   balance_master=balance_master, arch=arch)
             self.store.put(record)
         with self.store.service_locked(name):
             return self._build_and_start(record, template, client_names, key, wait, timeout)
@@ -396,7 +422,8 @@ class Manager:
                 self._ensure_testnet()
             self._report(Stage.BUILDING, f"Preparing the image of template '{template.id}'",
                          name)
-            record.image = images.template_image(self.runtime, template, self._reporter(name))
+            record.image = images.template_image(self.runtime, template, self._reporter(name),
+                                                 arch=self.record_arch(record))
             store = self._clients(name)
             for client in client_names:
                 store.add(keys.generate_client_key(client))
@@ -1017,7 +1044,7 @@ class Manager:
         was_running = info is not None and info.running
         if rebuild:
             record.image = images.template_image(self.runtime, template, self._reporter(name),
-                                                 force=True)
+                                                 force=True, arch=self.record_arch(record))
         if persistent or key is not None:
             record.mode = "persistent"
         if info is not None:
@@ -1096,6 +1123,7 @@ class Manager:
         wait: bool = True,
         timeout: float = DEFAULT_TIMEOUT,
         whole_home: bool = False,
+        arch: str | None = None,
     ) -> ServiceView:
         """Give an existing service a new configuration (what :meth:`share` takes) and start
         it in a new container, as ``myonion up`` does for a changed deployment service.
@@ -1109,6 +1137,7 @@ class Manager:
         """
         record = self._record(name)
         template = self.registry.get(template_id)
+        arch = arches.check(arch) if arch else self.arch
         values = template.validate(options or {})
         check_folders(template, values, whole_home)
         net = config.resolve_network(network)
@@ -1125,11 +1154,12 @@ class Manager:
                                "network": net, "private": bool(client_names),
                                "mode": "persistent" if persistent else "ephemeral",
                                "expires_at": time.time() + ttl if ttl else None,
-                               "limits": limits, "deployment": deployment,
+                               "limits": limits, "deployment": deployment, "arch": arch,
                                "stage": Stage.BUILDING, "reason": None})
         if net == "local":
             self._ensure_testnet()
-        new.image = images.template_image(self.runtime, template, self._reporter(name))
+        new.image = images.template_image(self.runtime, template, self._reporter(name),
+                                          arch=arch)
         if info is not None:
             self._report(Stage.STOPPED, "Replacing the container", name)
             self.runtime.remove(container_name(name))
@@ -1289,7 +1319,8 @@ class Manager:
                                network=labels.get(LABEL_NETWORK, "?"),
                                mode=labels.get(LABEL_MODE, "ephemeral"), image=info.image,
                                stage=Stage.STOPPED,
-                               reason="rebuilt from its container's labels")
+                               reason="rebuilt from its container's labels",
+                               arch=self._image_arch(info.image))
         record.private = (self.store.root / name / "conf" / access.AUTH_DIR).is_dir()
         with contextlib.suppress(OSError, ValueError):
             expires = (self.store.root / name / "conf" / "expires").read_text().strip()
@@ -1298,6 +1329,13 @@ class Manager:
             record.address = self._read_address(name)
             record.stage = Stage.PUBLISHED if record.address else Stage.STARTING
         return record
+
+    def _image_arch(self, image: str) -> str | None:
+        """The architecture an image's metadata names (None if unknown or not one of ours)."""
+        try:
+            return arches.from_platform(*self.runtime.image_platform(image))
+        except MyOnionError:
+            return None
 
     def status(self, name: str, live: bool = True) -> ServiceView:
         self.expire(name)
@@ -1357,7 +1395,8 @@ class Manager:
             clients=len(self._clients(name).names()) if record.private else 0,
             expires_at=record.expires_at,
             remaining=max(0.0, record.expires_at - time.time()) if record.expires_at else None,
-            published={k: f"{a}:{p}" for k, (a, p) in info.ports.items()} if info else {})
+            published={k: f"{a}:{p}" for k, (a, p) in info.ports.items()} if info else {},
+            arch=self.record_arch(record))
 
     def _public_options(self, record: ServiceRecord) -> dict[str, Any]:
         """The record's options without the values of secret options (tokens never shown)."""

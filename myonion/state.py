@@ -42,7 +42,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "image": (str,), "created": (int, float), "address": (str, _NONE), "stage": (str, _NONE),
     "reason": (str, _NONE), "timings": (dict,), "started_at": (str, _NONE), "private": (bool,),
     "expires_at": (int, float, _NONE), "balance_master": (str, _NONE),
-    "deployment": (str, _NONE), "limits": (dict,),
+    "deployment": (str, _NONE), "limits": (dict,), "arch": (str, _NONE),
 }
 #: the JSON types of the values inside a record's objects (``timings``, ``limits``)
 _VALUE_TYPES: dict[str, dict[str, tuple[type, ...]]] = {
@@ -95,6 +95,9 @@ class ServiceRecord:
     deployment: str | None = None
     #: resource limits given by the user ({"memory": "128m", "pids": 64}); the rest default
     limits: dict[str, Any] = field(default_factory=dict)
+    #: the architecture its image is built for (amd64, arm64, armhf); None: this machine's
+    #: (a record made before myonion built for other architectures)
+    arch: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServiceRecord:

@@ -225,6 +225,10 @@ class DockerRuntime:
         image = self._call("look up an image", lambda: self.client.images.get(tag))
         return int(image.attrs.get("Size", 0))
 
+    def image_platform(self, tag: str) -> tuple[str, str | None]:
+        image = self._call("look up an image", lambda: self.client.images.get(tag))
+        return str(image.attrs.get("Architecture", "")), image.attrs.get("Variant") or None
+
     # containers ---------------------------------------------------------------------------
     def _info(self, c: Any) -> ContainerInfo:
         attrs = c.attrs

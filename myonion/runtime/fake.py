@@ -37,6 +37,9 @@ class FakeRuntime:
     files: dict[str, dict[str, tuple[bytes, int]]] = field(default_factory=dict)
     fail_build: bool = False
     down: bool = False
+    #: Docker architectures (``arm64``, ``arm``) whose programs this engine runs (emulated);
+    #: None: every one. A task's ``uname -m`` answers as its image's platform says.
+    runs: set[str] | None = None
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def _check(self) -> None:
@@ -55,7 +58,8 @@ class FakeRuntime:
         if tag not in self.images:
             return None
         if tag not in self.image_ids:
-            config = json.dumps({"fake image": tag}).encode()
+            # labelled as Docker labels what it makes on amd64
+            config = json.dumps({"fake image": tag, "architecture": "amd64"}).encode()
             self.image_ids[tag] = _add_config(self.configs, config)
         return self.image_ids[tag]
 
@@ -76,11 +80,30 @@ class FakeRuntime:
         if self.fail_build:
             raise BuildFailed(f"Building image {tag} failed: fake failure.", detail="fake log")
         on_line("Step 2/2 : RUN true")
+        parent = _from_line(context)
+        architecture, variant = self.image_platform(parent) if parent in self.images else (
+            "amd64", None)
         self.builds.append(tag)
-        self.images.add(tag)
+        self.set_platform(tag, architecture, variant, what="built")
 
     def import_image(self, tar_path: str, tag: str) -> None:
+        # as Docker 20.10 on amd64: an import is labelled amd64 whatever its files are
+        self.set_platform(tag, "amd64", None, what="imported")
+
+    def set_platform(self, tag: str, architecture: str, variant: str | None,
+                     what: str = "given") -> None:
+        """Make ``tag`` an image (a new one) whose metadata names this platform."""
+        config = {"fake image": tag, "how": what, "n": next(self._ids),
+                  "architecture": architecture, **({"variant": variant} if variant else {})}
         self.images.add(tag)
+        self.image_ids[tag] = _add_config(self.configs, json.dumps(config).encode())
+
+    def image_platform(self, tag: str) -> tuple[str, str | None]:
+        image_id = tag if tag.startswith("sha256:") else self.image_id(tag)
+        if image_id is None or image_id not in self.configs:
+            raise RuntimeFailure(f"Docker refused to look up an image: no such image {tag}.")
+        config = json.loads(self.configs[image_id])
+        return str(config.get("architecture", "amd64")), config.get("variant") or None
 
     def remove_image(self, tag: str) -> None:
         if tag.startswith("sha256:"):
@@ -230,7 +253,28 @@ class FakeRuntime:
                  files: dict[str, tuple[bytes, int]] | None = None, user: str | None = None,
                  cap_add: list[str] | None = None, timeout: float = 300) -> tuple[int, str]:
         self.tasks.append(command)
+        if command == ["uname", "-m"]:
+            architecture, _ = self.image_platform(image)
+            if self.runs is not None and architecture not in self.runs:
+                return 1, "exec /usr/bin/uname: exec format error\n"
+            machine = {"amd64": "x86_64", "arm64": "aarch64", "arm": "armv7l"}
+            return 0, machine.get(architecture, architecture) + "\n"
         return 0, ""
+
+
+def _from_line(context: IO[bytes]) -> str | None:
+    """The image a build context's Dockerfile starts FROM (None if it names none)."""
+    try:
+        context.seek(0)
+        with tarfile.open(fileobj=context, mode="r:") as tar:
+            member = tar.extractfile("Dockerfile")
+            text = member.read().decode() if member else ""
+    except (tarfile.TarError, KeyError, OSError):
+        return None
+    for line in text.splitlines():
+        if line.upper().startswith("FROM "):
+            return line.split()[1]
+    return None
 
 
 def _add_config(configs: dict[str, bytes], config: bytes) -> str:

@@ -677,25 +677,25 @@ def test_cli_up_dry_run(capsys: pytest.CaptureFixture[str], good: Path,
 
 def test_base_image_per_architecture(runtime: FakeRuntime,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from myonion import images
+    from myonion import arch, images
 
-    monkeypatch.setattr(images.platform, "machine", lambda: "aarch64")
+    monkeypatch.setattr(arch.platform, "machine", lambda: "aarch64")
     assert images.architecture() == "arm64"
     monkeypatch.setenv("MYONION_BASE_IMAGE", "debian:bookworm-slim")
     assert images.base_image(runtime) == "debian:bookworm-slim"
     monkeypatch.setenv("MYONION_BASE_IMAGE_ARM64", "arm64v8/debian:bookworm-slim")
     assert images.base_image(runtime) == "arm64v8/debian:bookworm-slim"
-    monkeypatch.setattr(images.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(arch.platform, "machine", lambda: "x86_64")
     assert images.base_image(runtime) == "debian:bookworm-slim"
 
 
 def test_a_bundle_of_another_architecture_is_refused(
         manager: Manager, runtime: FakeRuntime, good: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from myonion import bundle, images
+    from myonion import arch, bundle
 
     made = bundle.create_bundle(manager, deploy.load(good), tmp_path / "gw.tar")
-    monkeypatch.setattr(images, "architecture", lambda: "riscv64")
+    monkeypatch.setattr(arch, "host", lambda: "riscv64")
     other = FakeRuntime()
     with pytest.raises(bundle.BundleError, match=r"holds images for .*; this machine is riscv64"):
         bundle.load_bundle(other, made.path, tmp_path / "target")
