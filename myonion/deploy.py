@@ -1159,7 +1159,8 @@ def _export_clients(directory: Path, names: list[str]) -> dict[str, Path]:
 # --- systemd --------------------------------------------------------------------------------
 UNIT_DIR = Path("/etc/systemd/system")
 #: what the unit passes on from the environment ``service install`` runs in
-UNIT_ENVIRONMENT = ("MYONION_HOME", "MYONION_NETWORK", "MYONION_BASE_IMAGE", "MYONION_TOR_SOCKS")
+UNIT_ENVIRONMENT = ("MYONION_HOME", "MYONION_NETWORK", "MYONION_BASE_IMAGE", "MYONION_TOR_SOCKS",
+                    "MYONION_ARCH")
 
 
 def unit_name(deployment: Deployment) -> str:
