@@ -296,3 +296,25 @@ def test_cli_bundle_and_share_take_arch(on_amd64: None, manager: Manager,
     assert "3 arm64 images" in capsys.readouterr().err.replace("\n", " ")
     assert main(["share", "site", "--arch", "mips", "--no-wait"]) == 1
     assert "'mips' is not an architecture myonion builds for" in capsys.readouterr().err
+
+
+def test_a_load_sends_no_empty_chunk_and_reads_every_image_reported() -> None:
+    """A Pi's Debian python3-requests (2.28) sends an empty chunk as the end of the body, and
+    the engine then hangs up on the rest (found by the heavy test, myonion as an aarch64
+    program): the runtime sends none. One message may report several images."""
+    from myonion.runtime.docker import DockerRuntime
+
+    sent: list[bytes] = []
+
+    class Api:
+        def load_image(self, data: object) -> list[dict[str, str]]:
+            sent.extend(data)  # type: ignore[call-overload]
+            return [{"stream": "Loaded image ID: sha256:aa\nLoaded image ID: sha256:bb\n"}]
+
+    class Client:
+        api = Api()
+
+    runtime = DockerRuntime(client=Client())  # type: ignore[arg-type]
+    loaded = runtime.load_images(iter([b"header", b"", b"data", b""]))
+    assert sent == [b"header", b"data"]
+    assert loaded == ["sha256:aa", "sha256:bb"]
