@@ -27,6 +27,11 @@ ARCHES = ("amd64", "arm64", "armhf")
 #: the environment variable that chooses the architecture of new services (default: the host's)
 ENV = "MYONION_ARCH"
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
+#: what qemu-user adds to a container's memory under emulation (its binary, heap and translated
+#: code, per process): measured up to 118 MiB PSS for the mqtt-bridge's six processes, idle
+#: (bench/results/pi_memory.md); a service's memory limit is what its programs may use, so
+#: an emulated service gets this much more
+EMULATION_MEMORY = 192 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -164,3 +169,16 @@ def emulation_problem(arch: str, root: Path = BINFMT) -> str | None:
         return (f"the {arch} interpreter ({found[0]['name']}) is registered without the F "
                 "flag (or disabled), so containers, which do not have it, cannot use it")
     return f"no interpreter for {arch} programs is registered with this kernel's binfmt_misc"
+
+
+def memory_limit(limit: str, arch: str) -> str:
+    """The container's memory limit for a service of ``arch`` whose programs may use ``limit``
+    (``"128m"``): the same on its own architecture, plus :data:`EMULATION_MEMORY` (in MiB)
+    under emulation."""
+    if not is_foreign(arch):
+        return limit
+    units = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+    text = limit.strip().lower().removesuffix("b")
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "")
+    total = int(number) * units[unit] + EMULATION_MEMORY
+    return f"{-(-total // 1024**2)}m"

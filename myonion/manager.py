@@ -604,7 +604,9 @@ class Manager:
             restart="unless-stopped" if record.mode == "persistent" and not record.expires_at
             else "on-failure",
             healthcheck=template.healthcheck or None,
-            mem_limit=str(record.limits.get("memory", DEFAULT_MEMORY)),
+            # what the service's programs may use; under emulation qemu-user's share on top
+            mem_limit=arches.memory_limit(str(record.limits.get("memory", DEFAULT_MEMORY)),
+                                          self.record_arch(record)),
             pids_limit=int(record.limits.get("pids", DEFAULT_PIDS)),
             hostname=record.name,
         )

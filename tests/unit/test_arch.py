@@ -229,6 +229,20 @@ def test_a_service_of_another_architecture_is_recorded_and_shown(
     assert manager.repair("pisite").arch == "arm64"
 
 
+def test_an_emulated_service_gets_qemus_share_on_top_of_its_limit(
+        on_amd64: None, manager: Manager, arm64_base: FakeRuntime) -> None:
+    assert arch.memory_limit("128m", "amd64") == "128m"
+    assert arch.memory_limit("128m", "arm64") == "320m"
+    assert arch.memory_limit("1g", "armhf") == "1216m"
+    assert arch.memory_limit("65536k", "arm64") == "256m"
+    manager.share("site", name="small", arch="arm64", limits={"memory": "64m"}, wait=False)
+    manager.share("site", name="native", limits={"memory": "64m"}, wait=False)
+    specs = {name: spec for name, (spec, _) in arm64_base.containers.items()}
+    assert specs["myonion-small"].mem_limit == "256m"
+    assert specs["myonion-native"].mem_limit == "64m"
+    assert manager.store.get("small").limits == {"memory": "64m"}  # type: ignore[union-attr]
+
+
 def test_myonion_arch_chooses_the_default(on_amd64: None, manager: Manager,
                                           arm64_base: FakeRuntime,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
