@@ -26,7 +26,8 @@ from typing import Any
 import benchlib
 from benchlib import summary
 
-from myonion import images, paths, render
+from myonion import paths
+from myonion.build import images, render
 from myonion.runtime.docker import DockerRuntime
 from myonion.templates import TemplateRegistry, TemplateSpec
 

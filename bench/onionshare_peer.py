@@ -49,11 +49,12 @@ from typing import Any
 import benchlib
 from benchlib import fmt, summary
 
-from myonion import fetch, images
+from myonion.build import images
 from myonion.errors import MyOnionError
 from myonion.runtime.base import ContainerSpec, Mount
 from myonion.runtime.docker import DockerRuntime
 from myonion.testnet import EMPTY_GEOIP, Testnet
+from myonion.tor import fetch
 
 ONIONSHARE = "onionshare-cli==2.7"
 CONTAINER = "myonion-bench-onionshare-tor"

@@ -37,10 +37,10 @@ import benchlib
 import pi_sizing
 from templates import options_for
 
-from myonion import images
+from myonion.build import images
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 
 TEMPLATES = ("site", "ssh", "iot-receiver", "forward", "mqtt-bridge")
 SUPERVISOR = ("tini", "myonion-entry", "bash", "sleep")

@@ -26,13 +26,15 @@ from typing import Any
 
 from benchlib import summary
 
-from myonion import fetch, images, paths, render
+from myonion import paths
+from myonion.build import images, render
 from myonion.manager import Manager
 from myonion.runtime.base import ContainerSpec, Mount
 from myonion.runtime.docker import DockerRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 from myonion.templates import TemplateRegistry
 from myonion.testnet import INCLUDE_VOLUME, NETWORK, Testnet
+from myonion.tor import fetch
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -33,7 +33,7 @@ from benchlib import fmt, summary
 
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 
 PREFIX = "bench-scale"
 MYONION = Path(sys.executable).with_name("myonion")

@@ -20,10 +20,10 @@ from typing import Any
 
 import benchlib
 
-from myonion import images
+from myonion.build import images
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOKEN = "bench-token-0123456789abcdef"

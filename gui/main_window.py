@@ -29,6 +29,7 @@ from gui.share_dialog import ShareDialog
 from myonion import config
 from myonion.errors import MyOnionError
 from myonion.manager import DEFAULT_TIMEOUT, Manager, ServiceView
+from myonion.services.request import Mode
 
 POLL_MS = 2000
 #: a service listed with less time left than this, and gone in the next listing, expired
@@ -213,7 +214,7 @@ class MainWindow(QMainWindow):
 
     def remove(self, name: str) -> None:
         view = self.model.view(name)
-        if view is not None and view.mode == "persistent":
+        if view is not None and view.mode == Mode.PERSISTENT:
             answer = QMessageBox.question(
                 self, "Remove — myonion",
                 f"Remove '{name}'? Its onion key is deleted: the address is gone for good.")

@@ -94,10 +94,10 @@ def main(argv: list[str] | None = None) -> int:
 def shoot(out: Path, home: Path) -> Iterator[Path]:
     from gui.main_window import MainWindow
     from myonion.manager import Manager
+    from myonion.onion import address_from_public_key
     from myonion.runtime.base import Runtime
     from myonion.runtime.fake import FakeRuntime
-    from myonion.state import StateStore
-    from myonion.tor import onion_from_public_key
+    from myonion.services.store import StateStore
 
     class DemoRuntime(FakeRuntime):
         def logs(self, name: str, tail: int | None = None,
@@ -108,6 +108,7 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
     class DemoTestnet:
         network = "myonion-testnet"
         include_volume = "myonion-testnet-include"
+        access_network = "myonion-testnet-access"
 
         def is_up(self) -> bool:
             return True
@@ -120,6 +121,12 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
 
         def socks(self) -> tuple[str, int]:
             return ("127.0.0.1", 1)
+
+        def authorize(self, key: str, auth_private_line: str) -> None:
+            pass
+
+        def deauthorize(self, key: str) -> None:
+            pass
 
     runtime: Runtime = DemoRuntime(images={"myonion/base:bookworm"})
     manager = Manager(runtime=runtime, store=StateStore(), testnet=DemoTestnet())
@@ -140,7 +147,7 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
     manager.share("site", {"dir": str(folders["drafts"])}, name="drafts", wait=False)
     for seed, name in enumerate(("blog", "photos", "family"), start=3):
         ctl = manager.store.service_dir(name) / "ctl"
-        (ctl / "hostname").write_text(onion_from_public_key(bytes([seed * 17]) * 32) + "\n")
+        (ctl / "hostname").write_text(address_from_public_key(bytes([seed * 17]) * 32) + "\n")
         manager.store.update(name, stage="reachable")
     manager.stop("notes")
     manager.store.update("drafts", stage="bootstrapping")

@@ -25,6 +25,7 @@ from gui.qr import qr_pixmap
 from gui.services_model import access_text, state_text
 from myonion.access import format_duration
 from myonion.manager import ServiceView
+from myonion.services.request import Mode
 
 QR_SIZE = 132  # an address is 41 modules with its border: 3 px each
 
@@ -196,9 +197,9 @@ class ServicePanel(QStackedWidget):
         self.start_button.setEnabled(view.state in ("stopped", "failed", "created"))
         self.stop_button.setEnabled(running)
         self.remove_button.setEnabled(view.state != "creating")
-        self.promote_button.setVisible(view.mode == "ephemeral")
+        self.promote_button.setVisible(view.mode == Mode.EPHEMERAL)
         self.promote_button.setEnabled(view.state == "running")
-        self.export_button.setVisible(view.mode == "persistent")
+        self.export_button.setVisible(view.mode == Mode.PERSISTENT)
         self.export_button.setEnabled(view.state != "creating")
         self._load_clients(view)
 

@@ -10,6 +10,7 @@ from PySide6.QtGui import QBrush, QColor
 from myonion.access import format_duration
 from myonion.events import Event, Stage
 from myonion.manager import ServiceView
+from myonion.services.request import Mode
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -112,7 +113,7 @@ class ServicesModel(QAbstractTableModel):
             return (f"Only its {view.clients} authorized client(s) can connect."
                     if view.clients else "Private, with no client: nobody can connect.")
         if column == "TTL left" and view.remaining is not None:
-            end = "removed" if view.mode == "ephemeral" else "stopped"
+            end = "removed" if view.mode == Mode.EPHEMERAL else "stopped"
             return f"It is {end} when its time to live runs out."
         return None
 
@@ -154,7 +155,7 @@ class ServicesModel(QAbstractTableModel):
             self._row_changed(row)
 
     def running_ephemeral(self) -> list[str]:
-        return [v.name for v in self._views if v.mode == "ephemeral" and v.state == "running"]
+        return [v.name for v in self._views if v.mode == Mode.EPHEMERAL and v.state == "running"]
 
     def _row_changed(self, row: int) -> None:
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QSettings
 
-#: the core reads the base image from this variable (see myonion.images.base_image)
+#: the core reads the base image from this variable (see myonion.build.images.base_image)
 BASE_IMAGE_ENV = "MYONION_BASE_IMAGE"
 #: what the environment said when the app started; an empty setting falls back to it
 _OUTSIDE_BASE_IMAGE = os.environ.get(BASE_IMAGE_ENV, "")

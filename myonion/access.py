@@ -44,6 +44,11 @@ def parse_duration(text: str) -> float:
     if seconds is None:
         raise OptionError(f"'{text}' is not a duration.",
                           hint="Write e.g. 90s, 10m, 2h, 1d or 1h30m.")
+    return check_ttl(seconds)
+
+
+def check_ttl(seconds: float) -> float:
+    """``seconds`` if it is a time to live myonion gives (10 s to 366 days); OptionError if not."""
     if not MIN_TTL <= seconds <= MAX_TTL:
         raise OptionError(f"A time to live of {format_duration(seconds)} is out of range.",
                           hint="Give between 10s and 366d.")

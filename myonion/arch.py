@@ -5,7 +5,7 @@ myonion names architectures as Debian does (``amd64``, ``arm64``, ``armhf``): th
 Pi OS, Pi 3/4/5, Zero 2 W) and ``armhf`` (32-bit Raspberry Pi OS, Pi 2/3). Docker names the same
 things as platforms (``linux/arm64/v8``, ``linux/arm/v7``): :data:`PLATFORMS` maps one to the
 other, and an image's metadata must name the platform of what is in it (see
-:mod:`myonion.relabel`).
+:mod:`myonion.build.relabel`).
 
 Another architecture's programs run here through the kernel's binfmt_misc and qemu-user
 (Debian's ``qemu-user-static`` registers its interpreters with the ``F`` flag, so containers,

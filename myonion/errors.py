@@ -6,7 +6,8 @@ Every error's ``str()`` is a complete sentence a user can read; ``hint`` says wh
     ├── DockerUnavailable        the engine does not answer
     ├── RuntimeFailure           the engine refused an operation
     │   ├── BuildFailed          an image build failed (carries the log tail)
-    │   └── EmulationMissing     the engine cannot run another architecture's programs
+    │   ├── EmulationMissing     the engine cannot run another architecture's programs
+    │   └── NoSuchObject         the engine has no such container, image, network or volume
     ├── TemplateError            unknown template, broken manifest
     ├── OptionError              a bad option value (nothing was built)
     ├── ServiceNotFound / NameInUse
@@ -52,6 +53,10 @@ class EmulationMissing(RuntimeFailure):
     hint = ("Install qemu-user-static and binfmt-support (as root: "
             "`scripts/setup-host.sh --emulate ARCH`), or build on a machine of that "
             "architecture.")
+
+
+class NoSuchObject(RuntimeFailure):
+    """The engine has no container, image, network or volume of that name."""
 
 
 class TemplateError(MyOnionError):

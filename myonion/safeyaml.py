@@ -57,7 +57,7 @@ class BoundedLoader(yaml.SafeLoader):
         self._nodes = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        event = self.peek_event()
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]  # PyYAML's stubs leave it untyped
         if isinstance(event, yaml.AliasEvent):
             self._refuse(event, f"uses the YAML alias *{event.anchor}, which myonion does not "
                          "read (no anchors or aliases)")
@@ -122,3 +122,42 @@ def load(path: str | Path, file: str | None = None) -> Any:
     """Read and parse a YAML file within the bounds (see :func:`read` and :func:`parse`)."""
     file = str(path) if file is None else file
     return parse(read(path, file), file)
+
+
+def parse_with_lines(text: str, file: str) -> tuple[Any, dict[str, int]]:
+    """Like :func:`parse`, and also the line (from 1) of every value, by its path: ``""`` for
+    the document, ``key``, ``key.sub``, ``key[0]``, ``key[0].sub``... (a key's line for the
+    value under it), for messages that say where in the file a value is wrong."""
+    loader = BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except Refused as e:
+        mark = e.problem_mark
+        raise RefusedFile(file, mark.line + 1 if mark else 0, str(e.problem)) from None
+    finally:
+        loader.dispose()
+    lines: dict[str, int] = {}
+    if node is not None:
+        _lines(node, "", lines)
+    return data, lines
+
+
+def _lines(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+            sub = f"{path}.{key}" if path else str(key)
+            lines[sub] = key_node.start_mark.line + 1
+            _lines(value_node, sub, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _lines(item, f"{path}[{i}]", lines)
+
+
+def load_with_lines(path: str | Path, file: str | None = None) -> tuple[Any, dict[str, int]]:
+    """Read and parse a YAML file within the bounds, with the line of every value (see
+    :func:`parse_with_lines`)."""
+    file = str(path) if file is None else file
+    return parse_with_lines(read(path, file), file)

@@ -33,7 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from myonion import images, paths
+from myonion import paths
+from myonion.build import images
 from myonion.errors import DockerUnavailable, MyOnionError, TestnetError
 from myonion.events import Event, Reporter, Stage, log_reporter
 from myonion.runtime.base import (

@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime
 import time
 
-from myonion import balance, fetch
+from myonion.deploy import balance
 from myonion.errors import MyOnionError
 from myonion.manager import Manager
 from myonion.runtime.docker import DockerRuntime
 from myonion.testnet import Testnet
+from myonion.tor import fetch
 from tests.torclient import fresh_client
 
 

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from myonion import fetch
+from myonion.tor import fetch
 
 
 class IdleCrowd:

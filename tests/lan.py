@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from myonion import images, testnet
+from myonion import testnet
+from myonion.build import images
 from myonion.manager import Manager
 from myonion.runtime.base import ContainerSpec
 from myonion.runtime.docker import DockerRuntime

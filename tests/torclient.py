@@ -19,10 +19,11 @@ import time
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from myonion import fetch, images
+from myonion.build import images
 from myonion.runtime.base import ContainerSpec, Mount
 from myonion.runtime.docker import DockerRuntime
 from myonion.testnet import Testnet
+from myonion.tor import fetch
 
 #: tor's SOCKS5 replies (ExtendedErrors) for a private onion service and a client without the
 #: key it needs, and with a key the service does not accept (e.g. revoked)

@@ -90,11 +90,19 @@ class ContainerInfo:
         return self.status == "running"
 
 
-class Runtime(Protocol):
-    """The container engine as myonion uses it. Errors are MyOnionError subclasses."""
+class EngineAPI(Protocol):
+    """The engine itself."""
 
     def ping(self) -> None:
         """Raise DockerUnavailable if the engine does not answer."""
+
+    def free_space(self) -> int | None:
+        """Bytes free on the disk the engine keeps its images on; None if that is unknown (an
+        engine on another machine)."""
+
+
+class ImagesAPI(Protocol):
+    """Images: build, import, tag, save, load, list and remove."""
 
     def image_exists(self, tag: str) -> bool: ...
 
@@ -129,16 +137,15 @@ class Runtime(Protocol):
         """Point ``tag`` ("repository:tag") at the image ``image_id`` (moving it if it
         pointed elsewhere)."""
 
-    def free_space(self) -> int | None:
-        """Bytes free on the disk the engine keeps its images on; None if that is unknown (an
-        engine on another machine)."""
-
     def image_size(self, tag: str) -> int: ...
 
     def image_platform(self, tag: str) -> tuple[str, str | None]:
         """The architecture and variant an image's metadata names (``("arm64", "v8")``); the
         engine runs it as that, whatever its files are."""
         ...
+
+class ContainersAPI(Protocol):
+    """Containers and one-off task containers."""
 
     def create(self, spec: ContainerSpec) -> ContainerInfo: ...
 
@@ -165,6 +172,26 @@ class Runtime(Protocol):
     def put_files(self, name: str, files: dict[str, tuple[bytes, int]], user: str) -> None:
         """Copy ``files`` (absolute path -> (content, mode); a path ending in "/" is a
         directory) into a running or stopped container, owned by ``user`` ("uid:gid")."""
+
+    def run_task(
+        self,
+        image: str,
+        command: list[str],
+        mounts: list[Mount],
+        files: dict[str, tuple[bytes, int]] | None = None,
+        user: str | None = None,
+        cap_add: list[str] | None = None,
+        timeout: float = 300,
+    ) -> tuple[int, str]:
+        """Run a one-off container with no network and return (exit status, output).
+
+        ``files`` maps absolute paths to (content, mode) put into the container (owned by
+        ``user``) before it starts, e.g. into its mounted volumes. The container is removed.
+        """
+
+
+class NetworksAPI(Protocol):
+    """Networks and named volumes."""
 
     def create_network(
         self,
@@ -193,18 +220,9 @@ class Runtime(Protocol):
 
     def used_subnets(self) -> list[str]: ...
 
-    def run_task(
-        self,
-        image: str,
-        command: list[str],
-        mounts: list[Mount],
-        files: dict[str, tuple[bytes, int]] | None = None,
-        user: str | None = None,
-        cap_add: list[str] | None = None,
-        timeout: float = 300,
-    ) -> tuple[int, str]:
-        """Run a one-off container with no network and return (exit status, output).
 
-        ``files`` maps absolute paths to (content, mode) put into the container (owned by
-        ``user``) before it starts, e.g. into its mounted volumes. The container is removed.
-        """
+class Runtime(EngineAPI, ImagesAPI, ContainersAPI, NetworksAPI, Protocol):
+    """The container engine as myonion uses it, in parts grouped by resource (as docker-py's
+    client is). Errors are MyOnionError subclasses: NoSuchObject for a container, image,
+    network or volume that does not exist (see tests/contract, which holds both runtimes to
+    this)."""

@@ -12,9 +12,9 @@ from pytestqt.qtbot import QtBot
 
 from gui.main_window import MainWindow
 from myonion.manager import Manager
+from myonion.onion import address_from_public_key
 from myonion.runtime.fake import FakeRuntime
-from myonion.state import StateStore
-from myonion.tor import onion_from_public_key
+from myonion.services.store import StateStore
 from tests.fakes import FakeTestnet
 
 
@@ -96,7 +96,7 @@ def wait_idle(qtbot: QtBot, window: MainWindow) -> None:
 
 
 def give_address(manager: Manager, name: str, seed: int = 7) -> str:
-    address = onion_from_public_key(bytes([seed]) * 32)
+    address = address_from_public_key(bytes([seed]) * 32)
     ctl = manager.store.service_dir(name) / "ctl"
     ctl.mkdir(exist_ok=True)
     (ctl / "hostname").write_text(address + "\n")

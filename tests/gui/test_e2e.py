@@ -14,10 +14,11 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from gui.main_window import MainWindow
-from myonion import fetch, images
+from myonion.build import images
 from myonion.errors import MyOnionError
 from myonion.manager import Manager
-from myonion.state import StateStore
+from myonion.services.store import StateStore
+from myonion.tor import fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from myonion import fetch, keys
+from myonion import keys
 from myonion.errors import MyOnionError
 from myonion.manager import Manager, container_name
 from myonion.runtime.base import LABEL_SERVICE
 from myonion.runtime.docker import DockerRuntime
+from myonion.tor import fetch
 from tests.torclient import MISSING_KEY, WRONG_KEY, fresh_client, refused
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]

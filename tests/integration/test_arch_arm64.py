@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from myonion import relabel
+from myonion.build import relabel
 from myonion.cli import main
 from myonion.events import Stage
-from myonion.imagearchive import ImageArchive
+from myonion.export.imagearchive import ImageArchive
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
 from tests import archproof
@@ -93,7 +93,7 @@ def test_an_arm64_site_through_the_onion(real_manager: Manager, docker_runtime: 
     assert {"tini", "tor", "nginx"} <= {p.comm for p in found}
     assert all(os.path.basename(p.runner) == "qemu-aarch64-static" for p in found)
 
-    monkeypatch.setattr("myonion.cli._manager", lambda reporter=None: real_manager)
+    monkeypatch.setattr("myonion.cli.common.manager", lambda reporter=None: real_manager)
     capsys.readouterr()
     assert main(["status", SITE, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["arch"] == "arm64"
@@ -113,7 +113,7 @@ def test_an_arm64_bundle_is_made_here_and_refused_here(
     file = site_dir.parent / "myonion.yaml"
     file.write_text("version: 1\nname: piarchbundle\nservices:\n  piarch-bsite:\n"
                     "    template: site\n    options: {dir: ./site}\n")
-    monkeypatch.setattr("myonion.cli._manager", lambda reporter=None: real_manager)
+    monkeypatch.setattr("myonion.cli.common.manager", lambda reporter=None: real_manager)
     out = tmp_path / "pi.tar"
     started = time.monotonic()
     assert main(["bundle", "--arch", "arm64", "-f", str(file), "-o", str(out)]) == 0

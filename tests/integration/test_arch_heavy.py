@@ -28,7 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from myonion import deploy, images
+from myonion import deploy
+from myonion.build import images
 from myonion.cli import main
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
@@ -175,7 +176,7 @@ def test_the_pi_gateway_bundled_here_runs_from_a_pis_own_myonion(
     port = free_port()
     file = gateway_file(laptop, port, ssh_key.with_suffix(".pub").read_text())
     # the laptop: builds what is missing, bundles it for a 64-bit Pi
-    monkeypatch.setattr("myonion.cli._manager", lambda reporter=None: real_manager)
+    monkeypatch.setattr("myonion.cli.common.manager", lambda reporter=None: real_manager)
     started = time.monotonic()
     assert main(["bundle", "--arch", "arm64", "-f", str(file), "-o", str(tmp_path / "gw.tar")]) == 0
     made = capsys.readouterr().err

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from myonion import balance
+from myonion.deploy import balance
 from myonion.errors import MyOnionError
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime

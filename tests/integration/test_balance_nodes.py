@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from myonion import balance, deploy, fetch
+from myonion import deploy
+from myonion.deploy import balance
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
+from myonion.tor import fetch
 from tests.balancing import fresh_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]

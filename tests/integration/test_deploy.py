@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from myonion import deploy, fetch, tor
+from myonion import deploy, onion
 from myonion.cli import main
 from myonion.manager import Manager, container_name
 from myonion.runtime.base import LABEL_DEPLOYMENT
 from myonion.runtime.docker import DockerRuntime
+from myonion.tor import fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
@@ -175,7 +176,7 @@ def test_exported_compose_file_runs_and_serves(real_manager: Manager, site_dir: 
                                      "/var/lib/tor/hs/hostname"], capture_output=True,
                                     text=True)
             text = result.stdout.strip()
-            address = text if result.returncode == 0 and tor.is_valid_onion(text) else None
+            address = text if result.returncode == 0 and onion.is_valid(text) else None
             if address is None:
                 time.sleep(0.5)
         assert address, subprocess.run(["docker", "logs", container], capture_output=True,
@@ -205,13 +206,13 @@ def test_exported_compose_file_runs_and_serves(real_manager: Manager, site_dir: 
 def test_bundle_loads_and_up_builds_nothing(real_manager: Manager, docker_runtime: DockerRuntime,
                                             site_dir: Path, tmp_path: Path,
                                             events: list) -> None:
-    from myonion import bundle
     from myonion.events import Stage
+    from myonion.export import bundle, bundle_make
 
     path = site_dir.parent / "myonion.yaml"
     path.write_text("version: 1\nname: depbundle\nservices:\n  depbundle:\n"
                     "    template: site\n    options:\n      dir: ./site\n")
-    made = bundle.create_bundle(real_manager, deploy.load(path), tmp_path / "dep.tar")
+    made = bundle_make.create_bundle(real_manager, deploy.load(path), tmp_path / "dep.tar")
     # the template's image is removed, as on a machine that never had it; the base and tor
     # layers stay (other tests use them, and rebuilding the base takes a debootstrap)
     site_tag = next(tag for tag in made.images if tag.startswith("myonion/site:"))

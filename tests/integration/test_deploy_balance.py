@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from myonion import balance, deploy, fetch, keys
+from myonion import deploy, keys
+from myonion.deploy import balance
 from myonion.manager import Manager, container_name
 from myonion.runtime.base import LABEL_DEPLOYMENT
 from myonion.runtime.docker import DockerRuntime
+from myonion.tor import fetch
 from tests.balancing import fresh_get, utc_now, wait_listed
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]

@@ -26,10 +26,11 @@ from pathlib import Path
 import docker
 import pytest
 
-from myonion import cli, images, paths
+from myonion import cli, paths
+from myonion.build import images
 from myonion.manager import Manager
 from myonion.runtime.docker import DockerRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 from myonion.templates import load_template
 from tests.fakes import FakeTestnet
 from tests.integration.conftest import IN_CI
@@ -161,7 +162,7 @@ def test_a_full_disk_during_a_build_is_one_clear_error_and_changes_nothing(
     runtime = DockerRuntime()
     store = StateStore()
     manager = Manager(runtime=runtime, store=store, testnet=FakeTestnet())
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
     tags_before = sorted(t for i in small_engine.client.images.list() for t in i.tags)
     used_before = small_engine.used_mib()
     print(f"\nsmall engine: {used_before:.0f} MiB used, {small_engine.free_mib():.0f} MiB free; "

@@ -1,8 +1,12 @@
 """Faults on a persistent site service: each one, the service comes back by itself at the same
 address and is reachable again through the test network; the recovery time is measured.
 
-- tor killed inside (SIGKILL of the pid myonion-entry wrote to /var/lib/tor/tor.pid);
-- the service killed (SIGKILL of nginx's master);
+- tor killed inside (SIGKILL of the pid in /var/lib/tor/tor.pid, as tor's user): myonion-entry
+  starts tor again in the same container (no restart by Docker);
+- the service killed (SIGKILL of nginx's master, as the service's user): the same;
+- an *ephemeral* service whose tor and service are killed keeps its address (its key lives in
+  the container's memory, which a restart in place keeps); a crash loop ends the container, the
+  restart policy brings it back with a new address, and myonion says the old one is gone;
 - the container killed as a whole (SIGKILL of its init from the host, as the OOM killer or a
   crash does);
 - ``docker kill``: Docker treats it as a deliberate stop (it cancels the restart policy, see
@@ -22,9 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from myonion import fetch
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
+from myonion.tor import fetch
 from tests import tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
@@ -45,7 +49,8 @@ def report() -> Iterator[None]:
             "# Fault recovery of a persistent site service (local test network)",
             "",
             f"Measured by `tests/integration/test_faults.py` (run by `bench/suite_tables.py`) on "
-            f"{time.strftime('%Y-%m-%d %H:%M')} UTC. *back* = the container runs again "
+            f"{time.strftime('%Y-%m-%d %H:%M')} UTC. *back* = the killed process runs again "
+            "(started again inside its container by myonion-entry) or the container runs again "
             "(restarted by Docker's restart policy); *reachable* = `check` fetched the page "
             "through the test network's separate tor client, at the same address. Each fault "
             f"hits a service that has run {STABLE:.0f} s or more (Docker doubles its restart "
@@ -58,21 +63,41 @@ def report() -> Iterator[None]:
         tables.publish("faults.md", text)
 
 
-def exec_ok(runtime: DockerRuntime, command: str) -> str:
-    code, out = runtime.exec(container_name(NAME), ["bash", "-c", command])
+def exec_ok(runtime: DockerRuntime, command: str, user: str, name: str = NAME) -> str:
+    """Run ``command`` in the container as ``user`` (tor's "10001:10001" or the service's)."""
+    code, out = runtime.exec(container_name(name), ["bash", "-c", command], user=user)
     assert code == 0, out
     return out
+
+
+def pid_of(runtime: DockerRuntime, comm: str, name: str = NAME) -> str | None:
+    """The pid of the first process named ``comm`` in the container, if one runs."""
+    code, out = runtime.exec(container_name(name), ["bash", "-c", (
+        f'for d in /proc/[0-9]*; do [ "$(cat $d/comm 2>/dev/null)" = {comm} ] && '
+        'echo ${d#/proc/}; done; true')])
+    return out.split()[0] if code == 0 and out.split() else None
+
+
+def wait_new_pid(runtime: DockerRuntime, comm: str, before: str | None,
+                 timeout: float = 60.0, name: str = NAME) -> None:
+    """Until a process named ``comm`` runs again with another pid than ``before``."""
+    deadline = time.monotonic() + timeout
+    while (now := pid_of(runtime, comm, name)) in (None, before):
+        assert time.monotonic() < deadline, f"{comm} not back after {timeout:.0f} s"
+        time.sleep(0.1)
+    assert now is not None
 
 
 def restart_count(runtime: DockerRuntime) -> int:
     return int(runtime.client.api.inspect_container(container_name(NAME))["RestartCount"])
 
 
-def wait_back(runtime: DockerRuntime, before: str, timeout: float = 60.0) -> None:
+def wait_back(runtime: DockerRuntime, before: str, timeout: float = 60.0,
+              name: str = NAME) -> None:
     """Until the container runs again, started after ``before`` (Docker's StartedAt)."""
     deadline = time.monotonic() + timeout
     while True:
-        info = runtime.get(container_name(NAME))
+        info = runtime.get(container_name(name))
         if info is not None and info.running and info.started_at != before:
             return
         assert time.monotonic() < deadline, f"not back after {timeout:.0f} s: {info}"
@@ -80,27 +105,39 @@ def wait_back(runtime: DockerRuntime, before: str, timeout: float = 60.0) -> Non
 
 
 def recover(manager: Manager, runtime: DockerRuntime, address: str, fault: str, how: str,
-            inflict: Callable[[], object]) -> None:
-    """Inflict the fault ROUNDS times; each time the service must come back by itself."""
+            inflict: Callable[[], object], in_place: str | None = None) -> None:
+    """Inflict the fault ROUNDS times; each time the service must come back by itself: the
+    process ``in_place`` started again inside the same container, or (None) the container
+    restarted by Docker's restart policy."""
     backs, reachables, restarts = [], [], 0
     for _ in range(ROUNDS):
         settle(runtime)
         info = runtime.get(container_name(NAME))
         assert info is not None and info.running
         before = restart_count(runtime)
+        pid = pid_of(runtime, in_place) if in_place else None
         started = time.monotonic()
         inflict()
-        wait_back(runtime, info.started_at)
+        if in_place:
+            wait_new_pid(runtime, in_place, pid)
+        else:
+            wait_back(runtime, info.started_at)
         backs.append(time.monotonic() - started)
         result = manager.check(NAME, timeout=180)
         reachables.append(time.monotonic() - started)
         assert result.reachable and result.status == 200, result
         assert result.address == address == manager.status(NAME).address
         count = restart_count(runtime) - before
-        assert count >= 1, "Docker's restart policy did not restart it"
+        if in_place:
+            again = runtime.get(container_name(NAME))
+            assert count == 0 and again is not None and again.started_at == info.started_at, \
+                "the container was restarted; only the process should have been"
+        else:
+            assert count >= 1, "Docker's restart policy did not restart it"
         restarts += count
     ROWS.append(f"| {fault} | {how} | {ROUNDS} | {spread(backs)} | {spread(reachables)} | "
-                f"{restarts} | yes, every time |")
+                f"{f'{restarts} (in place: {in_place})' if in_place else restarts} | "
+                "yes, every time |")
     print(ROWS[-1])
 
 
@@ -141,12 +178,12 @@ def myonion_home(fault_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def service(fault_home: Path, docker_runtime: DockerRuntime, testnet_session: object,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Manager, str]]:
     """One persistent site for every fault (shared, so each fault starts from a served onion)."""
-    from myonion.state import StateStore
+    from myonion.services.store import StateStore
 
     folder = tmp_path_factory.mktemp("faultsite")
     (folder / "index.html").write_text("<h1>fault tolerance</h1>\n")
     os.chmod(folder.parent, 0o755)
-    os.chmod(folder, 0o755)  # nginx (uid 10001) reads it
+    os.chmod(folder, 0o755)  # open to everyone: nginx runs as the service's user (10002)
     manager = Manager(runtime=docker_runtime, store=StateStore(), testnet=testnet_session)
     view = manager.share("site", {"dir": str(folder)}, name=NAME, persistent=True, timeout=150)
     assert view.address
@@ -159,19 +196,70 @@ def service(fault_home: Path, docker_runtime: DockerRuntime, testnet_session: ob
 
 def test_tor_killed(service: tuple[Manager, str], docker_runtime: DockerRuntime) -> None:
     manager, address = service
-    recover(manager, docker_runtime, address, "tor killed", "SIGKILL of tor (tor.pid) inside",
-            lambda: exec_ok(docker_runtime, "kill -KILL $(cat /var/lib/tor/tor.pid)"))
+    recover(manager, docker_runtime, address, "tor killed",
+            "SIGKILL of tor (tor.pid) inside, as tor's user",
+            lambda: exec_ok(docker_runtime, "kill -KILL $(cat /var/lib/tor/tor.pid)",
+                            user="10001:10001"), in_place="tor")
     logs = "\n".join(docker_runtime.logs(container_name(NAME), tail=200))
-    assert "myonion-entry: tor exited" in logs
+    assert "myonion-entry: tor exited with status 137; starting it again" in logs
 
 
 def test_service_killed(service: tuple[Manager, str], docker_runtime: DockerRuntime) -> None:
     manager, address = service
     recover(manager, docker_runtime, address, "service killed",
-            "SIGKILL of nginx's master inside",
-            lambda: exec_ok(docker_runtime, "kill -KILL $(cat /tmp/nginx.pid)"))
+            "SIGKILL of nginx's master inside, as the service's user",
+            lambda: exec_ok(docker_runtime, "kill -KILL $(cat /tmp/nginx.pid)",
+                            user="10002:10002"), in_place="nginx")
     logs = "\n".join(docker_runtime.logs(container_name(NAME), tail=200))
-    assert "myonion-entry: the service (nginx) exited" in logs
+    assert "myonion-entry: the service (nginx) exited with status 137; starting it again" \
+        in logs
+
+
+def test_an_ephemeral_service_keeps_its_address_through_crashes(
+        service: tuple[Manager, str], docker_runtime: DockerRuntime, tmp_path: Path) -> None:
+    """A crash of tor or of the service no longer costs an ephemeral service its address (the
+    key lives in the container's memory, kept by a restart in place); a crash loop ends the
+    container, which comes back at a new address — and myonion says the old one is gone."""
+    manager, _ = service
+    name = "fault-ephemeral"
+    folder = tmp_path / "eph"
+    folder.mkdir()
+    (folder / "index.html").write_text("<h1>ephemeral</h1>\n")
+    os.chmod(tmp_path, 0o755)
+    os.chmod(folder, 0o755)
+    view = manager.share("site", {"dir": str(folder)}, name=name, timeout=150)
+    try:
+        for comm, user, pidfile in (("tor", "10001:10001", "/var/lib/tor/tor.pid"),
+                                    ("nginx", "10002:10002", "/tmp/nginx.pid")):
+            pid = pid_of(docker_runtime, comm, name)
+            exec_ok(docker_runtime, f"kill -KILL $(cat {pidfile})", user=user, name=name)
+            wait_new_pid(docker_runtime, comm, pid, name=name)
+            result = manager.check(name, timeout=180)
+            assert result.reachable and result.address == view.address, result
+        # a crash loop: tor killed again and again ends the container; the restart policy
+        # brings it back with a new key, and the view says the old address is gone
+        info = docker_runtime.get(container_name(name))
+        assert info is not None
+        for _ in range(6):
+            pid = pid_of(docker_runtime, "tor", name)
+            if pid is None:
+                break
+            docker_runtime.exec(container_name(name), ["kill", "-KILL", pid], user="10001:10001")
+            time.sleep(1.5)
+        wait_back(docker_runtime, info.started_at, name=name)
+        deadline = time.monotonic() + 60
+        while not (now := manager.status(name, live=False)).previous_address:
+            assert time.monotonic() < deadline, now
+            time.sleep(0.5)
+        assert now.previous_address == view.address and now.address != view.address
+        assert "gone for good" in (now.reason or "")
+        logs = "\n".join(docker_runtime.logs(container_name(name), tail=300))
+        assert "crashes in 60 s; stopping the container" in logs
+        again = manager.check(name, timeout=180)
+        assert again.reachable and again.address == now.address
+        assert manager.status(name, live=False).previous_address is None  # said once, checked
+    finally:
+        manager.remove(name, purge=True)
 
 
 def test_container_killed(service: tuple[Manager, str], docker_runtime: DockerRuntime) -> None:
@@ -221,10 +309,10 @@ def test_record_corrupted(service: tuple[Manager, str], docker_runtime: DockerRu
     (no traceback), repair makes it again (from the copy, then from the container's labels),
     and the service is still served at its address the whole time; its key is untouched."""
     from myonion import cli
-    from myonion.state import BACKUP
+    from myonion.services.store import BACKUP
 
     manager, address = service
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
     record = manager.store.get(NAME)
     path = manager.store.root / NAME / "service.json"
     volumes = set(docker_runtime.list_volumes({"org.myonion.service": NAME}))

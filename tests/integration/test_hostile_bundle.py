@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from myonion import bundle, images
+from myonion.build import images
+from myonion.export import bundle
 from myonion.runtime.docker import DockerRuntime
 from tests import hostile
 

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from myonion import fetch
 from myonion.events import Stage
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
+from myonion.tor import fetch
 from tests.crowd import idle_crowd
 from tests.torclient import fresh_client
 

@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from myonion import fetch
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
+from myonion.tor import fetch
 from tests.minimal_options import OPTIONS
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]

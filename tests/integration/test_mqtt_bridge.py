@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from myonion import fetch
 from myonion.errors import MyOnionError
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
+from myonion.tor import fetch
 from tests import lan
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]

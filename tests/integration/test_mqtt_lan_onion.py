@@ -18,10 +18,10 @@ import paho.mqtt.client as mqtt
 import pytest
 import socks
 
-from myonion import fetch
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
 from myonion.testnet import NETWORK
+from myonion.tor import fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 

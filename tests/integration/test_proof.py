@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from myonion import fetch
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
+from myonion.tor import fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
@@ -124,3 +124,41 @@ def fetch_get(manager: Manager, name: str, address: str) -> tuple[int, dict[str,
     response = fetch.http_get_retry(f"http://{address}/api/v1/readings/kitchen",
                                     manager.testnet.socks(), timeout=60)
     return response.status, json.loads(response.body)
+
+
+def test_a_forward_is_reachable_only_when_its_target_answers(
+        real_manager: Manager, docker_runtime: DockerRuntime) -> None:
+    """A forward whose target refuses is not reachable (share exits 1 with the target's own
+    refusal); once the target answers, check says reachable, through the onion."""
+    from myonion import testnet
+    from myonion.build import images
+    from myonion.runtime.base import ContainerSpec
+
+    target = f"proof-target-{os.getpid()}"
+    image = images.template_image(docker_runtime, real_manager.template("forward"),
+                                  lambda event: None)
+    docker_runtime.create(ContainerSpec(
+        name=target, image=image, labels={"org.myonion.test": "proof-target"},
+        entrypoint=["sleep", "infinity"], command=[], user="10002:10002",
+        tmpfs={"/tmp": "rw,nosuid,nodev,size=8m"}, network=testnet.NETWORK, hostname=target))
+    try:
+        docker_runtime.start(target)
+        failed = cli("share", "forward", "-o", f"target_host={target}", "-o",
+                     "target_port=8123", "--name", "proofdead", ok=False)
+        print(failed.stderr)
+        assert "published, but it does not work" in failed.stderr
+        assert f"the forward: target {target}:8123" in failed.stderr
+        assert "refused the connection" in failed.stderr
+        assert docker_runtime.get(container_name("proofdead")) is None
+        # the target answers now: the same forward is reachable
+        docker_runtime.client.containers.get(target).exec_run(
+            ["python3", "-m", "http.server", "8123", "--bind", "0.0.0.0", "--directory", "/tmp"],
+            detach=True, user="10002:10002")
+        shared = json.loads(cli("share", "forward", "-o", f"target_host={target}", "-o",
+                                "target_port=8123", "--name", "proofalive", "--json").stdout)
+        assert shared["stage"] == "reachable"
+        checked = json.loads(cli("check", "proofalive", "--json").stdout)
+        assert checked["reachable"] and "answered" in checked["probes"][0]["detail"]
+        real_manager.remove("proofalive", purge=True)
+    finally:
+        docker_runtime.remove(target)

@@ -8,11 +8,12 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from myonion import cli, images
+from myonion import cli
+from myonion.build import images
 from myonion.manager import Manager
 from myonion.runtime.base import ContainerSpec
 from myonion.runtime.docker import DockerRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 from tests.fakes import FakeTestnet
 
 pytestmark = [pytest.mark.integration]
@@ -44,7 +45,7 @@ def test_prune_removes_only_old_unused_versions(
         docker_runtime: DockerRuntime, old_images: str, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     manager = Manager(runtime=docker_runtime, store=StateStore(), testnet=FakeTestnet())
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
     capsys.readouterr()
     assert cli.main(["prune", "--dry-run"]) == 0
     dry = capsys.readouterr().out

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from myonion import fetch
 from myonion.errors import FetchError, NameInUse
 from myonion.events import Stage
 from myonion.manager import Manager, container_name
+from myonion.onion import is_valid as is_valid_onion
 from myonion.runtime.docker import DockerRuntime
-from myonion.tor import is_valid_onion
+from myonion.tor import fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 

@@ -21,13 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from myonion import deploy, fetch, tor
+from myonion import deploy, onion
 from myonion.cli import main
 from myonion.errors import MyOnionError
 from myonion.manager import Manager
 from myonion.runtime.docker import DockerRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 from myonion.testnet import Testnet
+from myonion.tor import fetch
 from tests.torclient import fresh_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
@@ -111,7 +112,7 @@ def onion_of(service: str, timeout: float = 90) -> tuple[str, str]:
         container = task_container(service)
         run = subprocess.run(["docker", "exec", container, "cat", "/var/lib/tor/hs/hostname"],
                              capture_output=True, text=True)
-        if run.returncode == 0 and tor.is_valid_onion(run.stdout.strip()):
+        if run.returncode == 0 and onion.is_valid(run.stdout.strip()):
             return container, run.stdout.strip()
         assert time.monotonic() < deadline, docker("logs", container, check=False)
         time.sleep(1)

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 import docker
 import pytest
 
-from myonion import errors, fetch, images, testnet
+from myonion import errors, testnet
+from myonion.build import images
 from myonion.events import Event
+from myonion.onion import is_valid as is_valid_onion
 from myonion.runtime.base import LABEL_ROLE, ContainerSpec, Mount
 from myonion.runtime.docker import DockerRuntime
-from myonion.tor import is_valid_onion
+from myonion.tor import fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
@@ -326,11 +328,11 @@ def test_with_the_network_down_commands_say_so_and_what_to_do(
     """After down: `fetch` through the test network, and `testnet status`, through the CLI."""
     from myonion import cli
     from myonion.manager import Manager
-    from myonion.state import StateStore
+    from myonion.services.store import StateStore
 
     assert not net.testnet.is_up()
     manager = Manager(runtime=net.runtime, store=StateStore(), testnet=net.testnet)
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
     from myonion.keys import generate_onion_key
 
     onion = f"http://{generate_onion_key().address}/"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from myonion import fetch
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
+from myonion.tor import fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from myonion import render
+from myonion.build import render
 from myonion.errors import OptionError, TemplateError
 from myonion.templates import COMMON_OPTIONS, INTRO_DOS_MAX, TemplateRegistry, load_template
 from tests.templates.test_every_template import minimal

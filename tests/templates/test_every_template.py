@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from myonion import render
+from myonion.build import render
 from myonion.templates import TemplateRegistry, TemplateSpec
 
 REGISTRY = TemplateRegistry()
@@ -25,9 +25,9 @@ def test_there_are_templates() -> None:
 
 
 def test_the_python_layer_is_python3_on_the_tor_layer() -> None:
-    """iot-receiver, mqtt-bridge and onionbalance share one python3 (stored once)."""
+    """iot-receiver, mqtt-bridge, onionbalance and forward share one python3 (stored once)."""
     assert {i for i in IDS if REGISTRY.get(i).layer == "python"} == {
-        "iot-receiver", "mqtt-bridge", "onionbalance"}
+        "iot-receiver", "mqtt-bridge", "onionbalance", "forward"}
     dockerfile = render.python_image_context("myonion/tor:x").files["Dockerfile"].decode()
     lines = [line for line in dockerfile.splitlines() if line and not line.startswith("#")]
     assert lines[0] == "FROM myonion/tor:x" and "python3 " in dockerfile + " "

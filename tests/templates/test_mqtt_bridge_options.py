@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from myonion import render
+from myonion.build import render
 from myonion.errors import OptionError
 from myonion.templates import TemplateRegistry
 from tests.ports import free_port

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from myonion import render
+from myonion.build import render
 from myonion.errors import OptionError
 from myonion.templates import COMMON_OPTIONS, OptionSpec, TemplateRegistry, TemplateSpec
 from tests.templates.test_every_template import minimal

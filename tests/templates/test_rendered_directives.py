@@ -4,11 +4,12 @@ the option values given and nothing else."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from myonion import render
+from myonion.build import render
 from myonion.templates import TemplateRegistry, TemplateSpec
 from tests import configs
 from tests.templates.test_every_template import minimal
@@ -139,11 +140,12 @@ def test_sshd_config_has_exactly_the_expected_keys_once_each() -> None:
 
 @pytest.mark.parametrize(("host", "port"), [("homeassistant.lan", 8123), ("192.168.1.20", 1),
                                             ("cam", 65535)])
-def test_forward_env_and_healthcheck_say_exactly_the_target(host: str, port: int) -> None:
+def test_forward_config_says_exactly_the_target(host: str, port: int) -> None:
     files = rendered(REGISTRY.get("forward"), target_host=host, target_port=port,
                      max_connections=7)
-    assert configs.env_file(files["forward.env"]) == [
-        ("TARGET_HOST", host), ("TARGET_PORT", str(port)), ("MAX_CONNECTIONS", "7")]
-    assert configs.shell_words(files["healthcheck.sh"]) == [
-        "exec", "3", "<>", "/dev/tcp/127.0.0.1/8080", "&&", "exec", "3", ">&", "-", "&&",
-        "timeout", "8", "bash", "-c", f"exec 4<>/dev/tcp/{host}/{port}", "\n"]
+    config = json.loads(files["forward.json"])
+    assert set(config) == {"service", "target_host", "target_port", "allow_this_machine",
+                           "max_connections", "connect_timeout", "idle_timeout",
+                           "host_addresses", "testnet_addresses"}
+    assert (config["target_host"], config["target_port"], config["max_connections"],
+            config["allow_this_machine"]) == (host, port, 7, False)

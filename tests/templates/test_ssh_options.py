@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from myonion import render
+from myonion.build import render
 from myonion.errors import OptionError
 from myonion.templates import TemplateRegistry
 from tests import configs

@@ -4,7 +4,7 @@ import pytest
 
 from myonion.manager import Manager
 from myonion.runtime.fake import FakeRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 from tests.fakes import FakeTestnet
 
 

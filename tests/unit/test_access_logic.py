@@ -13,6 +13,7 @@ from myonion import access, keys
 from myonion.errors import MyOnionError, NameInUse, OptionError, ServiceNotFound
 from myonion.manager import Manager, container_name
 from myonion.runtime.fake import FakeRuntime
+from myonion.services import clients as client_keys
 from tests.fakes import FakeTestnet
 
 
@@ -64,7 +65,7 @@ def test_private_from_the_first_second(manager: Manager, site: Path) -> None:
     alice = manager.client_key(name, "alice")
     assert alice.private and lines["alice.auth"] == alice.auth_line()
     shown = json.dumps(view.to_dict()) + json.dumps([c.to_dict() for c in manager.clients(name)])
-    assert alice.private.hex() not in shown and keys._b32(alice.private) not in shown
+    assert alice.private.hex() not in shown and keys.client_keys._b32(alice.private) not in shown
     assert [c.name for c in manager.clients(name)] == ["alice", "bob"]
 
 
@@ -119,9 +120,9 @@ def test_rm_takes_the_check_key_from_the_test_network(manager: Manager, testnet:
                                                       site: Path) -> None:
     name = share(manager, site, clients=["alice"])
     testnet.authorized[f"otherhome-{name}"] = "another setup's line"
-    testnet.authorized[manager._testnet_key(name)] = "line"
+    testnet.authorized[client_keys.testnet_key(name)] = "line"
     manager.remove(name, purge=True)
-    assert manager._testnet_key(name) not in testnet.authorized
+    assert client_keys.testnet_key(name) not in testnet.authorized
     assert f"otherhome-{name}" in testnet.authorized  # another home's key is not touched
 
 
@@ -138,7 +139,7 @@ def test_ttl_is_state_and_ends_the_service(manager: Manager, runtime: FakeRuntim
     # a new Manager (another process, after a restart of myonion) sees the deadline pass
     for name in (eph, per):
         manager.store.update(name, expires_at=time.time() - 1)
-    later = Manager(runtime=runtime, testnet=manager._testnet)
+    later = Manager(runtime=runtime, testnet=manager.testnet)
     names = {v.name: v for v in later.list()}
     assert "short" not in names and container_name(eph) not in runtime.containers
     assert not runtime.list_volumes({"org.myonion.service": eph})

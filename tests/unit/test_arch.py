@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from myonion import arch, bundle, deploy, images, relabel
+from myonion import arch, deploy
+from myonion.build import images, relabel
 from myonion.cli import main
 from myonion.errors import EmulationMissing, MyOnionError, OptionError
+from myonion.export import bundle, bundle_make
 from myonion.manager import Manager
 from myonion.runtime.fake import FakeRuntime
 from myonion.templates import TemplateRegistry
@@ -214,7 +216,7 @@ def test_a_service_of_another_architecture_is_recorded_and_shown(
     with pytest.raises(OptionError, match="'sparc' is not an architecture"):
         manager.share("site", name="never", arch="sparc", wait=False)
     assert manager.store.get("never") is None
-    monkeypatch.setattr("myonion.cli._manager", lambda reporter=None: manager)
+    monkeypatch.setattr("myonion.cli.common.manager", lambda reporter=None: manager)
     assert main(["ls"]) == 0
     rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:]}
     assert "arm64" in rows["pisite"] and "amd64" in rows["here"]
@@ -274,7 +276,7 @@ def test_a_bundle_for_arm64_is_made_here_and_loads_only_on_arm64(
     path = tmp_path / "myonion.yaml"
     path.write_text("version: 1\nname: pibundle\nservices:\n  pisite:\n    template: site\n")
     manager.arch = "arm64"
-    made = bundle.create_bundle(manager, deploy.load(path), tmp_path / "pi.tar")
+    made = bundle_make.create_bundle(manager, deploy.load(path), tmp_path / "pi.tar")
     assert made.arch == "arm64" and ARM64_BASE in made.images
     assert all(t.endswith("-arm64") for t in made.images)
     with tarfile.open(made.path) as tar:
@@ -304,7 +306,7 @@ def test_cli_bundle_and_share_take_arch(on_amd64: None, manager: Manager,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "myonion.yaml"
     path.write_text("version: 1\nname: clibundle\nservices:\n  clisite:\n    template: site\n")
-    monkeypatch.setattr("myonion.cli._manager", lambda reporter=None: manager)
+    monkeypatch.setattr("myonion.cli.common.manager", lambda reporter=None: manager)
     assert main(["bundle", "--arch", "arm64", "-f", str(path), "-o",
                  str(tmp_path / "b.tar")]) == 0
     assert "3 arm64 images" in capsys.readouterr().err.replace("\n", " ")

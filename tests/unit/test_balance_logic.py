@@ -12,14 +12,18 @@ from typing import Any
 
 import pytest
 
-from myonion import balance, keys, render
+from myonion import keys
+from myonion.build import render
 from myonion.cli import main
+from myonion.deploy import balance
 from myonion.errors import MyOnionError, NameInUse, OptionError, TorError
 from myonion.manager import Manager, container_name
 from myonion.runtime.base import Mount
 from myonion.runtime.fake import FakeRuntime
-from myonion.state import ServiceRecord
-from myonion.templates import TemplateRegistry
+from myonion.services import readiness
+from myonion.services.context import ServiceContext
+from myonion.services.store import ServiceRecord
+from myonion.templates import TemplateRegistry, TemplateSpec
 
 
 class RecordingRuntime(FakeRuntime):
@@ -52,11 +56,12 @@ def ready(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Services become ready at once (no tor on the fake runtime); returns who was waited for."""
     waited: list[str] = []
 
-    def wait_ready(self: Manager, record: ServiceRecord, started: float, timeout: float) -> None:
+    def wait_ready(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec,
+                   started: float, timeout: float) -> None:
         waited.append(record.name)
-        self.store.update(record.name, stage="reachable")
+        ctx.store.update(record.name, stage="reachable")
 
-    monkeypatch.setattr(Manager, "_wait_ready", wait_ready)
+    monkeypatch.setattr(readiness, "wait_ready", wait_ready)
     return waited
 
 
@@ -213,11 +218,12 @@ def balance_time(offset: float) -> str:
 def test_a_failing_backend_leaves_nothing_behind(manager: Manager, runtime: RecordingRuntime,
                                                  site: Path, monkeypatch: pytest.MonkeyPatch
                                                  ) -> None:
-    def wait_ready(self: Manager, record: ServiceRecord, started: float, timeout: float) -> None:
+    def wait_ready(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec,
+                   started: float, timeout: float) -> None:
         if record.name == "web-b2":
             raise TorError("tor did not publish its descriptor within 1 s.")
 
-    monkeypatch.setattr(Manager, "_wait_ready", wait_ready)
+    monkeypatch.setattr(readiness, "wait_ready", wait_ready)
     with pytest.raises(TorError):
         balance.share(manager, "site", {"dir": str(site)}, name="web", backends=2)
     assert manager.store.all() == [] and runtime.containers == {}
@@ -261,7 +267,7 @@ def test_cli_status_of_a_frontend_shows_its_backends(
         capsys: pytest.CaptureFixture[str]) -> None:
     import myonion.cli
 
-    monkeypatch.setattr(myonion.cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(myonion.cli.common, "manager", lambda reporter=None: manager)
     balance.share(manager, "site", {"dir": str(site)}, name="web", backends=2)
     capsys.readouterr()
     assert main(["status", "web"]) == 0

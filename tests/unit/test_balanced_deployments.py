@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from myonion import balance, cli, deploy, keys
+from myonion import cli, deploy, keys
 from myonion.cli import main
+from myonion.deploy import balance
 from myonion.manager import Manager, container_name
 from myonion.runtime.fake import FakeRuntime
 
@@ -127,7 +128,7 @@ def test_balance_needs_a_web_template_and_free_backend_names(project: Path) -> N
 def test_up_makes_backends_and_a_frontend_and_is_idempotent(
         manager: Manager, runtime: FakeRuntime, project: Path,
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
     path = balanced(project)
     steps = deploy.up(manager, deploy.load(path), wait=False)
     assert [(s.service, s.action) for s in steps] == [

@@ -11,7 +11,7 @@ import pytest
 from myonion import cli, paths
 from myonion.manager import Manager
 from myonion.runtime.fake import FakeRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 from tests.fakes import FakeTestnet
 
 
@@ -38,7 +38,7 @@ def test_a_failed_build_shows_its_log(monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     runtime = FakeRuntime(images={"myonion/base:bookworm"}, fail_build=True)
     manager = Manager(runtime=runtime, store=StateStore(), testnet=FakeTestnet())
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
     code, err = run(["share", "site", "--no-wait"], capsys)
     assert code == 1 and err.startswith("error: Building image") and "fake log" in err
     assert manager.store.all() == [] and runtime.containers == {}

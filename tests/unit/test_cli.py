@@ -15,7 +15,7 @@ from myonion.manager import Manager
 @pytest.fixture(autouse=True)
 def fake_engine(monkeypatch: pytest.MonkeyPatch, manager: Manager) -> None:
     """The commands run on the fake runtime (unit tests talk to no Docker engine)."""
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 
 WAITING = "Waiting for another myonion command on this service"
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from myonion import cli, deploy, render
+from myonion import cli, deploy
+from myonion.build import render
 from myonion.cli import main
 from myonion.errors import MyOnionError
 from myonion.manager import Manager, container_name
@@ -459,7 +460,7 @@ def test_systemd_analyze_verifies_the_unit(good: Path, tmp_path: Path) -> None:
 def test_cli_names_the_line_of_a_yaml_syntax_error(
         capsys: pytest.CaptureFixture[str], project: Path, monkeypatch: pytest.MonkeyPatch,
         manager: Manager, text: str, line: int, words: str) -> None:
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
     monkeypatch.chdir(project)
     (project / "bad.yaml").write_text(text)
     assert main(["up", "-f", "bad.yaml", "--dry-run"]) == 1
@@ -513,9 +514,9 @@ def test_a_container_removed_behind_our_back_is_made_again(
 # --- bundles --------------------------------------------------------------------------------
 def test_bundle_round_trip(manager: Manager, runtime: FakeRuntime, good: Path,
                            tmp_path: Path) -> None:
-    from myonion import bundle
+    from myonion.export import bundle, bundle_make
 
-    made = bundle.create_bundle(manager, deploy.load(good), tmp_path / "gw.tar")
+    made = bundle_make.create_bundle(manager, deploy.load(good), tmp_path / "gw.tar")
     assert made.file == "myonion.yaml" and "myonion/base:bookworm" in made.images
     assert any(t.startswith("myonion/tor:") for t in made.images)
     assert any(t.startswith("myonion/iot-receiver:") for t in made.images)
@@ -524,7 +525,7 @@ def test_bundle_round_trip(manager: Manager, runtime: FakeRuntime, good: Path,
     with tarfile.open(made.path) as tar:
         assert tar.getnames() == ["SHA256SUMS", "manifest.json", "myonion.yaml", "images.tar"]
     with pytest.raises(MyOnionError, match="exists already"):
-        bundle.create_bundle(manager, deploy.load(good), made.path)
+        bundle_make.create_bundle(manager, deploy.load(good), made.path)
     # a machine that has none of the images
     other = FakeRuntime()
     loaded = bundle.load_bundle(other, made.path, tmp_path / "target")
@@ -536,9 +537,9 @@ def test_a_damaged_bundle_loads_nothing(manager: Manager, runtime: FakeRuntime, 
                                         tmp_path: Path) -> None:
     import tarfile
 
-    from myonion import bundle
+    from myonion.export import bundle, bundle_make
 
-    made = bundle.create_bundle(manager, deploy.load(good), tmp_path / "gw.tar")
+    made = bundle_make.create_bundle(manager, deploy.load(good), tmp_path / "gw.tar")
     work = tmp_path / "unpacked"
     with tarfile.open(made.path) as tar:
         tar.extractall(work, filter="data")
@@ -669,7 +670,7 @@ def test_cli_up_dry_run(capsys: pytest.CaptureFixture[str], good: Path,
                         monkeypatch: pytest.MonkeyPatch, manager: Manager) -> None:
     from myonion import cli
 
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
     assert main(["up", "-f", str(good), "--dry-run"]) == 0
     assert capsys.readouterr().out.splitlines() == ["depsite: create", "deprecv: create"]
     assert manager.store.all() == []
@@ -677,7 +678,8 @@ def test_cli_up_dry_run(capsys: pytest.CaptureFixture[str], good: Path,
 
 def test_base_image_per_architecture(runtime: FakeRuntime,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from myonion import arch, images
+    from myonion import arch
+    from myonion.build import images
 
     monkeypatch.setattr(arch.platform, "machine", lambda: "aarch64")
     assert images.architecture() == "arm64"
@@ -692,9 +694,10 @@ def test_base_image_per_architecture(runtime: FakeRuntime,
 def test_a_bundle_of_another_architecture_is_refused(
         manager: Manager, runtime: FakeRuntime, good: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from myonion import arch, bundle
+    from myonion import arch
+    from myonion.export import bundle, bundle_make
 
-    made = bundle.create_bundle(manager, deploy.load(good), tmp_path / "gw.tar")
+    made = bundle_make.create_bundle(manager, deploy.load(good), tmp_path / "gw.tar")
     monkeypatch.setattr(arch, "host", lambda: "riscv64")
     other = FakeRuntime()
     with pytest.raises(bundle.BundleError, match=r"holds images for .*; this machine is riscv64"):

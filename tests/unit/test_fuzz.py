@@ -31,11 +31,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from myonion import cli, render
+from myonion import cli
+from myonion.build import render
 from myonion.errors import MyOnionError, TemplateError
 from myonion.manager import Manager
 from myonion.runtime.fake import FakeRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 from myonion.templates import (
     COMMON_OPTIONS,
     TemplateRegistry,
@@ -366,7 +367,7 @@ def test_cli_share_options(template: str, args: list[str], name: str | None, ttl
         os.environ["MYONION_HOME"] = home
         runtime = FakeRuntime(images={"myonion/base:bookworm"})
         manager = Manager(runtime=runtime, store=StateStore(), testnet=FakeTestnet())
-        monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+        monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
         argv = ["share", template, "--no-wait"]
         for arg in args:
             argv += ["-o", arg]
@@ -407,7 +408,7 @@ def test_cli_random_arguments(argv: list[str], monkeypatch: pytest.MonkeyPatch,
         return
     runtime = FakeRuntime(images={"myonion/base:bookworm"})
     manager = Manager(runtime=runtime, store=StateStore(), testnet=FakeTestnet())
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
     capsys.readouterr()
     code = cli.main([*argv, "--no-wait"] if argv[:1] == ["share"] else argv)
     captured = capsys.readouterr()

@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
-from myonion import bundle, deploy, imagearchive
+from myonion import deploy
 from myonion.cli import main
+from myonion.export import bundle, bundle_make, imagearchive
 from myonion.manager import Manager
 from myonion.runtime.fake import FakeRuntime
 from tests import hostile
@@ -60,7 +61,7 @@ def made(manager: Manager, tmp_path: Path) -> bundle.Bundle:
     path = folder / "myonion.yaml"
     path.write_text("version: 1\nname: dep\nservices:\n  depsite:\n    template: site\n"
                     "    options:\n      dir: ./site\n")
-    return bundle.create_bundle(manager, deploy.load(path), tmp_path / "genuine.tar")
+    return bundle_make.create_bundle(manager, deploy.load(path), tmp_path / "genuine.tar")
 
 
 @pytest.fixture

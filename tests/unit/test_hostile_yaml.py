@@ -47,7 +47,7 @@ def timed(what: str, action: Callable[[], Any]) -> Any:
 def cli_manager(manager: Manager, monkeypatch: pytest.MonkeyPatch) -> Manager:
     from myonion import cli
 
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: manager)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: manager)
     return manager
 
 

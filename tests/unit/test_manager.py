@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from myonion import keys
 from myonion.errors import BuildFailed, DockerUnavailable, NameInUse, OptionError, ServiceNotFound
 from myonion.manager import Manager, container_name
 from myonion.runtime.base import LABEL_SERVICE
 from myonion.runtime.fake import FakeRuntime
-from myonion.state import StateStore
+from myonion.services.store import StateStore
 from tests.ports import free_port
 
 
@@ -227,3 +228,19 @@ def test_published_ports_are_shown(manager: Manager, runtime: FakeRuntime) -> No
     spec, info = runtime.containers[container_name("lan")]
     info.ports = dict(spec.ports)  # what Docker reports once it has published them
     assert manager.status("lan").published == {"1883/tcp": f"127.0.0.1:{port}"}
+
+
+def test_an_ephemeral_services_new_address_after_a_restart_is_said(
+        manager: Manager, runtime: FakeRuntime, site: Path) -> None:
+    """A container made anew (a crash loop, the engine) gives an ephemeral service a new key:
+    the view says so, with the old address, until the service is checked again."""
+    name = share(manager, site, name="eph")
+    old, new = keys.generate_onion_key().address, keys.generate_onion_key().address
+    manager.store.update(name, address=old, started_at="before")
+    (manager.store.service_dir(name) / "ctl" / "hostname").write_text(new + "\n")
+    view = manager.status(name, live=False)
+    assert view.address == new and view.previous_address == old
+    assert view.reason and "gone for good" in view.reason and old in view.reason
+    # the same address as recorded: nothing to say
+    manager.store.update(name, address=new)
+    assert manager.status(name, live=False).previous_address is None

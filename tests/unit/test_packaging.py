@@ -20,7 +20,9 @@ def test_wheel_ships_the_templates(tmp_path: Path) -> None:
             if path.is_file():
                 rel = path.relative_to(ROOT / "containers").as_posix()
                 assert f"myonion/containers/{rel}" in names, rel
-    assert "myonion/cli.py" in names and "gui/__init__.py" in names
+    assert "myonion/cli/__init__.py" in names and "gui/__init__.py" in names
+    # the template schema is published with the package, with the validator made from it
+    assert {"myonion/templates/template.schema.json", "myonion/templates/_validator.py"} <= names
 
 
 def test_test_modules_have_unique_names() -> None:

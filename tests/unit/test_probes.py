@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from myonion import probes
-from myonion.probes import ProbeSpec
 from myonion.templates import PortSpec, TemplateRegistry
+from myonion.tor import probes
+from myonion.tor.probes import ProbeSpec
 
 Handler = Callable[[socket.socket], None]
 
@@ -158,7 +158,7 @@ def test_line_probe_reports_the_services_own_reason(socks: dict[str, Any]) -> No
 
     result = run(socks, spec, refusing)
     assert not result.ok and result.detail == \
-        "the forward: FAIL target client:8123 refused the connection"
+        "the forward: target client:8123 refused the connection"
     assert run(socks, spec, lambda conn: conn.sendall(b"OK target answered\r\n")).ok
 
 

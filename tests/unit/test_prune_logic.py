@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from myonion import images
+from myonion.build import images
 from myonion.cli import main
 from myonion.manager import Manager
 from myonion.runtime.base import ContainerSpec
@@ -27,7 +27,7 @@ def test_prune_keeps_current_and_used_images(manager: Manager, runtime: FakeRunt
     used = "myonion/site:1111111111111111"
     runtime.images |= old | {used, "debian:bookworm-slim", "someone/else:1"}
     runtime.create(ContainerSpec(name="theirs", image=used, labels={}))
-    monkeypatch.setattr("myonion.cli._manager", lambda reporter=None: manager)
+    monkeypatch.setattr("myonion.cli.common.manager", lambda reporter=None: manager)
 
     assert main(["prune", "--dry-run"]) == 0
     shown = capsys.readouterr().out

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from myonion import hardening, render
+from myonion.build import hardening, render
 from myonion.manager import Manager, container_name
 from myonion.runtime.fake import FakeRuntime
 from myonion.templates import TemplateRegistry, TemplateSpec

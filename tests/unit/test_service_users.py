@@ -173,3 +173,20 @@ def _home_label() -> str:
     from myonion.manager import home_label
 
     return home_label()
+
+
+def test_only_a_tor_client_service_gets_tors_newnym_helper(manager: Manager,
+                                                            runtime: FakeRuntime) -> None:
+    """The bridge (a tor client) asks tor's side for fresh circuits through a FIFO on a tmpfs of
+    tor's; other services get neither the FIFO nor the helper."""
+    manager.share("iot-receiver", {"devices": DEVICES}, name="recv", wait=False)
+    bridge = REGISTRY.get("mqtt-bridge")
+    manager.share("mqtt-bridge", {"routes": bridge.option("routes").example,  # type: ignore[union-attr]
+                                  "lan_users": "sensors:correct-horse-battery"},
+                  name="bridge", wait=False)
+    recv = runtime.containers[container_name("recv")][0]
+    spec = runtime.containers[container_name("bridge")][0]
+    assert "MYONION_NEWNYM" not in recv.environment and "/run/myonion/newnym" not in recv.tmpfs
+    assert spec.environment["MYONION_NEWNYM"] == "1"
+    assert "uid=10001" in spec.tmpfs["/run/myonion/newnym"] and "mode=0711" in \
+        spec.tmpfs["/run/myonion/newnym"]

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from myonion import deploy, errors, stack
+from myonion import deploy, errors
 from myonion.cli import main
+from myonion.export import swarm as stack
 from myonion.manager import Manager
 from myonion.runtime.base import LABEL_HOME, LABEL_ROLE, ContainerSpec, Mount
 from myonion.runtime.fake import FakeRuntime
@@ -104,7 +105,7 @@ def test_config_names_follow_the_content() -> None:
 def swarm_manager(runtime: FakeRuntime, testnet: FakeTestnet) -> Manager:
     testnet.network, testnet.include_volume = "swnet", "swnet-include"
     setattr(testnet, "swarm", True)  # noqa: B010 (the fake has no such field)
-    from myonion.state import StateStore
+    from myonion.services.store import StateStore
     return Manager(runtime=runtime, store=StateStore(), testnet=testnet)
 
 
@@ -181,7 +182,7 @@ TOKEN = "kitchen-token-0123456789"
 
 def test_swarm_export_refusals(runtime: FakeRuntime, swarm_manager: Manager,
                                tmp_path: Path) -> None:
-    from myonion.state import StateStore
+    from myonion.services.store import StateStore
 
     manager = Manager(runtime=runtime, store=StateStore(), testnet=FakeTestnet())
     path = write(tmp_path / "a", """\

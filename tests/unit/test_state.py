@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from myonion.errors import OptionError, StateError
-from myonion.state import ServiceRecord, StateStore, check_name
+from myonion.services.request import check_name
+from myonion.services.store import ServiceRecord, StateStore
 
 
 def test_records_are_private(myonion_home: Path) -> None:

@@ -21,7 +21,7 @@ from myonion import cli
 from myonion.errors import StateError
 from myonion.manager import Manager, container_name
 from myonion.runtime.fake import FakeRuntime
-from myonion.state import BACKUP, ServiceRecord, StateStore
+from myonion.services.store import BACKUP, ServiceRecord, StateStore
 from tests.fakes import FakeTestnet
 
 CORRUPTIONS = {
@@ -130,7 +130,7 @@ def test_nothing_to_rebuild_from_is_a_clear_error(two: Manager, runtime: FakeRun
 
 def test_cli_ls_status_and_repair(two: Manager, monkeypatch: pytest.MonkeyPatch,
                                   capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(cli, "_manager", lambda reporter=None: two)
+    monkeypatch.setattr(cli.common, "manager", lambda reporter=None: two)
     path = corrupt(two, "truncated")
     assert cli.main(["ls"]) == 0
     captured = capsys.readouterr()

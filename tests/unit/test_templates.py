@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from myonion import render
+from myonion.build import render
 from myonion.errors import OptionError, TemplateError
 from myonion.templates import TemplateRegistry, load_template, parse_option_args
 

@@ -281,7 +281,7 @@ def test_up_refuses_bad_sizes_before_touching_the_engine() -> None:
 
 
 def test_down_changes_nothing_while_a_service_uses_the_network() -> None:
-    runtime = FakeRuntime()
+    runtime = FakeRuntime(images={"i"})
     runtime.create_network(tn.NETWORK, True, "10.213.0.0/24", {LABEL_ROLE: tn.ROLE_NETWORK})
     runtime.create_volume(tn.INCLUDE_VOLUME, {LABEL_ROLE: tn.ROLE_VOLUME})
     node = runtime.create(ContainerSpec(name="myonion-testnet-auth1", image="i", labels={
@@ -329,7 +329,7 @@ def test_a_second_test_network_has_names_of_its_own() -> None:
 
 
 def test_down_removes_only_its_own_test_network() -> None:
-    runtime = FakeRuntime()
+    runtime = FakeRuntime(images={"i"})
     for name in ("myonion-testnet", "myonion-it"):
         runtime.create_network(name, True, None, {LABEL_ROLE: tn.ROLE_NETWORK})
         runtime.create_volume(f"{name}-include", {LABEL_ROLE: tn.ROLE_VOLUME})

@@ -1,0 +1,176 @@
+"""Readiness, measured: a service's tor is held off the network (``hold``), its container
+started, tor's events subscribed to before the network is released, and the wait ends when
+the descriptor is published; on the local network the service is then proven to work through
+the test network's separate tor client (:func:`check`, every probe its template declares).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from myonion import config, tor
+from myonion.errors import MyOnionError, ServiceFailing, TorError
+from myonion.events import Stage
+from myonion.services import clients, hostdirs
+from myonion.services.context import ServiceContext, container_name
+from myonion.services.store import ServiceRecord
+from myonion.templates import TemplateSpec
+from myonion.tor import probes
+
+DEFAULT_TIMEOUT = 120.0
+LOG_TAIL = 20
+
+
+@dataclass
+class CheckResult:
+    """The outcome of probing a service through a separate tor client (every probe its
+    template declares): ``reachable`` only if each one passed; ``onion_up`` when tor reached
+    the onion, so a failure is the service's (``error`` says why)."""
+
+    name: str
+    address: str
+    reachable: bool
+    seconds: float
+    status: int | None = None
+    bytes: int = 0
+    error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    onion_up: bool = False
+    #: the container's health as Docker's healthcheck sees it (healthy, unhealthy, starting)
+    health: str | None = None
+    probes: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def socks_for(ctx: ServiceContext, network: str) -> tuple[str, int]:
+    """The SOCKS port of a tor client *separate* from the service, for the given network."""
+    if network == "local":
+        return ctx.testnet.socks()
+    return config.public_socks()
+
+
+def start(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec, wait: bool,
+          timeout: float) -> None:
+    """Start the service's container; ``wait``: tor starts with its network disabled until
+    its events are subscribed to, and this returns once it serves (see :func:`wait_ready`)."""
+    name = record.name
+    hostdirs.clear_control_dir(ctx.runtime, ctx.control_dir(name), name, hold=wait)
+    ctx.store.update(name, stage=Stage.STARTING, reason=None)
+    ctx.report(Stage.STARTING, "Starting the container", name)
+    started = time.monotonic()
+    ctx.runtime.start(container_name(name))
+    if wait:
+        wait_ready(ctx, record, template, started, timeout)
+
+
+def wait_ready(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec,
+               started: float, timeout: float) -> None:
+    """Wait until the descriptor is published (and, on the local network, the service works
+    through the test network); a service that does not is marked failed (raises)."""
+    name = record.name
+    ctl = ctx.control_dir(name)
+
+    def alive() -> bool:
+        info = ctx.runtime.get(container_name(name))
+        return info is not None and info.status in ("running", "created")
+
+    ctx.store.update(name, stage=Stage.BOOTSTRAPPING, reason=None)
+    try:
+        readiness = tor.wait_published(
+            ctl, lambda: hostdirs.read_address(ctl), release_network=True,
+            timeout=timeout, alive=alive, reporter=ctx.reporter_for(name), service=name)
+    except TorError as e:
+        fail(ctx, name, e)
+        raise
+    address = hostdirs.read_address(ctl)
+    timings = {"bootstrapped": round(readiness.bootstrapped or 0, 3),
+               "published": round(readiness.uploaded or 0, 3)}
+    info = ctx.runtime.get(container_name(name))
+    ctx.store.update(name, address=address, stage=Stage.PUBLISHED, reason=None,
+                     timings=timings, started_at=info.started_at if info else None)
+    if record.network != "local":
+        return
+    if record.private and clients.check_key(ctx, name) is None:
+        # private with every client removed: nobody can reach it, not even the check
+        ctx.report(Stage.PUBLISHED, "Published; private with no client keys, so "
+                   "reachability cannot be checked", name)
+        return
+    remaining = max(10.0, timeout - (time.monotonic() - started))
+    assert address is not None  # published: tor wrote it
+    result = check(ctx, record, template, address, None, timeout=remaining)
+    if not result.reachable:
+        error = (ServiceFailing(
+            f"Service '{name}' is published, but it does not work: {result.error}.",
+            hint="Fix what the reason says and share it again; the service's own log "
+            f"is in `myonion logs {name}`.") if result.onion_up else TorError(
+            f"Service '{name}' was published but could not be reached through the test "
+            f"network: {result.error}"))
+        fail(ctx, name, error)
+        raise error
+    timings["reachable"] = round(time.monotonic() - started, 3)
+    ctx.store.update(name, timings=timings)
+
+
+def fail(ctx: ServiceContext, name: str, error: MyOnionError) -> None:
+    """Mark the service failed with ``error``, which gets the end of its log."""
+    error.detail = error.detail or "\n".join(log_tail(ctx, name))
+    error.hint = error.hint or f"See the whole log with `myonion logs {name}`."
+    ctx.store.update(name, stage=Stage.FAILED, reason=error.message)
+    ctx.report(Stage.FAILED, error.message, name)
+
+
+def log_tail(ctx: ServiceContext, name: str) -> list[str]:
+    try:
+        return list(ctx.runtime.logs(container_name(name), tail=LOG_TAIL))
+    except MyOnionError:
+        return []
+
+
+def check(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec, address: str,
+          health: str | None, timeout: float = 60.0) -> CheckResult:
+    """Prove the running service at ``address`` works: every probe its template declares,
+    through a separate tor client. The stage becomes reachable when each passes, failing
+    (with the reason) when the onion answered but the service did not; a service tor could
+    not reach keeps its stage."""
+    name = record.name
+    proxy = socks_for(ctx, record.network)
+    if record.private and record.network == "local":
+        client = clients.check_key(ctx, name)
+        if client is None:
+            return CheckResult(name, address, False, 0.0, health=health,
+                               error="it is private and has no client key to check with")
+        # the test network's client gets the key (one file per service, replaced)
+        ctx.testnet.authorize(clients.testnet_key(name), client.auth_private_line(address))
+    ctx.report(Stage.PUBLISHED, f"Checking {address} through a separate tor client", name)
+    start_time = time.monotonic()
+    verdict = probes.Verdict()
+    for spec in template.probes:
+        if spec.applies(record.options):
+            left = max(5.0, timeout - (time.monotonic() - start_time))
+            verdict.results.append(probes.run_until(spec, proxy, address, left))
+            if not verdict.results[-1].ok:
+                break
+    seconds = round(time.monotonic() - start_time, 3)
+    info = ctx.runtime.get(container_name(name))
+    started_at = info.started_at if info else None
+    first = verdict.results[0] if verdict.results else None
+    result = CheckResult(name, address, verdict.reachable, seconds,
+                         status=first.status if first else None,
+                         bytes=first.bytes if first else 0, error=verdict.reason,
+                         onion_up=verdict.onion_up, health=info.health if info else None,
+                         probes=[r.to_dict() for r in verdict.results])
+    if verdict.reachable:
+        ctx.store.update(name, stage=Stage.REACHABLE, reason=None, started_at=started_at,
+                         address=address)
+        ctx.report(Stage.REACHABLE, f"Reachable at {address} ({seconds:.1f} s)", name,
+                   percent=100)
+    elif verdict.onion_up:
+        reason = f"the onion answers, but {verdict.reason}"
+        ctx.store.update(name, stage=Stage.FAILING, reason=reason, started_at=started_at,
+                         address=address)
+        ctx.report(Stage.FAILING, reason, name)
+    return result
