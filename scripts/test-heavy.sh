@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 export MYONION_NETWORK=local
 pidfile=$(mktemp -u /tmp/myonion-dockerd.XXXXXX)
 export MYONION_DOCKERD_PIDFILE=$pidfile
+wheels=$(mktemp -d /tmp/myonion-pi-wheels.XXXXXX)
 cleanup() {
+    rm -rf "$wheels"
     if [ -s "$pidfile" ]; then
         kill "$(cat "$pidfile")" 2>/dev/null || true
         rm -f "$pidfile"
@@ -17,4 +19,7 @@ trap cleanup EXIT
 scripts/setup-host.sh --emulate arm64 --emulate armhf
 scripts/venv.sh test
 .venv/bin/myonion base build
+# the wheels a Pi with no network installs myonion from (this machine downloads them)
+scripts/pi-wheels.sh "$wheels"
+export MYONION_PI_WHEELS=$wheels
 .venv/bin/python -m pytest -p no:cacheprovider --heavy -m heavy "$@"
