@@ -6,6 +6,7 @@ Every error's ``str()`` is a complete sentence a user can read; ``hint`` says wh
     ├── DockerUnavailable        the engine does not answer
     ├── RuntimeFailure           the engine refused an operation
     │   ├── BuildFailed          an image build failed (carries the log tail)
+    │   ├── EmulationMissing     the engine cannot run another architecture's programs
     │   └── NoSuchObject         the engine has no such container, image, network or volume
     ├── TemplateError            unknown template, broken manifest
     ├── OptionError              a bad option value (nothing was built)
@@ -44,6 +45,14 @@ class RuntimeFailure(MyOnionError):
 
 class BuildFailed(RuntimeFailure):
     pass
+
+
+class EmulationMissing(RuntimeFailure):
+    """Images of another architecture were asked for, and this engine cannot run them."""
+
+    hint = ("Install qemu-user-static and binfmt-support (as root: "
+            "`scripts/setup-host.sh --emulate ARCH`), or build on a machine of that "
+            "architecture.")
 
 
 class NoSuchObject(RuntimeFailure):

@@ -1,8 +1,22 @@
 #!/usr/bin/env bash
 # Installs what myonion needs on a Debian host and makes sure a Docker engine answers.
 # Idempotent; needs root. Prints the PID of a dockerd it started to $MYONION_DOCKERD_PIDFILE.
+#
+#   scripts/setup-host.sh [--emulate ARCH]...    (or MYONION_EMULATE="arm64 armhf")
+#
+# --emulate arm64|armhf: also make this machine run that architecture's programs (images and
+# services for a Raspberry Pi built and run here): qemu-user-static and binfmt-support, with
+# their interpreters registered in the kernel's binfmt_misc. Installed only when asked for.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
+EMULATE=(${MYONION_EMULATE:-})
+while [ "$#" -gt 0 ]; do
+    case "$1" in
+        --emulate) EMULATE+=("${2:?--emulate needs an architecture (arm64 or armhf)}"); shift 2 ;;
+        --emulate=*) EMULATE+=("${1#--emulate=}"); shift ;;
+        *) echo "setup-host: unknown argument '$1' (use --emulate ARCH)" >&2; exit 2 ;;
+    esac
+done
 # docker.io brings the docker command the tests use (Debian's 20.10 is enough; nothing needs a
 # newer one). The tests also run: ip (iproute2), systemd-analyze (systemd), useradd (passwd),
 # mount (mount), curl, nc (netcat-openbsd), ssh/ssh-keygen (openssh-client), docker-compose,
@@ -21,6 +35,12 @@ PACKAGES+=(libx11-6 libx11-xcb1 libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-imag
 if [ "$(id -u)" -ne 0 ]; then
     echo "setup-host: run as root (e.g. sudo $0)" >&2
     exit 1
+fi
+# another architecture's programs need qemu-user-static and binfmt-support (this machine runs
+# its own, and a 64-bit ARM one its 32-bit programs, itself): scripts/emulation.sh says which
+if [ "${#EMULATE[@]}" -gt 0 ] && ! "$(dirname "$0")/emulation.sh" --check-only "${EMULATE[@]}" \
+        >/dev/null 2>&1; then
+    PACKAGES+=(qemu-user-static binfmt-support)
 fi
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -51,3 +71,7 @@ if ! docker info >/dev/null 2>&1; then
     fi
 fi
 echo "setup-host: Docker $(docker version --format '{{.Server.Version}}') is running"
+
+if [ "${#EMULATE[@]}" -gt 0 ]; then
+    "$(dirname "$0")/emulation.sh" "${EMULATE[@]}"
+fi

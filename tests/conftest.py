@@ -36,7 +36,9 @@ def testnet() -> FakeTestnet:
     return FakeTestnet()
 
 
-# run-wide rules: nothing skips under CI, no test writes into committed files
+# run-wide rules: nothing skips under CI, no test writes into committed files; heavy tests
+# (long runs under emulation) run only with --heavy (scripts/test-heavy.sh)
+from tests.heavy import pytest_addoption, pytest_collection_modifyitems  # noqa: E402, F401
 from tests.suite_rules import (  # noqa: E402, F401
     pytest_make_collect_report,
     pytest_runtest_makereport,

@@ -91,9 +91,15 @@ class BuildContext:
 
 
 def _collect(folder: Path, dockerfile: str, skip: set[str]) -> dict[str, Path]:
+    """The files of a context folder, without what Python writes beside its modules: pip
+    compiles a template's .py files when it installs myonion, and a context (its digest, so
+    the image's tag) must be the same from a wheel as from a checkout, or a bundle made on a
+    laptop names tags a Pi's myonion never looks for."""
     files: dict[str, Path] = {}
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder).as_posix()
+        if "__pycache__" in path.relative_to(folder).parts or rel.endswith(".pyc"):
+            continue
         if path.is_file() and rel not in skip and not rel.endswith(".j2"):
             files[rel.removeprefix("files/")] = path
     return files

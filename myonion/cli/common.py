@@ -42,6 +42,22 @@ def manager(reporter: TerminalReporter | None = None) -> Manager:
     return Manager(reporter=reporter) if reporter else Manager()
 
 
+def arch_manager(reporter: TerminalReporter | None, arch: str | None) -> Manager:
+    """:func:`manager`, whose new services (and images) are for ``arch`` when given."""
+    made = manager(reporter)
+    if arch is not None:
+        made.arch = arch
+    return made
+
+
+def arch_option(what: str) -> Callable[[FC], FC]:
+    """``--arch ARCH`` (its value is ``arch_name``); ``what`` it applies to, for its help."""
+    return click.option("--arch", "arch_name", metavar="ARCH",
+                        help=f"{what} for amd64, arm64 (64-bit Raspberry Pi OS) or armhf (its "
+                             "32-bit one); default $MYONION_ARCH, else this machine's. Another "
+                             "architecture than this machine's runs through emulation.")
+
+
 def json_out(data: Any) -> None:
     """``data`` as indented JSON on stdout."""
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
@@ -67,7 +83,7 @@ def show_service(view: ServiceView, as_json: bool) -> None:
         out.print(f"reason:   {view.reason}")
     if view.health:
         out.print(f"health:   {view.health} (the container's own healthcheck)")
-    out.print(f"network:  {view.network}    mode: {view.mode}")
+    out.print(f"network:  {view.network}    mode: {view.mode}    arch: {view.arch}")
     out.print(f"address:  {view.address or '-'}")
     if view.previous_address:
         err.print(f"note: {view.name} has a NEW address: its container was restarted and an "

@@ -30,15 +30,16 @@ def _allow_outside() -> Callable[[FC], FC]:
 @click.option("--timeout", default=120.0, show_default=True,
               help="Seconds to wait for each service's readiness.")
 @click.option("--dry-run", is_flag=True, help="Only print what would be done.")
+@common.arch_option("Build and run its services")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def up(ctx: click.Context, file: str, allow_outside: bool, timeout: float, dry_run: bool,
-       as_json: bool) -> None:
+       arch_name: str | None, as_json: bool) -> None:
     """Create or update every service of a deployment file; unchanged ones are left alone."""
     from myonion import deploy
 
     if dry_run:
-        manager = common.manager()
+        manager = common.arch_manager(None, arch_name)
         planned = deploy.plan(manager, deploy.load(file, manager.registry, allow_outside))
         if as_json:
             json_out([s.to_dict() for s in planned])
@@ -46,7 +47,7 @@ def up(ctx: click.Context, file: str, allow_outside: bool, timeout: float, dry_r
             out.print(f"{s.service}: {s.action}" + (f" ({s.reason})" if s.reason else ""))
         return
     with progress(ctx) as reporter:
-        manager = common.manager(reporter)
+        manager = common.arch_manager(reporter, arch_name)
         deployment = deploy.load(file, manager.registry, allow_outside)
         steps = deploy.up(manager, deployment, timeout=timeout, on_step=lambda s: err.print(
             f"{s.service}: {s.action}" + (f" ({s.reason})" if s.reason else "")))
@@ -155,9 +156,10 @@ def export_compose(ctx: click.Context, file: str, allow_outside: bool, output: s
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="The bundle to write (a tar file).")
 @_allow_outside()
+@common.arch_option("Make its images")
 @click.pass_context
 def bundle_group(ctx: click.Context, file: str, output: str | None,
-                 allow_outside: bool) -> None:
+                 allow_outside: bool, arch_name: str | None) -> None:
     """Images + deployment file + checksums in one tar, for a machine with no registry
     (`myonion bundle -f FILE -o OUT.tar`; on the target `myonion bundle load OUT.tar`)."""
     if ctx.invoked_subcommand:
@@ -165,14 +167,14 @@ def bundle_group(ctx: click.Context, file: str, output: str | None,
     if output is None:
         raise click.UsageError("Give the bundle's file name with -o OUT.tar.")
     from myonion import deploy
-    from myonion.export import bundle
+    from myonion.export import bundle_make
 
     with progress(ctx) as reporter:
-        manager = common.manager(reporter)
-        result = bundle.create_bundle(manager, deploy.load(file, manager.registry,
-                                                           allow_outside), output)
-    err.print(f"wrote {result.path}: {result.file} and {len(result.images)} images "
-              f"({', '.join(result.images)})")
+        manager = common.arch_manager(reporter, arch_name)
+        result = bundle_make.create_bundle(manager, deploy.load(file, manager.registry,
+                                                                allow_outside), output)
+    err.print(f"wrote {result.path}: {result.file} and {len(result.images)} {result.arch} "
+              f"images ({', '.join(result.images)})")
 
 
 @bundle_group.command("load")
@@ -188,8 +190,8 @@ def bundle_load(path: str, to: str) -> None:
     result = bundle.load_bundle(default_runtime(), path, to)
     for tag in result.replaced:
         err.print(f"note: {tag} now names the bundle's image (it named another before)")
-    err.print(f"loaded {len(result.images)} images; deployment '{result.deployment}' is in "
-              f"{result.path}: run `myonion up -f {result.path}`")
+    err.print(f"loaded {len(result.images)} {result.arch} images; deployment "
+              f"'{result.deployment}' is in {result.path}: run `myonion up -f {result.path}`")
 
 
 @click.group("service")

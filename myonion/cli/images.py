@@ -24,16 +24,21 @@ def base() -> None:
 
 @base.command("build")
 @click.option("--mirror", help="Debian mirror URL (default: the one this host's apt uses).")
-@click.option("--tag", default=images.LOCAL_BASE, show_default=True)
+@click.option("--arch", "arch_name", metavar="ARCH",
+              help="amd64, arm64 or armhf (default: this machine's); another architecture "
+                   "is made through emulation (qemu-user-static).")
+@click.option("--tag", help=f"The image's tag (default: {images.LOCAL_BASE}, with -ARCH for "
+                            "another architecture than amd64).")
 @click.option("--force", is_flag=True, help="Rebuild even if the image exists.")
 @click.pass_context
-def base_build(ctx: click.Context, mirror: str | None, tag: str, force: bool) -> None:
+def base_build(ctx: click.Context, mirror: str | None, arch_name: str | None,
+               tag: str | None, force: bool) -> None:
     """Make the base image locally with debootstrap and docker import (no registry needed)."""
     from myonion.runtime import default_runtime
 
     with progress(ctx) as reporter:
         result = images.build_base(default_runtime(), mirror=mirror, tag=tag, reporter=reporter,
-                                   force=force)
+                                   force=force, arch=arch_name)
     out.print(result)
 
 

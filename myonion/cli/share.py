@@ -45,12 +45,13 @@ from myonion.templates import parse_option_args
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for readiness.")
 @click.option("--yes", "whole_home", is_flag=True,
               help="Yes, share a whole home folder (asked otherwise).")
+@common.arch_option("Build and run it")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def share(ctx: click.Context, template_id: str, options: tuple[str, ...], name: str | None,
           network: str | None, persistent: bool, clients: tuple[str, ...], ttl: str | None,
           key_file: str | None, no_wait: bool, timeout: float, whole_home: bool,
-          as_json: bool) -> None:
+          arch_name: str | None, as_json: bool) -> None:
     """Build TEMPLATE, run it with its own tor and print its .onion address."""
     values = parse_option_args(options)
     seconds = access.parse_duration(ttl) if ttl is not None else None
@@ -62,7 +63,7 @@ def share(ctx: click.Context, template_id: str, options: tuple[str, ...], name: 
                 view = manager.share(template_id, values, name=name, network=network,
                                      persistent=persistent, wait=not no_wait, timeout=timeout,
                                      clients=list(clients), ttl=seconds, key=key,
-                                     whole_home=whole_home)
+                                     whole_home=whole_home, arch=arch_name)
             break
         except WholeHomeFolder as e:
             # refused before anything was built: ask on a terminal, else say what to do
@@ -101,10 +102,11 @@ def ls(as_json: bool) -> None:
         err.print("No services. Share one with `myonion share site`.")
         return
     table = Table("name", "template", "state", "stage", "health", "address", "network", "mode",
-                  "access", "ends in", box=None)
+                  "arch", "access", "ends in", box=None)
     for v in views:
         table.add_row(v.name, v.template, v.state, v.stage, v.health or "-", v.address or "-",
-                      v.network, v.mode, f"private ({v.clients})" if v.private else "public",
+                      v.network, v.mode, v.arch,
+                      f"private ({v.clients})" if v.private else "public",
                       access.format_duration(v.remaining) if v.remaining is not None else "-")
     out.print(table)
     for v in views:

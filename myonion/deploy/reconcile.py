@@ -138,7 +138,10 @@ def changes(ctx: ServiceContext, wanted: ServiceRequest, record: ServiceRecord) 
     wanted = wanted.with_device_secrets(record.options, generate=False)
     names = tuple(client_keys.store(ctx, record.name).names()) if record.private else ()
     found = differences(wanted, record.request(wanted.template, names))
-    if record.image != images.template_tag(ctx.runtime, wanted.template):
+    arch = wanted.arch or ctx.arch
+    if record.built_for() != arch:
+        found.append(f"architecture {record.built_for()} → {arch}")
+    elif record.image != images.template_tag(ctx.runtime, wanted.template, arch=arch):
         found.append("the template's image")
     if not any(f.startswith("options ") for f in found) and \
             _conf_changed(ctx, wanted, record):

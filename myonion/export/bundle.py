@@ -8,15 +8,18 @@ A bundle (an uncompressed tar) holds exactly four regular files::
     <file>          the deployment file (e.g. myonion.yaml)
     images.tar      `docker save` of the images: base, tor layer, one per template
 
-A bundle comes from elsewhere, so :func:`load_bundle` trusts nothing in it until it is checked,
+A bundle is made by :func:`myonion.export.bundle_make.create_bundle`. It comes from
+elsewhere, so :func:`load_bundle` trusts nothing in it until it is checked,
 and checks everything before the engine sees a byte:
 
 - the tar's member headers, before anything is read: regular files only (no links, folders,
   devices or sparse members), plain names, at most four, sizes bounded and not more than the
   file holds (a 10 KB bundle cannot claim a 3 GiB member); the engine's disk has room for them;
-- the checksums and the manifest (format, architecture, file name, tags);
+- the checksums and the manifest (format, architecture, file name, tags): the architecture must
+  be this machine's (``myonion bundle --arch arm64`` on a laptop makes one for a 64-bit Pi);
 - ``images.tar``, in place, never unpacked (:mod:`myonion.export.imagearchive`): it holds
-  exactly the images the manifest names, under exactly its tags, with the IDs it records;
+  exactly the images the manifest names, under exactly its tags, with the IDs it records, and
+  every one of them is labelled as the manifest's architecture (what the engine will run it as);
 - the tags it would set, against this machine (see "Which tags a bundle may set");
 - the folder ``--to``: the deployment file is created fresh (``O_EXCL | O_NOFOLLOW``); a link,
   or another file of that name there, is refused. It is written 0600: it may hold secrets.
@@ -45,22 +48,19 @@ import json
 import logging
 import os
 import re
-import shutil
 import stat
 import tarfile
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 import yaml
 
+from myonion import arch as arches
 from myonion import safeyaml
 from myonion.build import images
-from myonion.deploy import Deployment
 from myonion.errors import MyOnionError
 from myonion.export.imagearchive import ArchiveError, ImageArchive
-from myonion.manager import Manager
 from myonion.runtime.base import Runtime
 
 log = logging.getLogger(__name__)
@@ -87,13 +87,15 @@ class BundleError(MyOnionError):
 @dataclass
 class Bundle:
     """What a bundle holds (from its manifest): ``images`` maps each tag to its image ID;
-    ``replaced`` lists the myonion tags a load moved from another image."""
+    ``replaced`` lists the myonion tags a load moved from another image; ``arch``: the
+    architecture of its images."""
 
     path: Path
     deployment: str
     file: str
     images: dict[str, str]
     replaced: list[str] = field(default_factory=list)
+    arch: str = ""
 
 
 def _sha256(f: IO[bytes]) -> str:
@@ -103,57 +105,23 @@ def _sha256(f: IO[bytes]) -> str:
     return digest.hexdigest()
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     with open(path, "rb") as f:
         return _sha256(f)
 
 
-def bundle_images(manager: Manager, deployment: Deployment) -> list[str]:
-    """The tags a deployment needs (built when missing): base, tor layer, each template."""
-    runtime = manager.context.runtime
-    tags = {images.base_image(runtime), images.tor_image(runtime, manager.reporter)}
-    for template_id in sorted({s.template for s in deployment.expanded()}):
-        tags.add(images.template_image(runtime, manager.template(template_id),
-                                       manager.reporter))
-    return sorted(tags)
-
-
-def create_bundle(manager: Manager, deployment: Deployment, output: str | Path) -> Bundle:
-    """Write a bundle of ``deployment`` to ``output`` (refused if it exists). Its images.tar is
-    read back as a load would read it, so a bundle that would be refused is never written."""
-    out = Path(output).expanduser().resolve()
-    if out.exists():
-        raise MyOnionError(f"{output} exists already; it was not overwritten.",
-                           hint="Give another file name, or remove that file first.")
-    runtime = manager.context.runtime
-    runtime.ping()
-    tags = bundle_images(manager, deployment)
-    file = deployment.path.name if FILE_RE.fullmatch(deployment.path.name) else "myonion.yaml"
-    with tempfile.TemporaryDirectory(prefix="myonion-bundle-", dir=out.parent) as tmp:
-        work = Path(tmp)
-        runtime.save_images(tags, str(work / IMAGES))
-        with open(work / IMAGES, "rb") as f:
-            try:
-                saved = ImageArchive(f, os.fstat(f.fileno()).st_size).tags()
-            except ArchiveError as e:
-                raise BundleError(f"The engine saved an {IMAGES} that a load would refuse: "
-                                  f"it {e.message}.", hint=None) from e
-        ids = {tag: runtime.image_id(tag) for tag in tags}
-        if saved != ids:
-            raise BundleError(f"The engine saved images other than {', '.join(tags)} (or with "
-                              "other IDs); no bundle was written.", hint=None)
-        shutil.copyfile(deployment.path, work / file)
-        manifest = {"format": FORMAT, "deployment": deployment.name, "file": file,
-                    "images": saved, "architecture": images.architecture()}
-        (work / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        names = [MANIFEST, file, IMAGES]
-        (work / SUMS).write_text("".join(f"{_sha256_file(work / n)}  {n}\n" for n in names))
-        partial = out.with_name(f".{out.name}.partial")
-        with tarfile.open(partial, "w") as tar:
-            for name in [SUMS, *names]:
-                tar.add(work / name, arcname=name, recursive=False)
-        os.replace(partial, out)
-    return Bundle(out, deployment.name, file, saved)
+def check_platforms(archive: ImageArchive, arch: str, path: Path) -> None:
+    """Every image of ``archive`` is labelled as ``arch`` should be (else BundleError)."""
+    want = arches.PLATFORMS.get(arch)
+    if want is None:
+        raise BundleError(f"{path} is for {arch[:40]}, an architecture myonion builds no "
+                          "images for; nothing was loaded.")
+    wrong = sorted({f"{a}/{v}" if v else a or "no architecture"
+                    for a, v in (i.platform for i in archive.images)
+                    if (a, v) != (want.architecture, want.variant)})
+    if wrong:
+        raise BundleError(f"{path}: its {IMAGES} holds images labelled {', '.join(wrong)}, not "
+                          f"{want} as its {MANIFEST} says ({arch}); nothing was loaded.")
 
 
 # --- loading: the tar, the checksums, the manifest ------------------------------------------
@@ -220,15 +188,17 @@ def _manifest(data: bytes, expected: dict[str, str], path: Path) -> Bundle:
                                  "checked)" if fmt == 1 else "") + "; nothing was loaded.",
                               hint="Make the bundle again with this myonion version.")
         bundle = Bundle(path, str(manifest["deployment"]), str(manifest["file"]),
-                        {str(t): str(i) for t, i in dict(manifest["images"]).items()})
-        arch = str(manifest.get("architecture", images.architecture()))
+                        {str(t): str(i) for t, i in dict(manifest["images"]).items()},
+                        arch=str(manifest.get("architecture", arches.host())))
     except (ValueError, KeyError, TypeError) as e:
         raise BundleError(f"{path}: its {MANIFEST} cannot be read ({e}).") from e
-    if arch != images.architecture():
-        raise BundleError(f"{path} holds images for {arch}; this machine is "
-                          f"{images.architecture()}, so they would not run here.",
-                          hint=f"Make the bundle on a machine of this architecture "
-                          f"({images.architecture()}).")
+    here = arches.host()
+    if bundle.arch != here:
+        raise BundleError(f"{path} holds images for {bundle.arch[:40]}; this machine is "
+                          f"{here}, so they would not run here.",
+                          hint=f"Make the bundle for this machine: `myonion bundle --arch "
+                          f"{here} -f FILE -o OUT.tar` (on any machine that can build {here} "
+                          "images).")
     if not FILE_RE.fullmatch(bundle.file) or set(expected) != {MANIFEST, IMAGES, bundle.file}:
         raise BundleError(f"{path}: its {MANIFEST} does not match the files in it.")
     bad = [f"{t} → {i}" for t, i in bundle.images.items()
@@ -274,6 +244,7 @@ def verify(tar: tarfile.TarFile, path: Path, size: int) -> tuple[Bundle, bytes, 
     if len(archive.images) != len(set(tags.values())):
         raise BundleError(f"{path}: its {IMAGES} holds images its {MANIFEST} does not name; "
                           "nothing was loaded.")
+    check_platforms(archive, bundle.arch, path)
     return bundle, text, archive
 
 

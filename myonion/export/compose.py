@@ -119,8 +119,9 @@ def export_compose(manager: Manager, deployment: Deployment, output: str | Path,
     secret_files: dict[str, list[str]] = {}
     for spec in deployment.ordered():
         assert spec.checked is not None  # no frontends: balanced services are refused above
-        wanted = spec.checked
-        image = images.template_image(ctx.runtime, wanted.template, ctx.reporter)
+        wanted = spec.checked.for_arch(ctx.arch)
+        image = images.template_image(ctx.runtime, wanted.template, ctx.reporter,
+                                      arch=wanted.arch)
         result.images[spec.name] = image
         # no deadline: Compose services run until stopped (see the notes)
         record = ServiceRecord.from_request(wanted, spec.name, image=image, expires_at=None)

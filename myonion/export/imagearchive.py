@@ -9,7 +9,8 @@ config, and refuses (:class:`ArchiveError`) an archive with:
 - an absolute name, a name with ``..``, a name given twice, more than :data:`MAX_MEMBERS`
   members, or members whose sizes add up to more than the archive holds;
 - a ``manifest.json``, ``index.json`` or config over :data:`MAX_META` bytes, or malformed;
-- an image whose config's sha256 is not the name it is stored under.
+- an image whose config's sha256 is not the name it is stored under, or whose config is no
+  JSON object.
 
 Each image's ID is the sha256 of its config: the engine computes the same ID when it loads the
 image and checks every layer against the config, so a verified ID pins the whole image.
@@ -52,12 +53,14 @@ class ArchiveError(MyOnionError):
 @dataclass(frozen=True)
 class ArchiveImage:
     """One image of the archive: its ID (``sha256:…``), its config's member name, the tags the
-    archive gives it, and its ``manifest.json`` entry as written."""
+    archive gives it, its ``manifest.json`` entry as written, and the architecture and variant
+    its config names (what the engine will say it is)."""
 
     image_id: str
     config: str
     tags: tuple[str, ...]
     entry: dict[str, Any]
+    platform: tuple[str, str | None] = ("", None)
 
 
 def _normal(name: str) -> str | None:
@@ -147,11 +150,16 @@ class ImageArchive:
                                                                    for t in tags):
             raise ValueError(f"a malformed entry {str(entry)[:200]}")
         match = _CONFIG_RE.fullmatch(config)
-        digest = hashlib.sha256(self._read(config, "image config")).hexdigest()
+        data = self._read(config, "image config")
+        digest = hashlib.sha256(data).hexdigest()
         if match is None or match.group(1) != digest:
             raise ArchiveError(f"has an image config '{config}' whose sha256 is {digest}, not "
                                "the name it is stored under")
-        return ArchiveImage(f"sha256:{digest}", config, tuple(tags), entry)
+        parsed = json.loads(data)
+        if not isinstance(parsed, dict):
+            raise ValueError(f"the image config {config} is no JSON object")
+        platform = (str(parsed.get("architecture", "")), parsed.get("variant") or None)
+        return ArchiveImage(f"sha256:{digest}", config, tuple(tags), entry, platform)
 
     def tags(self) -> dict[str, str]:
         """Each tag the archive gives → the ID of the image it gives it to."""

@@ -14,7 +14,8 @@ from myonion.errors import MyOnionError
 
 UNIT_DIR = Path("/etc/systemd/system")
 #: what the unit passes on from the environment ``service install`` runs in
-UNIT_ENVIRONMENT = ("MYONION_HOME", "MYONION_NETWORK", "MYONION_BASE_IMAGE", "MYONION_TOR_SOCKS")
+UNIT_ENVIRONMENT = ("MYONION_HOME", "MYONION_NETWORK", "MYONION_BASE_IMAGE", "MYONION_TOR_SOCKS",
+                    "MYONION_ARCH")
 
 
 def unit_name(deployment: Deployment) -> str:

@@ -139,6 +139,10 @@ class ImagesAPI(Protocol):
 
     def image_size(self, tag: str) -> int: ...
 
+    def image_platform(self, tag: str) -> tuple[str, str | None]:
+        """The architecture and variant an image's metadata names (``("arm64", "v8")``); the
+        engine runs it as that, whatever its files are."""
+        ...
 
 class ContainersAPI(Protocol):
     """Containers and one-off task containers."""

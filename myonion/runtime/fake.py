@@ -72,6 +72,21 @@ def _matches(labels: dict[str, str], wanted: dict[str, str]) -> bool:
     return all(k in labels and (not v or labels[k] == v) for k, v in wanted.items())
 
 
+def _from_line(context: IO[bytes]) -> str | None:
+    """The image a build context's Dockerfile starts FROM (None if it names none)."""
+    try:
+        context.seek(0)
+        with tarfile.open(fileobj=context, mode="r:") as tar:
+            member = tar.extractfile("Dockerfile")
+            text = member.read().decode() if member else ""
+    except (tarfile.TarError, KeyError, OSError):
+        return None
+    for line in text.splitlines():
+        if line.upper().startswith("FROM "):
+            return line.split()[1]
+    return None
+
+
 def _add_config(configs: dict[str, bytes], config: bytes) -> str:
     image_id = f"sha256:{hashlib.sha256(config).hexdigest()}"
     configs[image_id] = config
@@ -104,6 +119,9 @@ class FakeEngine:
     owners: dict[str, dict[str, str]] = field(default_factory=dict)
     fail_build: bool = False
     down: bool = False
+    #: Docker architectures (``arm64``, ``arm``) whose programs this engine runs (emulated);
+    #: None: every one. A task's ``uname -m`` answers as its image's platform says.
+    runs: set[str] | None = None
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def _check(self) -> None:
@@ -120,6 +138,23 @@ class FakeEngine:
         self._check()
         return tag in self.configs if tag.startswith("sha256:") else tag in self.images
 
+    def image_id(self, tag: str) -> str | None:
+        self._check()
+        if tag not in self.images:
+            return None
+        if tag not in self.image_ids:
+            # labelled as Docker labels what it makes on amd64
+            config = json.dumps({"fake image": tag, "architecture": "amd64"}).encode()
+            self.image_ids[tag] = _add_config(self.configs, config)
+        return self.image_ids[tag]
+
+    def image_platform(self, tag: str) -> tuple[str, str | None]:
+        image_id = tag if tag.startswith("sha256:") else self.image_id(tag)
+        if image_id is None or image_id not in self.configs:
+            raise NoSuchObject(f"Docker refused to look up an image: No such image: {tag}.")
+        config = json.loads(self.configs[image_id])
+        return str(config.get("architecture", "amd64")), config.get("variant") or None
+
     def _need_image(self, image: str, what: str) -> None:
         if not self.image_exists(image):
             raise NoSuchObject(f"Docker refused to {what}: No such image: {image}.")
@@ -127,15 +162,6 @@ class FakeEngine:
 
 class FakeImages(FakeEngine):
     """Images: builds succeed at once (unless ``fail_build``); save and load as Docker does."""
-
-    def image_id(self, tag: str) -> str | None:
-        self._check()
-        if tag not in self.images:
-            return None
-        if tag not in self.image_ids:
-            config = json.dumps({"fake image": tag}).encode()
-            self.image_ids[tag] = _add_config(self.configs, config)
-        return self.image_ids[tag]
 
     def tag_image(self, image_id: str, tag: str) -> None:
         self._check()
@@ -151,11 +177,23 @@ class FakeImages(FakeEngine):
         if self.fail_build:
             raise BuildFailed(f"Building image {tag} failed: fake failure.", detail="fake log")
         on_line("Step 2/2 : RUN true")
+        parent = _from_line(context)
+        architecture, variant = self.image_platform(parent) if parent in self.images else (
+            "amd64", None)
         self.builds.append(tag)
-        self.images.add(tag)
+        self.set_platform(tag, architecture, variant, what="built")
 
     def import_image(self, tar_path: str, tag: str) -> None:
+        # as Docker 20.10 on amd64: an import is labelled amd64 whatever its files are
+        self.set_platform(tag, "amd64", None, what="imported")
+
+    def set_platform(self, tag: str, architecture: str, variant: str | None,
+                     what: str = "given") -> None:
+        """Make ``tag`` an image (a new one) whose metadata names this platform."""
+        config = {"fake image": tag, "how": what, "n": next(self._ids),
+                  "architecture": architecture, **({"variant": variant} if variant else {})}
         self.images.add(tag)
+        self.image_ids[tag] = _add_config(self.configs, json.dumps(config).encode())
 
     def remove_image(self, tag: str) -> None:
         if tag.startswith("sha256:"):
@@ -303,6 +341,12 @@ class FakeContainers(FakeEngine):
         self._check()
         self._need_image(image, "create a task container")
         self.tasks.append(command)
+        if command == ["uname", "-m"]:
+            architecture, _ = self.image_platform(image)
+            if self.runs is not None and architecture not in self.runs:
+                return 1, "exec /usr/bin/uname: exec format error\n"
+            machine = {"amd64": "x86_64", "arm64": "aarch64", "arm": "armv7l"}
+            return 0, machine.get(architecture, architecture) + "\n"
         return answer(command, user or "0:0", files or {})  # the task's files are its user's
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from myonion import arch as arches
 from myonion import gateway_health, gateway_secrets, gateway_tls, targets
 from myonion.build import hardening, render
 from myonion.build.render import TOR_UID
@@ -168,7 +169,9 @@ def container_spec(record: ServiceRecord, template: TemplateSpec, directory: Pat
         restart="unless-stopped" if record.mode is Mode.PERSISTENT and not record.expires_at
         else "on-failure",
         healthcheck=template.healthcheck or None,
-        mem_limit=str(record.limits.get("memory", DEFAULT_MEMORY)),
+        # what the service's programs may use; under emulation qemu-user's share on top
+        mem_limit=arches.memory_limit(str(record.limits.get("memory", DEFAULT_MEMORY)),
+                                      record.built_for()),
         pids_limit=int(record.limits.get("pids", template.pids_limit or DEFAULT_PIDS)),
         hostname=record.name,
     )

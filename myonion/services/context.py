@@ -10,6 +10,7 @@ import hashlib
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar, overload, runtime_checkable
 
+from myonion import arch as arches
 from myonion import paths
 from myonion.events import Event, Reporter, Stage
 from myonion.runtime.base import LABEL_HOME, LABEL_SERVICE, Runtime
@@ -96,15 +97,28 @@ class TemplateCache(TemplateRegistry):
 
 
 class ServiceContext:
-    """The runtime, store, templates, reporter and test network one facade works with."""
+    """The runtime, store, templates, reporter and test network one facade works with, and
+    the architecture its new services are made for."""
 
     def __init__(self, runtime: Runtime, store: StateStore, registry: TemplateRegistry,
-                 reporter: Reporter, testnet: TestnetPort | None = None) -> None:
+                 reporter: Reporter, testnet: TestnetPort | None = None,
+                 arch: str | None = None) -> None:
         self.runtime = runtime
         self.store = store
         self.registry = registry
         self.reporter = reporter
         self._testnet = testnet
+        self._arch = arches.check(arch) if arch else None
+
+    @property
+    def arch(self) -> str:
+        """The architecture new services are made for: the one given, else ``$MYONION_ARCH``,
+        else this machine's; a service keeps the one it was made with."""
+        return arches.resolve(self._arch)
+
+    @arch.setter
+    def arch(self, value: str | None) -> None:
+        self._arch = arches.check(value) if value else None
 
     @property
     def testnet(self) -> TestnetPort:

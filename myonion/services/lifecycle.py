@@ -28,7 +28,8 @@ def make(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec,
         if record.network == "local":
             ctx.ensure_testnet()
         ctx.report(Stage.BUILDING, f"Preparing the image of template '{template.id}'", name)
-        record.image = images.template_image(ctx.runtime, template, ctx.reporter_for(name))
+        record.image = images.template_image(ctx.runtime, template, ctx.reporter_for(name),
+                                             arch=record.built_for())
         clients.make(ctx, name, client_names)
         create_container(ctx, record, template)
         if key is not None:
@@ -86,7 +87,7 @@ def recreate(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec,
     was_running = info is not None and info.running
     if rebuild:
         record.image = images.template_image(ctx.runtime, template, ctx.reporter_for(name),
-                                             force=True)
+                                             force=True, arch=record.built_for())
     if key is not None:
         record.mode = Mode.PERSISTENT
     if info is not None:
@@ -168,7 +169,8 @@ def reconfigure(ctx: ServiceContext, record: ServiceRecord, wanted: ServiceReque
     new = ServiceRecord.from_request(wanted, name, stage=Stage.BUILDING, **kept)
     if new.network == "local":
         ctx.ensure_testnet()
-    new.image = images.template_image(ctx.runtime, wanted.template, ctx.reporter_for(name))
+    new.image = images.template_image(ctx.runtime, wanted.template, ctx.reporter_for(name),
+                                      arch=new.built_for())
     if info is not None:
         ctx.report(Stage.STOPPED, "Replacing the container", name)
         ctx.runtime.remove(container_name(name))

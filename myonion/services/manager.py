@@ -66,17 +66,21 @@ class Manager:
     registry = FromContext[TemplateRegistry]("registry")
     reporter = FromContext[Reporter]("reporter")
     testnet = FromContext[TestnetPort]("testnet")
+    #: the architecture new services are made for (see :attr:`ServiceContext.arch`)
+    arch = FromContext[str]("arch")
 
     def __init__(self, runtime: Runtime | None = None, store: StateStore | None = None,
                  registry: TemplateRegistry | None = None, reporter: Reporter = log_reporter,
-                 testnet: TestnetPort | None = None) -> None:
+                 testnet: TestnetPort | None = None, arch: str | None = None) -> None:
+        """``arch``: the architecture of the services this manager makes (default:
+        ``$MYONION_ARCH``, else this machine's; another runs through emulation)."""
         if runtime is None:
             from myonion.runtime import default_runtime
 
             runtime = default_runtime()
         #: what every collaborator is given (see :mod:`myonion.services.context`)
         self.context = ServiceContext(runtime, store or StateStore(),
-                                      TemplateCache.over(registry), reporter, testnet)
+                                      TemplateCache.over(registry), reporter, testnet, arch)
 
     # templates ----------------------------------------------------------------------------
     def templates(self) -> list[TemplateSpec]:
@@ -92,7 +96,7 @@ class Manager:
               clients: list[str] | None = None, ttl: float | None = None,
               key: keys.OnionKey | None = None, deployment: str | None = None,
               limits: dict[str, Any] | None = None, balance_master: str | None = None,
-              whole_home: bool = False) -> ServiceView:
+              whole_home: bool = False, arch: str | None = None) -> ServiceView:
         """Check, build, run and (unless ``wait`` is False) wait until the onion serves.
 
         ``template_id``: a template's id (the other arguments are the request; see
@@ -102,14 +106,15 @@ class Manager:
         serves an existing onion key, which makes it persistent. ``balance_master`` (an onion
         address) makes it a backend of that Onionbalance frontend (persistent; a key is made
         unless given; see :mod:`myonion.deploy.balance`). ``whole_home``: the user said yes
-        to sharing a whole home folder.
-        """
+        to sharing a whole home folder. ``arch``: the architecture to build and run it for
+        (default :attr:`arch`; another than this machine's runs through emulation)."""
         wanted = template_id if isinstance(template_id, ServiceRequest) else build_request(
             self.registry.get(template_id), options, name=name, network=network,
             persistent=persistent, clients=clients, ttl=ttl, key=key, deployment=deployment,
-            limits=limits, balance_master=balance_master, whole_home=whole_home)
+            limits=limits, balance_master=balance_master, whole_home=whole_home, arch=arch)
+        # for this manager's architecture; a device given without its secret gets one
+        wanted = wanted.for_arch(self.context.arch).with_device_secrets()
         request.admit(wanted)
-        wanted = wanted.with_device_secrets()  # a device given without its secret gets one
         self.runtime.ping()
         with self.store.locked():
             name = wanted.name or lifecycle.free_name(self.context, wanted.template.id)
@@ -129,7 +134,8 @@ class Manager:
                     persistent: bool = False, clients: list[str] | None = None,
                     ttl: float | None = None, limits: dict[str, Any] | None = None,
                     deployment: str | None = None, wait: bool = True,
-                    timeout: float = DEFAULT_TIMEOUT, whole_home: bool = False) -> ServiceView:
+                    timeout: float = DEFAULT_TIMEOUT, whole_home: bool = False,
+                    arch: str | None = None) -> ServiceView:
         """Give an existing service a new configuration (what :meth:`share` takes: a
         template's id and the rest, or a request) and start it in a new container, as
         ``myonion up`` does for a changed deployment service.
@@ -139,13 +145,15 @@ class Manager:
         address it has; only volumes the new configuration has no use for are removed (the
         data of another template, the key of a service made ephemeral). Its clients are made
         to match the request's: kept ones keep their keys, new ones get a key each, and with
-        none the service is public.
+        none the service is public. Its architecture becomes the request's (default:
+        :attr:`arch`).
         """
         record = views.record_of(self.context, name)
         wanted = template_id if isinstance(template_id, ServiceRequest) else build_request(
             self.registry.get(template_id), options, network=network, persistent=persistent,
             clients=clients, ttl=ttl, limits=limits, deployment=deployment,
-            whole_home=whole_home)
+            whole_home=whole_home, arch=arch)
+        wanted = wanted.for_arch(self.context.arch)
         lifecycle.reconfigure(self.context, record, wanted, wait=wait, timeout=timeout)
         return self.status(name)
 

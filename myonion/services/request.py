@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from myonion import access, config, folders, gateway_secrets, keys, onion
+from myonion import arch as arches
 from myonion.errors import OptionError
 from myonion.services import hostdirs
 from myonion.templates import MAX_PIDS, MIN_PIDS, TemplateSpec
@@ -81,6 +82,8 @@ class ServiceRequest:
     balance_master: str | None = None
     #: the user said yes to sharing a whole home folder
     whole_home: bool = False
+    #: the architecture to build and run it for (None: the facade's, see :meth:`for_arch`)
+    arch: str | None = None
 
     @property
     def access(self) -> Access:
@@ -93,6 +96,10 @@ class ServiceRequest:
     def published(self) -> HostPorts:
         """The host ports this service's container publishes."""
         return self.template.published(dict(self.options))
+
+    def for_arch(self, default: str) -> ServiceRequest:
+        """This request with its architecture settled: its own, else ``default``."""
+        return self if self.arch else replace(self, arch=default)
 
     def named(self, name: str) -> ServiceRequest:
         """This request for the service called ``name`` (a name is checked where it enters)."""
@@ -250,6 +257,7 @@ def build_request(
     deployment: str | None = None,
     balance_master: str | None = None,
     whole_home: bool = False,
+    arch: str | None = None,
 ) -> ServiceRequest:
     """Check everything a request says and return it; raises OptionError (the first mistake,
     in the order the fields are listed here). A backend of ``balance_master`` gets a key of
@@ -269,7 +277,7 @@ def build_request(
         template=template, options=values, network=net, name=name, clients=names, ttl=ttl,
         mode=Mode.PERSISTENT if persistent or key is not None else Mode.EPHEMERAL, key=key,
         limits=check_limits(limits), deployment=deployment, balance_master=balance_master,
-        whole_home=whole_home)
+        whole_home=whole_home, arch=arches.check(arch) if arch else None)
 
 
 def admit(request: ServiceRequest, held: Set[tuple[str, int]] = frozenset()) -> None:

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from myonion import arch as arches
 from myonion import paths
 from myonion.errors import StateError
 from myonion.runtime.base import LABEL_MODE, LABEL_NETWORK, LABEL_TEMPLATE
@@ -43,7 +44,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "image": (str,), "created": (int, float), "address": (str, _NONE), "stage": (str, _NONE),
     "reason": (str, _NONE), "timings": (dict,), "started_at": (str, _NONE), "private": (bool,),
     "expires_at": (int, float, _NONE), "balance_master": (str, _NONE),
-    "deployment": (str, _NONE), "limits": (dict,),
+    "deployment": (str, _NONE), "limits": (dict,), "arch": (str, _NONE),
 }
 #: the JSON types of the values inside a record's objects (``timings``, ``limits``)
 _VALUE_TYPES: dict[str, dict[str, tuple[type, ...]]] = {
@@ -87,6 +88,14 @@ class ServiceRecord:
     deployment: str | None = None
     #: resource limits given by the user ({"memory": "128m", "pids": 64}); the rest default
     limits: dict[str, Any] = field(default_factory=dict)
+    #: the architecture its image is built for (amd64, arm64, armhf); None: this machine's
+    #: (a record made before myonion built for other architectures)
+    arch: str | None = None
+
+    def built_for(self) -> str:
+        """The architecture of its image (a record made before myonion built for other
+        architectures holds none: it is this machine's)."""
+        return self.arch or arches.host()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServiceRecord:
@@ -118,7 +127,7 @@ class ServiceRecord:
             private=bool(request.clients),
             expires_at=time.time() + request.ttl if request.ttl else None,
             deployment=request.deployment, limits=dict(request.limits),
-            balance_master=request.balance_master)
+            balance_master=request.balance_master, arch=request.arch)
         return cls(**{**made, **kept})
 
     @classmethod

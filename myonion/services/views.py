@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from myonion import access, tor
+from myonion import arch as arches
 from myonion.errors import MyOnionError, ServiceNotFound, StateError
 from myonion.events import Stage
 from myonion.runtime.base import (
@@ -53,6 +54,8 @@ class ServiceView:
     #: an ephemeral service's address before its container was restarted (that address is
     #: gone for good; ``address`` is the new one), until it is checked again
     previous_address: str | None = None
+    #: the architecture its image is built for (amd64, arm64, armhf)
+    arch: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -185,7 +188,7 @@ def view(ctx: ServiceContext, record: ServiceRecord | None, info: ContainerInfo 
         expires_at=record.expires_at,
         remaining=max(0.0, record.expires_at - time.time()) if record.expires_at else None,
         published={k: f"{a}:{p}" for k, (a, p) in info.ports.items()} if info else {},
-        previous_address=previous)
+        previous_address=previous, arch=record.built_for())
 
 
 def _public_options(ctx: ServiceContext, record: ServiceRecord) -> dict[str, Any]:
@@ -228,11 +231,20 @@ def repair(ctx: ServiceContext, name: str) -> None:
                + (f"; the unreadable one is kept at {kept}" if kept else ""), name)
 
 
+def _image_arch(ctx: ServiceContext, image: str) -> str | None:
+    """The architecture an image's metadata names (None if unknown or not one of ours)."""
+    try:
+        return arches.from_platform(*ctx.runtime.image_platform(image))
+    except MyOnionError:
+        return None
+
+
 def _record_from_labels(ctx: ServiceContext, name: str, info: ContainerInfo) -> ServiceRecord:
     """A record rebuilt from the container's labels and the service directory."""
     labels = info.labels
     record = ServiceRecord.from_labels(name, labels, image=info.image, stage=Stage.STOPPED,
-                                       reason="rebuilt from its container's labels")
+                                       reason="rebuilt from its container's labels",
+                                       arch=_image_arch(ctx, info.image))
     record.private = (ctx.store.root / name / "conf" / access.AUTH_DIR).is_dir()
     with contextlib.suppress(OSError, ValueError):
         expires = (ctx.store.root / name / "conf" / "expires").read_text().strip()

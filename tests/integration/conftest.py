@@ -6,11 +6,12 @@ In CI (``CI`` set) a missing engine is a failure, never a skip.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from myonion import arch as arches
 from myonion.build import images
 from myonion.errors import MyOnionError, TestnetError
 from myonion.events import Event
@@ -37,6 +38,26 @@ def docker_runtime() -> DockerRuntime:
         _no_engine(e.message)
     images.build_base(runtime)
     return runtime
+
+
+@pytest.fixture(scope="session")
+def emulated_base(docker_runtime: DockerRuntime) -> Callable[[str], str]:
+    """The base image of another architecture (``arm64``, ``armhf``), made once per run with
+    debootstrap under emulation (``myonion base build --arch``) and then reused, as every
+    image built on it is; an engine that cannot run it fails the test (CI installs it:
+    ``scripts/setup-host.sh --emulate arm64``)."""
+    made: dict[str, str] = {}
+
+    def base(arch: str) -> str:
+        if arch not in made:
+            problem = arches.emulation_problem(arch)
+            if problem:
+                pytest.fail(f"{arch} programs cannot run here: {problem}; run "
+                            f"`scripts/setup-host.sh --emulate {arch}` as root", pytrace=False)
+            made[arch] = images.build_base(docker_runtime, arch=arch)
+        return made[arch]
+
+    return base
 
 
 @pytest.fixture(scope="session")

@@ -208,12 +208,12 @@ def test_bundle_loads_and_up_builds_nothing(real_manager: Manager, docker_runtim
                                             site_dir: Path, tmp_path: Path,
                                             events: list) -> None:
     from myonion.events import Stage
-    from myonion.export import bundle
+    from myonion.export import bundle, bundle_make
 
     path = site_dir.parent / "myonion.yaml"
     path.write_text("version: 1\nname: depbundle\nservices:\n  depbundle:\n"
                     "    template: site\n    options:\n      dir: ./site\n")
-    made = bundle.create_bundle(real_manager, deploy.load(path), tmp_path / "dep.tar")
+    made = bundle_make.create_bundle(real_manager, deploy.load(path), tmp_path / "dep.tar")
     # the template's image is removed, as on a machine that never had it; the base and tor
     # layers stay (other tests use them, and rebuilding the base takes a debootstrap)
     site_tag = next(tag for tag in made.images if tag.startswith("myonion/site:"))

@@ -514,9 +514,9 @@ def test_a_container_removed_behind_our_back_is_made_again(
 # --- bundles --------------------------------------------------------------------------------
 def test_bundle_round_trip(manager: Manager, runtime: FakeRuntime, good: Path,
                            tmp_path: Path) -> None:
-    from myonion.export import bundle
+    from myonion.export import bundle, bundle_make
 
-    made = bundle.create_bundle(manager, deploy.load(good), tmp_path / "gw.tar")
+    made = bundle_make.create_bundle(manager, deploy.load(good), tmp_path / "gw.tar")
     assert made.file == "myonion.yaml" and "myonion/base:bookworm" in made.images
     assert any(t.startswith("myonion/tor:") for t in made.images)
     assert any(t.startswith("myonion/iot-receiver:") for t in made.images)
@@ -525,7 +525,7 @@ def test_bundle_round_trip(manager: Manager, runtime: FakeRuntime, good: Path,
     with tarfile.open(made.path) as tar:
         assert tar.getnames() == ["SHA256SUMS", "manifest.json", "myonion.yaml", "images.tar"]
     with pytest.raises(MyOnionError, match="exists already"):
-        bundle.create_bundle(manager, deploy.load(good), made.path)
+        bundle_make.create_bundle(manager, deploy.load(good), made.path)
     # a machine that has none of the images
     other = FakeRuntime()
     loaded = bundle.load_bundle(other, made.path, tmp_path / "target")
@@ -537,9 +537,9 @@ def test_a_damaged_bundle_loads_nothing(manager: Manager, runtime: FakeRuntime, 
                                         tmp_path: Path) -> None:
     import tarfile
 
-    from myonion.export import bundle
+    from myonion.export import bundle, bundle_make
 
-    made = bundle.create_bundle(manager, deploy.load(good), tmp_path / "gw.tar")
+    made = bundle_make.create_bundle(manager, deploy.load(good), tmp_path / "gw.tar")
     work = tmp_path / "unpacked"
     with tarfile.open(made.path) as tar:
         tar.extractall(work, filter="data")
@@ -678,26 +678,27 @@ def test_cli_up_dry_run(capsys: pytest.CaptureFixture[str], good: Path,
 
 def test_base_image_per_architecture(runtime: FakeRuntime,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from myonion import arch
     from myonion.build import images
 
-    monkeypatch.setattr(images.platform, "machine", lambda: "aarch64")
+    monkeypatch.setattr(arch.platform, "machine", lambda: "aarch64")
     assert images.architecture() == "arm64"
     monkeypatch.setenv("MYONION_BASE_IMAGE", "debian:bookworm-slim")
     assert images.base_image(runtime) == "debian:bookworm-slim"
     monkeypatch.setenv("MYONION_BASE_IMAGE_ARM64", "arm64v8/debian:bookworm-slim")
     assert images.base_image(runtime) == "arm64v8/debian:bookworm-slim"
-    monkeypatch.setattr(images.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(arch.platform, "machine", lambda: "x86_64")
     assert images.base_image(runtime) == "debian:bookworm-slim"
 
 
 def test_a_bundle_of_another_architecture_is_refused(
         manager: Manager, runtime: FakeRuntime, good: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from myonion.build import images
-    from myonion.export import bundle
+    from myonion import arch
+    from myonion.export import bundle, bundle_make
 
-    made = bundle.create_bundle(manager, deploy.load(good), tmp_path / "gw.tar")
-    monkeypatch.setattr(images, "architecture", lambda: "riscv64")
+    made = bundle_make.create_bundle(manager, deploy.load(good), tmp_path / "gw.tar")
+    monkeypatch.setattr(arch, "host", lambda: "riscv64")
     other = FakeRuntime()
     with pytest.raises(bundle.BundleError, match=r"holds images for .*; this machine is riscv64"):
         bundle.load_bundle(other, made.path, tmp_path / "target")

@@ -23,7 +23,7 @@ import pytest
 
 from myonion import deploy
 from myonion.cli import main
-from myonion.export import bundle, imagearchive
+from myonion.export import bundle, bundle_make, imagearchive
 from myonion.manager import Manager
 from myonion.runtime.fake import FakeRuntime
 from tests import hostile
@@ -61,7 +61,7 @@ def made(manager: Manager, tmp_path: Path) -> bundle.Bundle:
     path = folder / "myonion.yaml"
     path.write_text("version: 1\nname: dep\nservices:\n  depsite:\n    template: site\n"
                     "    options:\n      dir: ./site\n")
-    return bundle.create_bundle(manager, deploy.load(path), tmp_path / "genuine.tar")
+    return bundle_make.create_bundle(manager, deploy.load(path), tmp_path / "genuine.tar")
 
 
 @pytest.fixture
@@ -180,9 +180,10 @@ def test_a_format_1_bundle_is_refused_clearly(made: bundle.Bundle, victim: FakeR
 
 
 # --- the tags a bundle may set ----------------------------------------------------------------
-def evil_image(files: dict[str, bytes], tag: str) -> dict[str, bytes]:
-    """``files`` with one more image, listed in the manifest and the archive alike."""
-    config = b'{"evil": "image"}'
+def evil_image(files: dict[str, bytes], tag: str,
+               config: bytes = b'{"evil": "image", "architecture": "amd64"}') -> dict[str, bytes]:
+    """``files`` with one more image (labelled amd64, as the bundle's own are, unless its
+    ``config`` says otherwise), listed in the manifest and the archive alike."""
     archive = hostile.members_of(files["images.tar"])
     entries = json.loads(next(d for i, d in archive if i.name == "manifest.json") or b"")
     extra = hostile.members_of(hostile.docker_save([(config, [tag])]))
@@ -205,6 +206,16 @@ def test_a_listed_tag_outside_myonion_is_refused(made: bundle.Bundle, victim: Fa
                                     evil_image(hostile.parts(made.path), tag))
         refused(victim, path, rf"would set the tag {tag}, which is neither myonion's",
                 tmp_path / "to", f"listed tag {tag}")
+
+
+def test_an_image_of_another_architecture_than_the_manifests_is_refused(
+        made: bundle.Bundle, victim: FakeRuntime, tmp_path: Path) -> None:
+    for config, label in ((b'{"architecture": "arm64", "variant": "v8"}', "arm64/v8"),
+                          (b'{"no": "label"}', "no architecture")):
+        path = hostile.write_bundle(tmp_path / "mixed.tar", evil_image(
+            hostile.parts(made.path), "myonion/extra:1", config))
+        refused(victim, path, rf"holds images labelled {label}, not linux/amd64 as its "
+                r"manifest.json says \(amd64\)", tmp_path / "to", f"an image labelled {label!r}")
 
 
 def test_the_base_image_is_set_only_where_it_is_missing(

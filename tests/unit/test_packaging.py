@@ -30,6 +30,11 @@ def test_wheel_ships_the_templates(wheel: Path) -> None:
                 rel = path.relative_to(ROOT / "containers").as_posix()
                 assert f"myonion/containers/{rel}" in names, rel
     assert "myonion/cli/__init__.py" in names and "myonion_gui/__init__.py" in names
+    # every module of the package: a .gitignore pattern ("build/") once left myonion/build/ out,
+    # which an editable install never shows
+    modules = {p.relative_to(ROOT).as_posix() for p in ROOT.joinpath("myonion").rglob("*.py")
+               if "__pycache__" not in p.parts}
+    assert sorted(modules - names) == []
     # the template schema is published with the package, with the validator made from it
     assert {"myonion/templates/template.schema.json", "myonion/templates/_validator.py"} <= names
 

@@ -203,3 +203,23 @@ def test_broken_rules_are_refused(tmp_path: Path, change: tuple[str, str], words
     assert change[0] in RULES
     with pytest.raises(TemplateError, match=words):
         load_template(make_template(tmp_path, "rules", RULES.replace(*change)))
+
+
+def test_a_context_is_the_same_with_python_s_compiled_files_beside_it(tmp_path: Path) -> None:
+    """pip compiles a template's .py files when it installs myonion (__pycache__/*.pyc): the
+    context and its digest (the image's tag) must not change, or a Pi's myonion installed from
+    a wheel looks for other tags than the laptop's checkout bundled."""
+    import shutil
+
+    spec = TemplateRegistry().get("iot-receiver")
+    before = render.template_context(spec, "myonion/tor:x", "myonion/python:y")
+    assert any(name.endswith(".py") for name in before.files)
+    copy = tmp_path / spec.id
+    shutil.copytree(spec.path, copy)
+    for module in list(copy.rglob("*.py")):
+        cache = module.parent / "__pycache__"
+        cache.mkdir(exist_ok=True)
+        (cache / f"{module.stem}.cpython-311.pyc").write_bytes(b"compiled")
+    (copy / "files" / "stray.pyc").write_bytes(b"compiled")
+    after = render.template_context(load_template(copy), "myonion/tor:x", "myonion/python:y")
+    assert after.files == before.files and after.digest == before.digest

@@ -109,15 +109,18 @@ class ImagesMixin(DockerEngine):
     def load_images(self, archive: Iterable[bytes]) -> list[str]:
         def run() -> list[str]:
             loaded: list[str] = []
-            # an iterable body is sent chunked: the archive is never held in memory whole
-            for chunk in self.client.api.load_image(iter(archive)):
+            # an iterable body is sent chunked: the archive is never held in memory whole.
+            # No empty chunk: requests before 2.29 (Debian bookworm's, a Pi's python3-requests)
+            # sends it as the chunked body's end, and the engine hangs up on the rest
+            for chunk in self.client.api.load_image(c for c in archive if c):
                 if "error" in chunk:
                     raise RuntimeFailure(f"Docker refused to load images: {chunk['error']}",
                                          hint=DISK_FULL_HINT if is_disk_full(chunk) else None)
-                text = str(chunk.get("stream", ""))
-                for prefix in ("Loaded image: ", "Loaded image ID: "):
-                    if text.startswith(prefix):
-                        loaded.append(text.removeprefix(prefix).strip())
+                # one message may report several images, a line each
+                for line in str(chunk.get("stream", "")).splitlines():
+                    for prefix in ("Loaded image: ", "Loaded image ID: "):
+                        if line.startswith(prefix):
+                            loaded.append(line.removeprefix(prefix).strip())
             return loaded
 
         return self._call("load images", run)
@@ -139,3 +142,7 @@ class ImagesMixin(DockerEngine):
     def image_size(self, tag: str) -> int:
         image: Any = self._call("look up an image", lambda: self.client.images.get(tag))
         return int(image.attrs.get("Size", 0))
+
+    def image_platform(self, tag: str) -> tuple[str, str | None]:
+        image: Any = self._call("look up an image", lambda: self.client.images.get(tag))
+        return str(image.attrs.get("Architecture", "")), image.attrs.get("Variant") or None
