@@ -18,7 +18,8 @@ volumes' directories (bytes on disk), during each wave and for a while after it.
   flood   one LAN user publishes 1,500 MQTT messages of 59 KiB into the bridge; then another
           device's reading: how long until the receiver has it; the bridge's queue on disk
   broker  password guessing on the broker over the onion (onion_broker=true), 4 in parallel:
-          tries a second; a real device's login meanwhile
+          tries a second; a real device's login meanwhile (its client id the same each time,
+          the guessers' a new one each try)
   nginx   300 half-sent requests, then 30 stalled downloads of a 16 MiB file; a page GET
           (issue 16 stalled 280. On the test network, whose nodes have 64 MiB each, the data
           stalled downloads leave in flight OOM-killed a relay or an authority in 2 of 4 runs

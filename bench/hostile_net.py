@@ -246,13 +246,15 @@ def mqtt_connect_packet(user: str, password: str, client_id: str) -> bytes:
 
 
 def mqtt_login(proxy: Proxy, address: str, user: str, password: str, timeout: float,
-               socks_user: str | None = None) -> int:
+               socks_user: str | None = None, client_id: str | None = None) -> int:
     """Connect to the broker on the onion's port 1883, log in; returns the CONNACK's return
-    code (0 accepted, 5 not authorized). Raises OSError when no CONNACK comes."""
+    code (0 accepted, 5 not authorized). Raises OSError when no CONNACK comes. Without
+    ``client_id``, a new one each time."""
     sock = socks_open(proxy, address, 1883, timeout, socks_user)
     try:
         sock.settimeout(timeout)
-        sock.sendall(mqtt_connect_packet(user, password, f"bench{time.monotonic_ns() % 10**9}"))
+        sock.sendall(mqtt_connect_packet(user, password,
+                                     client_id or f"bench{time.monotonic_ns() % 10**9}"))
         ack = recv_exactly(sock, 4)
         if ack[0] != 0x20:
             raise ConnectionError(f"no CONNACK ({ack.hex()})")
@@ -264,10 +266,10 @@ def mqtt_login(proxy: Proxy, address: str, user: str, password: str, timeout: fl
 
 
 def mqtt_try(proxy: Proxy, address: str, user: str, password: str,
-             timeout: float = 30.0) -> Try:
+             timeout: float = 30.0, client_id: str | None = None) -> Try:
     start = time.monotonic()
     try:
-        code = mqtt_login(proxy, address, user, password, timeout)
+        code = mqtt_login(proxy, address, user, password, timeout, client_id=client_id)
     except OSError as e:
         return Try(False, round(time.monotonic() - start, 3), f"{type(e).__name__}: {e}")
     return Try(code == 0, round(time.monotonic() - start, 3), f"CONNACK {code}")

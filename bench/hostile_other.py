@@ -31,6 +31,9 @@ from myonion.manager import container_name
 from tests import lan
 
 PASSWORD = "bench-" + secrets.token_hex(10)
+#: the real device's MQTT client id, the same on every login (as a device's is); each guess
+#: takes a new one
+REAL_CLIENT_ID = "bench-real-sensor"
 
 
 def attack_ssh(bench: Bench, count: int = 70, per_circuit: int = 10) -> dict[str, Any]:
@@ -197,7 +200,9 @@ def attack_broker(bench: Bench, workers: int = 4) -> dict[str, Any]:
     address = str(view.address)
 
     def attempt() -> Try:
-        return mqtt_try(bench.proxy, address, "sensors", PASSWORD)
+        # a device keeps its client id from one connection to the next (the broker keys its
+        # session on it); the guessers take a new one each try
+        return mqtt_try(bench.proxy, address, "sensors", PASSWORD, client_id=REAL_CLIENT_ID)
 
     watch = bench.watch(name)
     try:

@@ -73,14 +73,14 @@ class Message(NamedTuple):
     retain: bool = False
 
 
-def connect_packet(user: str, password: str) -> bytes:
-    """An MQTT 3.1.1 CONNECT with a user name and a password."""
+def connect_packet(user: str, password: str, client_id: str | None = None) -> bytes:
+    """An MQTT 3.1.1 CONNECT with a user name and a password (client id: client-USER)."""
     def field(text: str) -> bytes:
         data = text.encode()
         return struct.pack(">H", len(data)) + data
 
     body = field("MQTT") + bytes([4, 0xC2]) + struct.pack(">H", 30)
-    body += field(f"client-{user}") + field(user) + field(password)
+    body += field(client_id or f"client-{user}") + field(user) + field(password)
     return bytes([0x10, len(body)]) + body
 
 

@@ -60,10 +60,12 @@ def get_status(port: int, timeout: float = 5) -> tuple[bytes, dict[str, Any]]:
     return head, json.loads(body)
 
 
-def login(port: int, password: str, timeout: float = 30) -> int | None:
-    """CONNECT as "sensors" through the front; the CONNACK's return code, None if closed."""
+def login(port: int, password: str, timeout: float = 30, user: str = "sensors",
+          client_id: str | None = None) -> int | None:
+    """CONNECT (as "sensors", client id client-sensors) through the front; the CONNACK's return
+    code, None if closed."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(connect_packet("sensors", password))
+        sock.sendall(connect_packet(user, password, client_id))
         answer = sock.recv(4)
     return answer[3] if len(answer) == 4 else None
 
@@ -82,7 +84,7 @@ def test_the_status_page_shows_counts_only(app: ModuleType, loop: Loop) -> None:
 
 def test_140_idle_connections_cannot_take_the_status_page_down(app: ModuleType,
                                                                loop: Loop) -> None:
-    doors = doors_of(app, max_connections=32)
+    doors = doors_of(app, page_connections=32, grace=0.1)
     port = port_of(loop.run(doors.start_page("127.0.0.1", 0)))
     threads_before = threading.active_count()
     with contextlib.ExitStack() as stack:
@@ -100,6 +102,33 @@ def test_140_idle_connections_cannot_take_the_status_page_down(app: ModuleType,
               "threads more)")
         assert head.startswith(b"HTTP/1.1 200 ") and latency < 2
         assert len(doors.page_crowd.conns) <= 32 and threading.active_count() == threads_before
+
+
+def test_a_prompt_request_is_answered_while_idle_connections_crowd_in(app: ModuleType,
+                                                                      loop: Loop) -> None:
+    """Hostile-after (issue 16): with the page's places full, a crowd that keeps reconnecting
+    closed a real client that had come but not yet sent its request (2 of 5 through the onion);
+    the one closed to make room is now the one quiet longest, never one quiet less than
+    ``grace``."""
+    doors = doors_of(app, page_connections=16, grace=0.5)
+    port = port_of(loop.run(doors.start_page("127.0.0.1", 0)))
+    with contextlib.ExitStack() as stack:
+        for _ in range(16):
+            stack.enter_context(socket.create_connection(("127.0.0.1", port)))
+        time.sleep(0.6)  # the crowd holds every place, quiet for longer than the grace
+        real = stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=5))
+        time.sleep(0.05)
+        for _ in range(60):  # more of the crowd arrives before the client's request does
+            with contextlib.suppress(OSError):
+                stack.enter_context(socket.create_connection(("127.0.0.1", port)))
+        time.sleep(0.1)  # a tor round trip later, the request
+        real.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = real.recv(100)
+        print(f"\nmqtt-bridge: a prompt request answered {answer[:12]!r} while 76 idle "
+              f"connections came ({doors.page_crowd.evicted} closed to make room, "
+              f"{len(doors.page_crowd.conns)} open; before: closed)")
+        assert answer.startswith(b"HTTP/1.1 200 ")
+        assert len(doors.page_crowd.conns) <= 16
 
 
 def test_a_slow_drip_to_the_status_page_is_cut_at_the_deadline(app: ModuleType,
@@ -126,8 +155,10 @@ def test_a_slow_drip_to_the_status_page_is_cut_at_the_deadline(app: ModuleType,
 
 # the broker front ------------------------------------------------------------------------------
 def front_of(app: ModuleType, loop: Loop, burst: int = 3, every: float = 0.5,
-             max_waiting: int = 8, **kwargs: Any) -> tuple[Any, int]:
-    throttle = sys.modules["bridge_doors"].LoginThrottle(burst, every, max_waiting)
+             max_waiting: int = 8, throttle_args: dict[str, Any] | None = None,
+             **kwargs: Any) -> tuple[Any, int]:
+    throttle = sys.modules["bridge_doors"].LoginThrottle(burst, every, max_waiting,
+                                                         **(throttle_args or {}))
     doors = doors_of(app, throttle=throttle, **kwargs)
     broker = loop.run(asyncio.start_server(fake_broker("right-password"), "127.0.0.1", 0))
     front = loop.run(doors.start_front("127.0.0.1", 0, ("127.0.0.1", port_of(broker))))
@@ -148,6 +179,90 @@ def test_failed_logins_are_throttled(app: ModuleType, loop: Loop) -> None:
     started = time.monotonic()
     assert [login(port, "right-password") for _ in range(10)] == [0] * 10
     assert time.monotonic() - started < 1.0
+
+
+def guess(port: int, stop: threading.Event, worker: int, tries: list[int],
+          user: str = "sensors", client_id: str | None = None) -> None:
+    """A guesser: wrong passwords, each on a new connection (and client id), until ``stop``."""
+    n = 0
+    while not stop.is_set():
+        n += 1
+        with contextlib.suppress(OSError):
+            if login(port, f"guess-{worker}-{n}", timeout=1, user=user,
+                     client_id=client_id or f"guesser-{worker}-{n}") == 5:
+                tries.append(1)
+
+
+@contextlib.contextmanager
+def guessing(port: int, workers: int = 4, **kwargs: Any) -> Iterator[list[int]]:
+    stop, tries = threading.Event(), []  # type: ignore[var-annotated]
+    threads = [threading.Thread(target=guess, args=(port, stop, w, tries), kwargs=kwargs)
+               for w in range(workers)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield tries
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+
+def timed_login(port: int, **kwargs: Any) -> tuple[int | None, float]:
+    started = time.monotonic()
+    answer = login(port, "right-password", timeout=5, **kwargs)
+    return answer, time.monotonic() - started
+
+
+def test_a_device_gets_in_while_four_guess_its_password(app: ModuleType, loop: Loop) -> None:
+    """Hostile-after (issue 16): one bucket for everyone, and four guessers queued ahead of a
+    real device's login kept it out past its 30 s (0 of 2). A device that has logged in before
+    has a lane of its own (its user name and client id); the guessers stay throttled."""
+    doors, port = front_of(app, loop, burst=2, every=2.0, throttle_args={"names": ["sensors"]})
+    assert login(port, "right-password") == 0  # the device has been in before
+    started = time.monotonic()
+    with guessing(port) as tries:
+        time.sleep(1.0)  # the guessers have the name's tokens, and wait for more
+        answers = [timed_login(port) for _ in range(3)]
+        elapsed = time.monotonic() - started
+    print(f"\nmqtt-bridge: with 4 guessers, the device's logins took "
+          f"{', '.join(f'{t:.2f}' for _, t in answers)} s; {len(tries)} guesses in "
+          f"{elapsed:.1f} s (2 at once, then one every 2 s)")
+    assert [code for code, _ in answers] == [0, 0, 0]
+    assert max(t for _, t in answers) < 2.0
+    assert doors.throttle.failed <= 2 + elapsed / 2.0 + 1
+
+
+def test_guessing_with_a_devices_client_id_is_throttled_too(app: ModuleType,
+                                                            loop: Loop) -> None:
+    doors, port = front_of(app, loop, burst=2, every=2.0,
+                           throttle_args={"names": ["sensors"], "lane_burst": 2,
+                                          "lane_every": 0.5})
+    assert login(port, "right-password") == 0  # the lane of (sensors, client-sensors)
+    started = time.monotonic()
+    answers = [login(port, f"guess-{n}", client_id="client-sensors") for n in range(6)]
+    taken = time.monotonic() - started
+    assert answers == [5] * 6 and taken >= (6 - 2) * 0.5 - 0.2
+    # the name's bucket, untouched by those, answers another client id at once
+    assert timed_login(port, client_id="elsewhere")[1] < 0.5 and doors.throttle.failed == 6
+
+
+def test_guessing_one_devices_password_does_not_slow_another(app: ModuleType,
+                                                             loop: Loop) -> None:
+    """Each device has its own bucket (a device never seen before included); unknown names
+    share one."""
+    _, port = front_of(app, loop, burst=2, every=5.0,
+                       throttle_args={"names": ["sensors", "kitchen", "porch"]})
+    with guessing(port) as tries:
+        time.sleep(1.0)
+        kitchen = timed_login(port, user="kitchen")
+        stranger = login(port, "right-password", timeout=2, user="nobody")
+    with guessing(port, user="nobody"):
+        time.sleep(1.0)
+        porch = timed_login(port, user="porch")
+    assert kitchen[0] == 0 and kitchen[1] < 1.0, kitchen
+    assert porch[0] == 0 and porch[1] < 1.0, porch
+    assert len(tries) <= 2 + 1 and stranger == 0
 
 
 def test_a_logged_in_client_is_passed_through(app: ModuleType, loop: Loop) -> None:

@@ -10,13 +10,15 @@ MQTT says).
 
 Every visitor comes from 127.0.0.1 through tor, so nothing can be limited per address:
 
-- connections: at most ``max_connections`` per door, no thread each; when all are taken, the
-  oldest one that has not yet sent its request (or logged in) is closed to make room;
+- connections: at most ``max_connections`` per front and ``page_connections`` on the status page
+  (an idle connection costs a socket and a few KiB, no thread); when all are taken, the arriving
+  connection (no whole request yet, or not logged in) that has been quiet longest makes room —
+  on the status page only one quiet for ``grace`` seconds, so that a client sending its request
+  is not closed by a crowd that keeps reconnecting (``Crowd``);
 - time: a whole request, or an MQTT CONNECT, within ``timeout`` seconds (not per read);
-- failed broker logins: mosquitto 2.0 has no throttle of its own, so one token bucket for
-  everyone: ``burst`` failures at once, then one every ``every`` seconds. A login waits for a
-  token (at most ``max_waiting`` logins wait; more are closed) and a successful one gives it back,
-  so guessing costs time while devices that know their password pay nothing once it is over.
+- failed broker logins: mosquitto 2.0 has no throttle of its own, so token buckets of failures,
+  one a device, one for unknown names and one a (device, client id) that has logged in before;
+  a login waits for a token of its bucket, a successful one gives it back (bridge_throttle).
   The LAN side of the broker does not pass through here.
 """
 
@@ -27,8 +29,12 @@ import functools
 import json
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+from bridge_throttle import Bucket, LoginThrottle
+
+__all__ = ["Crowd", "Doors", "LoginThrottle", "connect_ids", "connect_user", "read_packet"]
 
 MAX_CONNECT = 256 << 10  # the largest CONNECT passed on (a will message included)
 #: what a PUBLISH may hold beyond its payload (topic, packet id, properties)
@@ -36,25 +42,42 @@ PUBLISH_OVERHEAD = 70000
 
 
 class Crowd:
-    """A door's connections, oldest first; the ones still arriving can be made to leave."""
+    """A door's connections; the ones still arriving can be made to leave.
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.conns: dict[asyncio.Task[Any], list[Any]] = {}  # task -> [writer, arriving]
+    When all ``limit`` places are taken, the arriving connection that has been quiet longest
+    (nothing heard since it came, or since its last bytes: see ``heard``) is closed to make room,
+    but only one quiet for at least ``grace`` seconds: a client that has just come, or is
+    sending its request, is not the one closed, however many others arrive meanwhile. With none
+    to close, the newcomer is turned away. With ``grace`` 0 and no ``heard``, the oldest arriving
+    connection makes room.
+    """
+
+    def __init__(self, limit: int, grace: float = 0.0) -> None:
+        self.limit, self.grace = limit, grace
+        self.conns: dict[asyncio.Task[Any], list[Any]] = {}  # task -> [writer, arriving, heard]
         self.evicted = 0
 
     def admit(self, writer: asyncio.StreamWriter) -> bool:
         task = asyncio.current_task()
         assert task is not None
+        now = time.monotonic()
         if len(self.conns) >= self.limit:
-            victim = next((t for t, (_, arriving) in self.conns.items() if arriving), None)
-            if victim is None:
+            quiet = [(heard, t) for t, (_, arriving, heard) in self.conns.items()
+                     if arriving and now - heard >= self.grace]
+            if not quiet:
                 return False
+            victim = min(quiet, key=lambda pair: pair[0])[1]
             self.conns.pop(victim)[0].transport.abort()
             victim.cancel()
             self.evicted += 1
-        self.conns[task] = [writer, True]
+        self.conns[task] = [writer, True, now]
         return True
+
+    def heard(self) -> None:
+        """The current connection has sent something: its quiet starts again."""
+        entry = self.conns.get(asyncio.current_task())  # type: ignore[arg-type]
+        if entry is not None:
+            entry[2] = time.monotonic()
 
     def settle(self) -> None:
         """The current connection has arrived: it is no longer made to leave."""
@@ -62,43 +85,6 @@ class Crowd:
 
     def leave(self) -> None:
         self.conns.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
-
-
-class LoginThrottle:
-    """A token bucket of failed logins, for everyone together."""
-
-    def __init__(self, burst: int = 5, every: float = 10.0, max_waiting: int = 8) -> None:
-        self.burst, self.every, self.max_waiting = burst, every, max_waiting
-        self.tokens = float(burst)
-        self.stamp = time.monotonic()
-        self.waiting = 0
-        self.failed = 0
-        self._turn = asyncio.Lock()  # first come, first served
-
-    def _refill(self) -> None:
-        now = time.monotonic()
-        self.tokens = min(float(self.burst), self.tokens + (now - self.stamp) / self.every)
-        self.stamp = now
-
-    async def take(self) -> bool:
-        """Wait for a token; False (at once) when too many logins wait already."""
-        if self.waiting >= self.max_waiting:
-            return False
-        self.waiting += 1
-        try:
-            async with self._turn:
-                self._refill()
-                while self.tokens < 1:
-                    await asyncio.sleep((1 - self.tokens) * self.every)
-                    self._refill()
-                self.tokens -= 1
-                return True
-        finally:
-            self.waiting -= 1
-
-    def give_back(self) -> None:
-        self._refill()
-        self.tokens = min(float(self.burst), self.tokens + 1)
 
 
 async def read_packet(reader: asyncio.StreamReader, limit: int) -> tuple[bytes, int]:
@@ -140,6 +126,11 @@ def _varint(data: bytes, at: int) -> tuple[int, int]:
 
 def connect_user(packet: bytes, start: int) -> str | None:
     """The user name of an MQTT 3.1, 3.1.1 or 5 CONNECT (None when it has none)."""
+    return connect_ids(packet, start)[1]
+
+
+def connect_ids(packet: bytes, start: int) -> tuple[str, str | None]:
+    """The client id and the user name (None when it has none) of an MQTT CONNECT."""
     at = start + 2 + _u16(packet, start)  # the protocol name
     if at + 4 > len(packet):
         raise ValueError("a truncated MQTT CONNECT")
@@ -148,7 +139,8 @@ def connect_user(packet: bytes, start: int) -> str | None:
     if level == 5:
         length, size = _varint(packet, at)
         at += size + length
-    at += 2 + _u16(packet, at)  # the client id
+    client_id = packet[at + 2:at + 2 + _u16(packet, at)].decode("utf-8", "replace")
+    at += 2 + _u16(packet, at)
     if flags & 0x04:  # a will: (its properties,) its topic and its message
         if level == 5:
             length, size = _varint(packet, at)
@@ -156,8 +148,8 @@ def connect_user(packet: bytes, start: int) -> str | None:
         at += 2 + _u16(packet, at)
         at += 2 + _u16(packet, at)
     if not flags & 0x80:
-        return None
-    return packet[at + 2:at + 2 + _u16(packet, at)].decode("utf-8", "replace")
+        return client_id, None
+    return client_id, packet[at + 2:at + 2 + _u16(packet, at)].decode("utf-8", "replace")
 
 
 def publish_topic(packet: bytes, start: int) -> str:
@@ -178,11 +170,13 @@ class Doors:
                  max_connections: int = 32, timeout: float = 10.0,
                  throttle: LoginThrottle | None = None,
                  guard: Callable[[str | None, str], None] | None = None,
-                 max_message: int = 65536) -> None:
+                 max_message: int = 65536, page_connections: int = 256, grace: float = 1.0,
+                 names: Iterable[str] = ()) -> None:
         self.status, self.log, self.timeout = status, log, timeout
-        self.page_crowd, self.front_crowd = Crowd(max_connections), Crowd(max_connections)
+        self.page_crowd = Crowd(page_connections, grace)
+        self.front_crowd = Crowd(max_connections)
         self.lan_crowd = Crowd(max_connections * 4)
-        self.throttle = throttle or LoginThrottle()
+        self.throttle = throttle or LoginThrottle(names=names)
         self.guard = guard
         self.max_packet = max_message + PUBLISH_OVERHEAD
         self.lan_failed = 0
@@ -215,10 +209,7 @@ class Doors:
             return
         try:
             async with asyncio.timeout(self.timeout):
-                line = await reader.readline()
-                for _ in range(64):
-                    if await reader.readline() in (b"\r\n", b"\n", b""):
-                        break
+                line = await self.request_line(reader)
                 self.page_crowd.settle()
                 parts = line.decode("latin-1").split()
                 if len(parts) != 3 or parts[0] not in ("GET", "HEAD"):
@@ -240,6 +231,20 @@ class Doors:
             self.page_crowd.leave()
             writer.transport.abort()
 
+    async def request_line(self, reader: asyncio.StreamReader) -> bytes:
+        """Read a request's head (up to its blank line, or the end); its first line. Every read
+        tells the crowd that this client is sending."""
+        data = b""
+        while b"\r\n\r\n" not in data and b"\n\n" not in data:
+            chunk = await reader.read(4096)
+            if not chunk:
+                break
+            data += chunk
+            self.page_crowd.heard()
+            if len(data) > 16384:
+                raise ValueError("a request head too long")
+        return data.split(b"\n", 1)[0]
+
     # the broker front ------------------------------------------------------------------------
     async def front(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                     crowd: Crowd | None = None, throttled: bool = True) -> None:
@@ -251,9 +256,12 @@ class Doors:
         try:
             async with asyncio.timeout(self.timeout):
                 connect, begin = await read_packet(reader, MAX_CONNECT)
-            if connect[0] & 0xF0 != 0x10 or (throttled and not await self.throttle.take()):
+            if connect[0] & 0xF0 != 0x10:
                 return
-            user = connect_user(connect, begin)
+            client_id, user = connect_ids(connect, begin)
+            bucket: Bucket | None = self.throttle.bucket(user, client_id) if throttled else None
+            if bucket is not None and not await bucket.take():
+                return
             async with asyncio.timeout(self.timeout):
                 up_reader, upstream = await asyncio.open_connection(*self.broker)
                 upstream.write(connect)
@@ -267,8 +275,8 @@ class Doors:
             if not accepted:
                 await writer.drain()
                 return
-            if throttled:
-                self.throttle.give_back()
+            if bucket is not None:
+                self.throttle.succeeded(user, client_id, bucket)
             crowd.settle()
             pipes = [asyncio.ensure_future(self.guarded(reader, upstream, user)),
                      asyncio.ensure_future(pipe(up_reader, writer))]
@@ -310,6 +318,6 @@ class Doors:
         now = time.monotonic()
         if now - self._logged_at >= 60:
             self.log(f"{self.throttle.failed - self._logged_failures} failed broker login(s) "
-                     f"through the onion; logins wait for one of {self.throttle.burst} tokens, "
-                     f"one back every {self.throttle.every:.0f} s")
+                     f"through the onion; logins wait for one of {self.throttle.burst} tokens "
+                     f"of their device, one back every {self.throttle.every:.0f} s")
             self._logged_at, self._logged_failures = now, self.throttle.failed

@@ -327,7 +327,7 @@ def start_doors(queue: Queue, devices: dict[str, str], settings: dict[str, Any])
     """The status page, the LAN fronts (MQTT and HTTP) and with onion_broker the onion front,
     on an event loop in a thread of its own."""
     doors = Doors(lambda: status(), log, guard=identity_guard(queue, settings["topic_prefix"]),
-                  max_message=int(settings.get("max_message", 65536)))
+                  max_message=int(settings.get("max_message", 65536)), names=devices)
     http = http_door(queue, devices, settings)
 
     def status() -> dict[str, Any]:
