@@ -59,6 +59,21 @@ class AccessForm(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Who", wrap(self._build_who()))
+        form.addRow("How long", wrap(self._build_how_long()))
+
+        self.private.toggled.connect(self._update_enabled)
+        self.public.toggled.connect(self._update_enabled)
+        self.ttl_check.toggled.connect(self._update_enabled)
+        self.client_edit.textChanged.connect(self._recheck_client)
+        self.ttl_value.valueChanged.connect(self._recheck_ttl)
+        self.ttl_unit.currentIndexChanged.connect(self._recheck_ttl)
+        self._update_enabled()
+
+    def _build_who(self) -> QVBoxLayout:
+        """Public or private, and (under Private) the client names: entry, list, errors."""
         self.private = QRadioButton("Private — only the people listed here, each with a key "
                                     "(safer)")
         self.public = QRadioButton("Public — anyone who has the address can connect")
@@ -68,7 +83,17 @@ class AccessForm(QWidget):
         group.addButton(self.private)
         group.addButton(self.public)
         self.who_error = error_label()
+        self.clients_area = self._build_clients_area()
+        who = QVBoxLayout()
+        who.setSpacing(4)
+        who.addWidget(self.private)
+        who.addWidget(self.clients_area)
+        who.addWidget(self.public)
+        who.addWidget(self.who_error)
+        return who
 
+    def _build_clients_area(self) -> QWidget:
+        """The client names of a private service: a name field with Add, the list with Remove."""
         self.client_edit = QLineEdit()
         self.client_edit.setObjectName("client-name")
         self.client_edit.setPlaceholderText("a client's name, e.g. alice")
@@ -82,23 +107,6 @@ class AccessForm(QWidget):
         self.remove_button = QPushButton("Remove")
         self.remove_button.clicked.connect(self.remove_selected_client)
         self.client_error = error_label()
-        private_help = QLabel(PRIVATE_HELP)
-        private_help.setWordWrap(True)
-        private_help.setStyleSheet("color: palette(placeholder-text); font-size: small;")
-
-        self.ttl_check = QCheckBox("Stop it automatically after")
-        self.ttl_value = QSpinBox()
-        self.ttl_value.setRange(1, 999)
-        self.ttl_value.setValue(1)
-        self.ttl_unit = QComboBox()
-        for text, unit in TTL_UNITS:
-            self.ttl_unit.addItem(text, unit)
-        self.ttl_unit.setCurrentIndex(1)  # hours
-        self.ttl_error = error_label()
-        ttl_help = QLabel(TTL_HELP)
-        ttl_help.setWordWrap(True)
-        ttl_help.setStyleSheet("color: palette(placeholder-text); font-size: small;")
-
         entry = QHBoxLayout()
         entry.addWidget(self.client_edit, 1)
         entry.addWidget(self.add_button)
@@ -108,21 +116,27 @@ class AccessForm(QWidget):
         remove_column.addWidget(self.remove_button)
         remove_column.addStretch(1)
         listing.addLayout(remove_column)
-        self.clients_area = QWidget()
-        clients = QVBoxLayout(self.clients_area)
+        area = QWidget()
+        clients = QVBoxLayout(area)
         clients.setContentsMargins(24, 0, 0, 0)
         clients.setSpacing(4)
         clients.addLayout(entry)
         clients.addLayout(listing)
         clients.addWidget(self.client_error)
-        clients.addWidget(private_help)
-        who = QVBoxLayout()
-        who.setSpacing(4)
-        who.addWidget(self.private)
-        who.addWidget(self.clients_area)
-        who.addWidget(self.public)
-        who.addWidget(self.who_error)
+        clients.addWidget(small_help(PRIVATE_HELP))
+        return area
 
+    def _build_how_long(self) -> QVBoxLayout:
+        """The optional time to live: a check box, a number and a unit (hours at first)."""
+        self.ttl_check = QCheckBox("Stop it automatically after")
+        self.ttl_value = QSpinBox()
+        self.ttl_value.setRange(1, 999)
+        self.ttl_value.setValue(1)
+        self.ttl_unit = QComboBox()
+        for text, unit in TTL_UNITS:
+            self.ttl_unit.addItem(text, unit)
+        self.ttl_unit.setCurrentIndex(1)  # hours
+        self.ttl_error = error_label()
         ttl_row = QHBoxLayout()
         ttl_row.addWidget(self.ttl_check)
         ttl_row.addWidget(self.ttl_value)
@@ -132,20 +146,8 @@ class AccessForm(QWidget):
         how_long.setSpacing(4)
         how_long.addLayout(ttl_row)
         how_long.addWidget(self.ttl_error)
-        how_long.addWidget(ttl_help)
-
-        form = QFormLayout(self)
-        form.setContentsMargins(0, 0, 0, 0)
-        form.addRow("Who", wrap(who))
-        form.addRow("How long", wrap(how_long))
-
-        self.private.toggled.connect(self._update_enabled)
-        self.public.toggled.connect(self._update_enabled)
-        self.ttl_check.toggled.connect(self._update_enabled)
-        self.client_edit.textChanged.connect(self._recheck_client)
-        self.ttl_value.valueChanged.connect(self._recheck_ttl)
-        self.ttl_unit.currentIndexChanged.connect(self._recheck_ttl)
-        self._update_enabled()
+        how_long.addWidget(small_help(TTL_HELP))
+        return how_long
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Enter in the client name field adds that client, and does nothing else."""
@@ -273,3 +275,11 @@ def wrap(layout: QVBoxLayout) -> QWidget:
     layout.setContentsMargins(0, 0, 0, 0)
     holder.setLayout(layout)
     return holder
+
+
+def small_help(text: str) -> QLabel:
+    """A line of help under a field: wrapped, small and in the placeholder colour."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setStyleSheet("color: palette(placeholder-text); font-size: small;")
+    return label

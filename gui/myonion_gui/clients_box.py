@@ -53,8 +53,13 @@ class ClientsBox(QWidget):
         #: the client shown now: a refresh that changes nothing leaves its fields alone (so a
         #: selection in them survives the list's polling)
         self._shown: ClientEntry | None = None
-        mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        self._build_list()
+        self._build_details()
+        self._lay_out()
+        self.set_service(None)
 
+    def _build_list(self) -> None:
+        """The summary (public, private, nobody), the list of clients, Add and Remove."""
         self.summary = QLabel(PUBLIC_TEXT)
         self.summary.setWordWrap(True)
         self.list = QListWidget()
@@ -66,6 +71,9 @@ class ClientsBox(QWidget):
         self.remove_button = QPushButton("Remove client…")
         self.remove_button.clicked.connect(self._remove_current)
 
+    def _build_details(self) -> None:
+        """The selected client: its key and line (read-only, each with Copy), help and QR."""
+        mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         self.client_title = QLabel()
         self.key = QLineEdit()
         self.key.setReadOnly(True)
@@ -96,6 +104,8 @@ class ClientsBox(QWidget):
         self.qr.setWordWrap(True)
         self.qr.setStyleSheet("background: white; border: 1px solid palette(mid); color: #555;")
 
+    def _lay_out(self) -> None:
+        """Summary and buttons on top; below, the list, the selected client and its QR code."""
         top = QHBoxLayout()
         top.addWidget(self.summary, 1)
         top.addWidget(self.add_button, 0, Qt.AlignmentFlag.AlignTop)
@@ -125,7 +135,6 @@ class ClientsBox(QWidget):
         grid.addWidget(self.qr, 1, 2, Qt.AlignmentFlag.AlignTop)
         grid.setColumnStretch(1, 1)
         grid.setRowStretch(1, 1)
-        self.set_service(None)
 
     # what is shown ------------------------------------------------------------------------
     def set_service(self, view: ServiceView | None) -> None:

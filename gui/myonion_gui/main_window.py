@@ -9,7 +9,6 @@ a service that became reachable, failed or ran out of time is said on the deskto
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
@@ -30,11 +29,10 @@ from myonion.templates import TemplateSpec
 from myonion_gui import actions
 from myonion_gui.access_dialogs import AddClientDialog, ExportKeyDialog
 from myonion_gui.close_prompt import CloseChoice, ask_about_running
-from myonion_gui.confirm import LossDialog, remove_dialog, stop_dialog
+from myonion_gui.confirm import LossDialog
 from myonion_gui.controller import Controller
 from myonion_gui.errors import UserError
 from myonion_gui.intro import NETWORKS_TEXT, IntroPanel, status_text
-from myonion_gui.key_dialogs import KeyDialogs
 from myonion_gui.message_bar import MessageBar
 from myonion_gui.notices import Notice, Notifier, reachable_notice, transitions
 from myonion_gui.progress_panel import ProgressPanel
@@ -45,6 +43,7 @@ from myonion_gui.services_table import ServicesTable
 from myonion_gui.settings import GuiSettings
 from myonion_gui.settings_dialog import SettingsDialog
 from myonion_gui.share_dialog import ShareDialog
+from myonion_gui.stop_remove import StopAndRemove
 
 POLL_MS = 2000
 #: a dropped folder is shared with this template, as its ``dir`` option
@@ -53,7 +52,7 @@ DROP_TEMPLATE, DROP_OPTION = "site", "dir"
 LIST_SHARE = 0.42
 
 
-class MainWindow(KeyDialogs):
+class MainWindow(StopAndRemove):
     """``wait``/``timeout`` go to share and start; ``poll_ms`` 0 turns automatic listing off."""
 
     def __init__(self, manager: Manager, settings: GuiSettings | None = None, *,
@@ -288,36 +287,6 @@ class MainWindow(KeyDialogs):
                           QMessageBox.StandardButton.Close, self)
         box.setTextFormat(Qt.TextFormat.RichText)
         self._open("info_box", box)
-
-    def _confirm(self, dialog: LossDialog | None, name: str, then: Callable[[], None]) -> None:
-        """Run ``then`` now if nothing is lost, else once the user confirms."""
-        if dialog is None:
-            then()
-            return
-        dialog.accepted.connect(then)
-        dialog.export_requested.connect(lambda: self.open_export_dialog(name, parent=dialog))
-        self._open("confirm_dialog", dialog)
-
-    def stop(self, name: str) -> None:
-        """Stop a service; an ephemeral one's address is gone for good, so ask first."""
-        view = self.model.view(name)
-        dialog = stop_dialog(view, self) if view is not None else None
-        self._confirm(dialog, name, lambda: self.controller.stop(name))
-
-    def remove(self, name: str) -> None:
-        """Remove a service after saying what goes with it (Cancel is the default)."""
-        view = self.model.view(name)
-        if view is None:
-            self.controller.remove(name)
-            return
-        shown = self.panel.view is not None and self.panel.view.name == name
-        clients = [e.name for e in self.panel.clients.entries] if shown else None
-        dialog = remove_dialog(view, self.templates.get(view.template), clients, self)
-        self._confirm(dialog, name, lambda: self.controller.remove(name))
-
-    def _remove_selected(self) -> None:
-        if self.services.current:
-            self.remove(self.services.current)
 
     # drag and drop: a folder becomes a site ----------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

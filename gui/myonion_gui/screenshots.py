@@ -22,6 +22,8 @@ from PySide6.QtCore import QCoreApplication, QEventLoop, QPoint
 from PySide6.QtWidgets import QApplication, QWidget
 
 if TYPE_CHECKING:
+    from myonion.manager import Manager
+    from myonion_gui.main_window import MainWindow
     from myonion_gui.share_dialog import ShareDialog
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -94,13 +96,38 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def shoot(out: Path, home: Path) -> Iterator[Path]:
+class DemoTestnet:
+    """A test network that is always up and does nothing (the demo shares no real service)."""
+
+    network = "myonion-testnet"
+    include_volume = "myonion-testnet-include"
+    access_network = "myonion-testnet-access"
+
+    def is_up(self) -> bool:
+        return True
+
+    def up(self) -> None:
+        pass
+
+    def down(self) -> None:
+        pass
+
+    def socks(self) -> tuple[str, int]:
+        return ("127.0.0.1", 1)
+
+    def authorize(self, key: str, auth_private_line: str) -> None:
+        pass
+
+    def deauthorize(self, key: str) -> None:
+        pass
+
+
+def demo_manager() -> Manager:
+    """A manager on the fake runtime whose services show a tor log and IoT device tokens."""
     from myonion.manager import Manager
-    from myonion.onion import address_from_public_key
     from myonion.runtime.base import Runtime
     from myonion.runtime.fake import FakeRuntime
     from myonion.services.store import StateStore
-    from myonion_gui.main_window import MainWindow
 
     class DemoRuntime(FakeRuntime):
         def logs(self, name: str, tail: int | None = None,
@@ -114,35 +141,35 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
                 return 0, DEMO_TOKENS
             return super().exec(name, command, user)
 
-    class DemoTestnet:
-        network = "myonion-testnet"
-        include_volume = "myonion-testnet-include"
-        access_network = "myonion-testnet-access"
-
-        def is_up(self) -> bool:
-            return True
-
-        def up(self) -> None:
-            pass
-
-        def down(self) -> None:
-            pass
-
-        def socks(self) -> tuple[str, int]:
-            return ("127.0.0.1", 1)
-
-        def authorize(self, key: str, auth_private_line: str) -> None:
-            pass
-
-        def deauthorize(self, key: str) -> None:
-            pass
-
     runtime: Runtime = DemoRuntime(images={"myonion/base:bookworm"})
-    manager = Manager(runtime=runtime, store=StateStore(), testnet=DemoTestnet())
+    return Manager(runtime=runtime, store=StateStore(), testnet=DemoTestnet())
+
+
+def shoot(out: Path, home: Path) -> Iterator[Path]:
+    """Every screenshot in turn, each scene going on from where the one before left off."""
+    from myonion_gui.main_window import MainWindow
+
+    manager = demo_manager()
     window = MainWindow(manager, wait=False, poll_ms=0)
     window.show()
     yield save(window, out, "main-window-empty.png")  # the first start: networks explained
     window.intro.ok_button.click()
+    folders = share_demo_services(manager, home)
+    yield from shoot_services(window, out)
+    yield from shoot_private(window, out)
+    yield from shoot_devices(window, out)
+    yield from shoot_remove_confirmation(window, out)
+    yield from shoot_share_dialog(window, out, folders["my-site"])
+    yield from shoot_share_dialog_invalid(window, out, home)
+    yield from shoot_settings(window, out)
+    yield from shoot_sharing(window, out, folders["drafts"])
+    window.model.set_services([])
+    window.close()
+
+
+def share_demo_services(manager: Manager, home: Path) -> dict[str, Path]:
+    """The demo's six services: public, private and IoT; published, stopped, bootstrapping."""
+    from myonion.onion import address_from_public_key
 
     folders = {}
     for name in ("my-site", "family-photos", "old-notes", "drafts"):
@@ -163,7 +190,11 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
         manager.store.update(name, stage="reachable")
     manager.stop("notes")
     manager.store.update("drafts", stage="bootstrapping")
+    return folders
 
+
+def shoot_services(window: MainWindow, out: Path) -> Iterator[Path]:
+    """The list of services with one selected, at the default and at a small size."""
     window.refresh()
     settle(window)
     window.services.select("blog")
@@ -173,7 +204,9 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
     yield save(window, out, "main-window-small.png")
     window.resize(980, 720)
 
-    # a private service: its clients, each key with Copy and a QR code
+
+def shoot_private(window: MainWindow, out: Path) -> Iterator[Path]:
+    """A private service: its clients, each key with Copy and a QR code."""
     window.services.select("family")
     settle(window)
     yield save(window, out, "main-window-private.png")
@@ -182,12 +215,16 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
     yield save(window, out, "main-window-private-small.png")
     window.resize(980, 720)
 
-    # an IoT receiver: its devices' tokens where they are needed
+
+def shoot_devices(window: MainWindow, out: Path) -> Iterator[Path]:
+    """An IoT receiver: its devices' tokens where they are needed."""
     window.services.select("sensors")
     settle(window)
     yield save(window, out, "main-window-devices.png")
 
-    # removing asks first, naming what goes; Cancel is the default, the key can be saved
+
+def shoot_remove_confirmation(window: MainWindow, out: Path) -> Iterator[Path]:
+    """Removing asks first, naming what goes; Cancel is the default, the key can be saved."""
     window.services.select("family")
     settle(window)
     window.remove("family")
@@ -196,9 +233,12 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
     window.confirm_dialog.reject()
     window.services.select("blog")
 
+
+def shoot_share_dialog(window: MainWindow, out: Path, folder: Path) -> Iterator[Path]:
+    """The share dialog filled in, then private with two clients, then with wrong access."""
     dialog = window.open_share_dialog()
     assert dialog is not None
-    dialog.form().set_value("dir", str(folders["my-site"]))
+    dialog.form().set_value("dir", str(folder))
     yield save(dialog, out, "share-dialog.png")
     dialog.access.private.setChecked(True)
     for client in ("alice", "bob"):
@@ -213,6 +253,9 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
     yield save(dialog, out, "share-dialog-access-invalid.png")
     dialog.reject()
 
+
+def shoot_share_dialog_invalid(window: MainWindow, out: Path, home: Path) -> Iterator[Path]:
+    """The share dialog naming a folder that is not there."""
     dialog = window.open_share_dialog()
     assert dialog is not None
     dialog.form().set_value("dir", str(home / "Documents" / "missing-folder"))
@@ -221,13 +264,19 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
     yield save(dialog, out, "share-dialog-invalid.png")
     dialog.reject()
 
+
+def shoot_settings(window: MainWindow, out: Path) -> Iterator[Path]:
+    """The settings dialog."""
     settings = window.open_settings()
     yield save(settings, out, "settings-dialog.png")
     settings.reject()
 
+
+def shoot_sharing(window: MainWindow, out: Path, folder: Path) -> Iterator[Path]:
+    """A share under way: its progress, with the build log open."""
     from myonion.events import Event, Stage
 
-    window.progress.begin("Sharing " + str(folders["drafts"]))
+    window.progress.begin("Sharing " + str(folder))
     for event in (Event(Stage.BUILDING, "Building template 'site'", 50, "drafts",
                         "Step 2/4 : COPY files/ /srv/"),
                   Event(Stage.STARTING, "Starting the container", None, "drafts"),
@@ -239,9 +288,6 @@ def shoot(out: Path, home: Path) -> Iterator[Path]:
     yield save(window, out, "main-window-sharing.png")
     window.progress.end()
     window.progress.log_button.setChecked(False)
-
-    window.model.set_services([])
-    window.close()
 
 
 if __name__ == "__main__":
