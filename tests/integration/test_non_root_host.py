@@ -129,8 +129,13 @@ def test_an_ordinary_user_shares_checks_and_removes(host_user: HostUser) -> None
         assert done.returncode == 0, done.stderr
     again = host_user.run("address", "nonroot-iot")
     assert again.stdout.strip() == address.stdout.strip()  # persistent: the same address
+    # rm keeps what the user made (the key: its address); --purge, run by the user too, destroys
+    # it, tor-owned files included
     removed = host_user.run("rm", "nonroot-iot")
     print(removed.stdout, removed.stderr)
     assert removed.returncode == 0, removed.stderr
+    assert service.exists()
+    purged = host_user.run("rm", "--purge", "nonroot-iot")
+    assert purged.returncode == 0, purged.stderr
     assert not service.exists()
     assert host_user.run("ls").stdout.count("nonroot-iot") == 0
