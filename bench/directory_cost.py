@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import benchlib
+import netshape
 
 from myonion.build import images
 from myonion.events import Event, Stage
@@ -70,8 +71,8 @@ class PublishHook:
     """A manager reporter that reads the service's tor traffic counters the moment the
     manager reports its descriptor published."""
 
-    def __init__(self, manager: Manager) -> None:
-        self.manager = manager
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
         self.seen: dict[str, dict[str, float]] = {}
 
     def __call__(self, event: Event) -> None:
@@ -80,7 +81,7 @@ class PublishHook:
         if event.service is None or event.service in self.seen:
             return
         start = time.monotonic()
-        ctl = self.manager.store.service_dir(event.service) / "ctl"
+        ctl = self.store.service_dir(event.service) / "ctl"
         with control.connect(ctl) as controller:
             read = int(controller.get_info("traffic/read"))
             written = int(controller.get_info("traffic/written"))
@@ -139,7 +140,7 @@ def one_share(manager: Manager, hook: PublishHook, site: Path, name: str) -> dic
 
 
 def one_size(runtime: DockerRuntime, relays: int, runs: int, site: Path,
-             timeout: float) -> dict[str, Any]:
+             timeout: float, rate: str | None = None) -> dict[str, Any]:
     """A named network of ``relays`` relays, ``runs`` shares on it; the network removed."""
     tag = f"sm-dc{relays}-{os.getpid() % 100000}"
     net = Testnet(runtime, name=tag, relays=relays)
@@ -150,15 +151,18 @@ def one_size(runtime: DockerRuntime, relays: int, runs: int, site: Path,
         st = net.up(timeout=timeout)
         up_s = round(time.monotonic() - start, 1)
         print(f"{tag}: up in {up_s} s ({st.timings})", file=sys.stderr, flush=True)
-        manager = Manager(runtime=runtime, store=StateStore(), testnet=net)
-        hook = PublishHook(manager)
-        manager.reporter = hook
+        if rate:  # every authority and relay sends at most `rate`, on this network only
+            netshape.shape(runtime, [f"{net.prefix}{n.name}" for n in st.nodes
+                                     if n.role != "client"], rate)
+        store = StateStore()
+        hook = PublishHook(store)
+        manager = Manager(runtime=runtime, store=store, testnet=net, reporter=hook)
         for i in range(runs):
             rows.append(one_share(manager, hook, site, f"{tag}-s{i}"))
             print(f"{tag} run {i}: {rows[-1]}", file=sys.stderr, flush=True)
     finally:
         net.down()
-    return {"relays": relays, "network": tag, "testnet_up_s": up_s,
+    return {"relays": relays, "network": tag, "testnet_up_s": up_s, "rate": rate,
             "load_1m": {"before": round(load_before, 2),
                         "after": round(os.getloadavg()[0], 2)},
             "summary": {k: benchlib.summary(r[k] for r in rows) for k in KEYS},
@@ -188,7 +192,9 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [f"# Directory cost of a new service as the test network grows ({result['when']})",
              "", f"{m['cpus']} CPUs, {m['memory_gib']} GiB; {result['runs']} new ephemeral "
              "`site` services per size, one after another, on a named test network of 3 "
-             "authorities + N relays made for the size; min / median / max.", "",
+             "authorities + N relays made for the size; min / median / max."
+             + (f" Every authority and relay sends at most {result['sizes'][0]['rate']} "
+                "(tc tbf in its container)." if result["sizes"][0].get("rate") else ""), "",
              "| relays (routers listed) | testnet up s | load 1m before/after | read KiB "
              "before publish | written KiB | directory files KiB | bootstrapped s | "
              "published s | reachable s | tor RSS MiB | tor peak RSS MiB |",
@@ -220,6 +226,9 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600,
                         help="seconds for each network to come up")
     parser.add_argument("--output", default="directory-cost")
+    parser.add_argument("--rate", default=None,
+                        help="limit what every authority and relay sends (tc tbf rate, e.g. "
+                        "8mbit), on the bench's own networks only (needs root)")
     args = parser.parse_args()
     runtime = DockerRuntime()
     images.build_base(runtime)
@@ -227,15 +236,17 @@ def main() -> int:
     site = Path(tempfile.mkdtemp(prefix="sm-dc-site-"))
     (site / "index.html").write_text("<h1>directory cost</h1>\n")
     os.chmod(site, 0o755)
+    sizes: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="sm-dc-home-") as home:
         os.environ["MYONION_HOME"] = home  # the services' records; never the user's
-        sizes = [one_size(runtime, int(n), args.runs, site, args.timeout)
-                 for n in args.relays.split(",")]
-    result: dict[str, Any] = {"when": benchlib.stamp(), "machine": benchlib.machine(),
-                              "runs": args.runs, "sizes": sizes}
-    if len(sizes) >= 2:
-        result["extrapolated"] = extrapolate(sizes)
-    benchlib.write_results(args.output, result, markdown(result))
+        for n in args.relays.split(","):
+            sizes.append(one_size(runtime, int(n), args.runs, site, args.timeout, args.rate))
+            # after each size, so a size the machine cannot carry keeps the ones before
+            result: dict[str, Any] = {"when": benchlib.stamp(), "machine": benchlib.machine(),
+                                      "runs": args.runs, "sizes": sizes}
+            if len(sizes) >= 2:
+                result["extrapolated"] = extrapolate(sizes)
+            benchlib.write_results(args.output, result, markdown(result))
     return 0
 
 
