@@ -60,14 +60,24 @@ def host_addresses(proc: Path = PROC_NET) -> list[str]:
     return _sorted({a for a in found if not (a.is_loopback or a.is_link_local)})
 
 
-def _node_block(address: ipaddress.IPv4Address) -> list[ipaddress.IPv4Network]:
+def _node_block(address: ipaddress.IPv4Address,
+                relays: int = 0) -> list[ipaddress.IPv4Network]:
     """Every fixed node address (authorities, relays, client) of the test network /24 that
-    ``address`` is in: nodes not running now are covered too."""
+    ``address`` is in, for a network of ``relays`` relays: nodes not running now are covered
+    too."""
     net = ipaddress.ip_network(f"{address}/24", strict=False)
-    first = net.network_address + testnet.AUTHORITY_HOST
+    first = net.network_address + testnet.lowest_host(relays)
     last = net.network_address + testnet_access.CLIENT_HOST
     return [n for n in ipaddress.summarize_address_range(first, last)
             if isinstance(n, ipaddress.IPv4Network)]
+
+
+def _relays(labels: dict[str, str]) -> int:
+    """How many relays a node's network was made with (its label; 0 if it has none)."""
+    try:
+        return max(0, min(int(labels.get(testnet.LABEL_RELAYS, "0")), testnet.MAX_RELAYS))
+    except ValueError:
+        return 0
 
 
 def testnet_addresses(runtime: Runtime) -> list[str]:
@@ -86,7 +96,7 @@ def testnet_addresses(runtime: Runtime) -> list[str]:
             address = ipaddress.ip_address(text)
             nets.add(ipaddress.ip_network(address))
             if network == home and isinstance(address, ipaddress.IPv4Address):
-                nets.update(_node_block(address))
+                nets.update(_node_block(address, _relays(info.labels)))
     return [str(n) for n in ipaddress.collapse_addresses(n for n in nets if n.version == 4)] + [
         str(n) for n in ipaddress.collapse_addresses(n for n in nets if n.version == 6)]
 

@@ -62,19 +62,23 @@ def _show_testnet(st: Any, as_json: bool) -> None:
 
 
 @testnet.command("up")
-@click.option("--relays", default=3, show_default=True)
+@click.option("--relays", default=3, show_default=True,
+              help="Relays besides the 3 directory authorities (up to 89, for measurements "
+                   "on a named network).")
+@click.option("--timeout", default=240.0, show_default=True,
+              help="Seconds to wait for the client to bootstrap (more for many relays).")
 @click.option("--json", "as_json", is_flag=True)
 @_testnet_name()
 @click.option("--swarm", is_flag=True,
               help="With --name: an attachable overlay that Docker Swarm services can join "
                    "(run `docker swarm init` first).")
 @click.pass_context
-def testnet_up(ctx: click.Context, relays: int, as_json: bool, name: str | None,
-               swarm: bool) -> None:
+def testnet_up(ctx: click.Context, relays: int, timeout: float, as_json: bool,
+               name: str | None, swarm: bool) -> None:
     """Start the test network; prints its SOCKS address on 127.0.0.1."""
     started = time.monotonic()
     with progress(ctx) as reporter:
-        st = _testnet(reporter, name, swarm).up(relays=relays)
+        st = _testnet(reporter, name, swarm).up(relays=relays, timeout=timeout)
     if not as_json:
         err.print(f"test network up in {time.monotonic() - started:.1f} s")
     _show_testnet(st, as_json)

@@ -5,10 +5,13 @@ job, with the network itself as the context (:class:`~myonion.testnet.context.Ne
 from __future__ import annotations
 
 from myonion.errors import TestnetError
+from myonion.events import Reporter, log_reporter
+from myonion.runtime.base import Runtime
 from myonion.testnet import clients, lifecycle
 from myonion.testnet import status as _status
 from myonion.testnet.access import outdated
 from myonion.testnet.context import NetContext
+from myonion.testnet.layout import NETWORK, check_sizes
 from myonion.testnet.status import TestnetStatus
 
 
@@ -17,13 +20,28 @@ class Testnet(NetContext):
 
     __test__ = False  # not a pytest test class
 
-    def up(self, relays: int = 3, authorities: int = 3, timeout: float = 240) -> TestnetStatus:
-        """Start the network and wait until the client has bootstrapped; idempotent.
+    def __init__(self, runtime: Runtime, reporter: Reporter = log_reporter,
+                 name: str = NETWORK, swarm: bool = False, relays: int = 3,
+                 authorities: int = 3) -> None:
+        """See :class:`NetContext`; ``relays`` and ``authorities``: the sizes :meth:`up`
+        makes the network with when not told (e.g. a bigger named network for measurements,
+        which services sharing on it bring up again as it was)."""
+        check_sizes(authorities, relays)
+        super().__init__(runtime, reporter, name, swarm)
+        self.relays = relays
+        self.authorities = authorities
+
+    def up(self, relays: int | None = None, authorities: int | None = None,
+           timeout: float = 240) -> TestnetStatus:
+        """Start the network (with the sizes it was made for unless told otherwise) and wait
+        until the client has bootstrapped; idempotent.
 
         On failure everything made is removed again and TestnetError carries the log tail
         of the node that failed.
         """
-        return lifecycle.up(self, relays, authorities, timeout)
+        return lifecycle.up(self, self.relays if relays is None else relays,
+                            self.authorities if authorities is None else authorities,
+                            timeout)
 
     def status(self) -> TestnetStatus:
         """The network as Docker and the node logs show it now (works from any process)."""

@@ -34,7 +34,13 @@ AUTHORITY_HOST = 201
 RELAY_HOST = 211
 LAST_HOST = 250
 MAX_AUTHORITIES = RELAY_HOST - AUTHORITY_HOST
-MAX_RELAYS = LAST_HOST - RELAY_HOST
+#: relays that fit above the authorities (.211-.249); the default network's 3 sit there
+HIGH_RELAYS = LAST_HOST - RELAY_HOST
+#: more relays (bigger networks, e.g. for bench/directory_cost.py) go just below the
+#: authorities, from .200 down to LOW_HOST, so .2-.150 stay free for the services' dynamic
+#: addresses
+LOW_HOST = 151
+MAX_RELAYS = HIGH_RELAYS + (AUTHORITY_HOST - LOW_HOST)
 
 UID = 10001
 DATA_DIR = "/var/lib/tor"
@@ -97,8 +103,11 @@ def check_sizes(authorities: int, relays: int) -> None:
         raise TestnetError(f"A test network needs 1 to {MAX_AUTHORITIES} directory authorities, "
                            f"not {authorities}.", hint="Three is a good number.")
     if not 0 <= relays <= MAX_RELAYS:
-        raise TestnetError(f"A test network can have 0 to {MAX_RELAYS} relays, not {relays}.",
-                           hint="Three is a good number.")
+        raise TestnetError(
+            f"A test network can have 0 to {MAX_RELAYS} relays, not {relays}: their fixed "
+            f"addresses must fit its /24 (.{LOW_HOST}-.{AUTHORITY_HOST - 1} and "
+            f".{RELAY_HOST}-.{LAST_HOST - 1}) and leave the rest to the services.",
+            hint="Three is a good number; up to a few dozen for measurements.")
     if authorities + relays < 4:
         raise TestnetError(
             f"{authorities} authorities and {relays} relays are too few: onion service circuits "
@@ -120,10 +129,26 @@ def plan(subnet: str, authorities: int = 3, relays: int = 3, prefix: str = PREFI
 
     nodes = [Node(f"auth{i + 1}", "authority", addr(AUTHORITY_HOST + i), prefix)
              for i in range(authorities)]
-    nodes += [Node(f"relay{i + 1}", "relay", addr(RELAY_HOST + i), prefix)
+    nodes += [Node(f"relay{i + 1}", "relay", addr(relay_host(i)), prefix)
               for i in range(relays)]
     nodes.append(Node("client", "client", access.client if access else "", prefix))
     return nodes
+
+
+def relay_host(index: int) -> int:
+    """The host part of relay ``index`` (from 0): upwards from RELAY_HOST, then downwards
+    from just below the authorities."""
+    if not 0 <= index < MAX_RELAYS:
+        raise TestnetError(f"There is no address for relay {index + 1} of a test network.")
+    if index < HIGH_RELAYS:
+        return RELAY_HOST + index
+    return AUTHORITY_HOST - 1 - (index - HIGH_RELAYS)
+
+
+def lowest_host(relays: int) -> int:
+    """The lowest host part a network with ``relays`` relays gives a node (AUTHORITY_HOST
+    unless it has more than HIGH_RELAYS)."""
+    return min(AUTHORITY_HOST, relay_host(relays - 1)) if relays > 0 else AUTHORITY_HOST
 
 
 def start_delay(now: float, lead: float = DESCRIPTOR_LEAD) -> float:

@@ -87,6 +87,18 @@ def test_testnet_addresses(runtime: FakeRuntime) -> None:
     assert not any(a.startswith("10.213.5.2/") for a in found)
 
 
+def test_testnet_addresses_of_a_network_with_many_relays(runtime: FakeRuntime) -> None:
+    """Relays past the 39th sit below the authorities (.200 down): the guard covers them,
+    stopped ones too, but no address a network of fewer relays leaves to services."""
+    node(runtime, "auth1", "authority", {testnet.NETWORK: "10.213.5.201"})
+    runtime.containers["myonion-testnet-auth1"][1].labels[testnet.LABEL_RELAYS] = "60"
+    found = targets.testnet_addresses(runtime)
+    assert found[:2] == ["10.213.5.180/30", "10.213.5.184/29"]
+    assert found[-1] == "10.213.5.250/32"
+    runtime.containers["myonion-testnet-auth1"][1].labels[testnet.LABEL_RELAYS] = "3"
+    assert targets.testnet_addresses(runtime)[0] == "10.213.5.201/32"
+
+
 def test_guard_reads_nothing_until_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
     monkeypatch.setattr(targets, "host_addresses", lambda: calls.append("host") or ["1.2.3.4"])

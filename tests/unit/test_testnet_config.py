@@ -11,6 +11,7 @@ from myonion import errors
 from myonion import testnet as tn
 from myonion.runtime.base import LABEL_ROLE, ContainerSpec
 from myonion.runtime.fake import FakeRuntime
+from myonion.testnet import lifecycle
 
 # Real output of `tor --list-fingerprint ...` (tor 0.4.9.11) followed by the certificate's
 # fingerprint line, as keygen_script prints them.
@@ -76,8 +77,8 @@ def test_plan_places_nodes_at_fixed_addresses() -> None:
 @pytest.mark.parametrize(("authorities", "relays", "words"), [
     (0, 3, "1 to 10 directory authorities"),
     (11, 3, "1 to 10"),
-    (3, -1, "0 to 39 relays"),
-    (3, 40, "0 to 39 relays"),
+    (3, -1, "0 to 89 relays"),
+    (3, 90, "0 to 89 relays"),
     (2, 1, "too few"),
 ])
 def test_bad_sizes_are_refused_with_a_hint(authorities: int, relays: int, words: str) -> None:
@@ -90,7 +91,46 @@ def test_largest_plan_fits_below_the_top_of_the_subnet() -> None:
     nodes = tn.plan("10.213.0.0/24", tn.MAX_AUTHORITIES, tn.MAX_RELAYS)
     addresses = [n.address for n in nodes if n.role != "client"]
     assert len(set(addresses)) == len(addresses)
-    assert addresses[-1] == "10.213.0.249"
+    hosts = sorted(int(a.rsplit(".", 1)[1]) for a in addresses)
+    # one block from LOW_HOST to the top, the client's .250 excepted: every address is in
+    # the /24, and .2-.150 stay free for the services Docker gives dynamic addresses to
+    assert hosts == list(range(tn.LOW_HOST, tn.LAST_HOST))
+    assert tn.MAX_RELAYS == 89
+
+
+def test_default_sizes_keep_their_addresses() -> None:
+    """Up to HIGH_RELAYS relays sit where they always did (.211 upwards)."""
+    relays = [n for n in tn.plan("10.213.0.0/24", 3, tn.HIGH_RELAYS) if n.role == "relay"]
+    assert [n.address for n in relays] == [f"10.213.0.{211 + i}" for i in range(39)]
+    assert tn.lowest_host(3) == tn.lowest_host(tn.HIGH_RELAYS) == tn.AUTHORITY_HOST == 201
+
+
+def test_more_relays_go_below_the_authorities() -> None:
+    nodes = tn.plan("10.213.4.0/24", 3, 60, prefix="sm-x-",
+                    access=tn.access_plan("10.213.5.0/24"))
+    relays = [n for n in nodes if n.role == "relay"]
+    assert len(relays) == 60 and len({n.address for n in nodes}) == len(nodes)
+    assert relays[38].address == "10.213.4.249"
+    assert (relays[39].name, relays[39].address) == ("relay40", "10.213.4.200")
+    assert relays[59].address == "10.213.4.180"
+    assert relays[59].container == "sm-x-relay60"
+    assert tn.lowest_host(60) == 180
+    with pytest.raises(errors.TestnetError, match="no address for relay 90"):
+        tn.relay_host(tn.MAX_RELAYS)
+
+
+def test_testnet_keeps_its_sizes_for_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(lifecycle, "up", lambda ctx, relays, authorities, timeout:
+                        calls.append((relays, authorities)))
+    runtime = FakeRuntime()
+    tn.Testnet(runtime, name="sm-unit", relays=60).up()
+    tn.Testnet(runtime, name="sm-unit", relays=60).up(relays=5)
+    tn.Testnet(runtime).up()  # the default network: as it always was
+    assert calls == [(60, 3), (5, 3), (3, 3)]
+    with pytest.raises(errors.TestnetError, match="0 to 89 relays") as caught:
+        tn.Testnet(runtime, name="sm-unit", relays=200)
+    assert "/24" in caught.value.message and caught.value.hint
 
 
 # --- parsing tool output ---------------------------------------------------------------------
