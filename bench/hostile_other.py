@@ -71,8 +71,9 @@ def attack_ssh(bench: Bench, count: int = 70, per_circuit: int = 10) -> dict[str
 def _flood_command(bridge: str, password: str, count: int, size: int) -> list[str]:
     """A shell line for the LAN device: ``count`` JSON messages of ``size`` bytes, published
     as device "flood" on its own topic with QoS 1 (mosquitto_pub -l: one message a line)."""
-    script = (f"import sys; line = '{{\"junk\": \"' + 'x' * {size - 12} + '\"}}\\n'; "
-              f"sys.stdout.write(line * {count})")
+    # one line at a time: the whole flood as one string (89 MB) got the generator killed
+    script = (f"import sys; line = '{{\"junk\": \"' + 'x' * {size - 12} + '\"}}\\n'\n"
+              f"for _ in range({count}): sys.stdout.write(line)")
     return ["sh", "-c", f"python3 -c {shlex.quote(script)} | mosquitto_pub -h "
             f"{container_name(bridge)} -p 1883 -u flood -P {shlex.quote(password)} -q 1 "
             "-t readings/flood -l"]
@@ -92,8 +93,8 @@ def attack_flood(bench: Bench, count: int = 1500, size: int = 59 * 1024,
     base_url = f"http://{receiver.address}/api/v1/readings"
     routes = (f"flood {base_url}/flood {RECEIVER_TOKEN}\n"
               f"real {base_url}/real {PROBE_TOKEN}\n")
-    bench.share("mqtt-bridge", {"routes": routes, "devices": "flood\nreal", "lan_tls": False},
-                bridge_name)
+    bridge = bench.share("mqtt-bridge", {"routes": routes, "devices": "flood\nreal",
+                                         "lan_tls": False}, bridge_name)
     password = bench.device_secrets(bridge_name)
     device = f"{PREFIX}-lan-{secrets.token_hex(3)}"
     bridge_watch = bench.watch(bridge_name, ("queue",))
@@ -114,6 +115,8 @@ def attack_flood(bench: Bench, count: int = 1500, size: int = 59 * 1024,
             arrived = _wait_for_reading(bench, str(receiver.address), "real", wait)
             delay = round(arrived - sent, 2) if arrived else None
             say(f"flood: the real reading arrived after {delay} s (limit {wait} s)")
+            counts = _status(bench, str(bridge.address))
+            say(f"flood: the bridge's status page: {counts}")
             bridge_watch.phase = recv_watch.phase = "flood: after"
             time.sleep(bench.after)
     finally:
@@ -121,13 +124,28 @@ def attack_flood(bench: Bench, count: int = 1500, size: int = 59 * 1024,
         recv_watch.stop()
     return {"attack": "flood", "service": "mqtt-bridge", "waves": [{
         "wave": f"{count} MQTT messages of {size // 1024} KiB from one LAN device",
-        "attackers": {"published_s": flood_s, "exit": code, "output": out[-300:]},
+        "attackers": {"published_s": flood_s, "exit": code, "output": out[-300:],
+                      "bridge_status": counts},
         "client": {"ok": 1 if delay is not None else 0, "n": 1, "ok_median_s": delay,
                    "ok_max_s": delay, "all_median_s": delay, "all_max_s": delay,
                    "published_exit": code_real, "waited_at_most_s": wait},
         "during": bridge_watch.summary("flood"), "after": bridge_watch.summary("flood: after"),
         "receiver_during": recv_watch.summary("flood"),
         "receiver_after": recv_watch.summary("flood: after")}]}
+
+
+def _status(bench: Bench, address: str) -> dict[str, Any]:
+    """The bridge's status page (counts: delivered, dropped, pending, the queue), through the
+    onion; what the flood put in is delivered + dropped + pending."""
+    conn = SocksHTTP(bench.proxy, address, 30)
+    try:
+        conn.request("GET", "/")
+        data = json.loads(conn.getresponse().read() or b"{}")
+        return {k: data.get(k) for k in ("delivered", "dropped", "pending", "refused", "queue")}
+    except (OSError, ValueError, http.client.HTTPException) as e:
+        return {"error": f"{type(e).__name__}: {e}"}
+    finally:
+        conn.close()
 
 
 def _wait_for_reading(bench: Bench, address: str, device: str, wait: float) -> float | None:
