@@ -6,7 +6,8 @@ its SOCKS port, each crowd spread over the circuits named) and meanwhile lets a 
 its ordinary request: did it get its answer, and how long did it take (median/max over the tries
 in the attack's window, beside two tries before the attack). The service's container is sampled
 once a second from its cgroup files (CPU, memory, pids, OOM kills), the engine (restarts) and its
-volumes' directories (bytes on disk), during each wave and for a while after it.
+volumes' directories (bytes on disk), during each wave and for a while after it. The bridges'
+devices get passwords myonion generates, read back as `myonion secrets NAME --json` shows them.
 
   csv     the receiver's CSV export: a device posts 20 readings of ~60 KB with 5,000 distinct
           keys each; 24 anonymous ?format=csv requests, 20 of them abandoned after 3 s; a device's
@@ -15,8 +16,9 @@ volumes' directories (bytes on disk), during each wave and for a while after it.
           bridge's status page, over 10 circuits; a device's POST / a status GET meanwhile
   ssh     70 silent connections to the ssh template's onion, on one circuit, then over 7;
           real logins (OpenSSH, ProxyCommand nc -X 5 through the SOCKS port, key auth)
-  flood   one LAN user publishes 1,500 MQTT messages of 59 KiB into the bridge; then another
+  flood   one LAN device publishes 1,500 MQTT messages of 59 KiB into the bridge; then another
           device's reading: how long until the receiver has it; the bridge's queue on disk
+          (plaintext on the LAN, lan_tls=false, as before TLS was the default)
   broker  password guessing on the broker over the onion (onion_broker=true), 4 in parallel:
           tries a second; a real device's login meanwhile (its client id the same each time,
           the guessers' a new one each try)

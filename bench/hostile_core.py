@@ -15,6 +15,7 @@ from typing import Any
 from hostile_net import Crowd, Proxy, Try, tries_during, tries_summary
 from hostile_watch import NetGuard, Watch
 
+from myonion.cli.gateway import secrets_of
 from myonion.manager import Manager, ServiceView, container_name
 from myonion.runtime.docker import DockerRuntime
 
@@ -51,6 +52,15 @@ class Bench:
         if view.stage != "reachable" or not view.address:
             raise RuntimeError(f"{name} did not become reachable: {view.stage} {view.reason}")
         return view
+
+    def device_secrets(self, name: str) -> dict[str, str]:
+        """{device: secret} of a gateway or receiver, generated ones too, read back as
+        `myonion secrets NAME --json` shows them."""
+        found = {d["device"]: d["secret"] for d in secrets_of(self.manager, name)["devices"]}
+        missing = [device for device, secret in found.items() if not secret]
+        if missing:
+            raise RuntimeError(f"{name}: no secret made for {', '.join(missing)}")
+        return found
 
     def remove_all(self) -> dict[str, dict[str, int]]:
         """Remove every service made; returns what their logs said (see LOG_SIGNS)."""
