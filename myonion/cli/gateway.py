@@ -92,8 +92,10 @@ def secrets_cmd(name: str, qr: str | None, ca_file: str | None, as_json: bool) -
         table.add_row(device["option"], device["device"], device["secret"] or "(not made yet)")
     out.print(table)
     if tls:
-        out.print(f"CA fingerprint: {tls['fingerprint']}")
-        out.print(f"CA file: {ca_file or '(write it with --ca-file PATH)'}")
+        # as written: a fingerprint's ":ab:" or ":id:" is no emoji, a file name no markup
+        out.print(f"CA fingerprint: {tls['fingerprint']}", emoji=False, markup=False)
+        out.print(f"CA file: {ca_file or '(write it with --ca-file PATH)'}", emoji=False,
+                  markup=False)
     if qr == "ca" and tls:
         _qr(tls["fingerprint"])
     elif qr:

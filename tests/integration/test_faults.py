@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from myonion.errors import RuntimeFailure
 from myonion.manager import Manager, container_name
 from myonion.runtime.docker import DockerRuntime
 from myonion.tor import fetch
@@ -71,11 +72,19 @@ def exec_ok(runtime: DockerRuntime, command: str, user: str, name: str = NAME) -
 
 
 def pid_of(runtime: DockerRuntime, comm: str, name: str = NAME) -> str | None:
-    """The pid of the first process named ``comm`` in the container, if one runs."""
-    code, out = runtime.exec(container_name(name), ["bash", "-c", (
+    """The pid of the first process named ``comm`` in the container, if one runs (None while
+    the container is being restarted)."""
+    try:
+        code, out = _pids(runtime, comm, name)
+    except RuntimeFailure:
+        return None
+    return out.split()[0] if code == 0 and out.split() else None
+
+
+def _pids(runtime: DockerRuntime, comm: str, name: str) -> tuple[int, str]:
+    return runtime.exec(container_name(name), ["bash", "-c", (
         f'for d in /proc/[0-9]*; do [ "$(cat $d/comm 2>/dev/null)" = {comm} ] && '
         'echo ${d#/proc/}; done; true')])
-    return out.split()[0] if code == 0 and out.split() else None
 
 
 def wait_new_pid(runtime: DockerRuntime, comm: str, before: str | None,
@@ -259,8 +268,11 @@ def test_an_ephemeral_service_keeps_its_address_through_crashes(
             if pid is None:
                 break  # the container ended (or is being restarted)
             # bash's kill (the image has no kill program); a tor already gone counts as killed
-            exec_ok(docker_runtime, f"kill -KILL {pid} 2>/dev/null || ! [ -d /proc/{pid} ]",
-                    user="10001:10001", name=name)
+            try:
+                exec_ok(docker_runtime, f"kill -KILL {pid} 2>/dev/null || ! [ -d /proc/{pid} ]",
+                        user="10001:10001", name=name)
+            except RuntimeFailure:
+                break  # the container is being restarted: the crash loop has ended it
             killed = pid
         wait_back(docker_runtime, info.started_at, name=name)
         deadline = time.monotonic() + 60
