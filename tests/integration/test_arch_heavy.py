@@ -9,9 +9,17 @@
   arm64 by itself: no override, the architecture check is the real one. It
   talks to this machine's engine, which runs arm64 images through emulation: there is no arm64
   engine here. Its ``bundle load`` runs with no network at all, its ``up`` builds nothing.
-  Then real clients on this host use it: paho publishes on the gateway's LAN port, curl reads
-  the reading back from the receiver's onion, OpenSSH logs in through the shell's private
-  onion (with the admin client key) and ``uname -m`` there says aarch64.
+  Then real clients on this host use it: mosquitto_pub publishes over TLS on the gateway's LAN
+  port, curl reads the reading back from the (private) receiver's onion, OpenSSH logs in
+  through the shell's private onion (with the admin client key) and ``uname -m`` there says
+  aarch64.
+
+The gateway is the current one (issue 20): no secret is written in its file, the Pi's myonion
+makes one for every device at ``up`` and a CA of the gateway's own; the LAN speaks MQTT over
+TLS only. So the secrets and the CA are read the way a user reads them (``myonion secrets
+NAME --json --ca-file``), mosquitto_pub publishes as device kitchen with its own secret over TLS
+pinned to that CA (plaintext is refused), and the readings are read back through the private
+receiver's onion with the owner's client key.
 """
 
 from __future__ import annotations
@@ -38,16 +46,18 @@ from myonion.runtime.docker import DockerRuntime
 from myonion.testnet import Testnet
 from tests import archproof
 from tests.integration.test_arch_arm64 import curl
-from tests.integration.test_mqtt_lan_onion import free_port, mqtt_publish
+from tests.integration.test_iot_gateway import mosquitto_pub, say
 from tests.integration.test_ssh import ssh
+from tests.ports import free_port
 from tests.torclient import fresh_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet, pytest.mark.emulated,
               pytest.mark.heavy]
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "piarch-kitchen-token-0001"
-PASSWORD = "piarch-broker-password"
+RECEIVER, GATEWAY, SHELL = "piarch-receiver", "piarch-gateway", "piarch-shell"
+#: the devices of compose/pi-iot-gateway, each with a secret myonion makes at the first ``up``
+DEVICES = {"kitchen", "garden", "health"}
 #: the folder of the wheels scripts/pi-wheels.sh makes (made afresh when not given)
 WHEELS_ENV = "MYONION_PI_WHEELS"
 
@@ -72,20 +82,18 @@ def test_an_armhf_site_through_the_onion(real_manager: Manager, docker_runtime: 
 
 
 # --- the gateway, bundled here, loaded and run by a Pi's own myonion ---------------------------
-def gateway_file(folder: Path, lan_port: int, public_key: str) -> Path:
-    """compose/pi-iot-gateway/myonion.yaml with this test's names, tokens and LAN port, and
-    the bridge's memory limit raised by qemu-user's share (arch.EMULATION_MEMORY): the Pi's
-    myonion here rightly takes itself for native, but the engine it talks to emulates arm64,
-    and at 128m the emulated bridge is killed (measured: ~140 MiB idle under emulation, ~25 on
-    its own; bench/results/pi_memory.md)."""
+def gateway_file(folder: Path, lan_port: int, http_port: int, public_key: str) -> Path:
+    """compose/pi-iot-gateway/myonion.yaml with this test's names, its LAN ports (MQTT/TLS and
+    HTTPS) free ones on loopback, and the bridge's memory limit raised by qemu-user's share
+    (arch.EMULATION_MEMORY): the Pi's myonion here rightly takes itself for native, but the
+    engine it talks to emulates arm64, and at 128m the emulated bridge is killed (measured:
+    ~140 MiB idle under emulation, ~25 on its own; bench/results/pi_memory.md)."""
     text = (ROOT / "compose" / "pi-iot-gateway" / "myonion.yaml").read_text()
     for old, new in (("name: pi-iot-gateway", "name: piarch-gateway"),
-                     ("  receiver:", "  piarch-receiver:"), ("${receiver.", "${piarch-receiver."),
-                     ("  gateway:", "  piarch-gateway:"), ("  shell:", "  piarch-shell:"),
-                     ("change-me-kitchen-token-01", TOKEN),
-                     ("change-me-garden-token-001", "piarch-garden-token-0001"),
-                     ("change-me-broker-password", PASSWORD),
-                     ("lan_port: 1883", f"lan_port: {lan_port}"),
+                     ("\n  receiver:\n", f"\n  {RECEIVER}:\n"), ("${receiver.", f"${{{RECEIVER}."),
+                     ("\n  gateway:\n", f"\n  {GATEWAY}:\n"), ("\n  shell:\n", f"\n  {SHELL}:\n"),
+                     ("lan_port: 8883", f"lan_port: {lan_port}"),
+                     ("lan_http_port: 8443", f"lan_http_port: {http_port}"),
                      ("lan_address: 0.0.0.0", "lan_address: 127.0.0.1"),
                      ("memory: 128m", f"memory: {arch.memory_limit('128m', 'arm64')}")):
         assert old in text, old
@@ -156,8 +164,8 @@ def on_the_pi(image: str, home: Path, folder: Path, *args: str, network: str) ->
                "sys.exit(main())", *args]
     started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
-    print(f"on the Pi: myonion {' '.join(args)} ({time.monotonic() - started:.0f} s)\n"
-          f"{done.stderr.strip()}\n{done.stdout.strip()}")
+    say(f"on the Pi: myonion {' '.join(args)} ({time.monotonic() - started:.0f} s)\n"
+        f"{done.stderr.strip()}\n{done.stdout.strip()}")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "myonion runs as aarch64" in done.stderr
     return done.stdout + done.stderr
@@ -186,9 +194,11 @@ def test_the_pi_gateway_bundled_here_runs_from_a_pis_own_myonion(
         real_manager: Manager, docker_runtime: DockerRuntime, pi_myonion: str, ssh_key: Path,
         tmp_path: Path, gateway_down: Path, myonion_home: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    if shutil.which("mosquitto_pub") is None or shutil.which("openssl") is None:
+        pytest.fail("scripts/setup-host.sh installs mosquitto-clients and openssl", pytrace=False)
     laptop, pi = tmp_path / "laptop", gateway_down
     port = free_port()
-    file = gateway_file(laptop, port, ssh_key.with_suffix(".pub").read_text())
+    file = gateway_file(laptop, port, free_port(), ssh_key.with_suffix(".pub").read_text())
     # the laptop: builds what is missing, bundles it for a 64-bit Pi
     monkeypatch.setattr("myonion.cli.common.manager", lambda reporter=None: real_manager)
     started = time.monotonic()
@@ -216,37 +226,74 @@ def test_the_pi_gateway_bundled_here_runs_from_a_pis_own_myonion(
     up = on_the_pi(pi_myonion, myonion_home, pi, "up", "-f", "myonion.yaml", network="host")
     # "[building] … Preparing the image" is said either way; a build says "Building …"
     assert "Building" not in up and "Built " not in up, up
-    for service in ("piarch-receiver", "piarch-gateway", "piarch-shell"):
+    for service in (RECEIVER, GATEWAY, SHELL):
         assert f"{service}: create" in up
         view = real_manager.status(service)
         assert view.arch == "arm64" and view.stage == "reachable", view
-        archproof.assert_really(docker_runtime, container_name(service), "arm64")
-    use_the_gateway(real_manager, docker_runtime, port, ssh_key, tmp_path)
+        with capsys.disabled():  # its uname -m and programs, in the test's report
+            archproof.assert_really(docker_runtime, container_name(service), "arm64")
+    secret, ca = gateway_secrets(capsys, pi / "myonion.yaml", tmp_path / "ca.crt")
+    use_the_gateway(real_manager, docker_runtime, port, secret, ca, ssh_key, tmp_path)
 
 
-def use_the_gateway(manager: Manager, runtime: DockerRuntime, port: int, key: Path,
-                    tmp_path: Path) -> None:
-    """Real clients: paho on the LAN port, curl through the receiver's onion, OpenSSH through
-    the shell's private onion."""
-    proxy = manager.testnet.socks()
-    receiver = manager.address("piarch-receiver")
-    assert mqtt_publish("127.0.0.1", port, PASSWORD, {"temp": 21.5, "from": "arm64"}) == "ok"
-    deadline, readings = time.monotonic() + 180, list[Any]()
-    while time.monotonic() < deadline and not readings:
-        body = curl(proxy, f"http://{receiver}/api/v1/readings/kitchen")
-        readings = [r["data"] for r in json.loads(body)["readings"]]
-        time.sleep(2)
-    assert readings == [{"temp": 21.5, "from": "arm64"}]
-    print(f"gateway: MQTT on 127.0.0.1:{port} → bridge → onion → receiver: {readings}")
-    page = curl(proxy, f"http://{receiver}/")
-    assert "Pi readings" in page
-    line = manager.client_line("piarch-shell", "admin")
+def gateway_secrets(capsys: pytest.CaptureFixture[str], file: Path,
+                    ca: Path) -> tuple[dict[str, str], Path]:
+    """The device secrets the Pi's myonion made for the gateway at ``up``, and its CA written
+    to ``ca``, as a user gets them: ``myonion secrets GATEWAY --json --ca-file CA``. The
+    secrets are the gateway's own (not the receiver's tokens) and written nowhere in the
+    file."""
+    def secrets(*args: str) -> dict[str, Any]:
+        capsys.readouterr()
+        status = main(["secrets", *args, "--json"])
+        captured = capsys.readouterr()
+        assert status == 0, captured.err[-3000:]
+        shown: dict[str, Any] = json.loads(captured.out)
+        return shown
+
+    shown = secrets(GATEWAY, "--ca-file", str(ca))
+    secret = {d["device"]: d["secret"] for d in shown["devices"]}
+    assert set(secret) == DEVICES and all(len(s) == 32 for s in secret.values()), secret
+    fingerprint = subprocess.run(["openssl", "x509", "-in", str(ca), "-noout", "-fingerprint",
+                                  "-sha256"], capture_output=True, text=True, check=True).stdout
+    assert shown["tls"]["fingerprint"] == "SHA256:" + fingerprint.split("=")[1].strip()
+    made = {d["device"]: d["secret"] for d in secrets(RECEIVER)["devices"]}
+    tokens = set(made.values())
+    assert set(made) == DEVICES and not tokens & set(secret.values()), made
+    assert not any(s in file.read_text() for s in [*secret.values(), *tokens])
+    say(f"gateway: secrets made by the Pi's myonion for {sorted(secret)}; "
+        f"CA {shown['tls']['fingerprint']}")
+    return secret, ca
+
+
+def use_the_gateway(manager: Manager, runtime: DockerRuntime, port: int,
+                    secret: dict[str, str], ca: Path, key: Path, tmp_path: Path) -> None:
+    """Real clients: mosquitto_pub over TLS on the LAN port (as device kitchen, with its
+    secret; plaintext refused), curl through the private receiver's onion with the owner's
+    key, OpenSSH through the shell's private onion with the admin's."""
+    reading = {"temp": 21.5, "from": "arm64"}
+    plain = mosquitto_pub(port, "kitchen", secret["kitchen"], {"via": "plaintext"})
+    assert plain[0] != 0, plain
+    sent = mosquitto_pub(port, "kitchen", secret["kitchen"], reading, cafile=str(ca))
+    assert sent[0] == 0, sent
+    receiver, shell = manager.address(RECEIVER), manager.address(SHELL)
     net = manager.testnet
     assert isinstance(net, Testnet)
-    with fresh_client(runtime, net, {"admin": line}) as admin:
-        login = ssh(admin.socks, manager.address("piarch-shell"), key,
-                    tmp_path / "known_hosts", "uname", "-m", ";", "id", "-un")
+    lines = {"owner": manager.client_line(RECEIVER, "owner"),
+             "admin": manager.client_line(SHELL, "admin")}
+    with fresh_client(runtime, net, lines) as client:
+        deadline, readings = time.monotonic() + 180, list[Any]()
+        while time.monotonic() < deadline and not readings:
+            body = curl(client.socks, f"http://{receiver}/api/v1/readings/kitchen")
+            readings = [r["data"] for r in json.loads(body)["readings"]]
+            time.sleep(2)
+        assert readings == [reading]
+        say(f"gateway: MQTT/TLS on 127.0.0.1:{port} (plaintext refused: exit {plain[0]}) → "
+            f"bridge → onion → private receiver: {readings}")
+        page = curl(client.socks, f"http://{receiver}/")
+        assert "Pi readings" in page
+        login = ssh(client.socks, shell, key, tmp_path / "known_hosts", "uname", "-m", ";",
+                    "id", "-un")
     assert login.returncode == 0, login.stderr
     assert login.stdout.split() == ["aarch64", "myonion"], login.stdout
-    print(f"gateway: ssh through the shell's private onion: uname -m; id -un → "
-          f"{login.stdout.split()}")
+    say(f"gateway: ssh through the shell's private onion: uname -m; id -un → "
+        f"{login.stdout.split()}")
