@@ -75,16 +75,12 @@ def pid_of(runtime: DockerRuntime, comm: str, name: str = NAME) -> str | None:
     """The pid of the first process named ``comm`` in the container, if one runs (None while
     the container is being restarted)."""
     try:
-        code, out = _pids(runtime, comm, name)
+        code, out = runtime.exec(container_name(name), ["bash", "-c", (
+            f'for d in /proc/[0-9]*; do [ "$(cat $d/comm 2>/dev/null)" = {comm} ] && '
+            'echo ${d#/proc/}; done; true')])
     except RuntimeFailure:
         return None
     return out.split()[0] if code == 0 and out.split() else None
-
-
-def _pids(runtime: DockerRuntime, comm: str, name: str) -> tuple[int, str]:
-    return runtime.exec(container_name(name), ["bash", "-c", (
-        f'for d in /proc/[0-9]*; do [ "$(cat $d/comm 2>/dev/null)" = {comm} ] && '
-        'echo ${d#/proc/}; done; true')])
 
 
 def wait_new_pid(runtime: DockerRuntime, comm: str, before: str | None,
