@@ -23,6 +23,13 @@ each reads:
 - **tor's memory**: VmRSS and VmHWM (peak) of the tor process, from /proc/<pid>/status inside
   the container (``docker exec`` as tor's user 10001), after the share.
 
+With ``--copy both`` (the default) the runs alternate between a service whose tor starts from
+the copy of the directory the network's client keeps (myonion.tor.directory; ``on``) and one
+that downloads its own (``MYONION_DIRECTORY_COPY=0``; ``off``), so both are measured in one
+run on the same network; each row also counts the directory requests tor's log shows
+(bootstrap phases "Asking for networkstatus consensus", "... authority key certs", "... relay
+descriptors").
+
 The network is removed after each size (also on failure). Writes
 bench/results/directory-cost.json and .md. Never uses the public Tor network.
 
@@ -52,7 +59,7 @@ from myonion.runtime.docker import DockerRuntime
 from myonion.services.store import StateStore
 from myonion.templates import TemplateRegistry
 from myonion.testnet import Testnet
-from myonion.tor import control
+from myonion.tor import control, directory
 
 TOR_DATA = "/var/lib/tor/data"
 #: prints "<file> <bytes>" for each cached-* file, then "routers <n>" (run as tor's user)
@@ -66,7 +73,9 @@ TOR_MEMORY = (
     "echo $(grep -E '^(VmRSS|VmHWM)' $p/status | tr -s ' ' | cut -d' ' -f2 | tr '\\n' ' ');"
     " done"
 )
-KEYS = ("boot_read_kib", "read_kib", "written_kib", "directory_kib", "bootstrapped",
+#: tor's bootstrap phases that are a directory request of its own
+DIRECTORY_REQUESTS = ("(requesting_status)", "(requesting_keys)", "(requesting_descriptors)")
+KEYS = ("dir_requests", "boot_read_kib", "read_kib", "written_kib", "directory_kib", "bootstrapped",
         "published", "reachable", "rss_mib", "hwm_mib")
 
 #: what is extrapolated (times are not: on 2 cores they grow with the load the nodes make)
@@ -128,8 +137,29 @@ def tor_memory(runtime: DockerRuntime, name: str) -> tuple[float, float]:
     return round(int(values[0]) / 1024, 2), round(int(values[1]) / 1024, 2)
 
 
-def one_share(manager: Manager, hook: PublishHook, site: Path, name: str) -> dict[str, Any]:
-    """Share a new ephemeral site, read what it cost, remove it."""
+def directory_requests(runtime: DockerRuntime, name: str) -> int:
+    """How many directory requests of its own tor's log shows (bootstrap phases)."""
+    return sum(1 for line in runtime.logs(name)
+               if any(phase in line for phase in DIRECTORY_REQUESTS))
+
+
+def wait_for_copy(runtime: DockerRuntime, net: Testnet, timeout: float = 60) -> float:
+    """Seconds until the network's client has written its copy of the directory."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        code, out = runtime.exec(f"{net.prefix}client", [
+            "ls", f"/include/{directory.TESTNET_SUBDIR}"], user="10001:10001")
+        if code == 0 and "cached-microdesc-consensus" in out.split():
+            return round(time.monotonic() - start, 1)
+        time.sleep(0.5)
+    raise RuntimeError(f"{net.prefix}client wrote no copy of the directory in {timeout} s")
+
+
+def one_share(manager: Manager, hook: PublishHook, site: Path, name: str,
+              copy: bool) -> dict[str, Any]:
+    """Share a new ephemeral site (from the directory's copy or not), read what it cost,
+    remove it."""
+    os.environ["MYONION_DIRECTORY_COPY"] = "1" if copy else "0"
     try:
         start = time.monotonic()
         view = manager.share("site", {"dir": str(site)}, name=name, timeout=180)
@@ -138,12 +168,15 @@ def one_share(manager: Manager, hook: PublishHook, site: Path, name: str) -> dic
         assert isinstance(runtime, DockerRuntime)
         files, routers = directory_files(runtime, container_name(name))
         rss, hwm = tor_memory(runtime, container_name(name))
+        requests = directory_requests(runtime, container_name(name))
     finally:
+        os.environ.pop("MYONION_DIRECTORY_COPY", None)
         with contextlib.suppress(Exception):
             manager.remove(name, purge=True)
     counters = hook.seen[name]
     timings = dict(view.timings)
-    return {"boot_read_kib": round(counters.get("bootstrap_read", float("nan")) / 1024, 1),
+    return {"copy": copy, "dir_requests": requests,
+            "boot_read_kib": round(counters.get("bootstrap_read", float("nan")) / 1024, 1),
             "read_kib": round(counters["publish_read"] / 1024, 1),
             "written_kib": round(counters["publish_written"] / 1024, 1),
             "directory_kib": round(sum(files.values()) / 1024, 1), "files": files,
@@ -154,8 +187,10 @@ def one_share(manager: Manager, hook: PublishHook, site: Path, name: str) -> dic
 
 
 def one_size(runtime: DockerRuntime, relays: int, runs: int, site: Path,
-             timeout: float, rate: str | None = None) -> dict[str, Any]:
-    """A named network of ``relays`` relays, ``runs`` shares on it; the network removed."""
+             timeout: float, rate: str | None = None,
+             modes: tuple[bool, ...] = (True, False)) -> dict[str, Any]:
+    """A named network of ``relays`` relays, ``runs`` shares on it in each of ``modes``
+    (from the directory's copy or not, alternating); the network removed."""
     tag = f"sm-dc{relays}-{os.getpid() % 100000}"
     net = Testnet(runtime, name=tag, relays=relays)
     load_before = os.getloadavg()[0]
@@ -168,18 +203,24 @@ def one_size(runtime: DockerRuntime, relays: int, runs: int, site: Path,
         if rate:  # every authority and relay sends at most `rate`, on this network only
             netshape.shape(runtime, [f"{net.prefix}{n.name}" for n in st.nodes
                                      if n.role != "client"], rate)
+        copy_s = wait_for_copy(runtime, net) if True in modes else None
         store = StateStore()
         hook = PublishHook(store)
         manager = Manager(runtime=runtime, store=store, testnet=net, reporter=hook)
         for i in range(runs):
-            rows.append(one_share(manager, hook, site, f"{tag}-s{i}"))
-            print(f"{tag} run {i}: {rows[-1]}", file=sys.stderr, flush=True)
+            for copy in modes:
+                name = f"{tag}-s{i}{'c' if copy else 'f'}"
+                rows.append(one_share(manager, hook, site, name, copy))
+                print(f"{tag} run {i}: {rows[-1]}", file=sys.stderr, flush=True)
     finally:
         net.down()
     return {"relays": relays, "network": tag, "testnet_up_s": up_s, "rate": rate,
+            "copy_ready_s": copy_s,
             "load_1m": {"before": round(load_before, 2),
                         "after": round(os.getloadavg()[0], 2)},
-            "summary": {k: benchlib.summary(r[k] for r in rows if r[k] == r[k]) for k in KEYS},
+            "summary": {("copy" if copy else "own"): {
+                k: benchlib.summary(r[k] for r in rows if r["copy"] == copy and r[k] == r[k])
+                for k in KEYS} for copy in modes},
             "routers": sorted({r["routers"] for r in rows}), "runs": rows}
 
 
@@ -189,13 +230,16 @@ def fit(xs: list[float], ys: list[float]) -> dict[str, float]:
     return {"per_router": round(slope, 3), "intercept": round(intercept, 2)}
 
 
-def extrapolate(sizes: list[dict[str, Any]], routers: int = 7000) -> dict[str, Any]:
-    """Linear fits of the median bytes, directory and memory against the routers listed,
-    evaluated at the public network's size (an extrapolation, not a measurement)."""
+def extrapolate(sizes: list[dict[str, Any]], mode: str,
+                routers: int = 7000) -> dict[str, Any]:
+    """Linear fits of the median bytes, directory and memory of ``mode`` (``own``: a tor
+    that downloads its directory, ``copy``: one that starts from the copy) against the
+    routers listed, evaluated at the public network's size (an extrapolation, not a
+    measurement)."""
     xs = [float(max(s["routers"])) for s in sizes]
-    out: dict[str, Any] = {"routers": routers}
+    out: dict[str, Any] = {"routers": routers, "mode": mode}
     for key in FITTED:
-        line = fit(xs, [s["summary"][key]["median"] for s in sizes])
+        line = fit(xs, [s["summary"][mode][key]["median"] for s in sizes])
         line["at_public_size"] = round(line["intercept"] + line["per_router"] * routers, 1)
         out[key] = line
     return out
@@ -209,19 +253,33 @@ def markdown(result: dict[str, Any]) -> str:
              "authorities + N relays made for the size; min / median / max."
              + (f" Every authority and relay sends at most {result['sizes'][0]['rate']} "
                 "(tc tbf in its container)." if result["sizes"][0].get("rate") else ""), "",
-             "| relays (routers listed) | testnet up s | load 1m before/after | read KiB at "
+             "*copy*: the service's tor starts from the copy of the directory the network's "
+             "client keeps; *own*: it downloads its own (as before the copy).", "",
+             "| relays (routers listed) | tor | testnet up s | load 1m before/after | "
+             "directory requests | read KiB at "
              "bootstrapped | read KiB at published | written KiB at published | directory "
              "files KiB | bootstrapped s | published s | reachable s | tor RSS MiB | tor peak "
-             "RSS MiB |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "RSS MiB |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in result["sizes"]:
-        cells = " | ".join(benchlib.fmt(s["summary"][k]).replace(" | ", " / ") for k in KEYS)
         routers = ",".join(str(r) for r in s["routers"])
-        lines.append(f"| {s['relays']} ({routers}) | {s['testnet_up_s']} | "
-                     f"{s['load_1m']['before']} / {s['load_1m']['after']} | {cells} |")
-    if result.get("extrapolated"):
-        e = result["extrapolated"]
-        lines += ["", f"Extrapolated (linear fit of the medians against routers listed) to "
-                  f"{e['routers']} routers — not measured:", "",
+        for mode, summary in s["summary"].items():
+            cells = " | ".join(benchlib.fmt(summary[k]).replace(" | ", " / ") for k in KEYS)
+            lines.append(f"| {s['relays']} ({routers}) | {mode} | {s['testnet_up_s']} | "
+                         f"{s['load_1m']['before']} / {s['load_1m']['after']} | {cells} |")
+    ratios = [s for s in result["sizes"] if {"copy", "own"} <= set(s["summary"])]
+    if ratios:
+        lines += ["", "Copy ÷ own, medians of the same run:", "",
+                  "| relays | read at bootstrapped | read at published | bootstrapped s | "
+                  "published s | reachable s |", "|---|---|---|---|---|---|"]
+        for s in ratios:
+            c, o = s["summary"]["copy"], s["summary"]["own"]
+            cells = " | ".join(f"{c[k]['median'] / o[k]['median']:.2f}" if o[k]["median"]
+                               else "—" for k in ("boot_read_kib", "read_kib", "bootstrapped",
+                                                  "published", "reachable"))
+            lines.append(f"| {s['relays']} | {cells} |")
+    for e in result.get("extrapolated", []):
+        lines += ["", f"Extrapolated (linear fit of the medians of *{e['mode']}* against "
+                  f"routers listed) to {e['routers']} routers — not measured:", "",
                   "| measure | per router | intercept | at public size |", "|---|---|---|---|"]
         for key in FITTED:
             f = e[key]
@@ -243,7 +301,11 @@ def main() -> int:
     parser.add_argument("--rate", default=None,
                         help="limit what every authority and relay sends (tc tbf rate, e.g. "
                         "8mbit), on the bench's own networks only (needs root)")
+    parser.add_argument("--copy", choices=("both", "on", "off"), default="both",
+                        help="services from the directory's copy, downloading their own, or "
+                        "both alternately (default)")
     args = parser.parse_args()
+    modes = {"both": (True, False), "on": (True,), "off": (False,)}[args.copy]
     runtime = DockerRuntime()
     images.build_base(runtime)
     images.template_image(runtime, TemplateRegistry().get("site"))
@@ -254,12 +316,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="sm-dc-home-") as home:
         os.environ["MYONION_HOME"] = home  # the services' records; never the user's
         for n in args.relays.split(","):
-            sizes.append(one_size(runtime, int(n), args.runs, site, args.timeout, args.rate))
+            sizes.append(one_size(runtime, int(n), args.runs, site, args.timeout, args.rate,
+                                  modes))
             # after each size, so a size the machine cannot carry keeps the ones before
             result: dict[str, Any] = {"when": benchlib.stamp(), "machine": benchlib.machine(),
                                       "runs": args.runs, "sizes": sizes}
             if len(sizes) >= 2:
-                result["extrapolated"] = extrapolate(sizes)
+                result["extrapolated"] = [extrapolate(sizes, "copy" if copy else "own")
+                                          for copy in modes]
             benchlib.write_results(args.output, result, markdown(result))
     return 0
 

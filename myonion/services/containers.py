@@ -37,6 +37,7 @@ from myonion.services.context import (
 from myonion.services.request import DEFAULT_MEMORY, DEFAULT_PIDS, Mode
 from myonion.services.store import ServiceRecord
 from myonion.templates import TemplateSpec
+from myonion.tor import directory as tor_directory
 
 #: where a container finds its rendered configuration, tor's control directory, tor's data
 CONF_TARGET = "/etc/myonion"
@@ -148,6 +149,10 @@ def container_spec(record: ServiceRecord, template: TemplateSpec, directory: Pat
         network = testnet.network
         mounts.append(Mount(testnet.include_volume, TORRC_INCLUDE_TARGET, read_only=True,
                             volume=True))
+        if tor_directory.enabled():
+            # tor starts from the copy of the directory the network's client keeps there
+            environment[tor_directory.ENVIRONMENT] = \
+                f"{TORRC_INCLUDE_TARGET}/{tor_directory.TESTNET_SUBDIR}"
         if ports:
             # the test network is internal and cannot publish; its access bridge (no IP
             # masquerade, so still no way out) can, as for the test network's SOCKS port

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from myonion.errors import TestnetError
 from myonion.testnet.access import SOCKS_PORT, Access
+from myonion.tor import directory
 
 #: the internal Docker network (no route out) that nodes and local-mode services join
 NETWORK = "myonion-testnet"
@@ -20,6 +21,9 @@ ACCESS_NETWORK = "myonion-testnet-access"
 #: named volume holding only ``testnet.conf``; services mount it read-only at /etc/tor/torrc.d
 INCLUDE_VOLUME = "myonion-testnet-include"
 INCLUDE_FILE = "testnet.conf"
+#: the include volume's folder with the copy of the directory the client keeps current
+#: (see :mod:`myonion.tor.directory`); services read it next to the include
+DIRECTORY_SUBDIR = directory.TESTNET_SUBDIR
 PREFIX = "myonion-testnet-"
 
 #: /24s for NETWORK are picked from here, avoiding every subnet Docker already uses

@@ -24,9 +24,13 @@ from myonion.testnet.context import (
     owns,
     role_of,
 )
-from myonion.testnet.layout import DATA_DIR, SOCKS_KEY, TORRC, UID, Node
+from myonion.testnet.layout import DATA_DIR, DIRECTORY_SUBDIR, SOCKS_KEY, TORRC, UID, Node
+from myonion.tor import directory
 
 log = logging.getLogger(__name__)
+
+#: where the client mounts the services' include volume (read-write: it keeps the copy)
+INCLUDE_MOUNT = "/include"
 
 NODE_MEMORY = "64m"
 NODE_PIDS = 64
@@ -81,13 +85,21 @@ def spec(ctx: NetContext, node: Node, image: str, authorities: int, relays: int,
     client = node.role == "client"
     if client:  # see testnet.access: who may use its SOCKS port
         found[LABEL_ACCESS] = access.subnet
+    mounts = [Mount(node.volume, DATA_DIR, volume=True)]
+    command = ["tor", "-f", TORRC]
+    if client:
+        # the client keeps a copy of the directory in the services' include volume, which
+        # they mount read-only: a new service's tor starts from it (myonion.tor.directory)
+        mounts.append(Mount(ctx.include_volume, INCLUDE_MOUNT, volume=True))
+        command = directory.keeper_command(DATA_DIR, f"{INCLUDE_MOUNT}/{DIRECTORY_SUBDIR}",
+                                           command)
     # The client's first network is the access bridge, so that its fixed address is there
     # (an extra network gets a dynamic one); on the test network, where it only connects
     # out, any address does.
     return ContainerSpec(
         name=node.container, image=image, labels=found,
-        entrypoint=["/usr/bin/tini", "--"], command=["tor", "-f", TORRC],
-        user=f"{UID}:{UID}", mounts=[Mount(node.volume, DATA_DIR, volume=True)],
+        entrypoint=["/usr/bin/tini", "--"], command=command,
+        user=f"{UID}:{UID}", mounts=mounts,
         network=ctx.access_network if client else ctx.network,
         ipv4_address=access.client if client else node.address,
         extra_networks=[ctx.network] if client else [],

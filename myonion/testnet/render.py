@@ -9,6 +9,7 @@ from myonion.testnet.authority_keys import AuthorityKeys
 from myonion.testnet.layout import (
     DATA_DIR,
     DIR_PORT,
+    DIRECTORY_SUBDIR,
     DIST_DELAY,
     EMPTY_GEOIP,
     INCLUDE_FILE,
@@ -111,6 +112,8 @@ def node_files(nodes: list[Node], dirauths: list[str], subnet: str,
     """Files to put into the volumes (mounted at /nodes/<name> and /include) before start."""
     files: dict[str, tuple[bytes, int]] = {
         f"/include/{INCLUDE_FILE}": (render_include(dirauths).encode(), 0o644),
+        # the client's copy of the directory, for new services (myonion.tor.directory)
+        f"/include/{DIRECTORY_SUBDIR}/": (b"", 0o755),
     }
     for node in nodes:
         files[f"/nodes/{node.name}/torrc"] = (

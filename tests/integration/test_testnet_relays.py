@@ -1,6 +1,8 @@
 """A bigger named test network (more relays than the default 3) on a real Docker engine: it
 comes up with every relay at its planned address, its consensus lists them all, a site shared
-on it is fetched through its own client, and it is removed again.
+on it is fetched through its own client, and it is removed again. Its client keeps a copy of
+the directory that a new service's tor starts from, instead of downloading its own (and that
+no service can change).
 
 A network of its own (NAME, unique per run), so the default one is never touched.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +22,8 @@ from myonion.manager import Manager, container_name
 from myonion.runtime.base import LABEL_ROLE
 from myonion.runtime.docker import DockerRuntime
 from myonion.services.store import StateStore
-from myonion.tor import fetch
+from myonion.tor import directory, fetch
+from tests.inside import SERVICE_UID, TOR_USER
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 
@@ -71,3 +75,52 @@ def test_a_site_on_it_is_served_through_the_onion(big: testnet.Testnet,
         assert code == 0 and int(out.strip()) == 3 + RELAYS
     finally:
         manager.remove(name, purge=True)
+
+
+#: what tor logs when it downloads the consensus itself (bootstrap phase 25)
+ASKS_FOR_CONSENSUS = "Asking for networkstatus consensus"
+COPY = f"/etc/tor/torrc.d/{directory.TESTNET_SUBDIR}"
+
+
+def seed_files(runtime: DockerRuntime, net: testnet.Testnet) -> list[str]:
+    code, out = runtime.exec(f"{net.prefix}client", [
+        "ls", "-A", f"/include/{directory.TESTNET_SUBDIR}"], user=TOR_USER)
+    assert code == 0, out
+    return sorted(out.split())
+
+
+def test_a_new_service_starts_from_the_directory_the_client_keeps(
+        big: testnet.Testnet, docker_runtime: DockerRuntime, site_dir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the client copies the public documents only: no state, no keys of private services
+    for _ in range(60):
+        if "cached-microdesc-consensus" in seed_files(docker_runtime, big):
+            break
+        time.sleep(1)
+    assert set(seed_files(docker_runtime, big)) <= set(directory.FILES)
+    assert "cached-microdesc-consensus" in seed_files(docker_runtime, big)
+    manager = Manager(runtime=docker_runtime, store=StateStore(), testnet=big)
+    copied, fetched = f"{NAME}-copied", f"{NAME}-fetched"
+    try:
+        view = manager.share("site", {"dir": str(site_dir)}, name=copied, timeout=120)
+        assert view.stage == "reachable"  # proven through the network's client
+        log = "\n".join(docker_runtime.logs(container_name(copied)))
+        assert "Bootstrapped 100%" in log and ASKS_FOR_CONSENSUS not in log
+        # the whole bigger directory, without asking for it
+        code, out = docker_runtime.exec(container_name(copied), [
+            "sh", "-c", "grep -c '^r ' /var/lib/tor/data/cached-microdesc-consensus"],
+            user=TOR_USER)
+        assert code == 0 and int(out.strip()) == 3 + RELAYS
+        # nobody in a service's container can change what every new service reads
+        for user in (TOR_USER, f"{SERVICE_UID}:{SERVICE_UID}", "0:0"):
+            code, out = docker_runtime.exec(container_name(copied), [
+                "sh", "-c", f"echo x > {COPY}/cached-microdesc-consensus"], user=user)
+            assert code != 0 and "Read-only file system" in out, (user, out)
+        # the same share without the copy downloads the directory itself
+        monkeypatch.setenv("MYONION_DIRECTORY_COPY", "0")
+        manager.share("site", {"dir": str(site_dir)}, name=fetched, timeout=120)
+        assert ASKS_FOR_CONSENSUS in "\n".join(docker_runtime.logs(container_name(fetched)))
+    finally:
+        for name in (copied, fetched):
+            if manager.store.exists(name):
+                manager.remove(name, purge=True)

@@ -11,7 +11,7 @@ from myonion import errors
 from myonion import testnet as tn
 from myonion.runtime.base import LABEL_ROLE, ContainerSpec
 from myonion.runtime.fake import FakeRuntime
-from myonion.testnet import lifecycle
+from myonion.testnet import layout, lifecycle
 
 # Real output of `tor --list-fingerprint ...` (tor 0.4.9.11) followed by the certificate's
 # fingerprint line, as keygen_script prints them.
@@ -251,7 +251,9 @@ def test_node_files_paths_and_modes(rendered: tuple) -> None:
     assert files[f"/include/{tn.INCLUDE_FILE}"][1] == 0o644
     # the client's ClientOnionAuthDir is made with the other files, owned by tor, 0700
     assert files["/nodes/client/onion-auth/"] == (b"", 0o700)
-    assert len(files) == 1 + len(nodes) + (len(nodes) - 1) + 1
+    # the folder the client keeps the directory's copy in (services read it, not write it)
+    assert files[f"/include/{layout.DIRECTORY_SUBDIR}/"] == (b"", 0o755)
+    assert len(files) == 1 + len(nodes) + (len(nodes) - 1) + 1 + 1
 
 
 def test_include_is_small_and_needs_authorities() -> None:
