@@ -6,7 +6,11 @@
 - ``scale-timeline.png``: the 20 services shared at once, one bar each, split into waiting for
   the engine, tor bootstrap, descriptor upload and the check through the test network's client
   (scale.json);
-- ``memory.png``: private memory (USS) of services and shims against how many run (scale.json).
+- ``memory.png``: private memory (USS) of services and shims against how many run (scale.json);
+- ``directory-copy.png``: what a new service reads before it has bootstrapped, and its time
+  to reachable, against the routers the network lists, for a tor that downloads its own
+  directory and one that starts from the copy (directory-copy.json, and
+  directory-copy-shaped.json when there, with its rate).
 """
 
 from __future__ import annotations
@@ -117,6 +121,39 @@ def memory_plot(scale: dict[str, Any], out: Path) -> None:
     plt.close(fig)
 
 
+def directory_plot(runs: list[tuple[str, dict[str, Any]]], out: Path) -> None:
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for label, result in runs:
+        sizes = sorted(result["sizes"], key=lambda s: max(s["routers"]))
+        xs = [max(s["routers"]) for s in sizes]
+        for mode, marker in (("own", "o-"), ("copy", "s-")):
+            if not all(mode in s["summary"] for s in sizes):
+                continue
+            name = f"{mode} directory{label}"
+            left.plot(xs, [s["summary"][mode]["boot_read_kib"]["median"] for s in sizes],
+                      marker, label=name)
+            right.errorbar(xs, [s["summary"][mode]["reachable"]["median"] for s in sizes],
+                           yerr=[[s["summary"][mode]["reachable"]["median"]
+                                  - s["summary"][mode]["reachable"]["min"] for s in sizes],
+                                 [s["summary"][mode]["reachable"]["max"]
+                                  - s["summary"][mode]["reachable"]["median"] for s in sizes]],
+                           fmt=marker, capsize=3, label=name)
+    left.set_title("read before bootstrapped (median)", fontsize=10)
+    left.set_ylabel("KiB")
+    right.set_title("container start → reachable (median, min to max)", fontsize=10)
+    right.set_ylabel("s")
+    for ax in (left, right):
+        ax.set_xlabel("routers in the consensus")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("A new service's directory: downloaded (own) or from the copy the network's "
+                 "client keeps", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
 def main() -> int:
     argparse.ArgumentParser(description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
@@ -131,6 +168,13 @@ def main() -> int:
     if scale and scale.get("memory"):
         memory_plot(scale, RESULTS / "memory.png")
         made.append("memory.png")
+    directory = [(f" ({r['sizes'][0]['rate']} links)" if r["sizes"][0].get("rate") else "", r)
+                 for r in (load("directory-copy"), load("directory-copy-shaped"))
+                 if r and all("own" in s["summary"] or "copy" in s["summary"]
+                              for s in r["sizes"])]
+    if directory:
+        directory_plot(directory, RESULTS / "directory-copy.png")
+        made.append("directory-copy.png")
     print("wrote " + ", ".join(made) if made else "no results to plot", file=sys.stderr)
     return 0 if made else 1
 

@@ -240,6 +240,23 @@ class AccessForm(QWidget):
         self.ttl_unit.setCurrentIndex(self.ttl_unit.findData(unit))
 
     # the result ---------------------------------------------------------------------------
+    def quiet_choice(self) -> AccessChoice | None:
+        """What :meth:`validate` would return now if nothing is wrong (a client name typed
+        but not added yet counts as not settled), checked without showing anything."""
+        if not (self.private.isChecked() or self.public.isChecked()):
+            return None
+        if self.private.isChecked() and (self.client_edit.text().strip()
+                                         or not self.clients()):
+            return None
+        ttl = None
+        if self.ttl_check.isChecked():
+            try:
+                ttl = access.parse_duration(self.ttl_text())
+            except OptionError:
+                return None
+        clients = tuple(self.clients()) if self.private.isChecked() else ()
+        return AccessChoice(clients, ttl)
+
     def validate(self) -> AccessChoice | None:
         """Check the section inline; what was chosen, or None when something is wrong."""
         ok = True

@@ -109,8 +109,12 @@ class Controller(QObject):
                            None if quiet else self.failed.emit)
 
     # operations ---------------------------------------------------------------------------
-    def share(self, request: ShareRequest) -> None:
+    def share(self, request: ShareRequest, prepared: str | None = None) -> None:
+        """Share ``request``; ``prepared``: the service made ahead for it (see
+        :mod:`myonion_gui.ahead`), whose service is only started."""
         def call() -> ServiceView:
+            if prepared is not None:
+                return self.manager.start(prepared, wait=self.wait, timeout=self.timeout)
             return self.manager.share(request.template, request.options, name=request.name,
                                       network=request.network, persistent=request.persistent,
                                       wait=self.wait, timeout=self.timeout,

@@ -28,6 +28,7 @@ from myonion.manager import DEFAULT_TIMEOUT, Manager, ServiceView
 from myonion.templates import TemplateSpec
 from myonion_gui import actions
 from myonion_gui.access_dialogs import AddClientDialog, ExportKeyDialog
+from myonion_gui.ahead import ShareAhead
 from myonion_gui.close_prompt import CloseChoice, ask_about_running
 from myonion_gui.confirm import LossDialog
 from myonion_gui.controller import Controller
@@ -63,6 +64,8 @@ class MainWindow(StopAndRemove):
         self.settings = settings or GuiSettings()
         self.settings.apply()
         self.controller = Controller(manager, wait=wait, timeout=timeout, parent=self)
+        # the share dialog's request is prepared while the user is still in it
+        self.ahead = ShareAhead(self.controller, self)
         self.model = ServicesModel(self)
         self.services = ServicesTable(self.model)
         self.panel = ServicePanel()
@@ -247,13 +250,14 @@ class MainWindow(StopAndRemove):
         for name, value in (options or {}).items():
             dialog.form().set_value(name, value)
         dialog.accepted.connect(lambda: self.share(dialog.request))
+        self.ahead.watch(dialog)
         self._open("share_dialog", dialog)
         return dialog
 
     def share(self, request: ShareRequest | None) -> None:
         if request is not None:
             self.messages.hide()
-            self.controller.share(request)
+            self.ahead.share(request)
 
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.settings, self.controller, services=self.model.views(),

@@ -20,9 +20,10 @@ from myonion.templates import TemplateSpec
 
 def make(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec,
          client_names: tuple[str, ...], key: keys.OnionKey | None, wait: bool,
-         timeout: float) -> None:
+         timeout: float, hold_service: bool = False) -> None:
     """The second half of a share (under the service's lock, its record reserved): build the
-    image, make the container and start it; a service that fails on the way is removed."""
+    image, make the container and start it (``hold_service``: its service held, see
+    :func:`readiness.start`); a service that fails on the way is removed."""
     name = record.name
     try:
         if record.network == "local":
@@ -40,7 +41,8 @@ def make(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec,
         forget(ctx, name)
         raise
     try:
-        readiness.start(ctx, record, template, wait=wait, timeout=timeout)
+        readiness.start(ctx, record, template, wait=wait, timeout=timeout,
+                        hold_service=hold_service)
     except BaseException:
         # a service that never became ready is not left half-made behind
         forget(ctx, name)

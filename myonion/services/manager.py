@@ -96,7 +96,8 @@ class Manager:
               clients: list[str] | None = None, ttl: float | None = None,
               key: keys.OnionKey | None = None, deployment: str | None = None,
               limits: dict[str, Any] | None = None, balance_master: str | None = None,
-              whole_home: bool = False, arch: str | None = None) -> ServiceView:
+              whole_home: bool = False, arch: str | None = None,
+              ahead: bool = False) -> ServiceView:
         """Check, build, run and (unless ``wait`` is False) wait until the onion serves.
 
         ``template_id``: a template's id (the other arguments are the request; see
@@ -107,7 +108,9 @@ class Manager:
         address) makes it a backend of that Onionbalance frontend (persistent; a key is made
         unless given; see :mod:`myonion.deploy.balance`). ``whole_home``: the user said yes
         to sharing a whole home folder. ``arch``: the architecture to build and run it for
-        (default :attr:`arch`; another than this machine's runs through emulation)."""
+        (default :attr:`arch`; another than this machine's runs through emulation).
+        ``ahead``: prepare the share ahead: the onion is published but its service held
+        until :meth:`start` (the desktop app, while its share dialog is still open)."""
         wanted = template_id if isinstance(template_id, ServiceRequest) else build_request(
             self.registry.get(template_id), options, name=name, network=network,
             persistent=persistent, clients=clients, ttl=ttl, key=key, deployment=deployment,
@@ -125,7 +128,7 @@ class Manager:
             self.store.put(record)
         with self.store.service_locked(name):
             lifecycle.make(self.context, record, wanted.template, wanted.clients, wanted.key,
-                           wait, timeout)
+                           wait, timeout, hold_service=ahead)
             return self.status(name)
 
     @serialised
@@ -162,18 +165,20 @@ class Manager:
     def start(self, name: str, wait: bool = True, timeout: float = DEFAULT_TIMEOUT) -> ServiceView:
         """Start a stopped service (ephemeral ones get a new address) and wait until it serves.
 
-        A service taken down (:meth:`take_down`) gets its container made again first.
+        A service taken down (:meth:`take_down`) gets its container made again first; one
+        shared ahead (``share(ahead=True)``) has its service started and proven.
         """
         record = views.record_of(self.context, name)
         info = self.runtime.get(container_name(name))
         if info is None and record.stage != Stage.DOWN:
             raise MyOnionError(f"The container of service '{name}' is gone.",
                                hint=f"Remove it with `myonion rm {name}` and share it again.")
+        template = self.registry.get(record.template)
         if info is not None and info.running:
+            readiness.release(self.context, record, template, timeout)
             return self.status(name)
         if record.network == "local":
             self.context.ensure_testnet()
-        template = self.registry.get(record.template)
         if info is None:
             lifecycle.create_container(self.context, record, template)
         readiness.start(self.context, record, template, wait=wait, timeout=timeout)
@@ -333,8 +338,7 @@ class Manager:
         return key.auth_private_line(self.address(name))
 
     def device_tokens(self, name: str) -> dict[str, str]:
-        """An IoT receiver's device ids and their tokens (the generated ones too), read by the
-        running service itself (see :mod:`myonion.services.devices`)."""
+        """An IoT receiver's device ids and tokens, read by the running service itself."""
         return devices.device_tokens(self.context, views.record_of(self.context, name))
 
     # queries ------------------------------------------------------------------------------
@@ -343,8 +347,7 @@ class Manager:
 
     @serialised
     def repair(self, name: str) -> ServiceView:
-        """Make a service's record again when it cannot be read (see :func:`views.repair`);
-        its container, volumes (keys, data) and client keys are not touched."""
+        """Make an unreadable record again (:func:`views.repair`); nothing else is touched."""
         views.repair(self.context, name)
         return self.status(name, live=False)
 
@@ -367,8 +370,7 @@ class Manager:
         return expiry.expire(self.context, name)
 
     def prune_images(self, dry_run: bool = False) -> images.PruneResult:
-        """Remove the images of older versions of templates and layers that no container
-        uses (``myonion prune``); what myonion builds now stays, as does every image in use."""
+        """Remove old templates' images and layers no container uses (``myonion prune``)."""
         in_use = {c.image for c in self.runtime.list_containers({})}
         return images.prune(self.runtime, self.registry.all(), in_use, dry_run=dry_run)
 
@@ -378,10 +380,8 @@ class Manager:
         return readiness.socks_for(self.context, network)
 
     def check(self, name: str, timeout: float = 60.0) -> CheckResult:
-        """Prove the service works: run every probe its template declares (the page, the SSH
-        banner, an MQTT CONNACK, …) through a separate tor client. The stage becomes
-        reachable when each passes, failing (with the reason) when the onion answered but the
-        service did not; a service tor could not reach keeps its stage."""
+        """Prove the service works through a separate tor client: every probe its template
+        declares (the page, the SSH banner, an MQTT CONNACK; see :func:`readiness.check`)."""
         record = views.record_of(self.context, name)
         view = self.status(name, live=False)
         if view.state != "running" or not view.address:

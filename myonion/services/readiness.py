@@ -20,6 +20,11 @@ from myonion.templates import TemplateSpec
 from myonion.tor import probes
 
 DEFAULT_TIMEOUT = 120.0
+#: in a service's conf folder: its service is held until the share is released (the entry
+#: script waits for the file to go; see :func:`start`)
+HOLD_SERVICE = "hold-service"
+#: the reason shown for a share prepared ahead
+PREPARED = "prepared ahead: its service starts when it is shared"
 LOG_TAIL = 20
 
 
@@ -54,23 +59,51 @@ def socks_for(ctx: ServiceContext, network: str) -> tuple[str, int]:
 
 
 def start(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec, wait: bool,
-          timeout: float) -> None:
+          timeout: float, hold_service: bool = False) -> None:
     """Start the service's container; ``wait``: tor starts with its network disabled until
-    its events are subscribed to, and this returns once it serves (see :func:`wait_ready`)."""
+    its events are subscribed to, and this returns once it serves (see :func:`wait_ready`).
+    ``hold_service``: a share prepared ahead: tor publishes the onion, the service itself
+    starts only in :func:`release` (and this returns once published)."""
     name = record.name
     hostdirs.clear_control_dir(ctx.runtime, ctx.control_dir(name), name, hold=wait)
+    held = ctx.conf_dir(name) / HOLD_SERVICE
+    if hold_service:
+        held.touch()
+        held.chmod(0o644)
+    else:
+        held.unlink(missing_ok=True)
     ctx.store.update(name, stage=Stage.STARTING, reason=None)
     ctx.report(Stage.STARTING, "Starting the container", name)
     started = time.monotonic()
     ctx.runtime.start(container_name(name))
     if wait:
-        wait_ready(ctx, record, template, started, timeout)
+        wait_ready(ctx, record, template, started, timeout, prove=not hold_service)
+
+
+def release(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec,
+            timeout: float) -> bool:
+    """Start the service of a share prepared ahead (its onion published, its service held;
+    see :func:`start`) and, on the local network, prove it works. False if none was held."""
+    held = ctx.conf_dir(record.name) / HOLD_SERVICE
+    if not held.exists():
+        return False
+    started = time.monotonic()
+    held.unlink()
+    ctx.report(Stage.STARTING, "Starting the service", record.name)
+    address = record.address or hostdirs.read_address(ctx.control_dir(record.name))
+    if record.network == "local" and address:
+        prove_works(ctx, record, template, address, started, timeout,
+                    dict(record.timings or {}))
+    else:
+        ctx.store.update(record.name, reason=None)
+    return True
 
 
 def wait_ready(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec,
-               started: float, timeout: float) -> None:
-    """Wait until the descriptor is published (and, on the local network, the service works
-    through the test network); a service that does not is marked failed (raises)."""
+               started: float, timeout: float, prove: bool = True) -> None:
+    """Wait until the descriptor is published (and, on the local network and with ``prove``,
+    the service works through the test network); a service that does not is marked failed
+    (raises)."""
     name = record.name
     ctl = ctx.control_dir(name)
 
@@ -90,17 +123,29 @@ def wait_ready(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpe
     timings = {"bootstrapped": round(readiness.bootstrapped or 0, 3),
                "published": round(readiness.uploaded or 0, 3)}
     info = ctx.runtime.get(container_name(name))
-    ctx.store.update(name, address=address, stage=Stage.PUBLISHED, reason=None,
-                     timings=timings, started_at=info.started_at if info else None)
-    if record.network != "local":
+    ctx.store.update(name, address=address, stage=Stage.PUBLISHED,
+                     reason=None if prove else PREPARED, timings=timings,
+                     started_at=info.started_at if info else None)
+    if not prove:
+        ctx.report(Stage.PUBLISHED, f"Published ahead; {PREPARED}", name)
         return
+    if record.network == "local":
+        assert address is not None  # published: tor wrote it
+        prove_works(ctx, record, template, address, started, timeout, timings)
+
+
+def prove_works(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec, address: str,
+          started: float, timeout: float, timings: dict[str, float]) -> None:
+    """Prove the published service works through the test network (see :func:`check`);
+    one that does not is marked failed (raises); ``timings`` gets the time to reachable
+    from ``started``."""
+    name = record.name
     if record.private and clients.check_key(ctx, name) is None:
         # private with every client removed: nobody can reach it, not even the check
         ctx.report(Stage.PUBLISHED, "Published; private with no client keys, so "
                    "reachability cannot be checked", name)
         return
     remaining = max(10.0, timeout - (time.monotonic() - started))
-    assert address is not None  # published: tor wrote it
     result = check(ctx, record, template, address, None, timeout=remaining)
     if not result.reachable:
         error = (ServiceFailing(
