@@ -57,7 +57,7 @@ def ready(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     waited: list[str] = []
 
     def wait_ready(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec,
-                   started: float, timeout: float) -> None:
+                   started: float, timeout: float, prove: bool = True) -> None:
         waited.append(record.name)
         ctx.store.update(record.name, stage="reachable")
 
@@ -219,7 +219,7 @@ def test_a_failing_backend_leaves_nothing_behind(manager: Manager, runtime: Reco
                                                  site: Path, monkeypatch: pytest.MonkeyPatch
                                                  ) -> None:
     def wait_ready(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec,
-                   started: float, timeout: float) -> None:
+                   started: float, timeout: float, prove: bool = True) -> None:
         if record.name == "web-b2":
             raise TorError("tor did not publish its descriptor within 1 s.")
 
