@@ -7,8 +7,9 @@ upload.
 
 What was prepared is used only for exactly the request the dialog produces when Share is
 pressed; any change (another folder, name, template, access), Cancel or closing the dialog
-removes it (with its ephemeral key, never shown to anyone). Only ephemeral shares are
-prepared: a persistent one keeps a key, and is made when asked for.
+removes it (with its ephemeral key, never shown to anyone). Only ephemeral shares without a
+time to live are prepared: a persistent one keeps a key, and a time to live counts from the
+container's start; those are made when asked for.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class ShareAhead(QObject):
         if request == self.request or self._steady < STEADY_MS:
             return
         self.discard()
-        if request is not None and not request.persistent:
+        if request is not None and not request.persistent and request.ttl is None:
             self._prepare(request)
 
     def _prepare(self, request: ShareRequest) -> None:

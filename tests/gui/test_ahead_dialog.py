@@ -64,13 +64,18 @@ def test_cancel_removes_what_was_prepared(qtbot: QtBot, window: MainWindow, mana
     qtbot.waitUntil(lambda: manager.list() == [], timeout=5000)
 
 
-def test_nothing_is_prepared_for_an_invalid_or_persistent_request(
+def test_nothing_is_prepared_for_an_invalid_persistent_or_timed_request(
         qtbot: QtBot, window: MainWindow, manager: Manager, site: Path, tmp_path: Path,
         idle: Idle) -> None:
     dialog = open_filled(window, tmp_path / "missing")
     qtbot.wait(1500)
     assert manager.list() == []
     dialog.form().set_value("dir", str(site))
+    dialog.access.set_ttl(2, "h")  # a time to live counts from the container's start
+    qtbot.wait(1500)
+    idle(window)
+    assert manager.list() == []
+    dialog.access.ttl_check.setChecked(False)
     dialog.persistent.setChecked(True)  # a persistent one keeps a key: made when asked
     qtbot.wait(1500)
     idle(window)
