@@ -250,7 +250,7 @@ class Driver(QObject):
             "objects_grown": dict(grown.most_common(12)),
             "steps": self.steps, "operations": self.operations,
             "errors_shown": len(self.errors), "error_samples": sorted(set(self.errors))[:10],
-            "notifications": len(self.window.notifier.sent),
+            "notifications": self.window.notifier.count,
             "start": self.first,
             "samples": self.samples,
             "end": {"rss_kib": rss_kib(), "true_refs": sys.getrefcount(True),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import deque
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QProcess
@@ -69,12 +70,18 @@ def reachable_notice(view: ServiceView) -> Notice:
     return Notice("reachable", view.name, f"'{view.name}' is reachable{where}.")
 
 
+#: notices kept in :attr:`Notifier.sent` (an app open for days would keep every one)
+KEPT = 50
+
+
 class Notifier(QObject):
-    """Desktop notifications, best effort; ``sent`` keeps what was shown (newest last)."""
+    """Desktop notifications, best effort; ``sent`` keeps the last :data:`KEPT` shown (newest
+    last), ``count`` how many were shown in all."""
 
     def __init__(self, icon: QIcon, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.sent: list[Notice] = []
+        self.sent: deque[Notice] = deque(maxlen=KEPT)
+        self.count = 0
         self.tray: QSystemTrayIcon | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.tray = QSystemTrayIcon(icon, self)
@@ -97,6 +104,7 @@ class Notifier(QObject):
     def notify(self, notice: Notice) -> None:
         """Show ``notice`` on the desktop if the desktop can; never raises."""
         self.sent.append(notice)
+        self.count += 1
         title = {"reachable": "Reachable", "failed": "Failed", "expired": "Time ran out"}.get(
             notice.kind, APP_NAME)
         if self.tray is not None and self.tray.supportsMessages():

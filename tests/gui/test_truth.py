@@ -15,7 +15,7 @@ from myonion.events import Stage
 from myonion.manager import Manager, ServiceView, container_name
 from myonion.runtime.fake import FakeRuntime
 from myonion_gui.main_window import MainWindow
-from myonion_gui.notices import Notice, transitions
+from myonion_gui.notices import KEPT, Notice, transitions
 from myonion_gui.state_look import Tone, look
 
 Idle = Callable[[MainWindow], None]
@@ -153,6 +153,15 @@ def test_the_desktop_hears_of_reachable_failed_and_expired(
     assert [(n.kind, n.service) for n in window.notifier.sent] == [
         ("reachable", "blog"), ("expired", "brief"), ("failed", "blog")]
     assert window.notifier.sent[-1].text == "'blog' failed: the container exited with status 1"
+    assert window.notifier.count == 3
+
+
+def test_the_app_keeps_only_the_latest_notices(window: MainWindow) -> None:
+    # an app open for days shows thousands: it keeps the last few, and counts them all
+    for i in range(KEPT + 20):
+        window.notifier.notify(Notice("reachable", f"s{i}", f"'s{i}' is reachable"))
+    assert len(window.notifier.sent) == KEPT and window.notifier.count == KEPT + 20
+    assert window.notifier.sent[-1].service == f"s{KEPT + 19}"
 
 
 def test_a_receivers_device_tokens_are_shown(qtbot: QtBot, window: MainWindow,
