@@ -60,6 +60,8 @@ class ShareAhead(QObject):
         self.request: ShareRequest | None = None
         self.name: str | None = None
         self.ready = False
+        #: the services shared from what was prepared (newest last)
+        self.released: list[str] = []
         #: Share was pressed for the request still being prepared: start it when it is
         self.release_when_ready = False
         self._seen: ShareRequest | None = None
@@ -105,9 +107,7 @@ class ShareAhead(QObject):
                 return
             self.name, self.ready = view.name, True
             if self.release_when_ready:
-                self.release_when_ready = False
-                self.controller.share(request, prepared=view.name)
-                self._forget()
+                self._release(request, view.name)
 
         def failed(_: Any) -> None:
             if self.request is request:
@@ -124,13 +124,17 @@ class ShareAhead(QObject):
         self.poll.stop()
         if self.request is not None and request == self.request:
             if self.ready and self.name is not None:
-                self.controller.share(request, prepared=self.name)
-                self._forget()
+                self._release(request, self.name)
             else:
                 self.release_when_ready = True
             return
         self.discard()
         self.controller.share(request)
+
+    def _release(self, request: ShareRequest, name: str) -> None:
+        self.controller.share(request, prepared=name)
+        self.released = [*self.released[-9:], name]
+        self._forget()
 
     def discard(self) -> None:
         """Give up what was prepared (removed once made, if it is still being made)."""

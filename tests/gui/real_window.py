@@ -3,9 +3,11 @@ and the mouse (QTest events on the real window), on the real engine and the test
 
     DISPLAY=:N QT_QPA_PLATFORM=xcb python tests/gui/real_window.py FOLDER NAME SHOT_DIR
 
-Ctrl+N opens the share dialog; the folder is typed into its field, the name too, "Public" and
-"Share" are clicked. Once the window says "reachable" it prints one JSON line (the link shown,
-the state, the screenshot's path) and waits for a line on stdin (the test fetched the page
+Ctrl+N opens the share dialog; the folder is typed into its field, the name too, "Public" is
+clicked, and "Share" once the app has prepared the share (as a user still reading the
+dialog). Once the window says "reachable" it prints one JSON line (the link shown, the state,
+the screenshot's path, the seconds from Share to reachable, whether the prepared share was
+used) and waits for a line on stdin (the test fetched the page
 through its own tor client meanwhile); then it removes the service with the Remove button and
 the confirmation's button, and exits 0. Any failure exits non-zero with the reason on stderr.
 """
@@ -64,6 +66,8 @@ def share(window: MainWindow, folder: str, name: str) -> None:
     QTest.keyClicks(dialog.name_edit, name)
     dialog.scroll_area.ensureWidgetVisible(dialog.access.public)
     click(dialog.access.public)
+    # as a user reading the dialog before pressing Share: the app prepares the share meanwhile
+    wait_until(lambda: window.ahead.ready, 120, "the share to be prepared ahead")
     click(dialog.share_button)
     wait_until(lambda: not dialog.isVisible(), 10, "the dialog to close (refused?)")
 
@@ -76,12 +80,15 @@ def main(argv: list[str]) -> int:
     window.resize(1100, 760)
     window.show()
     share(window, folder, name)
+    pressed = time.monotonic()
+
     def shared() -> bool:  # reachable, or failed with the reason in the window
         listed = window.model.view(name)
         return window.messages.kind == "error" or (
             listed is not None and listed.stage in ("reachable", "failed"))
 
     wait_until(shared, SHARE_TIMEOUT, "the share", window)
+    after_share = round(time.monotonic() - pressed, 2)
     view = window.model.view(name)
     if window.messages.kind == "error" or view is None or view.stage != "reachable":
         raise SystemExit(f"not reachable: {window.messages.text()} {view}")
@@ -92,7 +99,9 @@ def main(argv: list[str]) -> int:
     screen = window.screen()
     screen.grabWindow(0).save(str(shot))  # the X server's own picture of the screen
     print(json.dumps({"link": window.panel.address.text(), "state": view.stage,
-                      "pill": window.panel.pill.text(), "screenshot": str(shot)}), flush=True)
+                      "pill": window.panel.pill.text(), "screenshot": str(shot),
+                      "share_to_reachable_s": after_share,
+                      "shared_ahead": name in window.ahead.released}), flush=True)
     sys.stdin.readline()  # the test checked the page through its own tor client
     click(window.panel.remove_button)
     wait_until(lambda: window.confirm_dialog is not None and window.confirm_dialog.isVisible(),

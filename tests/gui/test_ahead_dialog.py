@@ -37,7 +37,7 @@ def test_the_dialogs_share_is_prepared_and_share_only_starts_it(
     idle(window)
     qtbot.waitUntil(lambda: prepared(manager) == [], timeout=5000)
     assert [v.name for v in manager.list()] == ["site"]  # the same service, now started
-    assert window.model.views()[0].name == "site"
+    assert window.model.views()[0].name == "site" and window.ahead.released == ["site"]
 
 
 def test_a_changed_request_is_prepared_again_and_the_old_one_removed(

@@ -83,6 +83,9 @@ def test_a_share_clicked_in_the_real_window_is_reachable(
                             if app.stderr else "the app ended without a share")
             shown = json.loads(line)
             assert shown["state"] == "reachable" and shown["pill"] == "● reachable"
+            # prepared while the dialog was open: Share only started the service and proved it
+            assert shown["shared_ahead"] is True
+            print(f"Share pressed → reachable: {shown['share_to_reachable_s']} s")
             link = shown["link"]
             assert link.startswith("http://") and link.endswith(".onion/")
             with fresh_client(docker_runtime, network) as visitor:
