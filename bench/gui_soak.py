@@ -8,7 +8,8 @@ and the local test network, driven through its own widgets) in a child process w
 MYONION_HOME of its own, and meanwhile shares, stops, starts, removes and lets expire services
 with the `myonion` CLI in that home. Afterwards it counts the child's crashes (exit status,
 "Fatal Python error") and tracebacks (its stderr), and prints the figures as JSON (also to
---out). Exit status 0 only with 0 crashes and 0 tracebacks. Never uses the public Tor network.
+--out). Exit status 0 only with 0 crashes, 0 tracebacks and no share prepared ahead left
+behind by a closed dialog. Never uses the public Tor network.
 """
 
 from __future__ import annotations
@@ -171,7 +172,9 @@ def main() -> int:
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
-    return 0 if result["crashes"] == 0 and result["tracebacks"] == 0 else 1
+    # a share prepared ahead whose dialog was closed must be gone (sharing ahead leaks none)
+    held = result["app"].get("held_left") or []
+    return 0 if result["crashes"] == 0 and result["tracebacks"] == 0 and not held else 1
 
 
 if __name__ == "__main__":

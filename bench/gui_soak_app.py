@@ -68,6 +68,11 @@ class Driver(QObject):
                       "time": time.time()}
         self.objects = census()
         self.samples: list[dict[str, float]] = []
+        #: sharing ahead: a dialog left open a while, what became of it, what was left held
+        self.dialog_open = False
+        self.ahead_steps: dict[str, int] = {}
+        self.held_left_at_end: list[str] | None = None
+        self._listed_again = False
         c = window.controller
         c.operation_started.connect(lambda *_: self._count("started"))
         c.operation_ended.connect(lambda _op, failed: self._ended(failed))
@@ -106,13 +111,13 @@ class Driver(QObject):
         if time.monotonic() >= self.deadline:
             self.finish()
             return
-        if self.window.controller.runner.active >= MAX_BUSY:
+        if self.window.controller.runner.active >= MAX_BUSY or self.dialog_open:
             return
-        choices = ["share_site", "share_iot_ttl", "share_short_ttl", "stop", "start", "check",
-                   "remove", "select", "refresh", "stop_cli"]
-        weights = [3, 1, 1, 2, 2, 1, 2, 3, 2, 1]
+        choices = ["share_site", "share_iot_ttl", "share_short_ttl", "share_site_ahead", "stop",
+                   "start", "check", "remove", "select", "refresh", "stop_cli"]
+        weights = [3, 1, 1, 2, 2, 2, 1, 2, 3, 2, 1]
         if len(self.ours()) >= MAX_GUI_SERVICES:
-            weights[0] = weights[1] = weights[2] = 0
+            weights[0] = weights[1] = weights[2] = weights[3] = 0
         name = self.random.choices(choices, weights)[0]
         if getattr(self, name)() is not False:
             self.steps[name] = self.steps.get(name, 0) + 1
@@ -145,6 +150,39 @@ class Driver(QObject):
         dialog.access.choose_public()
         dialog.access.set_ttl(1, "m")
         return self._submit(dialog)
+
+    def share_site_ahead(self) -> bool:
+        """A share whose dialog stays open 1-6 s (the app prepares it meanwhile), then Share,
+        or Cancel (which must remove what was prepared)."""
+        dialog = self.window.open_share_dialog("site", {"dir": str(self.folder)})
+        if dialog is None:
+            return False
+        dialog.name_edit.setText(self._new_name())
+        dialog.access.choose_public()
+        self.dialog_open = True
+        cancel = self.random.random() < 0.25
+
+        def later() -> None:
+            self.dialog_open = False
+            if not dialog.isVisible():
+                return
+            if cancel:
+                self.ahead_steps["cancelled"] = self.ahead_steps.get("cancelled", 0) + 1
+                dialog.reject()
+            elif self._submit(dialog):
+                used = bool(self.window.ahead.released) and \
+                    self.window.ahead.released[-1] == dialog.request.name  # type: ignore[union-attr]
+                key = "shared_prepared" if used else "shared_not_yet_prepared"
+                self.ahead_steps[key] = self.ahead_steps.get(key, 0) + 1
+
+        QTimer.singleShot(int(self.random.uniform(1.0, 6.0) * 1000), later)
+        return True
+
+    def held_left(self) -> list[str]:
+        """Services still held (prepared ahead) with no share dialog open: leaks."""
+        store = self.window.controller.manager.store
+        return [v.name for v in self.window.model.views()
+                if (store.service_dir(v.name) / "conf" / "hold-service").exists()]
 
     def _submit(self, dialog: ShareDialog) -> bool:
         dialog.share_button.click()
@@ -221,6 +259,9 @@ class Driver(QObject):
     # the end ----------------------------------------------------------------------------------
     def finish(self) -> None:
         self.timer.stop()
+        if self.dialog_open:  # a share dialog still open: its callback comes first
+            QTimer.singleShot(7000, self.finish)
+            return
         if self.window.confirm_dialog is not None:
             self.window.confirm_dialog.reject()
         QTimer.singleShot(0, self._clean)
@@ -230,6 +271,13 @@ class Driver(QObject):
         if runner.active:
             QTimer.singleShot(500, self._clean)
             return
+        if not self._listed_again:
+            self._listed_again = True
+            self.window.controller.refresh()  # the list as it is now, then look again
+            QTimer.singleShot(1000, self._clean)
+            return
+        if self.held_left_at_end is None:
+            self.held_left_at_end = self.held_left()
         ours = self.ours()
         if ours:
             for name in ours:
@@ -251,6 +299,7 @@ class Driver(QObject):
             "steps": self.steps, "operations": self.operations,
             "errors_shown": len(self.errors), "error_samples": sorted(set(self.errors))[:10],
             "notifications": self.window.notifier.count,
+            "ahead": self.ahead_steps, "held_left": self.held_left_at_end,
             "start": self.first,
             "samples": self.samples,
             "end": {"rss_kib": rss_kib(), "true_refs": sys.getrefcount(True),

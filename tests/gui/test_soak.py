@@ -27,6 +27,7 @@ def test_the_app_survives_minutes_of_services_coming_and_going() -> None:
     tail = figures.pop("app_stderr_tail")
     assert figures["crashes"] == 0, tail
     assert figures["tracebacks"] == 0, tail
+    assert figures["app"]["held_left"] == [], figures["app"]
     assert result.returncode == 0, result.stderr[-3000:]
     # it did work: operations from the window and from the CLI, and services that expired
     assert figures["app"]["operations"]["ended"] >= 5, figures
