@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import docker.errors
 from docker.types import Mount as DockerMount
 
-from myonion.errors import NoSuchObject
+from myonion.errors import NoSuchObject, RuntimeFailure
 from myonion.runtime.base import LABEL_ROLE, ContainerInfo, ContainerSpec, Mount
 from myonion.runtime.docker.engine import DockerEngine, duration_ns, label_filter, log, tar_of
 
@@ -50,6 +51,12 @@ def _healthcheck(hc: dict[str, object]) -> dict[str, Any]:
         "retries": int(str(hc.get("retries", 3))),
         "start_period": duration_ns(hc.get("start_period", "5s")),
     }
+
+
+#: what Docker says when a container is being removed already (by another command)
+REMOVAL_IN_PROGRESS = "is already in progress"
+#: how long (s) to wait for that removal to end
+REMOVAL_WAIT = 30.0
 
 
 class ContainersMixin(DockerEngine):
@@ -112,10 +119,23 @@ class ContainersMixin(DockerEngine):
         self._call(f"kill container {name}", lambda: container.kill(signal=signal))
 
     def remove(self, name: str) -> None:
-        with contextlib.suppress(NoSuchObject):
-            container = self._container(name)
-            self._call(f"remove container {name}",
-                       lambda: container.remove(force=True, v=False))
+        """Remove a container, running or not. One that is gone counts as removed, and so does
+        one another command is removing right now (Docker refuses a second removal) once it
+        is gone."""
+        try:
+            with contextlib.suppress(NoSuchObject):
+                container = self._container(name)
+                self._call(f"remove container {name}",
+                           lambda: container.remove(force=True, v=False))
+        except RuntimeFailure as e:
+            if REMOVAL_IN_PROGRESS not in e.message:
+                raise
+            deadline = time.monotonic() + REMOVAL_WAIT
+            while time.monotonic() < deadline:
+                if self.get(name) is None:
+                    return
+                time.sleep(0.1)
+            raise
 
     def get(self, name: str) -> ContainerInfo | None:
         try:
