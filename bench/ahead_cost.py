@@ -65,7 +65,7 @@ def markdown(r: dict[str, Any]) -> str:
              "KiB |", "|---|---|---|---|---|"]
     for phase, label in (("held", "prepared ahead, service held"),
                          ("serving", "the same, after Share: serving, no visitor")):
-        cells = " | ".join(fmt(r["summary"][phase][k]) for k in KEYS)
+        cells = " | ".join(fmt(r["summary"][phase][k]).replace(" | ", " / ") for k in KEYS)
         lines.append(f"| {label} | {cells} |")
     return "\n".join(lines) + "\n"
 
