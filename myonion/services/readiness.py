@@ -89,13 +89,12 @@ def release(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec,
         return False
     started = time.monotonic()
     held.unlink()
+    ctx.store.update(record.name, reason=None)
     ctx.report(Stage.STARTING, "Starting the service", record.name)
     address = record.address or hostdirs.read_address(ctx.control_dir(record.name))
     if record.network == "local" and address:
         prove_works(ctx, record, template, address, started, timeout,
                     dict(record.timings or {}))
-    else:
-        ctx.store.update(record.name, reason=None)
     return True
 
 
@@ -134,8 +133,9 @@ def wait_ready(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpe
         prove_works(ctx, record, template, address, started, timeout, timings)
 
 
-def prove_works(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec, address: str,
-          started: float, timeout: float, timings: dict[str, float]) -> None:
+def prove_works(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec,
+                address: str, started: float, timeout: float,
+                timings: dict[str, float]) -> None:
     """Prove the published service works through the test network (see :func:`check`);
     one that does not is marked failed (raises); ``timings`` gets the time to reachable
     from ``started``."""

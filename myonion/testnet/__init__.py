@@ -9,7 +9,8 @@ bridge has no IPv4 address, so containers on it reach each other and nothing els
 this machine). The client is also on a second bridge, :data:`ACCESS_NETWORK` (no IP
 masquerade, a subnet of ours), so its SOCKS port can be published on 127.0.0.1; it answers
 that port's connections only (:mod:`myonion.testnet.access`). Local-mode services join
-:data:`NETWORK` and mount :data:`INCLUDE_VOLUME` (only ``testnet.conf``) read-only at
+:data:`NETWORK` and mount :data:`INCLUDE_VOLUME` (``testnet.conf``, and the copy of the
+directory the client keeps in ``directory/``) read-only at
 ``/etc/tor/torrc.d``.
 
 From a service's side (measured from a container as uid 10001 with no capabilities): the

@@ -18,7 +18,8 @@ NETWORK = "myonion-testnet"
 #: a bridge (no IP masquerade) on which the client's SOCKS port is published on 127.0.0.1;
 #: local-mode services that publish a LAN port join it too
 ACCESS_NETWORK = "myonion-testnet-access"
-#: named volume holding only ``testnet.conf``; services mount it read-only at /etc/tor/torrc.d
+#: named volume holding ``testnet.conf`` (and the client's copy of the directory in
+#: DIRECTORY_SUBDIR); services mount it read-only at /etc/tor/torrc.d
 INCLUDE_VOLUME = "myonion-testnet-include"
 INCLUDE_FILE = "testnet.conf"
 #: the include volume's folder with the copy of the directory the client keeps current
