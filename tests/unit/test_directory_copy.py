@@ -3,6 +3,7 @@ for tor, the test network's client that runs it, and the services that read the 
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -21,12 +22,13 @@ ACCESS = ta.access_plan("10.213.9.0/24")
 #: a stand-in for tor: writes its directory, a state file and a key, then waits
 FAKE_TOR = """
 d=$1
+trap 'exit 7' TERM
+trap 'echo hup >> "$d/hups"' HUP
 echo consensus-1 > "$d/cached-microdesc-consensus"
 echo certs > "$d/cached-certs"
 echo micro > "$d/cached-microdescs"
 echo guards > "$d/state"
 mkdir -p "$d/keys" && echo secret > "$d/keys/secret_id_key"
-trap 'exit 7' TERM
 while :; do
     [ -e "$d/rewrite" ] && { rm "$d/rewrite"; echo consensus-2 > "$d/cached-microdesc-consensus"; }
     sleep 0.1
@@ -75,6 +77,24 @@ def test_the_keeper_follows_a_newer_consensus_and_ends_with_tor(keeper) -> None:
     assert not any(p.name.endswith(".tmp") for p in seed.iterdir())
     proc.terminate()  # passed on to tor; the keeper ends with tor's status
     assert proc.wait(timeout=10) == 7
+
+
+def test_the_keeper_passes_sighup_on_and_keeps_running(keeper) -> None:  # type: ignore[no-untyped-def]
+    # the test network makes its client read new client keys with SIGHUP: a keeper that died
+    # of it took the client, and every check through it, down (the whole suite found it)
+    proc, data, _seed = keeper
+    assert wait_for(lambda: (data / "state").exists())
+    proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: (data / "hups").exists())
+    time.sleep(directory.INTERVAL + 0.5)
+    assert proc.poll() is None and (data / "hups").read_text() == "hup\n"
+
+
+def test_the_copy_is_off_unless_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MYONION_DIRECTORY_COPY", raising=False)
+    assert not directory.enabled()
+    monkeypatch.setenv("MYONION_DIRECTORY_COPY", "1")
+    assert directory.enabled()
 
 
 def test_a_missing_seed_folder_does_not_stop_tor(tmp_path: Path) -> None:
