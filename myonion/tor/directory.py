@@ -39,11 +39,13 @@ INTERVAL = 2
 #: SIGTERM and SIGHUP on to tor and ends with tor's status.
 KEEPER_SCRIPT = f"""
 data=$1; seed=$2; shift 2
+tor=
+# set before tor starts, so that no signal finds this script without them
+trap '[ -n "$tor" ] && kill -TERM "$tor" 2>/dev/null' TERM INT
+# SIGHUP is tor's (it reads its ClientOnionAuthDir again): passed on, never the end of this
+trap '[ -n "$tor" ] && kill -HUP "$tor" 2>/dev/null' HUP
 "$@" &
 tor=$!
-trap 'kill -TERM "$tor" 2>/dev/null' TERM INT
-# SIGHUP is tor's (it reads its ClientOnionAuthDir again): passed on, never the end of this
-trap 'kill -HUP "$tor" 2>/dev/null' HUP
 while kill -0 "$tor" 2>/dev/null; do
     for f in {' '.join(FILES)}; do
         if [ -f "$data/$f" ] && [ "$data/$f" -nt "$seed/$f" ]; then

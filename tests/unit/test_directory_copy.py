@@ -36,7 +36,7 @@ done
 """
 
 
-def wait_for(check: object, timeout: float = 10.0) -> bool:
+def wait_for(check: object, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if callable(check) and check():
