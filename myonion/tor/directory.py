@@ -65,8 +65,6 @@ def keeper_command(data: str, seed: str, tor: list[str]) -> list[str]:
 
 
 def enabled() -> bool:
-    """Whether new services' tors start from the copy: only with ``MYONION_DIRECTORY_COPY=1``
-    for now. The whole suite found persistent services whose tor, started from a copy, loaded
-    it (75 %) but then found no first hop for two minutes; until that is understood, a new
-    service downloads its own directory, as before."""
-    return os.environ.get("MYONION_DIRECTORY_COPY", "0").strip() == "1"
+    """Whether new services' tors start from the copy: yes unless ``MYONION_DIRECTORY_COPY=0``
+    (then every new tor downloads its own directory, as the benches' *own* rows measure)."""
+    return os.environ.get("MYONION_DIRECTORY_COPY", "1").strip() != "0"

@@ -101,7 +101,7 @@ def test_a_new_service_starts_from_the_directory_the_client_keeps(
     assert "cached-microdesc-consensus" in seed_files(docker_runtime, big)
     manager = Manager(runtime=docker_runtime, store=StateStore(), testnet=big)
     copied, fetched = f"{NAME}-copied", f"{NAME}-fetched"
-    monkeypatch.setenv("MYONION_DIRECTORY_COPY", "1")  # opt-in for now (tor/directory.py)
+    monkeypatch.delenv("MYONION_DIRECTORY_COPY", raising=False)  # the default: the copy
     try:
         view = manager.share("site", {"dir": str(site_dir)}, name=copied, timeout=120)
         assert view.stage == "reachable"  # proven through the network's client
@@ -117,8 +117,8 @@ def test_a_new_service_starts_from_the_directory_the_client_keeps(
             code, out = docker_runtime.exec(container_name(copied), [
                 "sh", "-c", f"echo x > {COPY}/cached-microdesc-consensus"], user=user)
             assert code != 0 and "Read-only file system" in out, (user, out)
-        # the same share without the copy (the default) downloads the directory itself
-        monkeypatch.delenv("MYONION_DIRECTORY_COPY")
+        # the same share with the copy turned off downloads the directory itself
+        monkeypatch.setenv("MYONION_DIRECTORY_COPY", "0")
         manager.share("site", {"dir": str(site_dir)}, name=fetched, timeout=120)
         assert ASKS_FOR_CONSENSUS in "\n".join(docker_runtime.logs(container_name(fetched)))
     finally:

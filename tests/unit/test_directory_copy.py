@@ -90,8 +90,10 @@ def test_the_keeper_passes_sighup_on_and_keeps_running(keeper) -> None:  # type:
     assert proc.poll() is None and (data / "hups").read_text() == "hup\n"
 
 
-def test_the_copy_is_off_unless_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_copy_is_on_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MYONION_DIRECTORY_COPY", raising=False)
+    assert directory.enabled()
+    monkeypatch.setenv("MYONION_DIRECTORY_COPY", "0")
     assert not directory.enabled()
     monkeypatch.setenv("MYONION_DIRECTORY_COPY", "1")
     assert directory.enabled()
