@@ -24,7 +24,7 @@ INCLUDE_VOLUME = "myonion-testnet-include"
 INCLUDE_FILE = "testnet.conf"
 #: the include volume's folder with the copy of the directory the client keeps current
 #: (see :mod:`myonion.tor.directory`); services read it next to the include
-DIRECTORY_SUBDIR = directory.TESTNET_SUBDIR
+DIRECTORY_SUBDIR = directory.SUBDIR
 PREFIX = "myonion-testnet-"
 
 #: /24s for NETWORK are picked from here, avoiding every subnet Docker already uses
@@ -60,6 +60,17 @@ EMPTY_GEOIP = "/usr/share/myonion-empty-geoip"
 VOTING_INTERVAL = 10
 VOTE_DELAY = 2
 DIST_DELAY = 2
+#: after its first consensus a network of more relays than LARGE_NETWORK votes every
+#: LARGE_VOTING_INTERVAL s: every node fetches each new consensus, and with 30 relays and
+#: 10 s that kept 2 cores at a load of 56-130, so that timings there measured the CPU
+LARGE_NETWORK = 10
+LARGE_VOTING_INTERVAL = 60
+
+
+def voting_interval(relays: int) -> int:
+    """The authorities' voting interval after the first consensus, for a network of
+    ``relays`` relays (the first one always comes after VOTING_INTERVAL)."""
+    return LARGE_VOTING_INTERVAL if relays > LARGE_NETWORK else VOTING_INTERVAL
 #: seconds from deciding to start the nodes to the next vote that the relays need to get their
 #: descriptors to the authorities; a vote sooner yields a first consensus without them.
 #: Measured: gaps of 1-3 s gave consensuses of 1-4 of 6 routers, 4.5 s or more all 6 on an

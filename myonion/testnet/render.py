@@ -19,6 +19,7 @@ from myonion.testnet.layout import (
     VOTE_DELAY,
     VOTING_INTERVAL,
     Node,
+    voting_interval,
 )
 
 
@@ -52,9 +53,10 @@ def render_include(dirauths: list[str]) -> str:
 
 
 def render_torrc(node: Node, dirauths: list[str], subnet: str,
-                 access: Access | None = None) -> str:
+                 access: Access | None = None, interval: int = VOTING_INTERVAL) -> str:
     """The complete torrc of one node (authority, relay or client; the client needs the
-    ``access`` bridge, the only place its SOCKS port answers)."""
+    ``access`` bridge, the only place its SOCKS port answers; an authority votes every
+    ``interval`` s after the first consensus, see :func:`layout.voting_interval`)."""
     lines = [
         f"# myonion private Tor test network: {node.role} {node.name} at {node.address}",
         *_network_block(dirauths),
@@ -97,7 +99,7 @@ def render_torrc(node: Node, dirauths: list[str], subnet: str,
             f"TestingV3AuthInitialVotingInterval {VOTING_INTERVAL}",
             f"TestingV3AuthInitialVoteDelay {VOTE_DELAY}",
             f"TestingV3AuthInitialDistDelay {DIST_DELAY}",
-            f"V3AuthVotingInterval {VOTING_INTERVAL}",
+            f"V3AuthVotingInterval {interval}",
             f"V3AuthVoteDelay {VOTE_DELAY}",
             f"V3AuthDistDelay {DIST_DELAY}",
             "V3AuthNIntervalsValid 2",
@@ -115,9 +117,10 @@ def node_files(nodes: list[Node], dirauths: list[str], subnet: str,
         # the client's copy of the directory, for new services (myonion.tor.directory)
         f"/include/{DIRECTORY_SUBDIR}/": (b"", 0o755),
     }
+    interval = voting_interval(sum(1 for node in nodes if node.role == "relay"))
     for node in nodes:
         files[f"/nodes/{node.name}/torrc"] = (
-            render_torrc(node, dirauths, subnet, access).encode(), 0o600)
+            render_torrc(node, dirauths, subnet, access, interval).encode(), 0o600)
         if node.role != "client":
             files[f"/nodes/{node.name}/resolv.conf"] = (b"nameserver 127.0.0.1\n", 0o644)
         else:

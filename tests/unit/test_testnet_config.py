@@ -386,3 +386,20 @@ def test_down_removes_only_its_own_test_network() -> None:
     assert set(runtime.volumes) == {"myonion-testnet-include"}
     tn.Testnet(runtime).down()
     assert runtime.containers == {} and runtime.networks == {} and runtime.volumes == {}
+
+
+@pytest.mark.parametrize(("relays", "later"), [(3, 10), (8, 10), (10, 10), (11, 60), (30, 60)])
+def test_a_larger_network_votes_less_often_after_its_first_consensus(relays: int,
+                                                                     later: int) -> None:
+    nodes = tn.plan("10.213.5.0/24", relays=relays, access=ACCESS)
+    files = tn.node_files(nodes, ["DirAuthority a orport=1 no-v2 v3ident=X 10.0.0.1:7 Y"],
+                          "10.213.5.0/24", ACCESS)
+    for node in nodes:
+        options = dict(line.split(" ", 1)
+                       for line in _lines(files[f"/nodes/{node.name}/torrc"][0].decode()))
+        if node.role == "authority":
+            # the first consensus comes as soon as ever; then one every `later` seconds
+            assert options["TestingV3AuthInitialVotingInterval"] == "10"
+            assert options["V3AuthVotingInterval"] == str(later)
+        else:
+            assert "V3AuthVotingInterval" not in options
