@@ -148,7 +148,7 @@ def wait_for_copy(runtime: DockerRuntime, net: Testnet, timeout: float = 60) -> 
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         code, out = runtime.exec(f"{net.prefix}client", [
-            "ls", f"/include/{directory.TESTNET_SUBDIR}"], user="10001:10001")
+            "ls", f"/include/{directory.SUBDIR}"], user="10001:10001")
         if code == 0 and "cached-microdesc-consensus" in out.split():
             return round(time.monotonic() - start, 1)
         time.sleep(0.5)

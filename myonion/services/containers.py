@@ -26,7 +26,7 @@ from myonion.runtime.base import (
     ContainerSpec,
     Mount,
 )
-from myonion.services import hostdirs
+from myonion.services import hostdirs, keeper
 from myonion.services.context import (
     ServiceContext,
     TestnetPort,
@@ -121,19 +121,21 @@ def _labels(record: ServiceRecord) -> dict[str, str]:
 
 
 def container_spec(record: ServiceRecord, template: TemplateSpec, directory: Path,
-                   testnet: TestnetPort | None) -> ContainerSpec:
+                   testnet: TestnetPort | None, seed: str | None = None) -> ContainerSpec:
     """The container a service with ``record`` gets, with its rendered configuration in
     ``directory``/conf and its control directory in ``directory``/ctl; ``testnet``: the test
-    network a service on the local network joins (may be None for the public network)."""
+    network a service on the local network joins (may be None for the public network);
+    ``seed``: the volume of a directory keeper's copy its tor starts from."""
     mounts = [Mount(str(directory / "conf"), CONF_TARGET, read_only=True),
               Mount(str(directory / "ctl"), CTL_TARGET)]
     for m in template.mounts:
         if record.options.get(m.option):
             mounts.append(Mount(str(record.options[m.option]), m.target, read_only=True))
     mounts += gateway_health.mounts(template, record.options)  # the services' states
-    mounts += service_volumes(record, template)
+    copy_mounts, environment = _directory_copy(record, seed)
+    mounts += service_volumes(record, template) + copy_mounts
     user = hostdirs.service_user(template, record.options)
-    environment = {"MYONION_TOR_USER": hostdirs.tor_user(), "MYONION_SERVICE_USER": user}
+    environment |= {"MYONION_TOR_USER": hostdirs.tor_user(), "MYONION_SERVICE_USER": user}
     if template.tor_client:
         environment["MYONION_NEWNYM"] = "1"  # tor's side starts its NEWNYM helper
     if template.service_is_tor:
@@ -149,10 +151,6 @@ def container_spec(record: ServiceRecord, template: TemplateSpec, directory: Pat
         network = testnet.network
         mounts.append(Mount(testnet.include_volume, TORRC_INCLUDE_TARGET, read_only=True,
                             volume=True))
-        if tor_directory.enabled():
-            # tor starts from the copy of the directory the network's client keeps there
-            environment[tor_directory.ENVIRONMENT] = \
-                f"{TORRC_INCLUDE_TARGET}/{tor_directory.TESTNET_SUBDIR}"
         if ports:
             # the test network is internal and cannot publish; its access bridge (no IP
             # masquerade, so still no way out) can, as for the test network's SOCKS port
@@ -180,6 +178,19 @@ def container_spec(record: ServiceRecord, template: TemplateSpec, directory: Pat
         pids_limit=int(record.limits.get("pids", template.pids_limit or DEFAULT_PIDS)),
         hostname=record.name,
     )
+
+
+def _directory_copy(record: ServiceRecord, seed: str | None
+                    ) -> tuple[list[Mount], dict[str, str]]:
+    """Where a service's tor finds the copy of its network's directory it starts from
+    (:mod:`myonion.tor.directory`): a directory keeper's volume ``seed``, read-only; else, on
+    the local network, the copy the test network's client keeps in the include."""
+    if seed is not None:
+        return ([Mount(seed, keeper.SEED_TARGET, read_only=True, volume=True)],
+                {tor_directory.ENVIRONMENT: f"{keeper.SEED_TARGET}/{tor_directory.SUBDIR}"})
+    if record.network == "local" and tor_directory.enabled():
+        return [], {tor_directory.ENVIRONMENT: f"{TORRC_INCLUDE_TARGET}/{tor_directory.SUBDIR}"}
+    return [], {}
 
 
 def write_conf(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec,
@@ -240,5 +251,6 @@ def create(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec) -
             ctx.runtime, record.name, record.image,
             {f"{prefix}-{v.name}": v.name for v in template.volumes
              if f"{prefix}-{v.name}" in existing}, user)
-    ctx.runtime.create(container_spec(record, template, directory,
-                                      ctx.testnet if record.network == "local" else None))
+    testnet = ctx.testnet if record.network == "local" else None
+    ctx.runtime.create(container_spec(record, template, directory, testnet,
+                                      keeper.seed_for(ctx.runtime, record.network, testnet)))

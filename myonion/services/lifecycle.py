@@ -11,7 +11,7 @@ from myonion import keys
 from myonion.build import images
 from myonion.errors import MyOnionError, StateError
 from myonion.events import Stage
-from myonion.services import clients, containers, hostdirs, onion_keys, readiness, request
+from myonion.services import clients, containers, hostdirs, keeper, onion_keys, readiness, request
 from myonion.services.context import ServiceContext, container_name, volume_labels
 from myonion.services.request import Mode, ServiceRequest
 from myonion.services.store import ServiceRecord
@@ -119,6 +119,8 @@ def take_down(ctx: ServiceContext, record: ServiceRecord, message: str) -> None:
     ctx.report(Stage.STOPPED, message, name)
     ctx.runtime.remove(container_name(name))
     hostdirs.clear_control_dir(ctx.runtime, ctx.control_dir(name), name)
+    if record.network == "tor":
+        keeper.stop_if_unused(ctx.runtime)
     changes: dict[str, Any] = {"stage": Stage.DOWN, "reason": None, "expires_at": None,
                                "started_at": None}
     if record.mode is Mode.EPHEMERAL:
@@ -135,6 +137,8 @@ def stop(ctx: ServiceContext, record: ServiceRecord, message: str | None = "Stop
     if ctx.runtime.get(container_name(name)) is not None:
         ctx.runtime.stop(container_name(name))
     hostdirs.clear_control_dir(ctx.runtime, ctx.control_dir(name), name)
+    if record.network == "tor":
+        keeper.stop_if_unused(ctx.runtime)  # no tor of ours stays on when nothing is shared
 
 
 def forget(ctx: ServiceContext, name: str) -> None:
@@ -145,6 +149,8 @@ def forget(ctx: ServiceContext, name: str) -> None:
         record = ctx.store.backup(name)
     clients.forget_on_testnet(ctx, record)
     ctx.runtime.remove(container_name(name))
+    if record is not None and record.network == "tor":
+        keeper.stop_if_unused(ctx.runtime)
     for volume in ctx.runtime.list_volumes(volume_labels(name)):
         ctx.runtime.remove_volume(volume)
     hostdirs.empty_control_dir(ctx.runtime, ctx.control_dir(name))

@@ -9,7 +9,8 @@ keeping tor's own (its state, its guards, keys of private services it may hold) 
 a service's container reads the copy through a read-only mount, so the copy carries nothing
 secret and no way from one service to another.
 
-The keeping side is :data:`KEEPER_SCRIPT` (the test network's client runs it around its tor);
+The keeping side is :data:`KEEPER_SCRIPT`: the test network's client runs it around its tor, and
+so does a directory keeper (:mod:`myonion.services.keeper`; the public network's);
 the reading side is the entry script of every service's tor
 (containers/_runtime/myonion-tor), which copies the files into its DataDirectory when they
 are newer than its own.
@@ -26,9 +27,10 @@ FILES = ("cached-certs", "cached-microdesc-consensus", "cached-microdescs",
 #: the environment variable that tells a service's tor where the copy is (unset: none)
 ENVIRONMENT = "MYONION_DIRECTORY"
 
-#: on the local test network: the folder of the copy in the volume of the services' include
-#: (the network's client keeps it; a service mounts the volume read-only)
-TESTNET_SUBDIR = "directory"
+#: the folder of the copy in the volume that holds it: on the local test network the
+#: services' include (the network's client keeps it), else a directory keeper's volume
+#: (myonion.services.keeper); a service mounts that volume read-only
+SUBDIR = "directory"
 
 #: how often (s) the keeper looks for a newer document to copy
 INTERVAL = 2

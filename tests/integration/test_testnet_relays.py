@@ -21,6 +21,7 @@ from myonion import testnet
 from myonion.manager import Manager, container_name
 from myonion.runtime.base import LABEL_ROLE
 from myonion.runtime.docker import DockerRuntime
+from myonion.services import keeper
 from myonion.services.store import StateStore
 from myonion.tor import directory, fetch
 from tests.inside import SERVICE_UID, TOR_USER
@@ -79,12 +80,12 @@ def test_a_site_on_it_is_served_through_the_onion(big: testnet.Testnet,
 
 #: what tor logs when it downloads the consensus itself (bootstrap phase 25)
 ASKS_FOR_CONSENSUS = "Asking for networkstatus consensus"
-COPY = f"/etc/tor/torrc.d/{directory.TESTNET_SUBDIR}"
+COPY = f"/etc/tor/torrc.d/{directory.SUBDIR}"
 
 
 def seed_files(runtime: DockerRuntime, net: testnet.Testnet) -> list[str]:
     code, out = runtime.exec(f"{net.prefix}client", [
-        "ls", "-A", f"/include/{directory.TESTNET_SUBDIR}"], user=TOR_USER)
+        "ls", "-A", f"/include/{directory.SUBDIR}"], user=TOR_USER)
     assert code == 0, out
     return sorted(out.split())
 
@@ -125,3 +126,58 @@ def test_a_new_service_starts_from_the_directory_the_client_keeps(
         for name in (copied, fetched):
             if manager.store.exists(name):
                 manager.remove(name, purge=True)
+
+
+def test_a_directory_keeper_of_the_network_is_what_new_services_start_from(
+        big: testnet.Testnet, docker_runtime: DockerRuntime, site_dir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The public network's keeper, proven on this network: the same container, told only this
+    network's authorities (its include); while it runs, new services start from its copy."""
+    monkeypatch.delenv("MYONION_DIRECTORY_COPY", raising=False)
+    kept = keeper.name(big)
+    manager = Manager(runtime=docker_runtime, store=StateStore(), testnet=big)
+    name = f"{NAME}-kept"
+    assert keeper.seed_for(docker_runtime, "local", big) is None  # none runs yet
+    try:
+        assert keeper.ensure(docker_runtime, big) == kept
+        for _ in range(120):
+            if keeper.describe(docker_runtime, big).get("relays") == 3 + RELAYS:
+                break
+            time.sleep(1)
+        found = keeper.describe(docker_runtime, big)
+        assert found["state"] == "running" and found["relays"] == 3 + RELAYS, found
+        # its copy holds public documents only; its state stays in its own volume
+        code, out = docker_runtime.exec(kept, ["ls", "-A", f"{keeper.SEED_MOUNT}/"
+                                               f"{directory.SUBDIR}"])
+        assert code == 0 and set(out.split()) <= set(directory.FILES), out
+        code, out = docker_runtime.exec(kept, ["ls", f"{keeper.DATA}/data"])
+        assert code == 0 and "state" in out.split(), out
+        # it listens on nothing (no SOCKS, no control port): no TCP socket in LISTEN state
+        # but Docker's embedded DNS server (127.0.0.11, dockerd's, on a user-defined network)
+        code, out = docker_runtime.exec(kept, ["sh", "-c", "cat /proc/net/tcp /proc/net/tcp6"])
+        assert code == 0 and not [row for row in out.splitlines()[1:]
+                                  if row.split()[3:4] == ["0A"]
+                                  and not row.split()[1].startswith("0B00007F:")], out
+        # a new service starts from the keeper's copy, not from the client's
+        view = manager.share("site", {"dir": str(site_dir)}, name=name, timeout=120)
+        assert view.stage == "reachable"
+        code, out = docker_runtime.exec(container_name(name), [
+            "sh", "-c", f"echo ${directory.ENVIRONMENT}; ls -A {keeper.SEED_TARGET}"],
+            user=TOR_USER)
+        assert out.split() == [f"{keeper.SEED_TARGET}/{directory.SUBDIR}", directory.SUBDIR]
+        log = "\n".join(docker_runtime.logs(container_name(name)))
+        assert "Bootstrapped 100%" in log and ASKS_FOR_CONSENSUS not in log
+        for user in (TOR_USER, f"{SERVICE_UID}:{SERVICE_UID}", "0:0"):
+            code, out = docker_runtime.exec(container_name(name), [
+                "sh", "-c", f"echo x > {keeper.SEED_TARGET}/{directory.SUBDIR}/cached-certs"],
+                user=user)
+            assert code != 0 and "Read-only file system" in out, (user, out)
+        # Docker keeps a volume a container mounts: the copy stays until the service goes
+        assert keeper.remove(docker_runtime, big) == [kept]
+        manager.remove(name, purge=True)
+        assert keeper.remove(docker_runtime, big) == []
+    finally:
+        if manager.store.exists(name):
+            manager.remove(name, purge=True)
+        keeper.remove(docker_runtime, big)
+    assert not set(docker_runtime.list_volumes({})) & {kept, keeper.data_volume(big)}

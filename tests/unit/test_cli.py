@@ -79,3 +79,18 @@ def test_a_bad_key_file_is_refused_before_anything_is_made(
     assert code == 1 and err.startswith("error: ") and out == ""
     assert "secret" in err.lower() or "key" in err.lower()
     assert not any((myonion_home / "data").glob("services/*/service.json"))
+
+
+def test_directory_status_and_down(capsys: pytest.CaptureFixture[str], manager: Manager,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from myonion.services import keeper
+
+    code, out, _ = run(capsys, "directory", "status", "--json")
+    assert code == 0 and json.loads(out) == {"name": keeper.name(None), "state": "absent"}
+    monkeypatch.delenv("MYONION_NETWORK", raising=False)  # a fake engine: no tor runs
+    keeper.ensure(manager.runtime)
+    code, out, _ = run(capsys, "directory", "status")
+    assert code == 0 and out.startswith(f"{keeper.name(None)}: running")
+    code, out, _ = run(capsys, "directory", "down")
+    assert code == 0 and "removed" in out
+    assert manager.runtime.get(keeper.name(None)) is None
