@@ -57,6 +57,10 @@ class NetContext:
         self.access_network = f"{name}-access"
         self.include_volume = f"{name}-include"
         self.prefix = f"{name}-"
+        #: (container id, started at) → (bootstrap %, published a consensus) of the nodes
+        #: whose log showed them done: tor does not go back within one run of its container,
+        #: so their (ever longer) logs are not read again (see :func:`status.status`)
+        self.settled: dict[tuple[str, str], tuple[int | None, bool]] = {}
 
 
 def labels(ctx: NetContext, role: str) -> dict[str, str]:

@@ -63,9 +63,8 @@ def status(ctx: NetContext) -> TestnetStatus:
         ROLES.index(role_of(c) or "client"), _node_index(c.labels.get(LABEL_NODE, ""))))
     for info in infos:
         role = role_of(info) or "client"
-        lines = logs(ctx, info.name)
-        percent = last_bootstrap(lines)
-        if role == "authority" and has_consensus(lines):
+        percent, published = _progress(ctx, info, role)
+        if published:
             consensus = True
         if role != "authority" and percent == 100:
             consensus = True  # a relay or client with 100 % has a consensus
@@ -89,6 +88,19 @@ def status(ctx: NetContext) -> TestnetStatus:
     return TestnetStatus(up=up, socks=socks if up else None, nodes=nodes,
                          consensus=consensus, client_bootstrapped=client_boot,
                          timings=dict(timings) if up else {}, outdated=outdated)
+
+
+def _progress(ctx: NetContext, info: ContainerInfo, role: str) -> tuple[int | None, bool]:
+    """A node's last bootstrap percentage and (an authority) whether it published a
+    consensus, from its log, or as :attr:`NetContext.settled` remembers it."""
+    key = (info.id, info.started_at)
+    if key in ctx.settled:
+        return ctx.settled[key]
+    lines = logs(ctx, info.name)
+    found = last_bootstrap(lines), role == "authority" and has_consensus(lines)
+    if info.running and found[0] == 100 and (role != "authority" or found[1]):
+        ctx.settled[key] = found
+    return found
 
 
 def sizes(st: TestnetStatus) -> tuple[int, int]:

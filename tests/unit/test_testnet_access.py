@@ -212,3 +212,65 @@ def test_testnet_status_says_an_older_client_must_be_closed(
     out = " ".join(capsys.readouterr().out.split())
     assert "up: no" in out
     assert "answers SOCKS from every container" in out and "`myonion testnet up`" in out
+
+
+class LogRuntime(FakeRuntime):
+    """A fake engine whose containers log what a test says, counting the reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: dict[str, list[str]] = {}
+        self.reads: list[str] = []
+
+    def logs(self, name: str, tail: int | None = None, follow: bool = False):  # type: ignore[override]
+        self.reads.append(name)
+        return iter(self.lines.get(name, []))
+
+
+def _running_net() -> tuple[LogRuntime, tn.Testnet, list[tn.Node]]:
+    runtime = LogRuntime()
+    runtime.images.add("image")
+    net = tn.Testnet(runtime, reporter=lambda event: None)
+    runtime.create_network(tn.NETWORK, True, "10.213.4.0/24", {LABEL_ROLE: tn.ROLE_NETWORK})
+    nodes = tn.plan("10.213.4.0/24", access=ACCESS)
+    for node in nodes:
+        spec = tn_nodes.spec(net, node, "image", 3, 3, ACCESS)
+        runtime.create(spec)
+        runtime.start(node.container)
+        runtime.lines[node.container] = ["[notice] Bootstrapped 100% (done): Done"]
+    for node in nodes[:3]:
+        runtime.lines[node.container].append("[notice] Published ns consensus")
+    client = runtime.get(nodes[-1].container)
+    assert client is not None
+    client.ports = {tn.SOCKS_KEY: ("127.0.0.1", 39050)}
+    return runtime, net, nodes
+
+
+def test_a_node_seen_done_is_not_read_again_in_the_same_run() -> None:
+    runtime, net, nodes = _running_net()
+    relay = nodes[3].container
+    runtime.lines[relay] = ["[notice] Bootstrapped 75% (enough_dirinfo): Loaded"]
+    assert {n.name: n.bootstrap for n in net.status().nodes}[nodes[3].name] == 75
+    assert sorted(runtime.reads) == sorted(n.container for n in nodes)
+    runtime.reads.clear()
+    runtime.lines[relay].append("[notice] Bootstrapped 100% (done): Done")
+    assert {n.name: n.bootstrap for n in net.status().nodes}[nodes[3].name] == 100
+    assert runtime.reads == [relay]  # the others were done already
+    runtime.reads.clear()
+    assert net.status().up and runtime.reads == []
+    # a container started again is another run: its log is read again
+    runtime.stop(relay)
+    runtime.start(relay)
+    info = runtime.get(relay)
+    assert info is not None
+    info.started_at = "later"
+    net.status()
+    assert runtime.reads == [relay]
+
+
+def test_socks_asks_the_engine_about_the_client_only() -> None:
+    runtime, net, nodes = _running_net()
+    assert net.socks() == ("127.0.0.1", 39050) and runtime.reads == []
+    runtime.stop(nodes[-1].container)
+    with pytest.raises(errors.TestnetError, match="not up"):
+        net.socks()
