@@ -54,6 +54,17 @@ def stamp() -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
 
 
+def wait_quiet(limit: float | None = None, longest: float = 180.0) -> float:
+    """Wait (at most ``longest`` s) until the 1-minute load is below ``limit`` (default: the
+    number of CPUs), so that a phase is not measured in the wake of the one before; returns
+    the load it starts at."""
+    limit = float(os.cpu_count() or 1) if limit is None else limit
+    deadline = time.monotonic() + longest
+    while os.getloadavg()[0] >= limit and time.monotonic() < deadline:
+        time.sleep(5)
+    return os.getloadavg()[0]
+
+
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     mem_kb = 0

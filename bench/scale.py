@@ -136,8 +136,8 @@ def main() -> int:
 
         # 3. --count shares at once
         names = [f"{PREFIX}-{i:02d}" for i in range(args.count)]
+        load_before = benchlib.wait_quiet()  # not in the wake of the single shares
         t0 = time.monotonic()
-        load_before = os.getloadavg()[0]
 
         def job(name: str) -> dict[str, Any]:
             with lock:

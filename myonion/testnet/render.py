@@ -78,6 +78,9 @@ def render_torrc(node: Node, dirauths: list[str], subnet: str,
             f"ReachableAddresses accept {subnet}:*, reject *:*",
             # keys of private services, so `check` can reach them (see Testnet.authorize)
             f"ClientOnionAuthDir {ONION_AUTH_DIR}",
+            # it proves every new service: 20 shared at once need ~60 circuits at once
+            # (descriptor, introduction, rendezvous), more than tor's default of 32
+            "MaxClientCircuitsPending 128",
         ]
         return "\n".join(lines) + "\n"
     lines += [

@@ -239,6 +239,8 @@ def test_authority_relay_and_client_torrcs(rendered: tuple) -> None:
         assert want not in relay
     assert "Address 10.213.5.211" in relay
     assert "ReachableAddresses accept 10.213.5.0/24:*, reject *:*" in client
+    # it proves 20 services shared at once: ~60 circuits pending, over tor's default of 32
+    assert "MaxClientCircuitsPending 128" in client
     assert not any(line.startswith(("ORPort", "DirPort", "Address", "ExitRelay"))
                    for line in client)
 
