@@ -111,6 +111,9 @@ def wait_ready(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpe
         return info is not None and info.status in ("running", "created")
 
     ctx.store.update(name, stage=Stage.BOOTSTRAPPING, reason=None)
+    # tor's milestones count from when the container was started, as the reachable one does
+    # (the engine's start itself is part of a share, and slow with many at once)
+    offset = time.monotonic() - started
     try:
         readiness = tor.wait_published(
             ctl, lambda: hostdirs.read_address(ctl), release_network=True,
@@ -119,8 +122,9 @@ def wait_ready(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpe
         fail(ctx, name, e)
         raise
     address = hostdirs.read_address(ctl)
-    timings = {"bootstrapped": round(readiness.bootstrapped or 0, 3),
-               "published": round(readiness.uploaded or 0, 3)}
+    timings = {"bootstrapped": round(offset + readiness.bootstrapped, 3)
+               if readiness.bootstrapped is not None else 0.0,
+               "published": round(offset + (readiness.uploaded or 0), 3)}
     info = ctx.runtime.get(container_name(name))
     ctx.store.update(name, address=address, stage=Stage.PUBLISHED,
                      reason=None if prove else PREPARED, timings=timings,
