@@ -71,6 +71,8 @@ def voting_interval(relays: int) -> int:
     """The authorities' voting interval after the first consensus, for a network of
     ``relays`` relays (the first one always comes after VOTING_INTERVAL)."""
     return LARGE_VOTING_INTERVAL if relays > LARGE_NETWORK else VOTING_INTERVAL
+
+
 #: seconds from deciding to start the nodes to the next vote that the relays need to get their
 #: descriptors to the authorities; a vote sooner yields a first consensus without them.
 #: Measured: gaps of 1-3 s gave consensuses of 1-4 of 6 routers, 4.5 s or more all 6 on an
