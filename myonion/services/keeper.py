@@ -46,9 +46,9 @@ SEED_TARGET = "/var/lib/myonion-directory"
 INCLUDE_TARGET = "/etc/tor/torrc.d"
 #: tor's options, on the command line: a client that listens on nothing and never goes
 #: dormant (a dormant tor stops fetching the directory; a keeper sees no client activity)
-TOR_OPTIONS = ("SocksPort", "0", "ControlPort", "0", "ClientOnly", "1",
-               "DormantTimeoutEnabled", "0", "DormantCanceledByStartup", "1",
-               "Log", "notice stdout")
+TOR_OPTIONS = (("SocksPort", "0"), ("ControlPort", "0"), ("ClientOnly", "1"),
+               ("DormantTimeoutEnabled", "0"), ("DormantCanceledByStartup", "1"),
+               ("Log", "notice stdout"))
 
 
 def name(testnet: TestnetPort | None) -> str:
@@ -71,8 +71,7 @@ def tor_command(testnet: TestnetPort | None) -> list[str]:
     defaults: the public authorities; the image has none), the test network's include as its
     torrc on the local one."""
     torrc = f"{INCLUDE_TARGET}/{INCLUDE_FILE}" if testnet is not None else "/etc/tor/torrc"
-    options = [f"--{TOR_OPTIONS[i]}" if i % 2 == 0 else TOR_OPTIONS[i]
-               for i in range(len(TOR_OPTIONS))]
+    options = [arg for option, value in TOR_OPTIONS for arg in (f"--{option}", value)]
     return ["tor", "--allow-missing-torrc", "--defaults-torrc", "/etc/tor/torrc-defaults",
             "-f", torrc, "--DataDirectory", f"{DATA}/data", *options]
 
@@ -119,7 +118,7 @@ def ensure(runtime: Runtime, testnet: TestnetPort | None = None) -> str:
                          user=f"{TOR_UID}:{TOR_UID}")
         runtime.create(spec(image, testnet))
         runtime.start(name(testnet))
-    elif found.status != "running":
+    elif not found.running:
         runtime.start(name(testnet))
     return name(testnet)
 
@@ -127,7 +126,7 @@ def ensure(runtime: Runtime, testnet: TestnetPort | None = None) -> str:
 def running(runtime: Runtime, testnet: TestnetPort | None = None) -> bool:
     """Whether the keeper of a network runs."""
     found = runtime.get(name(testnet))
-    return found is not None and found.status == "running"
+    return found is not None and found.running
 
 
 def seed_for(runtime: Runtime, network: str, testnet: TestnetPort | None) -> str | None:
@@ -142,13 +141,14 @@ def seed_for(runtime: Runtime, network: str, testnet: TestnetPort | None) -> str
     return name(testnet) if testnet is not None and running(runtime, testnet) else None
 
 
-def stop_if_unused(runtime: Runtime) -> bool:
-    """Stop the public network's keeper once no public service's container runs (a stopped
-    keeper keeps its volumes; the next public share starts it). True if it was stopped."""
-    if not running(runtime):
+def stop_if_unused(runtime: Runtime, network: str) -> bool:
+    """After a service of ``network`` stopped or went: stop the public network's keeper once
+    no public service's container runs (a stopped keeper keeps its volumes; the next public
+    share starts it). True if it was stopped."""
+    if network != "tor" or not running(runtime):
         return False
     for info in runtime.list_containers({LABEL_NETWORK: "tor"}):
-        if LABEL_SERVICE in info.labels and info.status == "running":
+        if LABEL_SERVICE in info.labels and info.running:
             return False
     runtime.stop(name(None))
     return True

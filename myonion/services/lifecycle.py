@@ -119,8 +119,7 @@ def take_down(ctx: ServiceContext, record: ServiceRecord, message: str) -> None:
     ctx.report(Stage.STOPPED, message, name)
     ctx.runtime.remove(container_name(name))
     hostdirs.clear_control_dir(ctx.runtime, ctx.control_dir(name), name)
-    if record.network == "tor":
-        keeper.stop_if_unused(ctx.runtime)
+    keeper.stop_if_unused(ctx.runtime, record.network)
     changes: dict[str, Any] = {"stage": Stage.DOWN, "reason": None, "expires_at": None,
                                "started_at": None}
     if record.mode is Mode.EPHEMERAL:
@@ -137,8 +136,7 @@ def stop(ctx: ServiceContext, record: ServiceRecord, message: str | None = "Stop
     if ctx.runtime.get(container_name(name)) is not None:
         ctx.runtime.stop(container_name(name))
     hostdirs.clear_control_dir(ctx.runtime, ctx.control_dir(name), name)
-    if record.network == "tor":
-        keeper.stop_if_unused(ctx.runtime)  # no tor of ours stays on when nothing is shared
+    keeper.stop_if_unused(ctx.runtime, record.network)  # no tor of ours on when nothing is shared
 
 
 def forget(ctx: ServiceContext, name: str) -> None:
@@ -149,8 +147,8 @@ def forget(ctx: ServiceContext, name: str) -> None:
         record = ctx.store.backup(name)
     clients.forget_on_testnet(ctx, record)
     ctx.runtime.remove(container_name(name))
-    if record is not None and record.network == "tor":
-        keeper.stop_if_unused(ctx.runtime)
+    if record is not None:
+        keeper.stop_if_unused(ctx.runtime, record.network)
     for volume in ctx.runtime.list_volumes(volume_labels(name)):
         ctx.runtime.remove_volume(volume)
     hostdirs.empty_control_dir(ctx.runtime, ctx.control_dir(name))

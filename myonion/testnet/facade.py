@@ -10,8 +10,8 @@ from myonion.runtime.base import Runtime
 from myonion.testnet import clients, lifecycle
 from myonion.testnet import status as _status
 from myonion.testnet.access import outdated
-from myonion.testnet.context import LABEL_ACCESS, NetContext
-from myonion.testnet.layout import NETWORK, SOCKS_KEY, check_sizes
+from myonion.testnet.context import NetContext
+from myonion.testnet.layout import NETWORK, check_sizes
 from myonion.testnet.status import TestnetStatus
 
 
@@ -57,13 +57,12 @@ class Testnet(NetContext):
         once when 20 are shared; :meth:`status` reads every node's whole log): whether the
         rest of the network works is what the proof through it shows."""
         client = self.runtime.get(f"{self.prefix}client")
-        if client is not None and LABEL_ACCESS not in client.labels:
+        if _status.client_outdated(client):
             raise outdated()
-        if client is None or not client.running or SOCKS_KEY not in client.ports \
-                or not self.runtime.network_exists(self.network):
+        socks = _status.client_socks(client)
+        if socks is None or not self.runtime.network_exists(self.network):
             raise TestnetError("The local Tor test network is not up.")
-        host, port = client.ports[SOCKS_KEY]
-        return host or "127.0.0.1", port
+        return socks
 
     def is_up(self) -> bool:
         return self.status().up

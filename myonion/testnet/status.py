@@ -74,20 +74,31 @@ def status(ctx: NetContext) -> TestnetStatus:
             name=info.labels.get(LABEL_NODE, info.name.removeprefix(ctx.prefix)),
             role=role, state=info.status, bootstrap=percent,
             address=info.ip_addresses.get(ctx.network) or None))
-    socks = None
-    if client is not None and client.running and SOCKS_KEY in client.ports:
-        host, port = client.ports[SOCKS_KEY]
-        socks = (host or "127.0.0.1", port)
+    socks = client_socks(client)
     client_boot = any(n.role == "client" and n.bootstrap == 100 and n.state == "running"
                       for n in nodes)
     up = bool(nodes) and client_boot and socks is not None and all(
         n.state == "running" for n in nodes) and _complete(infos, client)
-    outdated = client is not None and LABEL_ACCESS not in client.labels
+    outdated = client_outdated(client)
     up = up and not outdated and ctx.runtime.network_exists(ctx.network)
     timings = saved_timings(ctx, client)
     return TestnetStatus(up=up, socks=socks if up else None, nodes=nodes,
                          consensus=consensus, client_bootstrapped=client_boot,
                          timings=dict(timings) if up else {}, outdated=outdated)
+
+
+def client_socks(client: ContainerInfo | None) -> tuple[str, int] | None:
+    """("127.0.0.1", port): the SOCKS port published by the client's container, if it runs."""
+    if client is None or not client.running or SOCKS_KEY not in client.ports:
+        return None
+    host, port = client.ports[SOCKS_KEY]
+    return host or "127.0.0.1", port
+
+
+def client_outdated(client: ContainerInfo | None) -> bool:
+    """Whether the client's container was made by an older myonion (its SOCKS port answers
+    every container: see :mod:`myonion.testnet.access`)."""
+    return client is not None and LABEL_ACCESS not in client.labels
 
 
 def _progress(ctx: NetContext, info: ContainerInfo, role: str) -> tuple[int | None, bool]:

@@ -76,6 +76,15 @@ def share_public(manager: Manager, site: Path, name: str) -> None:
 
 
 @pytest.fixture
+def unpinned(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The copy on, and no pin to the local network: these tests run on a fake engine, where
+    no tor runs."""
+    monkeypatch.delenv("MYONION_DIRECTORY_COPY", raising=False)
+    monkeypatch.delenv("MYONION_NETWORK", raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
 def site(tmp_path: Path) -> Path:
     (tmp_path / "index.html").write_text("hi")
     return tmp_path
@@ -83,9 +92,7 @@ def site(tmp_path: Path) -> Path:
 
 def test_the_first_public_share_starts_the_keeper_and_mounts_its_copy(
         manager: Manager, runtime: FakeRuntime, site: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("MYONION_DIRECTORY_COPY", raising=False)
-    monkeypatch.delenv("MYONION_NETWORK", raising=False)  # a fake engine: no tor runs
+        unpinned: pytest.MonkeyPatch) -> None:
     share_public(manager, site, "pub")
     found = runtime.get(keeper.name(None))
     assert found is not None and found.running
@@ -98,9 +105,8 @@ def test_the_first_public_share_starts_the_keeper_and_mounts_its_copy(
 
 
 def test_turned_off_no_keeper_and_no_copy(manager: Manager, runtime: FakeRuntime, site: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MYONION_DIRECTORY_COPY", "0")
-    monkeypatch.delenv("MYONION_NETWORK", raising=False)
+                                          unpinned: pytest.MonkeyPatch) -> None:
+    unpinned.setenv("MYONION_DIRECTORY_COPY", "0")
     share_public(manager, site, "pub")
     assert runtime.get(keeper.name(None)) is None
     spec = runtime.containers[container_name("pub")][0]
@@ -109,9 +115,7 @@ def test_turned_off_no_keeper_and_no_copy(manager: Manager, runtime: FakeRuntime
 
 def test_it_stops_when_no_public_service_runs_and_comes_back_with_the_next(
         manager: Manager, runtime: FakeRuntime, site: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("MYONION_DIRECTORY_COPY", raising=False)
-    monkeypatch.delenv("MYONION_NETWORK", raising=False)  # a fake engine: no tor runs
+        unpinned: pytest.MonkeyPatch) -> None:
     share_public(manager, site, "one")
     share_public(manager, site, "two")
     manager.share("site", {"dir": str(site)}, name="lan", network="local", wait=False)
@@ -150,15 +154,14 @@ def test_the_pin_to_the_local_network_refuses_the_public_keeper(
 
 
 def test_a_keeper_of_an_older_tor_image_is_made_again_with_its_volumes(
-        runtime: FakeRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("MYONION_NETWORK", raising=False)
+        runtime: FakeRuntime, unpinned: pytest.MonkeyPatch) -> None:
     keeper.ensure(runtime)
     found = runtime.get(keeper.name(None))
     assert found is not None
     current = found.image
     found.image = "myonion/tor:older"
     removed: list[str] = []
-    monkeypatch.setattr(runtime, "remove_volume", removed.append)
+    unpinned.setattr(runtime, "remove_volume", removed.append)
     keeper.ensure(runtime)
     found = runtime.get(keeper.name(None))
     assert found is not None and found.image == current and found.running
