@@ -40,3 +40,7 @@ class FakeTestnet:
 
     def deauthorize(self, key: str) -> None:
         self.authorized.pop(key, None)
+
+    def forget_onions(self) -> bool:
+        self.calls.append("forget_onions")
+        return True

@@ -121,6 +121,9 @@ class DemoTestnet:
     def deauthorize(self, key: str) -> None:
         pass
 
+    def forget_onions(self) -> bool:
+        return True
+
 
 def demo_manager() -> Manager:
     """A manager on the fake runtime whose services show a tor log and IoT device tokens."""

@@ -38,8 +38,8 @@ def volume_labels(service: str) -> dict[str, str]:
 @runtime_checkable
 class TestnetPort(Protocol):
     """What the services need of the local test network (:class:`myonion.testnet.Testnet`;
-    the unit tests' ``FakeTestnet``): whether it runs, its tor client, and where a service's
-    container joins it."""
+    the unit tests' ``FakeTestnet``): whether it runs, its tor client (and what that client
+    remembers of onions), and where a service's container joins it."""
 
     #: the (internal) network services join, its access bridge, and the volume with the
     #: torrc lines that point a service's tor at the test network's authorities
@@ -56,6 +56,8 @@ class TestnetPort(Protocol):
     def authorize(self, key: str, auth_private_line: str) -> None: ...
 
     def deauthorize(self, key: str) -> None: ...
+
+    def forget_onions(self) -> bool: ...
 
 
 class TemplateCache(TemplateRegistry):

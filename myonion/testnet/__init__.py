@@ -16,7 +16,9 @@ directory the client keeps in ``directory/``) read-only at
 From a service's side (measured from a container as uid 10001 with no capabilities): the
 authorities answer on ``ORPort`` 5000 and ``DirPort`` 7000, the relays on ``ORPort`` 5000, the
 client nowhere on the test network (its SOCKS port is on the access bridge, and refuses every
-address there but the gateway's). No node has a ``ControlPort`` or ``MetricsPort``. What a
+address there but the gateway's). No node has a ``MetricsPort``, and only the client a
+``ControlPort``: on the loopback of its own container, with tor's cookie, so that only
+``docker exec`` reaches it (:meth:`Testnet.forget_onions`). What a
 service can fetch or do on those ports, any tor client can, but one thing: the authorities
 list every relay that uploads a descriptor (``AssumeReachable``, ``TestingDirAuthVote*``), so a
 tor in a service container can join as a relay and is a Guard and HSDir at the next vote (10 s)
@@ -84,6 +86,7 @@ from myonion.testnet.layout import (
     ACCESS_NETWORK,
     ANY_SUBNET,
     AUTHORITY_HOST,
+    CLIENT_CONTROL_PORT,
     DATA_DIR,
     DESCRIPTOR_LEAD,
     DIR_PORT,
@@ -157,6 +160,7 @@ __all__ = [
     "ANY_SUBNET",
     "AUTHORITY_HOST",
     "BOOTSTRAP_RE",
+    "CLIENT_CONTROL_PORT",
     "CONSENSUS_FILE",
     "CONSENSUS_RE",
     "DATA_DIR",

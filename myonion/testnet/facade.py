@@ -76,3 +76,8 @@ class Testnet(NetContext):
     def deauthorize(self, key: str) -> None:
         """Take a key given with :meth:`authorize` away again (nothing if there is none)."""
         clients.deauthorize(self, key)
+
+    def forget_onions(self) -> bool:
+        """Make the client forget what it knows of onion services, as a first-time visitor
+        (see :func:`myonion.testnet.clients.forget`); False if it cannot be told."""
+        return clients.forget(self)

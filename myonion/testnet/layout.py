@@ -53,6 +53,9 @@ TORRC = f"{DATA_DIR}/torrc"
 RESOLV_CONF = f"{DATA_DIR}/resolv.conf"
 #: the client's ClientOnionAuthDir: keys of private (client-authorized) services to check
 ONION_AUTH_DIR = f"{DATA_DIR}/onion-auth"
+#: the client's control port, on the loopback of its own container only (cookie auth): how
+#: ``docker exec`` tells it to forget what it knows of onion services (see clients.forget)
+CLIENT_CONTROL_PORT = 9051
 EMPTY_GEOIP = "/usr/share/myonion-empty-geoip"
 
 #: the authorities' voting schedule (seconds): a consensus is valid from every multiple of

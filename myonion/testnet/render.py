@@ -7,6 +7,7 @@ from myonion.errors import TestnetError
 from myonion.testnet.access import Access, socks_lines
 from myonion.testnet.authority_keys import AuthorityKeys
 from myonion.testnet.layout import (
+    CLIENT_CONTROL_PORT,
     DATA_DIR,
     DIR_PORT,
     DIRECTORY_SUBDIR,
@@ -81,6 +82,10 @@ def render_torrc(node: Node, dirauths: list[str], subnet: str,
             # it proves every new service: 20 shared at once need ~60 circuits at once
             # (descriptor, introduction, rendezvous), more than tor's default of 32
             "MaxClientCircuitsPending 128",
+            # its own loopback only, for `docker exec` (see Testnet.forget_onions): a
+            # restarted service's old introduction points can keep answering for a while
+            f"ControlPort 127.0.0.1:{CLIENT_CONTROL_PORT}",
+            "CookieAuthentication 1",
         ]
         return "\n".join(lines) + "\n"
     lines += [

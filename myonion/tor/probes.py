@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,10 @@ KINDS = ("http", "banner", "line", "mqtt", "tcp")
 #: how long a service that answers wrongly is asked again before it counts as failing (it may
 #: still be starting behind an onion that is up already)
 SETTLE = 3.0
+#: one attempt waits this long at most for tor to connect: a client that waits on a
+#: rendezvous nobody will answer (an old introduction point of a restarted service) would
+#: otherwise spend the whole time on it; run_until then tries again
+ATTEMPT = 20.0
 #: an MQTT 3.1.1 CONNECT with clean session, keep-alive 60 s, client id "myonion-probe"
 MQTT_CONNECT = (b"\x10\x19\x00\x04MQTT\x04\x02\x00\x3c\x00\x0dmyonion-probe")
 MQTT_RETURN_CODES = {0: "accepted", 1: "bad protocol version", 2: "client id rejected",
@@ -207,14 +212,18 @@ def run(spec: ProbeSpec, proxy: tuple[str, int], address: str, timeout: float) -
 
 
 def run_until(spec: ProbeSpec, proxy: tuple[str, int], address: str, timeout: float,
-              settle: float = SETTLE) -> ProbeResult:
+              settle: float = SETTLE, attempt: float = ATTEMPT,
+              stuck: Callable[[], object] | None = None) -> ProbeResult:
     """Run ``spec`` until it passes, the onion stays out of reach for ``timeout`` (a new
     descriptor may take a moment to be found), or the service has answered wrongly for
-    ``settle`` seconds after the onion answered."""
+    ``settle`` seconds after the onion answered. Each attempt waits ``attempt`` s at most;
+    after one that waited that long without the onion answering, ``stuck`` is called (to
+    make the client forget what it knows of onions) before the next."""
     deadline = time.monotonic() + timeout
     first_wrong: float | None = None
     while True:
-        result = run(spec, proxy, address, max(5.0, deadline - time.monotonic()))
+        wait = min(attempt, max(5.0, deadline - time.monotonic()))
+        result = run(spec, proxy, address, wait)
         now = time.monotonic()
         if result.ok:
             return result
@@ -224,6 +233,8 @@ def run_until(spec: ProbeSpec, proxy: tuple[str, int], address: str, timeout: fl
                 return result
         elif now + 0.5 > deadline:
             return result
+        elif stuck is not None and result.seconds >= wait - 0.5:
+            stuck()
         time.sleep(0.5)
 
 

@@ -10,6 +10,7 @@ import contextlib
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -42,14 +43,18 @@ def serve(handler: Handler) -> tuple[socket.socket, int]:
 @pytest.fixture
 def socks() -> Iterator[dict[str, Any]]:
     """A SOCKS5 server that connects every request to ``state['target']`` (a local port),
-    or answers with ``state['reply']`` (a SOCKS error code) when that is set."""
-    state: dict[str, Any] = {"target": None, "reply": 0}
+    answers with ``state['reply']`` (a SOCKS error code) when that is set, or never answers
+    (as tor waiting on a rendezvous nobody answers) while ``state['hang']``."""
+    state: dict[str, Any] = {"target": None, "reply": 0, "hang": False}
 
     def handler(conn: socket.socket) -> None:
         conn.recv(3)
         conn.sendall(b"\x05\x00")
         head = conn.recv(5)
         conn.recv(head[4] + 2)
+        if state["hang"]:
+            conn.recv(1)  # until the client gives up
+            return
         if state["reply"]:
             conn.sendall(bytes([5, state["reply"], 0, 1]) + b"\0" * 6)
             return
@@ -168,6 +173,33 @@ def test_run_until_gives_a_wrong_answer_a_moment_then_reports_it(socks: dict[str
     result = probes.run_until(HTTP, socks["proxy"], "z" * 56 + ".onion", timeout=30, settle=1)
     server.close()
     assert not result.ok and result.onion_up and result.status == 403
+
+
+def test_run_until_makes_a_client_that_hung_forget_then_tries_again(
+        socks: dict[str, Any]) -> None:
+    server, port = serve(http_answer(b"HTTP/1.1 200 OK"))
+    socks["target"], socks["hang"] = port, True
+    forgotten: list[float] = []
+
+    def stuck() -> None:  # the client forgets: its next attempt is answered
+        forgotten.append(time.monotonic())
+        socks["hang"] = False
+
+    start = time.monotonic()
+    result = probes.run_until(HTTP, socks["proxy"], "z" * 56 + ".onion", timeout=30,
+                              attempt=1, stuck=stuck)
+    server.close()
+    assert result.ok and len(forgotten) == 1
+    assert 1 <= forgotten[0] - start < 5  # after the one attempt's second, not the whole 30
+
+
+def test_run_until_leaves_a_client_that_answers_at_once_alone(socks: dict[str, Any]) -> None:
+    """A quick "not found" is tor's own retrying (a descriptor not up yet), not a hang."""
+    socks["reply"] = 4
+    forgotten: list[int] = []
+    result = probes.run_until(HTTP, socks["proxy"], "z" * 56 + ".onion", timeout=2,
+                              attempt=1, stuck=lambda: forgotten.append(1))
+    assert not result.ok and not result.onion_up and forgotten == []
 
 
 def test_parse_checks_every_field() -> None:

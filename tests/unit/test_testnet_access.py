@@ -45,8 +45,11 @@ def test_the_client_listens_on_its_access_address_and_answers_its_gateway_only()
     client = _torrcs()["client"]
     assert _values(client, "SocksPort") == ["10.213.9.250:9050"]
     assert _values(client, "SocksPolicy") == ["accept 10.213.9.1/32", "reject *:*"]
-    # no other way in: the SOCKS port is its only listener
-    assert {k for k, _ in client} & LISTENERS == {"SocksPort"}
+    # no other way in: besides the SOCKS port, only a control port on the loopback of its
+    # own container (for `docker exec`: see Testnet.forget_onions), with tor's cookie
+    assert {k for k, _ in client} & LISTENERS == {"SocksPort", "ControlPort"}
+    assert _values(client, "ControlPort") == [f"127.0.0.1:{tn.CLIENT_CONTROL_PORT}"]
+    assert _values(client, "CookieAuthentication") == ["1"]
     assert _values(client, "ReachableAddresses") == ["accept 10.213.4.0/24:*, reject *:*"]
     assert _values(client, "ClientOnionAuthDir") == [tn.ONION_AUTH_DIR]
 
