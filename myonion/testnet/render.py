@@ -71,22 +71,7 @@ def render_torrc(node: Node, dirauths: list[str], subnet: str,
     if node.role == "client":
         if access is None:
             raise TestnetError("The test network's client needs its access bridge.")
-        lines += [
-            # it holds every private service's client key: only this machine, by the
-            # published port, may use it (never a container on the test network)
-            *socks_lines(access),
-            # first hops only on the test network's subnet
-            f"ReachableAddresses accept {subnet}:*, reject *:*",
-            # keys of private services, so `check` can reach them (see Testnet.authorize)
-            f"ClientOnionAuthDir {ONION_AUTH_DIR}",
-            # it proves every new service: 20 shared at once need ~60 circuits at once
-            # (descriptor, introduction, rendezvous), more than tor's default of 32
-            "MaxClientCircuitsPending 128",
-            # its own loopback only, for `docker exec` (see Testnet.forget_onions): a
-            # restarted service's old introduction points can keep answering for a while
-            f"ControlPort 127.0.0.1:{CLIENT_CONTROL_PORT}",
-            "CookieAuthentication 1",
-        ]
+        lines += _client_lines(access, subnet)
         return "\n".join(lines) + "\n"
     lines += [
         "SocksPort 0",
@@ -115,6 +100,26 @@ def render_torrc(node: Node, dirauths: list[str], subnet: str,
             "TestingDirAuthVoteHSDir *",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _client_lines(access: Access, subnet: str) -> list[str]:
+    """The client's own torrc lines: where it answers, and what it may reach and hold."""
+    return [
+        # it holds every private service's client key: only this machine, by the
+        # published port, may use it (never a container on the test network)
+        *socks_lines(access),
+        # first hops only on the test network's subnet
+        f"ReachableAddresses accept {subnet}:*, reject *:*",
+        # keys of private services, so `check` can reach them (see Testnet.authorize)
+        f"ClientOnionAuthDir {ONION_AUTH_DIR}",
+        # it proves every new service: 20 shared at once need ~60 circuits at once
+        # (descriptor, introduction, rendezvous), more than tor's default of 32
+        "MaxClientCircuitsPending 128",
+        # its own loopback only, for `docker exec` (see Testnet.forget_onions): a
+        # restarted service's old introduction points can keep answering for a while
+        f"ControlPort 127.0.0.1:{CLIENT_CONTROL_PORT}",
+        "CookieAuthentication 1",
+    ]
 
 
 def node_files(nodes: list[Node], dirauths: list[str], subnet: str,

@@ -5,7 +5,9 @@ use its SOCKS port. From inside a local-mode service (a shared site) and from a 
 like a service that publishes a LAN port (on the test network *and* its access bridge), every
 address the client has is tried with a SOCKS5 greeting. Each attempt reaches the client and is
 refused there: where tor does not listen, the client's kernel answers "connection refused"
-(its listening sockets are read from inside it); where it does, tor closes the connection
+(its listening sockets are read from inside it: the SOCKS port on its access address and,
+for `docker exec`, a control port on its own loopback, which a service is refused too);
+where it does, tor closes the connection
 without a SOCKS reply and logs "Denying socks connection from untrusted address". The site is
 still fetched from this machine, through the published port.
 
@@ -115,7 +117,13 @@ def test_a_local_mode_service_cannot_use_the_client(
     assert set(tried) == {inside, bridge}, output
     # reached the client, whose kernel refused: tor listens on its access address only
     assert tried[inside][0] == 3 and "Connection refused" in tried[inside][1], output
-    assert _listeners(docker_runtime, client) == {f"{bridge}:{tn.SOCKS_PORT}"}
+    # and its control port (for `docker exec`: Testnet.forget_onions) is on its own loopback
+    assert _listeners(docker_runtime, client) == {f"{bridge}:{tn.SOCKS_PORT}",
+                                                  f"127.0.0.1:{tn.CLIENT_CONTROL_PORT}"}
+    code, output = docker_runtime.exec(container_name("socks-probe"), [
+        "bash", "-c", 'timeout 10 bash -c "exec 3<>/dev/tcp/$0/$1" 2>&1; echo "rc=$?"',
+        inside, str(tn.CLIENT_CONTROL_PORT)])
+    assert "Connection refused" in output and "rc=0" not in output, output
     # the access bridge is not even reachable from the test network
     assert tried[bridge][0] == 3, output
     assert re.search("No route to host|Network is unreachable", tried[bridge][1]), output
