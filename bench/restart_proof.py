@@ -30,11 +30,13 @@ from myonion.errors import MyOnionError
 from myonion.manager import Manager
 from myonion.runtime.docker import DockerRuntime
 from myonion.services.store import StateStore
+from myonion.templates import TemplateRegistry
 from myonion.testnet import Testnet
 from myonion.tor import probes
 
 NAME = "bench-restart"
-HTTP = probes.ProbeSpec(kind="http", port=80, who="nginx")
+#: what a visitor gets, as the site template declares it (the proof asks the same)
+PAGE = TemplateRegistry().get("site").probes[0]
 
 
 class Forgetless(Testnet):
@@ -47,7 +49,7 @@ class Forgetless(Testnet):
 def cycle(manager: Manager, address: str, proxy: tuple[str, int],
           timeout: float) -> dict[str, Any]:
     manager.stop(NAME)
-    visit = probes.run(HTTP, proxy, address, timeout=8)
+    visit = probes.run(PAGE, proxy, address, timeout=8)
     start = time.monotonic()
     try:
         manager.start(NAME, timeout=timeout)

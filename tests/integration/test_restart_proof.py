@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from myonion.manager import Manager
+from myonion.templates import TemplateRegistry
 from myonion.tor import fetch, probes
 
 pytestmark = [pytest.mark.integration, pytest.mark.testnet]
@@ -22,12 +23,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.testnet]
 CYCLES = 4
 #: a proven start takes seconds; a client stuck on an old rendezvous takes minutes
 START_TIMEOUT = 45
-HTTP = probes.ProbeSpec(kind="http", port=80, who="nginx")
+#: what a visitor gets, as the site template declares it (the proof asks the same)
+PAGE = TemplateRegistry().get("site").probes[0]
 
 
 def visit_while_down(address: str, proxy: tuple[str, int]) -> None:
     """A visitor with the old descriptor asks while the service is down (it gets nothing)."""
-    result = probes.run(HTTP, proxy, address, timeout=8)
+    result = probes.run(PAGE, proxy, address, timeout=8)
     assert not result.ok, "a stopped service answered"
 
 
