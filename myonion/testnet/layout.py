@@ -70,6 +70,14 @@ LARGE_NETWORK = 10
 LARGE_VOTING_INTERVAL = 60
 
 
+#: relays and authorities are directory caches: for each new consensus they make a diff from
+#: every older one they keep (each in several compressions), and by default they keep them
+#: for 8,192 hours. With a consensus every 10 s that grew to ~1 core of the 2 kept busy by an
+#: idle network after 20 minutes; they keep the last DIFF_CONSENSUSES intervals' only (a
+#: client with an older consensus fetches the whole one, a few kB here)
+DIFF_CONSENSUSES = 6
+
+
 def voting_interval(relays: int) -> int:
     """The authorities' voting interval after the first consensus, for a network of
     ``relays`` relays (the first one always comes after VOTING_INTERVAL)."""

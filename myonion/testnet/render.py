@@ -4,6 +4,7 @@ local-mode service's tor at the authorities, and the files written into the volu
 from __future__ import annotations
 
 from myonion.errors import TestnetError
+from myonion.testnet import layout
 from myonion.testnet.access import Access, socks_lines
 from myonion.testnet.authority_keys import AuthorityKeys
 from myonion.testnet.layout import (
@@ -78,6 +79,7 @@ def render_torrc(node: Node, dirauths: list[str], subnet: str,
         f"Address {node.address}",
         f"ORPort {OR_PORT}",
         f"ContactInfo {node.name}@testnet.myonion.invalid",
+        f"MaxConsensusAgeForDiffs {layout.DIFF_CONSENSUSES * interval} seconds",
         "AssumeReachable 1",
         "ExitRelay 0",
         "ExitPolicy reject *:*",

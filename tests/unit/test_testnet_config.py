@@ -405,3 +405,9 @@ def test_a_larger_network_votes_less_often_after_its_first_consensus(relays: int
             assert options["V3AuthVotingInterval"] == str(later)
         else:
             assert "V3AuthVotingInterval" not in options
+        # a directory cache makes diffs from the last 6 intervals' consensuses only (by
+        # default from 8,192 hours' worth: ~1 core busy after 20 minutes of 10 s votes)
+        if node.role == "client":
+            assert "MaxConsensusAgeForDiffs" not in options
+        else:
+            assert options["MaxConsensusAgeForDiffs"] == f"{6 * later} seconds"

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""What an idle test network costs as it ages: CPU of all its tors, with and without the
+limit on the consensus diffs its directory caches make.
+
+Every relay and authority is a directory cache. For each new consensus (one every 10 s on
+the default network) a cache makes a diff from every older consensus it keeps, in several
+compressions, and tor keeps them for 8,192 hours unless ``MaxConsensusAgeForDiffs`` says
+otherwise: the work per consensus grows with the network's age. myonion's networks keep
+the last ``layout.DIFF_CONSENSUSES`` intervals' consensuses only.
+
+Two named test networks of the default size run side by side, made at the same time: one
+as myonion makes it (*limited*), one with the option at 0, which is tor's default
+(*tor's default*). Every ``--every`` seconds, for ``--minutes``, the CPU time each
+network's containers used since the last sample (the engine's ``cpu_stats``) and the files
+in one relay's diff cache. Both networks are removed at the end (also on failure).
+
+    MYONION_NETWORK=local flock -x /tmp/myonion-engine.lock \\
+        .venv/bin/python bench/testnet_idle.py [--minutes 25] [--every 60]
+
+Writes bench/results/testnet-idle.json and .md. Never uses the public Tor network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import benchlib
+from myonion.runtime.docker import DockerRuntime
+from myonion.testnet import Testnet, layout
+from myonion.testnet.nodes import node_containers
+
+ARMS = {"limited": "sm-idle-lim", "tor's default": "sm-idle-def"}
+
+
+def cpu_ns(runtime: DockerRuntime, net: Testnet) -> int:
+    """CPU time (ns) all of a network's containers have used since they started."""
+    total = 0
+    for info in node_containers(net):
+        stats = runtime.client.api.stats(info.name, stream=False, one_shot=True)
+        total += int(stats["cpu_stats"]["cpu_usage"]["total_usage"])
+    return total
+
+
+def diff_cache(runtime: DockerRuntime, net: Testnet) -> int | None:
+    """Files in relay1's consensus cache (consensuses and diffs, each compressed)."""
+    code, out = runtime.exec(f"{net.prefix}relay1",
+                             ["sh", "-c", "ls /var/lib/tor/diff-cache | wc -l"])
+    return int(out.strip()) if code == 0 and out.strip().isdigit() else None
+
+
+def make(runtime: DockerRuntime, arm: str) -> Testnet:
+    net = Testnet(runtime, name=ARMS[arm])
+    limit = layout.DIFF_CONSENSUSES
+    if arm != "limited":
+        layout.DIFF_CONSENSUSES = 0  # rendered as 0: tor then uses its default
+    try:
+        net.up()
+    finally:
+        layout.DIFF_CONSENSUSES = limit
+    return net
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=25.0)
+    parser.add_argument("--every", type=float, default=60.0, help="seconds between samples")
+    parser.add_argument("--output", default="testnet-idle")
+    args = parser.parse_args()
+    benchlib.require_local()
+    runtime = DockerRuntime()
+    nets: dict[str, Testnet] = {}
+    samples: list[dict[str, Any]] = []
+    try:
+        for arm in ARMS:
+            nets[arm] = make(runtime, arm)
+        start = time.monotonic()
+        last = {arm: cpu_ns(runtime, net) for arm, net in nets.items()}
+        when = start
+        while time.monotonic() - start < args.minutes * 60:
+            time.sleep(args.every)
+            now = time.monotonic()
+            row: dict[str, Any] = {"minute": round((now - start) / 60, 1),
+                                   "load_1m": round(os.getloadavg()[0], 2)}
+            for arm, net in nets.items():
+                used = cpu_ns(runtime, net)
+                row[arm] = {"cpu_percent": round((used - last[arm]) / 1e9 / (now - when) * 100,
+                                                 1),
+                            "diff_cache_files": diff_cache(runtime, net)}
+                last[arm] = used
+            when = now
+            samples.append(row)
+            print(row, file=sys.stderr, flush=True)
+    finally:
+        for net in nets.values():
+            net.down()
+    result = {"measured": benchlib.stamp(), "machine": benchlib.machine(),
+              "every_s": args.every, "limit_intervals": layout.DIFF_CONSENSUSES,
+              "samples": samples}
+    benchlib.write_results(args.output, result, markdown(result))
+    return 0
+
+
+def markdown(r: dict[str, Any]) -> str:
+    rows = "\n".join(
+        "| " + " | ".join([str(s["minute"]),
+                           *(f"{s[arm]['cpu_percent']} | {s[arm]['diff_cache_files']}"
+                             for arm in ARMS), str(s["load_1m"])]) + " |"
+        for s in r["samples"])
+    return f"""# An idle test network as it ages ({r['measured']}, {r['machine']['cpus']} cores)
+
+Two default-size test networks (3 authorities, 3 relays, 1 client) made side by side, idle.
+CPU: all 7 tors of one network, in % of one core, over the {r['every_s']:.0f} s before the
+sample. Files: in relay1's consensus cache (consensuses and diffs). *Limited*: myonion's networks
+(`MaxConsensusAgeForDiffs` = {r['limit_intervals']} voting intervals); *tor's default*: the
+option at 0 (8,192 hours).
+
+| minutes | limited: CPU % | files | tor's default: CPU % | files | load (1 min) |
+|---|---|---|---|---|---|
+{rows}
+"""
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
