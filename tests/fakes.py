@@ -18,7 +18,11 @@ class FakeTestnet:
     #: client keys handed to the test network's client: file name -> .auth_private line
     authorized: dict[str, str] = field(default_factory=dict)
 
+    #: how often the whole network was looked at (:meth:`is_up`)
+    looks: int = 0
+
     def is_up(self) -> bool:
+        self.looks += 1
         return self.running
 
     def up(self) -> None:
@@ -33,6 +37,10 @@ class FakeTestnet:
         return {"up": self.running}
 
     def socks(self) -> tuple[str, int]:
+        if not self.running:
+            from myonion.errors import TestnetError
+
+            raise TestnetError("The local Tor test network is not up.")
         return ("127.0.0.1", 1)
 
     def authorize(self, key: str, auth_private_line: str) -> None:

@@ -7,11 +7,14 @@ Collaborators get this, never the facade: they cannot call back into it.
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar, overload, runtime_checkable
 
 from myonion import arch as arches
 from myonion import paths
+from myonion.errors import TestnetError
 from myonion.events import Event, Reporter, Stage
 from myonion.runtime.base import LABEL_HOME, LABEL_SERVICE, Runtime
 from myonion.services.store import StateStore
@@ -19,6 +22,9 @@ from myonion.templates import TemplateRegistry, TemplateSpec
 
 #: a container's name is this and the service's
 CONTAINER_PREFIX = "myonion-"
+#: for this long after a context saw the whole test network up, a share looks only at its
+#: client and network (:meth:`ServiceContext.ensure_testnet`)
+TESTNET_SEEN = 60.0
 
 
 def container_name(service: str) -> str:
@@ -111,6 +117,10 @@ class ServiceContext:
         self.reporter = reporter
         self._testnet = testnet
         self._arch = arches.check(arch) if arch else None
+        #: when this context last saw the whole test network up (monotonic), and the lock
+        #: that lets one share at a time look at it whole (and bring it up)
+        self._testnet_seen: float | None = None
+        self._testnet_lock = threading.Lock()
 
     @property
     def arch(self) -> str:
@@ -145,9 +155,34 @@ class ServiceContext:
         return report
 
     def ensure_testnet(self) -> None:
-        if not self.testnet.is_up():
-            self.report(Stage.STARTING, "Starting the local Tor test network", None)
-            self.testnet.up()
+        """Bring the test network up unless it is.
+
+        Shares at once look at the whole network once: its status lists every container,
+        which the engine answers only after the containers it is starting (20 shares at
+        once waited up to 3.5 s each for it). For :data:`TESTNET_SEEN` seconds after it was
+        seen whole, a share checks only that its client runs on its network (what the
+        proof needs: :meth:`TestnetPort.socks`); a network found down then, or not seen
+        for longer, is looked at whole again, by one share at a time."""
+        if self._saw_testnet_lately():
+            return
+        with self._testnet_lock:
+            if self._saw_testnet_lately():
+                return  # another share looked (or brought it up) while this one waited
+            if not self.testnet.is_up():
+                self.report(Stage.STARTING, "Starting the local Tor test network", None)
+                self.testnet.up()
+            self._testnet_seen = time.monotonic()
+
+    def _saw_testnet_lately(self) -> bool:
+        seen = self._testnet_seen
+        if seen is None or time.monotonic() - seen > TESTNET_SEEN:
+            return False
+        try:
+            self.testnet.socks()
+        except TestnetError:
+            self._testnet_seen = None
+            return False
+        return True
 
     def control_dir(self, name: str) -> Path:
         """Where a service's tor puts its control socket, cookie and hostname."""
