@@ -2,8 +2,9 @@
 
 Docker is the runtime truth (is it running? which container?); these records are what the user
 asked for (template, options, network, mode), so a service can be re-created or started later.
-A file lock serialises writers (two CLI commands, or the GUI and the CLI), and a lock per service
-serialises whole operations on one service (two ``stop``s, a ``stop`` during a ``start``).
+A file lock serialises what makes and removes records (two CLI commands, or the GUI and the
+CLI), a lock per record each change of one, and a lock per service whole operations on one
+service (two ``stop``s, a ``stop`` during a ``start``).
 
 Each record is written atomically (a temporary file, flushed, then renamed) together with a last
 good copy (``service.json.bak``); a record that cannot be read is reported with its path and a
@@ -35,6 +36,8 @@ from myonion.templates import TemplateSpec
 log = logging.getLogger(__name__)
 #: the last good copy of a record, beside it
 BACKUP = "service.json.bak"
+#: the lock of one record's changes (:meth:`StateStore.update`), beside it
+RECORD_LOCK = ".record.lock"
 #: how long an operation waits for another one on the same service before it gives up
 LOCK_WAIT = 300.0
 _NONE = type(None)
@@ -160,11 +163,29 @@ class StateStore:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the store's exclusive lock (re-entrant use is not supported)."""
+        """Hold the store's exclusive lock, for making or removing a record (re-entrant use
+        is not supported)."""
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    @contextmanager
+    def _record_locked(self, name: str) -> Iterator[bool]:
+        """Hold the lock of one record while it is read and written again; yields False
+        (and locks nothing) when the service's directory is gone."""
+        try:
+            fd = os.open(self.root / check_name(name) / RECORD_LOCK,
+                         os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:
+            yield False
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield True
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
@@ -275,14 +296,16 @@ class StateStore:
         os.replace(path, kept)
         return kept
 
-    def _write(self, path: Path, text: str) -> None:
-        """Write ``text`` to ``path`` atomically, 0600, under a name no other writer uses."""
+    def _write(self, path: Path, text: str, durable: bool = True) -> None:
+        """Write ``text`` to ``path`` atomically, 0600, under a name no other writer uses;
+        ``durable``: on the disk before it replaces the old file."""
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w") as f:
                 f.write(text)
                 f.flush()
-                os.fsync(f.fileno())
+                if durable:
+                    os.fsync(f.fileno())
             os.replace(tmp, path)
         except BaseException:
             with suppress(OSError):
@@ -295,12 +318,16 @@ class StateStore:
         self.service_dir(record.name)
         text = json.dumps(asdict(record), indent=2, sort_keys=True)
         self._write(path, text)
-        self._write(path.with_name(BACKUP), text)
+        # the copy is wanted only if the record is spoilt later, not by a crash now (the
+        # record is on the disk first), so it is not waited for: 20 shares at once queued
+        # behind each other's waits for the disk while the engine wrote their containers
+        self._write(path.with_name(BACKUP), text, durable=False)
 
     def update(self, name: str, **changes: Any) -> ServiceRecord | None:
-        """Change some fields of a record under the lock; returns the new record."""
-        with self.locked():
-            record = self.get(name)
+        """Change some fields of a record under its lock (changes of other records go on
+        meanwhile); returns the new record, None if there is none."""
+        with self._record_locked(name) as present:
+            record = self.get(name) if present else None
             if record is None:
                 return None
             for key, value in changes.items():
@@ -336,4 +363,5 @@ class StateStore:
 
         directory = self.root / check_name(name)
         if directory.exists():
-            shutil.rmtree(directory)
+            with self._record_locked(name):  # not while it is being changed
+                shutil.rmtree(directory)

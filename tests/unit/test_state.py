@@ -63,3 +63,48 @@ def test_store_dir_mode_fixed(tmp_path: Path) -> None:
     root.mkdir(mode=0o755)
     StateStore(root)
     assert stat.S_IMODE(os.stat(root).st_mode) == 0o700
+
+
+def test_a_record_changes_while_another_is_made_or_removed() -> None:
+    """20 shares at once each change their own record before the engine starts them: that
+    does not wait for the store's lock (held while a record is made or removed)."""
+    store = StateStore()
+    store.put(ServiceRecord("a", "site", {}, "local", "ephemeral"))
+    done = threading.Event()
+    with store.locked():
+        worker = threading.Thread(target=lambda: (store.update("a", stage="starting"),
+                                                  done.set()))
+        worker.start()
+        assert done.wait(5), "the change waited for the store's lock"
+    worker.join()
+    assert store.get("a").stage == "starting"  # type: ignore[union-attr]
+
+
+def _changing(store: StateStore, name: str, stop: threading.Event,
+              errors: list[BaseException]) -> None:
+    while not stop.is_set():
+        try:
+            store.update(name, reason="changed")
+        except BaseException as e:
+            errors.append(e)
+
+
+def test_changes_while_a_record_is_removed_do_not_bring_it_back() -> None:
+    store = StateStore()
+    for _ in range(20):
+        store.put(ServiceRecord("gone", "site", {}, "local", "ephemeral"))
+        stop = threading.Event()
+        errors: list[BaseException] = []
+        workers = [threading.Thread(target=_changing, args=(store, "gone", stop, errors))
+                   for _ in range(3)]
+        for w in workers:
+            w.start()
+        try:
+            store.remove("gone")
+        finally:
+            stop.set()
+            for w in workers:
+                w.join()
+        assert errors == []
+        assert store.get("gone") is None
+        assert not (store.root / "gone").exists()
