@@ -9,7 +9,7 @@ from typing import Any
 
 from myonion import keys
 from myonion.build import images
-from myonion.errors import MyOnionError, StateError
+from myonion.errors import MyOnionError, NameInUse, StateError
 from myonion.events import Stage
 from myonion.services import clients, containers, hostdirs, keeper, onion_keys, readiness, request
 from myonion.services.context import ServiceContext, container_name, volume_labels
@@ -47,6 +47,25 @@ def make(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpec,
         # a service that never became ready is not left half-made behind
         forget(ctx, name)
         raise
+
+
+def reserve(ctx: ServiceContext, wanted: ServiceRequest) -> ServiceRecord:
+    """The record of a new service, its name taken (the one asked for, else the template's
+    first free one) before the (long) build, so that a share at the same time cannot take
+    it; NameInUse if a service or a container has it."""
+    # a container left without a record is asked for before the store's lock: shares at
+    # once take the lock in turn, and an engine call under it made each wait longer
+    if wanted.name and ctx.runtime.get(container_name(wanted.name)):
+        raise NameInUse(f"A service named '{wanted.name}' exists already.")
+    with ctx.store.locked():
+        name = wanted.name or free_name(ctx, wanted.template.id)
+        if ctx.store.exists(name):
+            raise NameInUse(f"A service named '{name}' exists already.")
+        record = ServiceRecord.from_request(wanted, name, stage=Stage.BUILDING)
+        # every other share sees it at once; it is on the disk before this one goes on
+        ctx.store.put(record, durable=False)
+    ctx.store.sync(name)
+    return record
 
 
 def free_name(ctx: ServiceContext, base: str) -> str:

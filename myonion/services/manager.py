@@ -32,7 +32,7 @@ from myonion.services.context import (
 )
 from myonion.services.readiness import DEFAULT_TIMEOUT, CheckResult
 from myonion.services.request import Mode, ServiceRequest, build_request, check_name
-from myonion.services.store import ServiceRecord, StateStore
+from myonion.services.store import StateStore
 from myonion.services.views import Kept, ServiceView
 from myonion.templates import TemplateRegistry, TemplateSpec
 from myonion.tor import fetch
@@ -119,13 +119,8 @@ class Manager:
         wanted = wanted.for_arch(self.context.arch).with_device_secrets()
         request.admit(wanted)
         self.runtime.ping()
-        with self.store.locked():
-            name = wanted.name or lifecycle.free_name(self.context, wanted.template.id)
-            if self.store.exists(name) or self.runtime.get(container_name(name)):
-                raise NameInUse(f"A service named '{name}' exists already.")
-            # reserve the name before the (long) build so a concurrent share cannot take it
-            record = ServiceRecord.from_request(wanted, name, stage=Stage.BUILDING)
-            self.store.put(record)
+        record = lifecycle.reserve(self.context, wanted)
+        name = record.name
         with self.store.service_locked(name):
             lifecycle.make(self.context, record, wanted.template, wanted.clients, wanted.key,
                            wait, timeout, hold_service=ahead)

@@ -312,16 +312,26 @@ class StateStore:
                 os.unlink(tmp)
             raise
 
-    def put(self, record: ServiceRecord) -> None:
-        """Write a record atomically (write to a temp file, then rename)."""
+    def put(self, record: ServiceRecord, durable: bool = True) -> None:
+        """Write a record atomically (write to a temp file, then rename); ``durable`` False:
+        without waiting for the disk (then :meth:`sync` it)."""
         path = self._file(record.name)
         self.service_dir(record.name)
         text = json.dumps(asdict(record), indent=2, sort_keys=True)
-        self._write(path, text)
+        self._write(path, text, durable)
         # the copy is wanted only if the record is spoilt later, not by a crash now (the
         # record is on the disk first), so it is not waited for: 20 shares at once queued
         # behind each other's waits for the disk while the engine wrote their containers
         self._write(path.with_name(BACKUP), text, durable=False)
+
+    def sync(self, name: str) -> None:
+        """Wait until a record written with ``durable=False`` is on the disk."""
+        with suppress(FileNotFoundError):
+            fd = os.open(self._file(name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def update(self, name: str, **changes: Any) -> ServiceRecord | None:
         """Change some fields of a record under its lock (changes of other records go on

@@ -78,6 +78,42 @@ def test_names_default_to_template_and_never_collide(manager: Manager, site: Pat
         share(manager, site, name="site")
 
 
+def test_a_container_left_without_a_record_keeps_its_name(
+        manager: Manager, runtime: FakeRuntime, site: Path) -> None:
+    share(manager, site, name="left")
+    (manager.store.root / "left" / "service.json").unlink()  # the container alone is left
+    with pytest.raises(NameInUse, match="'left'"):
+        share(manager, site, name="left")
+    assert manager.store.get("left") is None
+
+
+def test_a_named_share_asks_the_engine_nothing_under_the_stores_lock(
+        manager: Manager, runtime: FakeRuntime, site: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shares at once take the store's lock in turn: an engine call under it (slow while
+    the engine starts the others' containers) made each of 20 wait for all before it."""
+    import fcntl
+
+    asked_under_lock: list[str] = []
+    get = runtime.get
+
+    def watched(name: str) -> object:
+        fd = os.open(manager.store.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except BlockingIOError:
+            asked_under_lock.append(name)
+        finally:
+            os.close(fd)
+        return get(name)
+
+    monkeypatch.setattr(runtime, "get", watched)
+    share(manager, site, name="quick")
+    assert asked_under_lock == []
+    assert manager.store.get("quick") is not None
+
+
 def test_bad_input_changes_nothing(manager: Manager, runtime: FakeRuntime, tmp_path: Path) -> None:
     with pytest.raises(OptionError):
         manager.share("site", {"dir": str(tmp_path / "missing")}, wait=False)
