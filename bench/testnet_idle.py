@@ -39,13 +39,18 @@ from myonion.testnet.nodes import node_containers
 ARMS = {"limited": "sm-idle-lim", "tor's default": "sm-idle-def"}
 
 
-def cpu_ns(runtime: DockerRuntime, net: Testnet) -> int:
-    """CPU time (ns) all of a network's containers have used since they started."""
-    total = 0
+def usage(runtime: DockerRuntime, net: Testnet) -> tuple[int, float]:
+    """CPU time (ns) all of a network's containers have used since they started, and the
+    memory of its largest node (MiB, as ``docker stats`` counts it)."""
+    total, largest = 0, 0.0
     for info in node_containers(net):
         stats = runtime.client.api.stats(info.name, stream=False, one_shot=True)
         total += int(stats["cpu_stats"]["cpu_usage"]["total_usage"])
-    return total
+        mem = stats["memory_stats"]
+        extra = mem.get("stats", {})
+        cache = extra.get("inactive_file", extra.get("total_inactive_file", 0))
+        largest = max(largest, (mem.get("usage", 0) - cache) / 2**20)
+    return total, round(largest, 1)
 
 
 def diff_cache(runtime: DockerRuntime, net: Testnet) -> int | None:
@@ -82,7 +87,7 @@ def main() -> int:
         for arm in ARMS:
             nets[arm] = make(runtime, arm)
         start = time.monotonic()
-        last = {arm: cpu_ns(runtime, net) for arm, net in nets.items()}
+        last = {arm: usage(runtime, net)[0] for arm, net in nets.items()}
         when = start
         while time.monotonic() - start < args.minutes * 60:
             time.sleep(args.every)
@@ -90,10 +95,11 @@ def main() -> int:
             row: dict[str, Any] = {"minute": round((now - start) / 60, 1),
                                    "load_1m": round(os.getloadavg()[0], 2)}
             for arm, net in nets.items():
-                used = cpu_ns(runtime, net)
+                used, largest = usage(runtime, net)
                 row[arm] = {"cpu_percent": round((used - last[arm]) / 1e9 / (now - when) * 100,
                                                  1),
-                            "diff_cache_files": diff_cache(runtime, net)}
+                            "diff_cache_files": diff_cache(runtime, net),
+                            "largest_node_mib": largest}
                 last[arm] = used
             when = now
             samples.append(row)
@@ -111,19 +117,21 @@ def main() -> int:
 def markdown(r: dict[str, Any]) -> str:
     rows = "\n".join(
         "| " + " | ".join([str(s["minute"]),
-                           *(f"{s[arm]['cpu_percent']} | {s[arm]['diff_cache_files']}"
-                             for arm in ARMS), str(s["load_1m"])]) + " |"
+                           *(f"{s[arm]['cpu_percent']} | {s[arm]['diff_cache_files']} | "
+                             f"{s[arm]['largest_node_mib']}" for arm in ARMS),
+                           str(s["load_1m"])]) + " |"
         for s in r["samples"])
     return f"""# An idle test network as it ages ({r['measured']}, {r['machine']['cpus']} cores)
 
 Two default-size test networks (3 authorities, 3 relays, 1 client) made side by side, idle.
 CPU: all 7 tors of one network, in % of one core, over the {r['every_s']:.0f} s before the
-sample. Files: in relay1's consensus cache (consensuses and diffs). *Limited*: myonion's networks
+sample. Files: in relay1's consensus cache (consensuses and diffs). MiB: the memory of the
+network's largest node, as `docker stats` counts it. *Limited*: myonion's networks
 (`MaxConsensusAgeForDiffs` = {r['limit_intervals']} voting intervals); *tor's default*: the
 option at 0 (8,192 hours).
 
-| minutes | limited: CPU % | files | tor's default: CPU % | files | load (1 min) |
-|---|---|---|---|---|---|
+| minutes | limited: CPU % | files | MiB | tor's default: CPU % | files | MiB | load (1 min) |
+|---|---|---|---|---|---|---|---|
 {rows}
 """
 

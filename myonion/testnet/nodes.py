@@ -32,7 +32,10 @@ log = logging.getLogger(__name__)
 #: where the client mounts the services' include volume (read-write: it keeps the copy)
 INCLUDE_MOUNT = "/include"
 
-NODE_MEMORY = "64m"
+#: a node's memory grows with the onion services published in the last hours (~1 MiB per 20
+#: at each node, measured: every node is an HSDir and keeps their descriptors): 64 MiB was
+#: reached after ~50 minutes of benchmarks sharing hundreds, and the engine killed the node
+NODE_MEMORY = "256m"
 NODE_PIDS = 64
 
 
