@@ -3,6 +3,8 @@ for tor, the test network's client that runs it, and the services that read the 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import time
@@ -52,9 +54,11 @@ def keeper(tmp_path: Path):  # type: ignore[no-untyped-def]
     seed.mkdir()
     command = directory.keeper_command(str(data), str(seed), ["bash", "-c", FAKE_TOR, "tor",
                                                               str(data)])
-    proc = subprocess.Popen(command)
+    proc = subprocess.Popen(command, start_new_session=True)
     yield proc, data, seed
-    proc.kill()
+    # the keeper and its tor: killing the keeper alone left the stand-in running for good
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 
 
