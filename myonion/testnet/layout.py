@@ -72,9 +72,9 @@ LARGE_VOTING_INTERVAL = 60
 
 #: relays and authorities are directory caches: for each new consensus they make a diff from
 #: every older one they keep (each in several compressions), and by default they keep them
-#: for 8,192 hours. With a consensus every 10 s that grew to ~1 core of the 2 kept busy by an
-#: idle network after 20 minutes; they keep the last DIFF_CONSENSUSES intervals' only (a
-#: client with an older consensus fetches the whole one, a few kB here)
+#: for 8,192 hours. With a consensus every 10 s an idle network kept 70-75 % of a core busy
+#: from its fifth minute on (bench/testnet_idle.py); they keep the last DIFF_CONSENSUSES
+#: intervals' only (a client with an older consensus fetches the whole one, a few kB here)
 DIFF_CONSENSUSES = 6
 
 

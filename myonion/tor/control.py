@@ -75,8 +75,8 @@ def bootstrap_percent(control_dir: Path) -> int | None:
 
 
 #: how often a wait for tor's control socket asks the engine whether the container still
-#: runs (the socket itself is looked for every 50 ms): 20 services starting at once asked
-#: ~400 times a second when it was every look, and the engine answered their starts slower
+#: runs (the socket itself is looked for every 50 ms): asked at every look, 20 services
+#: starting at once asked ~230 times while the engine was starting them
 ALIVE_EVERY = 0.5
 
 
