@@ -78,15 +78,21 @@ def machine() -> dict[str, Any]:
             "load_1m": round(os.getloadavg()[0], 2)}
 
 
-def container_memory(runtime: DockerRuntime, name: str) -> dict[str, float]:
-    """The engine's view of a container's memory (what ``docker stats`` shows: cgroup usage
-    less the inactive page cache), as bench/templates.py reads it, in MiB."""
-    stats = runtime.client.api.stats(name, stream=False)
+def stats_memory_mib(stats: dict[str, Any]) -> float:
+    """A container's memory as ``docker stats`` shows it (cgroup usage less the inactive page
+    cache), in MiB, from one answer of the engine's stats call."""
     mem = stats["memory_stats"]
     extra = mem.get("stats", {})
     cache = extra.get("inactive_file", extra.get("total_inactive_file", extra.get("cache", 0)))
-    return {"usage_mb": round((mem.get("usage", 0) - cache) / 2**20, 1),
-            "limit_mb": round(mem.get("limit", 0) / 2**20)}
+    return float(mem.get("usage", 0) - cache) / 2**20
+
+
+def container_memory(runtime: DockerRuntime, name: str) -> dict[str, float]:
+    """The engine's view of a container's memory (:func:`stats_memory_mib`) and its limit,
+    in MiB."""
+    stats = runtime.client.api.stats(name, stream=False)
+    return {"usage_mb": round(stats_memory_mib(stats), 1),
+            "limit_mb": round(stats["memory_stats"].get("limit", 0) / 2**20)}
 
 
 def process_rss(runtime: DockerRuntime, name: str) -> list[dict[str, Any]]:

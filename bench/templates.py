@@ -52,14 +52,12 @@ def options_for(template: str, work: Path, receiver: str | None) -> dict[str, An
 
 
 def memory(runtime: DockerRuntime, name: str) -> dict[str, float]:
-    stats = runtime.client.api.stats(name, stream=False)
-    mem = stats["memory_stats"]
-    cache = mem.get("stats", {}).get("inactive_file", mem.get("stats", {}).get("cache", 0))
+    usage = benchlib.container_memory(runtime, name)
     code, out = runtime.exec(name, ["sh", "-c", "grep -h VmRSS /proc/[0-9]*/status"])
     rss_kb = sum(int(line.split()[1]) for line in out.splitlines()
                  if code == 0 and line.startswith("VmRSS"))
-    return {"usage_mb": round((mem["usage"] - cache) / 2**20, 1),
-            "rss_mb": round(rss_kb / 1024, 1), "limit_mb": round(mem["limit"] / 2**20)}
+    return {"usage_mb": usage["usage_mb"], "rss_mb": round(rss_kb / 1024, 1),
+            "limit_mb": usage["limit_mb"]}
 
 
 SUPERVISOR = ("tini", "myonion-entry", "bash", "sleep")

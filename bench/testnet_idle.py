@@ -46,10 +46,7 @@ def usage(runtime: DockerRuntime, net: Testnet) -> tuple[int, float]:
     for info in node_containers(net):
         stats = runtime.client.api.stats(info.name, stream=False, one_shot=True)
         total += int(stats["cpu_stats"]["cpu_usage"]["total_usage"])
-        mem = stats["memory_stats"]
-        extra = mem.get("stats", {})
-        cache = extra.get("inactive_file", extra.get("total_inactive_file", 0))
-        largest = max(largest, (mem.get("usage", 0) - cache) / 2**20)
+        largest = max(largest, benchlib.stats_memory_mib(stats))
     return total, round(largest, 1)
 
 
