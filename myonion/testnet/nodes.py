@@ -37,6 +37,14 @@ INCLUDE_MOUNT = "/include"
 #: reached after ~50 minutes of benchmarks sharing hundreds, and the engine killed the node
 NODE_MEMORY = "256m"
 NODE_PIDS = 64
+#: glibc's malloc in a node. Each directory cache compresses every new consensus and its diffs
+#: with LZMA, and each LZMA encoder zeroes a ~16 MiB hash table. Mapped afresh for each
+#: compression (every allocation over 128 KiB), those pages were faulted in and zeroed by the
+#: kernel every time: an idle default network used 16-21 % of a core. Kept in the heap (only
+#: what is over 32 MiB mapped, the heap trimmed only above 128 MiB free), it used 3.4-4.3 %, at
+#: 61-90 MiB for each authority and relay instead of 4-21 (bench/testnet_idle.py --compare
+#: malloc). The client compresses nothing and stays at 3-4 MiB either way.
+NODE_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(128 << 20)}
 
 
 def create_network(ctx: NetContext, subnet: str) -> None:
@@ -107,7 +115,7 @@ def spec(ctx: NetContext, node: Node, image: str, authorities: int, relays: int,
         ipv4_address=access.client if client else node.address,
         extra_networks=[ctx.network] if client else [],
         ports={SOCKS_KEY: ("127.0.0.1", 0)} if client else {},
-        environment={"MALLOC_MMAP_THRESHOLD_": "131072"},
+        environment=dict(NODE_MALLOC),
         read_only=True, mem_limit=NODE_MEMORY, pids_limit=NODE_PIDS, restart=None,
         hostname=node.name,
     )
