@@ -20,6 +20,8 @@ class FakeTestnet:
 
     #: how often the whole network was looked at (:meth:`is_up`)
     looks: int = 0
+    #: the nodes that do not run, as :meth:`stopped_nodes` names them
+    stopped: list[str] = field(default_factory=list)
 
     def is_up(self) -> bool:
         self.looks += 1
@@ -52,3 +54,6 @@ class FakeTestnet:
     def forget_onions(self) -> bool:
         self.calls.append("forget_onions")
         return True
+
+    def stopped_nodes(self) -> list[str]:
+        return list(self.stopped)

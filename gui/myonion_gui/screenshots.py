@@ -124,6 +124,9 @@ class DemoTestnet:
     def forget_onions(self) -> bool:
         return True
 
+    def stopped_nodes(self) -> list[str]:
+        return []
+
 
 def demo_manager() -> Manager:
     """A manager on the fake runtime whose services show a tor log and IoT device tokens."""

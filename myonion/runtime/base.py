@@ -84,6 +84,8 @@ class ContainerInfo:
     health: str | None = None
     ip_addresses: dict[str, str] = field(default_factory=dict)
     ports: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: the engine killed it at its memory limit (the last time it stopped)
+    oom_killed: bool = False
 
     @property
     def running(self) -> bool:

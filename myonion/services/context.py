@@ -65,6 +65,8 @@ class TestnetPort(Protocol):
 
     def forget_onions(self) -> bool: ...
 
+    def stopped_nodes(self) -> list[str]: ...
+
 
 class TemplateCache(TemplateRegistry):
     """A registry that parses each ``template.yaml`` once, and again only when it changed (or

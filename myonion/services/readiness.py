@@ -119,8 +119,11 @@ def wait_ready(ctx: ServiceContext, record: ServiceRecord, template: TemplateSpe
             ctl, lambda: hostdirs.read_address(ctl), release_network=True,
             timeout=timeout, alive=alive, reporter=ctx.reporter_for(name), service=name)
     except TorError as e:
-        fail(ctx, name, e)
-        raise
+        error = with_stopped_nodes(ctx, record, e)
+        fail(ctx, name, error)
+        if error is e:
+            raise
+        raise error from e
     address = hostdirs.read_address(ctl)
     timings = {"bootstrapped": round(offset + readiness.bootstrapped, 3)
                if readiness.bootstrapped is not None else 0.0,
@@ -162,10 +165,33 @@ def prove_works(ctx: ServiceContext, record: ServiceRecord, template: TemplateSp
             f"is in `myonion logs {name}`.") if result.onion_up else TorError(
             f"Service '{name}' was published but could not be reached through the test "
             f"network: {result.error}"))
+        if not result.onion_up:
+            error = with_stopped_nodes(ctx, record, error)
         fail(ctx, name, error)
         raise error
     timings["reachable"] = round(time.monotonic() - started, 3)
     ctx.store.update(name, timings=timings)
+
+
+def with_stopped_nodes(ctx: ServiceContext, record: ServiceRecord,
+                       error: TorError) -> TorError:
+    """``error`` of a share on the local network, naming the test network's nodes that do
+    not run as its likely cause (the engine kills one that reaches its memory limit); the
+    same error when every node runs, or on the public network."""
+    if record.network != "local":
+        return error
+    try:
+        stopped = ctx.testnet.stopped_nodes()
+    except MyOnionError:  # the engine's own trouble must not hide the share's
+        return error
+    if not stopped:
+        return error
+    which = (f"nodes {', '.join(stopped)} do" if len(stopped) > 1
+             else f"node {stopped[0]} does")
+    return type(error)(
+        f"{error.message} The test network's {which} not run, which is the likely cause.",
+        hint="Start the test network's nodes again with `myonion testnet up`, then share "
+        "again.", detail=error.detail)
 
 
 def fail(ctx: ServiceContext, name: str, error: MyOnionError) -> None:

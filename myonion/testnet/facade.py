@@ -47,6 +47,11 @@ class Testnet(NetContext):
         """The network as Docker and the node logs show it now (works from any process)."""
         return _status.status(self)
 
+    def stopped_nodes(self) -> list[str]:
+        """The nodes that do not run, each with why (:func:`~myonion.testnet.status.stopped`;
+        a share that tor could not finish names them as its likely cause)."""
+        return _status.stopped(self)
+
     def down(self) -> None:
         """Remove every test network container, network and volume (found by label)."""
         lifecycle.down(self)

@@ -87,6 +87,23 @@ def status(ctx: NetContext) -> TestnetStatus:
                          timings=dict(timings) if up else {}, outdated=outdated)
 
 
+def stopped(ctx: NetContext) -> list[str]:
+    """The nodes that do not run, each named with why, as the engine tells it (e.g. ``auth1
+    (the engine killed it at its memory limit)``); reads no log."""
+    found = []
+    for info in sorted(node_containers(ctx), key=lambda c: c.name):
+        if info.running:
+            continue
+        if info.oom_killed:
+            why = "the engine killed it at its memory limit"
+        elif info.status == "exited":
+            why = f"it exited with code {info.exit_code}"
+        else:
+            why = f"it is {info.status}"
+        found.append(f"{info.labels.get(LABEL_NODE, info.name.removeprefix(ctx.prefix))} ({why})")
+    return found
+
+
 def client_socks(client: ContainerInfo | None) -> tuple[str, int] | None:
     """("127.0.0.1", port): the SOCKS port published by the client's container, if it runs."""
     if client is None or not client.running or SOCKS_KEY not in client.ports:

@@ -40,6 +40,7 @@ def _info(c: Any) -> ContainerInfo:
         health=(state.get("Health") or {}).get("Status"),
         ip_addresses={k: v.get("IPAddress", "") for k, v in nets.items()},
         ports=ports,
+        oom_killed=bool(state.get("OOMKilled")),
     )
 
 
