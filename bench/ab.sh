@@ -7,8 +7,10 @@
 #       bench/ab.sh OLD NEW ROUNDS bench/scale.py --single-runs 5 --cli-runs 1 --steps ""
 #
 # Each run writes bench/results/ab-<old|new>-<round>.json and .md (the script's --output),
-# copied here from the worktree; rounds are numbered from $AB_FIRST (default 1). The test network is the one running (each arm's script
-# brings it up if it is down, with its own code). Never uses the public Tor network.
+# copied here from the worktree; rounds are numbered from $AB_FIRST (default 1). The test
+# network is the one running (each arm's script brings it up if it is down, with its own code);
+# with AB_FRESH_NETWORK=1 it is removed before each run, so that each arm runs on a network its
+# own code made (for a change to the network itself). Never uses the public Tor network.
 set -euo pipefail
 [ "${MYONION_NETWORK:-}" = local ] || {
     echo "set MYONION_NETWORK=local: benchmarks never use the public Tor network" >&2; exit 2; }
@@ -31,6 +33,9 @@ trap cleanup EXIT
 first=${AB_FIRST:-1}
 for round in $(seq "$first" $((first + rounds - 1))); do
     for arm in old new; do
+        if [ "${AB_FRESH_NETWORK:-0}" = 1 ]; then
+            (cd /tmp && PYTHONPATH=${tree[$arm]} "$python" -m myonion.cli testnet down >&2)
+        fi
         # from /tmp: the current directory would come first on the module path
         (cd /tmp && PYTHONPATH=${tree[$arm]} "$python" "${tree[$arm]}/$script" "$@" \
             --output "ab-$arm-$round")
