@@ -261,9 +261,11 @@ def test_node_files_paths_and_modes(rendered: tuple) -> None:
 
 def test_include_is_small_and_needs_authorities() -> None:
     text = tn.render_include(["DirAuthority a orport=1 no-v2 v3ident=X 10.0.0.1:7 Y"])
+    # services on 6 nodes use no entry guards: with them, ~1 share in 4 waited 1-8 s for a
+    # first circuit whose last hop was its guard (see render_include)
     assert _lines(text) == ["TestingTorNetwork 1",
                             "DirAuthority a orport=1 no-v2 v3ident=X 10.0.0.1:7 Y",
-                            "PathsNeededToBuildCircuits 0.67"]
+                            "PathsNeededToBuildCircuits 0.67", "UseEntryGuards 0"]
     with pytest.raises(errors.TestnetError):
         tn.render_include([])
 
