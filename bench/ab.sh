@@ -6,8 +6,9 @@
 #   MYONION_NETWORK=local flock -x /tmp/myonion-engine.lock \
 #       bench/ab.sh OLD NEW ROUNDS bench/scale.py --single-runs 5 --cli-runs 1 --steps ""
 #
-# Each run writes bench/results/ab-<old|new>-<round>.json and .md (the script's --output),
-# copied here from the worktree; rounds are numbered from $AB_FIRST (default 1). The test
+# Each run writes bench/results/<name>-<old|new>-<round>.json and .md (the script's --output;
+# <name> is $AB_NAME, default ab), copied here from the worktree; rounds are numbered from
+# $AB_FIRST (default 1). The test
 # network is the one running (each arm's script brings it up if it is down, with its own code);
 # with AB_FRESH_NETWORK=1 it is removed before each run, so that each arm runs on a network its
 # own code made (for a change to the network itself). Never uses the public Tor network.
@@ -31,6 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 first=${AB_FIRST:-1}
+name=${AB_NAME:-ab}
 for round in $(seq "$first" $((first + rounds - 1))); do
     for arm in old new; do
         if [ "${AB_FRESH_NETWORK:-0}" = 1 ]; then
@@ -38,7 +40,7 @@ for round in $(seq "$first" $((first + rounds - 1))); do
         fi
         # from /tmp: the current directory would come first on the module path
         (cd /tmp && PYTHONPATH=${tree[$arm]} "$python" "${tree[$arm]}/$script" "$@" \
-            --output "ab-$arm-$round")
-        cp "${tree[$arm]}/bench/results/ab-$arm-$round".{json,md} "$repo/bench/results/"
+            --output "$name-$arm-$round")
+        cp "${tree[$arm]}/bench/results/$name-$arm-$round".{json,md} "$repo/bench/results/"
     done
 done
