@@ -35,6 +35,15 @@ def dirauthority_lines(nodes: list[Node], keys: dict[str, AuthorityKeys]) -> lis
     return [dirauthority_line(n, keys[n.name]) for n in nodes if n.role == "authority"]
 
 
+#: services and the client use no entry guards on a network this small: tor does not keep an
+#: onion service circuit's last hop out of its guard choice (vanguard circuits, which every
+#: onion service circuit is: entrynodes.c, guards_choose_guard), and the middle relay refuses
+#: to extend back to the guard. On 6 nodes that hit ~1 new service in 4: its first circuit
+#: failed again and again, once a second, 1-8 s in all; a proof, when the client's guard was
+#: the rendezvous point. On the public network, with thousands of relays, it is rare.
+NO_GUARDS = "UseEntryGuards 0"
+
+
 def _network_block(dirauths: list[str]) -> list[str]:
     if not dirauths:
         raise TestnetError("A test network configuration needs at least one DirAuthority line.")
@@ -51,12 +60,7 @@ def render_include(dirauths: list[str]) -> str:
     return "\n".join([
         "# myonion private Tor test network (local mode), included by service torrcs.",
         *_network_block(dirauths),
-        # No entry guards on 6 nodes: tor does not keep an onion service circuit's last hop
-        # out of its guard choice (its vanguard circuits: entrynodes.c, guards_choose_guard),
-        # and the middle relay refuses to extend back to the guard. Here that hit ~1 share
-        # in 4: its first circuit failed again and again, once a second, 1-8 s in all. On
-        # the public network, with thousands of relays, it is rare.
-        "UseEntryGuards 0",
+        NO_GUARDS,
     ]) + "\n"
 
 
@@ -123,6 +127,7 @@ def _client_lines(access: Access, subnet: str) -> list[str]:
         # it proves every new service: 20 shared at once need ~60 circuits at once
         # (descriptor, introduction, rendezvous), more than tor's default of 32
         "MaxClientCircuitsPending 128",
+        NO_GUARDS,
         # its own loopback only, for `docker exec` (see Testnet.forget_onions): a
         # restarted service's old introduction points can keep answering for a while
         f"ControlPort 127.0.0.1:{CLIENT_CONTROL_PORT}",

@@ -242,6 +242,9 @@ def test_authority_relay_and_client_torrcs(rendered: tuple) -> None:
     assert "ReachableAddresses accept 10.213.5.0/24:*, reject *:*" in client
     # it proves 20 services shared at once: ~60 circuits pending, over tor's default of 32
     assert "MaxClientCircuitsPending 128" in client
+    # the visitor, like the services, uses no entry guards on 6 nodes; relays keep tor's way
+    assert "UseEntryGuards 0" in client
+    assert not any(line.startswith("UseEntryGuards") for line in auth + relay)
     assert not any(line.startswith(("ORPort", "DirPort", "Address", "ExitRelay"))
                    for line in client)
 
@@ -262,7 +265,7 @@ def test_node_files_paths_and_modes(rendered: tuple) -> None:
 def test_include_is_small_and_needs_authorities() -> None:
     text = tn.render_include(["DirAuthority a orport=1 no-v2 v3ident=X 10.0.0.1:7 Y"])
     # services on 6 nodes use no entry guards: with them, ~1 share in 4 waited 1-8 s for a
-    # first circuit whose last hop was its guard (see render_include)
+    # first circuit whose last hop was its guard (see render.NO_GUARDS)
     assert _lines(text) == ["TestingTorNetwork 1",
                             "DirAuthority a orport=1 no-v2 v3ident=X 10.0.0.1:7 Y",
                             "PathsNeededToBuildCircuits 0.67", "UseEntryGuards 0"]
