@@ -4,21 +4,11 @@ other start of its container starts the service at once."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-
-import pytest
 
 from myonion.manager import Manager, container_name
 from myonion.runtime.fake import FakeRuntime
 from myonion.services.readiness import HOLD_SERVICE
-
-
-@pytest.fixture
-def site(tmp_path: Path) -> Path:
-    (tmp_path / "index.html").write_text("hello")
-    os.chmod(tmp_path, 0o755)
-    return tmp_path
 
 
 def held(manager: Manager, name: str) -> bool:

@@ -29,13 +29,6 @@ def share(manager: Manager, site: Path, **kw: object) -> str:
     return view.name
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Path:
-    (tmp_path / "index.html").write_text("hello")
-    os.chmod(tmp_path, 0o755)  # a folder everyone may read: the ordinary service user serves it
-    return tmp_path
-
-
 def test_share_creates_a_hardened_container(manager: Manager, runtime: FakeRuntime,
                                             site: Path) -> None:
     name = share(manager, site, name="blog")

@@ -5,7 +5,6 @@ that hangs makes it forget too; how the client is told."""
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +19,6 @@ from tests.fakes import FakeTestnet
 
 ADDRESS = "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion"
 OTHER = "7vpyuf3vzuqlcqlx45f5m5kplli5ly36k2oj33iunafyejrtpawabeyd.onion"
-
-
-@pytest.fixture
-def site(tmp_path: Path) -> Path:
-    (tmp_path / "index.html").write_text("hello")
-    os.chmod(tmp_path, 0o755)
-    return tmp_path
 
 
 def _prove(manager: Manager, testnet: FakeTestnet, site: Path, known: str | None,

@@ -5,7 +5,6 @@ to start them again; when every node runs, or on the public network, the error i
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,6 @@ from myonion.testnet import nodes as tn_nodes
 from tests.fakes import FakeTestnet
 
 KILLED = "auth1 (the engine killed it at its memory limit)"
-
-
-@pytest.fixture
-def site(tmp_path: Path) -> Path:
-    (tmp_path / "index.html").write_text("hello")
-    os.chmod(tmp_path, 0o755)
-    return tmp_path
 
 
 @pytest.fixture
