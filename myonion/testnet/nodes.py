@@ -40,9 +40,9 @@ NODE_PIDS = 64
 #: glibc's malloc in a node. Each directory cache compresses every new consensus and its diffs
 #: with LZMA, and each LZMA encoder zeroes a ~16 MiB hash table. Mapped afresh for each
 #: compression (every allocation over 128 KiB), those pages were faulted in and zeroed by the
-#: kernel every time: an idle default network used 16-21 % of a core. Kept in the heap (only
-#: what is over 32 MiB mapped, the heap trimmed only above 128 MiB free), it used 3.4-4.3 %, at
-#: 61-90 MiB for each authority and relay instead of 4-21 (bench/testnet_idle.py --compare
+#: kernel every time: an idle default network used 16-22 % of a core. Kept in the heap (only
+#: what is over 32 MiB mapped, the heap trimmed only above 128 MiB free), it used 3-4 %, at
+#: 61-90 MiB for each authority and relay instead of 4-22 (bench/testnet_idle.py --compare
 #: malloc). The client compresses nothing and stays at 3-4 MiB either way.
 NODE_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(128 << 20)}
 
