@@ -8,10 +8,10 @@
 #
 # Each run writes bench/results/<name>-<old|new>-<round>.json and .md (the script's --output;
 # <name> is $AB_NAME, default ab), copied here from the worktree; rounds are numbered from
-# $AB_FIRST (default 1). The test
-# network is the one running (each arm's script brings it up if it is down, with its own code);
-# with AB_FRESH_NETWORK=1 it is removed before each run, so that each arm runs on a network its
-# own code made (for a change to the network itself). Never uses the public Tor network.
+# $AB_FIRST (default 1). The test network is the one running (each arm's script brings it up
+# if it is down, with its own code); with AB_FRESH_NETWORK=1 it is removed before each run, so
+# that each arm runs on a network its own code made (for a change to the network itself).
+# Never uses the public Tor network.
 set -euo pipefail
 [ "${MYONION_NETWORK:-}" = local ] || {
     echo "set MYONION_NETWORK=local: benchmarks never use the public Tor network" >&2; exit 2; }

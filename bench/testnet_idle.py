@@ -155,8 +155,8 @@ network's largest node, as `docker stats` counts it. {what}
 
 | minutes | {head} | load (1 min) |
 |---|---|---|---|---|---|---|---|
-{{rows}}
-""".replace("{rows}", rows)
+{rows}
+"""
 
 
 if __name__ == "__main__":

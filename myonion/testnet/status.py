@@ -71,7 +71,7 @@ def status(ctx: NetContext) -> TestnetStatus:
         if role == "client":
             client = info
         nodes.append(NodeStatus(
-            name=info.labels.get(LABEL_NODE, info.name.removeprefix(ctx.prefix)),
+            name=_node_name(ctx, info),
             role=role, state=info.status, bootstrap=percent,
             address=info.ip_addresses.get(ctx.network) or None))
     socks = client_socks(client)
@@ -100,8 +100,13 @@ def stopped(ctx: NetContext) -> list[str]:
             why = f"it exited with code {info.exit_code}"
         else:
             why = f"it is {info.status}"
-        found.append(f"{info.labels.get(LABEL_NODE, info.name.removeprefix(ctx.prefix))} ({why})")
+        found.append(f"{_node_name(ctx, info)} ({why})")
     return found
+
+
+def _node_name(ctx: NetContext, info: ContainerInfo) -> str:
+    """A node's name (auth1, relay2, client) from its container."""
+    return info.labels.get(LABEL_NODE, info.name.removeprefix(ctx.prefix))
 
 
 def client_socks(client: ContainerInfo | None) -> tuple[str, int] | None:
